@@ -1,0 +1,129 @@
+/**
+ * Type rules for Tensor IR nodes, shared by tracing (which builds node types with them) and the
+ * verifier (which re-derives every type and compares), so the two cannot disagree.
+ */
+import type { CompositeFn, ReduceFn } from './ir.ts';
+import { scalarOp } from './scalar-ops.ts';
+import { TesseraError, formatSize, type Axis, type DType, type Size, type TensorType } from './types.ts';
+
+function sizesAgree(a: Size, b: Size): boolean {
+  return a === b;
+}
+
+function listAxes(type: TensorType): string {
+  return `[${type.axes.map((a) => a.name).join(', ')}]`;
+}
+
+/**
+ * Merges axes by name in order of first appearance, checking that equal names have equal sizes.
+ * `what` names the operation for the error message.
+ */
+export function unionAxes(what: string, types: readonly TensorType[]): Axis[] {
+  const out: Axis[] = [];
+  const where = new Map<string, { size: Size; operand: number }>();
+  types.forEach((type, operand) => {
+    for (const axis of type.axes) {
+      const seen = where.get(axis.name);
+      if (seen === undefined) {
+        where.set(axis.name, { size: axis.size, operand });
+        out.push(axis);
+      } else if (!sizesAgree(seen.size, axis.size)) {
+        throw new TesseraError(
+          `${what}: conflicting sizes for axis '${axis.name}': ${formatSize(seen.size)} in operand ${seen.operand} and ${formatSize(axis.size)} in operand ${operand}`,
+        );
+      }
+    }
+  });
+  return out;
+}
+
+function checkDistinct(what: string, type: TensorType): void {
+  const names = new Set<string>();
+  for (const a of type.axes) {
+    if (names.has(a.name)) throw new TesseraError(`${what}: axis '${a.name}' appears twice in ${listAxes(type)}`);
+    names.add(a.name);
+  }
+}
+
+export function inferMap(fn: string, args: readonly TensorType[], extra: readonly Axis[] = []): TensorType {
+  const op = scalarOp(fn);
+  if (args.length !== op.arity) throw new TesseraError(`${fn}: takes ${op.arity} operand(s), got ${args.length}`);
+  const dtype = op.type(args.map((a) => a.dtype));
+  const axes = unionAxes(fn, [...args, { dtype, axes: extra }]);
+  return { dtype, axes };
+}
+
+export function inferReduce(fn: ReduceFn, arg: TensorType, axes: readonly string[]): TensorType {
+  for (const name of axes) {
+    if (!arg.axes.some((a) => a.name === name)) {
+      throw new TesseraError(`${fn}: tensor has no axis '${name}'; its axes are ${listAxes(arg)}`);
+    }
+  }
+  if (new Set(axes).size !== axes.length) throw new TesseraError(`${fn}: axis listed twice in [${axes.join(', ')}]`);
+  if ((fn === 'mean' || fn === 'logsumexp') && arg.dtype !== 'f32') {
+    throw new TesseraError(`${fn}: needs an f32 tensor, got ${arg.dtype}`);
+  }
+  if (arg.dtype === 'bool') throw new TesseraError(`${fn}: needs a numeric tensor, got bool`);
+  return { dtype: arg.dtype, axes: arg.axes.filter((a) => !axes.includes(a.name)) };
+}
+
+export function inferContract(args: readonly TensorType[], out: readonly string[]): TensorType {
+  if (args.length === 0) throw new TesseraError('contract: needs at least one operand');
+  args.forEach((a) => checkDistinct('contract', a));
+  const dtype = args[0]!.dtype;
+  for (const a of args) {
+    if (a.dtype !== dtype) {
+      throw new TesseraError(`contract: operand dtypes ${args.map((t) => t.dtype).join(', ')} differ; cast them to one dtype first`);
+    }
+  }
+  if (dtype === 'bool') throw new TesseraError('contract: needs numeric operands, got bool');
+  const all = unionAxes('contract', args);
+  const axes = out.map((name) => {
+    const axis = all.find((a) => a.name === name);
+    if (!axis) throw new TesseraError(`contract: output axis '${name}' is in no operand`);
+    return axis;
+  });
+  if (new Set(out).size !== out.length) throw new TesseraError(`contract: output axis listed twice in [${out.join(', ')}]`);
+  return { dtype, axes };
+}
+
+export function inferRelabel(arg: TensorType, names: readonly string[], order?: readonly string[]): TensorType {
+  if (names.length !== arg.axes.length) {
+    throw new TesseraError(`relabel: tensor has ${arg.axes.length} axes ${listAxes(arg)} but ${names.length} names were given`);
+  }
+  const sizes = new Map<string, Size>();
+  names.forEach((name, i) => {
+    const size = arg.axes[i]!.size;
+    const seen = sizes.get(name);
+    if (seen !== undefined && seen !== size) {
+      throw new TesseraError(`relabel: diagonal axis '${name}' joins sizes ${formatSize(seen)} and ${formatSize(size)}`);
+    }
+    sizes.set(name, size);
+  });
+  const distinct = [...sizes.keys()];
+  const result = order ?? distinct;
+  if (result.length !== distinct.length || result.some((n) => !sizes.has(n)) || new Set(result).size !== result.length) {
+    throw new TesseraError(`relabel: result order [${result.join(', ')}] must list each of [${distinct.join(', ')}] once`);
+  }
+  return { dtype: arg.dtype, axes: result.map((name) => ({ name, size: sizes.get(name)! })) };
+}
+
+export function inferComposite(fn: CompositeFn, arg: TensorType, axis: string): TensorType {
+  if (!arg.axes.some((a) => a.name === axis)) {
+    throw new TesseraError(`${fn}: tensor has no axis '${axis}'; its axes are ${listAxes(arg)}`);
+  }
+  if (arg.dtype !== 'f32') throw new TesseraError(`${fn}: needs an f32 tensor, got ${arg.dtype}`);
+  return arg;
+}
+
+export function inferIota(axis: Axis, dtype: DType = 'i32'): TensorType {
+  return { dtype, axes: [axis] };
+}
+
+export function typesEqual(a: TensorType, b: TensorType): boolean {
+  return (
+    a.dtype === b.dtype &&
+    a.axes.length === b.axes.length &&
+    a.axes.every((x, i) => x.name === b.axes[i]!.name && x.size === b.axes[i]!.size)
+  );
+}

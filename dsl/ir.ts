@@ -1,0 +1,187 @@
+/**
+ * Tensor IR: a graph of named-axis tensor operations, produced by tracing DSL code and consumed by
+ * the interpreter and the compiler. Nodes are plain data in topological order (every operand id is
+ * smaller than the node's own id), so a graph serialises to JSON as it is.
+ */
+import type { Axis, DType, TensorType } from './types.ts';
+
+/** Reductions over named axes. `mean` and `logsumexp` need f32. */
+export type ReduceFn = 'sum' | 'max' | 'min' | 'prod' | 'mean' | 'logsumexp';
+
+/** Composites keep their intent for the fuser and carry a decomposition for the interpreter. */
+export type CompositeFn = 'softmax' | 'log_softmax' | 'layer_norm';
+
+interface NodeBase {
+  /** Index of this node in its graph's `nodes`. */
+  readonly id: number;
+  readonly type: TensorType;
+}
+
+/** A named input tensor; its axis sizes define the kernel's symbols. */
+export interface InputNode extends NodeBase {
+  readonly op: 'input';
+  readonly name: string;
+}
+
+/** A named scalar parameter supplied at run time (a uniform on the GPU). */
+export interface ParamNode extends NodeBase {
+  readonly op: 'param';
+  readonly name: string;
+}
+
+/** A scalar constant, broadcast wherever it is used. */
+export interface ConstNode extends NodeBase {
+  readonly op: 'const';
+  readonly value: number;
+}
+
+/** The index along one axis: a one-axis i32 tensor with values 0..size-1. */
+export interface IotaNode extends NodeBase {
+  readonly op: 'iota';
+}
+
+/**
+ * An elementwise scalar op (see `scalar-ops.ts`) over operands broadcast by axis name. The result
+ * axes contain every operand axis and may add more (pure broadcast).
+ */
+export interface MapNode extends NodeBase {
+  readonly op: 'map';
+  readonly fn: string;
+  readonly args: readonly number[];
+}
+
+/** A reduction over named axes; the result keeps the other axes in order. */
+export interface ReduceNode extends NodeBase {
+  readonly op: 'reduce';
+  readonly fn: ReduceFn;
+  readonly arg: number;
+  readonly axes: readonly string[];
+}
+
+/**
+ * An n-ary contraction over named axes: the product of the operands (broadcast by name), summed
+ * over every axis that is not in the result. No operand repeats an axis name (diagonals are taken
+ * by `relabel` first).
+ */
+export interface ContractNode extends NodeBase {
+  readonly op: 'contract';
+  readonly args: readonly number[];
+}
+
+/**
+ * Renames, transposes or takes diagonals: operand axis `i` becomes result axis `names[i]`; the
+ * result's axes are `type.axes` (a permutation of the distinct names). Two operand axes with the
+ * same new name select their diagonal.
+ */
+export interface RelabelNode extends NodeBase {
+  readonly op: 'relabel';
+  readonly arg: number;
+  readonly names: readonly string[];
+}
+
+export interface CompositeNode extends NodeBase {
+  readonly op: 'composite';
+  readonly fn: CompositeFn;
+  readonly arg: number;
+  readonly axis: string;
+  /** layer_norm's epsilon. */
+  readonly eps?: number;
+}
+
+/**
+ * A body graph run `count` times. The body's `carry` nodes read the carried values (initialised
+ * from `init`), its `capture` nodes read loop-invariant tensors of the enclosing graph
+ * (`captures`), and its `results` give the next carried values, type for type.
+ */
+export interface LoopNode extends NodeBase {
+  readonly op: 'loop';
+  readonly count: number;
+  readonly init: readonly number[];
+  readonly captures: readonly number[];
+  readonly body: Graph;
+}
+
+/** Carried value `index` of a loop after its last iteration. */
+export interface LoopResultNode extends NodeBase {
+  readonly op: 'loop_result';
+  readonly loop: number;
+  readonly index: number;
+}
+
+/** Inside a loop body: the carried value `index` at the start of an iteration. */
+export interface CarryNode extends NodeBase {
+  readonly op: 'carry';
+  readonly index: number;
+}
+
+/** Inside a loop body: the enclosing graph's tensor `loop.captures[index]`. */
+export interface CaptureNode extends NodeBase {
+  readonly op: 'capture';
+  readonly index: number;
+}
+
+export type Node =
+  | InputNode
+  | ParamNode
+  | ConstNode
+  | IotaNode
+  | MapNode
+  | ReduceNode
+  | ContractNode
+  | RelabelNode
+  | CompositeNode
+  | LoopNode
+  | LoopResultNode
+  | CarryNode
+  | CaptureNode;
+
+export type NodeOp = Node['op'];
+
+/**
+ * A graph: nodes in topological order and named results. A top-level graph's results are its
+ * outputs; a loop body's results are named `0`, `1`, ... for the next carried values.
+ */
+export interface Graph {
+  readonly nodes: readonly Node[];
+  readonly outputs: Readonly<Record<string, number>>;
+}
+
+/** Operand ids of a node (loop captures and inits included). */
+export function operands(node: Node): readonly number[] {
+  switch (node.op) {
+    case 'map':
+    case 'contract':
+      return node.args;
+    case 'reduce':
+    case 'relabel':
+    case 'composite':
+      return [node.arg];
+    case 'loop':
+      return [...node.init, ...node.captures];
+    case 'loop_result':
+      return [node.loop];
+    default:
+      return [];
+  }
+}
+
+export function axisNames(type: TensorType): string[] {
+  return type.axes.map((a) => a.name);
+}
+
+export function findAxis(type: TensorType, name: string): Axis | undefined {
+  return type.axes.find((a) => a.name === name);
+}
+
+export function scalarType(dtype: DType): TensorType {
+  return { dtype, axes: [] };
+}
+
+/** Inputs of a graph in declaration order. */
+export function graphInputs(graph: Graph): InputNode[] {
+  return graph.nodes.filter((n): n is InputNode => n.op === 'input');
+}
+
+export function graphParams(graph: Graph): ParamNode[] {
+  return graph.nodes.filter((n): n is ParamNode => n.op === 'param');
+}

@@ -1,0 +1,60 @@
+/**
+ * Prints Tensor IR as text, one node per line, so that tracing and every pass can be tested by
+ * comparing printed IR. The format is stable: tests pin it.
+ */
+import type { Graph, Node } from './ir.ts';
+import { formatType } from './types.ts';
+
+function describe(node: Node): string {
+  const ref = (id: number) => `%${id}`;
+  switch (node.op) {
+    case 'input':
+      return `input "${node.name}"`;
+    case 'param':
+      return `param "${node.name}"`;
+    case 'const':
+      return `const ${node.value}`;
+    case 'iota':
+      return `iota`;
+    case 'map':
+      return `map ${node.fn}(${node.args.map(ref).join(', ')})`;
+    case 'reduce':
+      return `reduce ${node.fn}(${ref(node.arg)}) over [${node.axes.join(', ')}]`;
+    case 'contract':
+      return `contract(${node.args.map(ref).join(', ')})`;
+    case 'relabel':
+      return `relabel(${ref(node.arg)}) as [${node.names.join(', ')}]`;
+    case 'composite':
+      return `${node.fn}(${ref(node.arg)}) over ${node.axis}${node.eps !== undefined ? ` eps=${node.eps}` : ''}`;
+    case 'loop':
+      return `loop ${node.count} init(${node.init.map(ref).join(', ')}) captures(${node.captures.map(ref).join(', ')})`;
+    case 'loop_result':
+      return `loop_result ${ref(node.loop)}[${node.index}]`;
+    case 'carry':
+      return `carry ${node.index}`;
+    case 'capture':
+      return `capture ${node.index}`;
+  }
+}
+
+function printLines(graph: Graph, indent: string, lines: string[]): void {
+  for (const node of graph.nodes) {
+    const head = `${indent}%${node.id} = ${describe(node)} : ${formatType(node.type)}`;
+    if (node.op === 'loop') {
+      lines.push(`${head} {`);
+      printLines(node.body, `${indent}  `, lines);
+      lines.push(`${indent}}`);
+    } else {
+      lines.push(head);
+    }
+  }
+  const outs = Object.entries(graph.outputs).map(([name, id]) => `${name}=%${id}`);
+  lines.push(`${indent}outputs ${outs.join(', ')}`);
+}
+
+/** The whole graph as text (nested loop bodies indented). */
+export function printGraph(graph: Graph): string {
+  const lines: string[] = [];
+  printLines(graph, '', lines);
+  return lines.join('\n');
+}

@@ -1,0 +1,275 @@
+/**
+ * The scalar-op registry: one entry per elementwise operation, holding its type rule, its
+ * interpreter semantics and its WGSL emission together so the three can never drift apart.
+ *
+ * The interpreter evaluates entries on JS numbers (float64) and then rounds the result to the
+ * result dtype (`roundTo`): `Math.fround` for f32 in float32 mode, wrapping for i32/u32, 0/1 for
+ * bool. WGSL emission receives operand expressions already in their register types
+ * (f32, i32, u32, bool) and returns an expression of the result's register type.
+ */
+import { TesseraError, type DType } from './types.ts';
+
+export interface ScalarOp {
+  readonly name: string;
+  readonly arity: number;
+  /** Result dtype for the operand dtypes; throws a TesseraError naming the op otherwise. */
+  type(args: readonly DType[]): DType;
+  /** Interpreter semantics on exact JS numbers; the caller rounds the result to its dtype. */
+  evaluate(args: readonly number[], dtypes: readonly DType[]): number;
+  /** A WGSL expression computing the op on operand expressions. */
+  wgsl(args: readonly string[], dtypes: readonly DType[]): string;
+  /** WGSL helper functions the emission calls, by name (deduplicated by the emitter). */
+  readonly helpers?: Readonly<Record<string, string>>;
+}
+
+const I32_MIN = -2147483648;
+
+/** Rounds an exact result to what the dtype can hold (f32 only when `float32` is set). */
+export function roundTo(value: number, dtype: DType, float32: boolean): number {
+  switch (dtype) {
+    case 'f32':
+      return float32 ? Math.fround(value) : value;
+    case 'i32':
+      return value | 0;
+    case 'u32':
+      return value >>> 0;
+    case 'bool':
+      return value ? 1 : 0;
+  }
+}
+
+/** A WGSL literal for a scalar constant of the given dtype (finite values only for f32). */
+export function wgslLiteral(value: number, dtype: DType): string {
+  switch (dtype) {
+    case 'f32': {
+      const v = Math.fround(value);
+      if (!Number.isFinite(v)) {
+        // WGSL forbids non-finite literals; build the bit pattern instead.
+        const bits = Number.isNaN(v) ? 0x7fc00000 : v > 0 ? 0x7f800000 : 0xff800000;
+        return `bitcast<f32>(${bits}u)`;
+      }
+      let text = String(v);
+      if (!/[.e]/.test(text)) text += '.0';
+      return `${text}f`;
+    }
+    case 'i32':
+      return (value | 0) === I32_MIN ? 'i32(-2147483647 - 1)' : `${value | 0}i`;
+    case 'u32':
+      return `${value >>> 0}u`;
+    case 'bool':
+      return value ? 'true' : 'false';
+  }
+}
+
+function fail(op: string, message: string): never {
+  throw new TesseraError(`${op}: ${message}`);
+}
+
+function sameDtype(op: string, args: readonly DType[]): DType {
+  const first = args[0]!;
+  for (const d of args) {
+    if (d !== first) {
+      fail(op, `operand dtypes ${args.join(' and ')} differ; cast one operand first (toF32, toI32, toU32)`);
+    }
+  }
+  return first;
+}
+
+function numeric(op: string, args: readonly DType[]): DType {
+  const d = sameDtype(op, args);
+  if (d === 'bool') fail(op, 'needs numeric operands, got bool');
+  return d;
+}
+
+function floating(op: string, args: readonly DType[]): DType {
+  const d = sameDtype(op, args);
+  if (d !== 'f32') fail(op, `needs f32 operands, got ${d}`);
+  return d;
+}
+
+function boolean(op: string, args: readonly DType[]): DType {
+  const d = sameDtype(op, args);
+  if (d !== 'bool') fail(op, `needs bool operands, got ${d}`);
+  return d;
+}
+
+function truncDiv(a: number, b: number, dtype: DType): number {
+  if (dtype === 'f32') return a / b;
+  if (b === 0) return a; // WGSL: integer division by zero yields the dividend
+  if (dtype === 'i32' && a === I32_MIN && b === -1) return I32_MIN;
+  return Math.trunc(a / b);
+}
+
+function truncRem(a: number, b: number, dtype: DType): number {
+  if (dtype === 'f32') return a - b * Math.trunc(a / b);
+  if (b === 0) return 0; // WGSL: integer remainder by zero yields 0
+  if (dtype === 'i32' && a === I32_MIN && b === -1) return 0;
+  return a % b;
+}
+
+function binary(
+  name: string,
+  rule: (op: string, args: readonly DType[]) => DType,
+  evaluate: (a: number, b: number, d: DType) => number,
+  wgsl: (a: string, b: string, d: DType) => string,
+  helpers?: Record<string, string>,
+): ScalarOp {
+  return {
+    name,
+    arity: 2,
+    type: (args) => rule(name, args),
+    evaluate: ([a, b], [d]) => evaluate(a!, b!, d!),
+    wgsl: ([a, b], [d]) => wgsl(a!, b!, d!),
+    ...(helpers ? { helpers } : {}),
+  };
+}
+
+function unary(
+  name: string,
+  rule: (op: string, args: readonly DType[]) => DType,
+  evaluate: (a: number, d: DType) => number,
+  wgsl: (a: string, d: DType) => string,
+  helpers?: Record<string, string>,
+): ScalarOp {
+  return {
+    name,
+    arity: 1,
+    type: (args) => rule(name, args),
+    evaluate: ([a], [d]) => evaluate(a!, d!),
+    wgsl: ([a], [d]) => wgsl(a!, d!),
+    ...(helpers ? { helpers } : {}),
+  };
+}
+
+function comparison(name: string, symbol: string, evaluate: (a: number, b: number) => boolean, allowBool: boolean): ScalarOp {
+  return binary(
+    name,
+    (op, args) => {
+      const d = sameDtype(op, args);
+      if (d === 'bool' && !allowBool) fail(op, 'needs numeric operands, got bool');
+      return 'bool';
+    },
+    (a, b) => (evaluate(a, b) ? 1 : 0),
+    (a, b) => `(${a} ${symbol} ${b})`,
+  );
+}
+
+function cast(to: DType): ScalarOp {
+  const name = `to_${to}`;
+  return unary(
+    name,
+    () => to,
+    (a, from) => {
+      if (to === 'bool') return a !== 0 ? 1 : 0;
+      if (to === 'f32' || from !== 'f32') return a;
+      // f32 -> integer: truncate toward zero, clamp to the range WGSL guarantees.
+      if (Number.isNaN(a)) return 0;
+      const t = Math.trunc(a);
+      return to === 'i32' ? Math.min(Math.max(t, I32_MIN), 2147483520) : Math.min(Math.max(t, 0), 4294967040);
+    },
+    (a, from) => {
+      if (from === to) return a;
+      if (to === 'bool') return from === 'f32' ? `(${a} != 0.0f)` : from === 'i32' ? `(${a} != 0i)` : `(${a} != 0u)`;
+      if (from === 'bool') return `select(${wgslLiteral(0, to)}, ${wgslLiteral(1, to)}, ${a})`;
+      return `${to}(${a})`;
+    },
+  );
+}
+
+const HELPERS = {
+  log1p: {
+    ts_log1p:
+      'fn ts_log1p(x: f32) -> f32 {\n  let u = 1.0f + x;\n  if (u == 1.0f) { return x; }\n  return log(u) * x / (u - 1.0f);\n}',
+  },
+  sigmoid: {
+    ts_sigmoid:
+      'fn ts_sigmoid(x: f32) -> f32 {\n  let e = exp(-abs(x));\n  return select(e / (1.0f + e), 1.0f / (1.0f + e), x >= 0.0f);\n}',
+  },
+  logSigmoid: {
+    ts_log1p:
+      'fn ts_log1p(x: f32) -> f32 {\n  let u = 1.0f + x;\n  if (u == 1.0f) { return x; }\n  return log(u) * x / (u - 1.0f);\n}',
+    ts_log_sigmoid: 'fn ts_log_sigmoid(x: f32) -> f32 {\n  return min(x, 0.0f) - ts_log1p(exp(-abs(x)));\n}',
+  },
+  pow: {
+    ts_pow:
+      'fn ts_pow(x: f32, y: f32) -> f32 {\n  if (y == 0.0f) { return 1.0f; }\n  if (x >= 0.0f) { return pow(x, y); }\n  let r = pow(-x, y);\n  if (y == trunc(y)) { return select(r, -r, (abs(y) % 2.0f) == 1.0f); }\n  return bitcast<f32>(0x7fc00000u);\n}',
+  },
+};
+
+function jsLog1p(x: number): number {
+  return Math.log1p(x);
+}
+
+function jsSigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+const entries: ScalarOp[] = [
+  binary('add', numeric, (a, b) => a + b, (a, b) => `(${a} + ${b})`),
+  binary('sub', numeric, (a, b) => a - b, (a, b) => `(${a} - ${b})`),
+  binary('mul', numeric, (a, b, d) => (d === 'i32' ? Math.imul(a, b) : d === 'u32' ? Math.imul(a, b) >>> 0 : a * b), (a, b) => `(${a} * ${b})`),
+  binary('div', numeric, truncDiv, (a, b, d) => (d === 'f32' ? `(${a} / ${b})` : `ts_div_${d}(${a}, ${b})`), {
+    ts_div_i32: 'fn ts_div_i32(a: i32, b: i32) -> i32 {\n  if (b == 0i) { return a; }\n  if (a == i32(-2147483647 - 1) && b == -1i) { return a; }\n  return a / b;\n}',
+    ts_div_u32: 'fn ts_div_u32(a: u32, b: u32) -> u32 {\n  if (b == 0u) { return a; }\n  return a / b;\n}',
+  }),
+  binary('mod', numeric, truncRem, (a, b, d) => (d === 'f32' ? `(${a} - ${b} * trunc(${a} / ${b}))` : `ts_rem_${d}(${a}, ${b})`), {
+    ts_rem_i32: 'fn ts_rem_i32(a: i32, b: i32) -> i32 {\n  if (b == 0i || b == -1i) { return 0i; }\n  return a % b;\n}',
+    ts_rem_u32: 'fn ts_rem_u32(a: u32, b: u32) -> u32 {\n  if (b == 0u) { return 0u; }\n  return a % b;\n}',
+  }),
+  binary('min', numeric, (a, b) => Math.min(a, b), (a, b) => `min(${a}, ${b})`),
+  binary('max', numeric, (a, b) => Math.max(a, b), (a, b) => `max(${a}, ${b})`),
+  binary(
+    'pow',
+    floating,
+    (a, b) => (a < 0 && b !== Math.trunc(b) ? NaN : Math.pow(a, b)),
+    (a, b) => `ts_pow(${a}, ${b})`,
+    HELPERS.pow,
+  ),
+  unary('neg', numeric, (a) => -a, (a, d) => (d === 'u32' ? `(0u - ${a})` : `(-${a})`)),
+  unary('abs', numeric, (a) => Math.abs(a), (a, d) => (d === 'u32' ? a : `abs(${a})`)),
+  unary('exp', floating, Math.exp, (a) => `exp(${a})`),
+  unary('log', floating, Math.log, (a) => `log(${a})`),
+  unary('log1p', floating, jsLog1p, (a) => `ts_log1p(${a})`, HELPERS.log1p),
+  unary('sqrt', floating, Math.sqrt, (a) => `sqrt(${a})`),
+  unary('rsqrt', floating, (a) => 1 / Math.sqrt(a), (a) => `inverseSqrt(${a})`),
+  // tanh saturates to ±1 in f32 beyond |x| = 15; clamping keeps every WGSL implementation finite.
+  unary('tanh', floating, Math.tanh, (a) => `tanh(clamp(${a}, -15.0f, 15.0f))`),
+  unary('sigmoid', floating, jsSigmoid, (a) => `ts_sigmoid(${a})`, HELPERS.sigmoid),
+  unary('log_sigmoid', floating, (a) => Math.min(a, 0) - Math.log1p(Math.exp(-Math.abs(a))), (a) => `ts_log_sigmoid(${a})`, HELPERS.logSigmoid),
+  unary('id', (_op, args) => args[0]!, (a) => a, (a) => a),
+  comparison('lt', '<', (a, b) => a < b, false),
+  comparison('le', '<=', (a, b) => a <= b, false),
+  comparison('gt', '>', (a, b) => a > b, false),
+  comparison('ge', '>=', (a, b) => a >= b, false),
+  comparison('eq', '==', (a, b) => a === b, true),
+  comparison('ne', '!=', (a, b) => a !== b, true),
+  binary('and', boolean, (a, b) => (a && b ? 1 : 0), (a, b) => `(${a} && ${b})`),
+  binary('or', boolean, (a, b) => (a || b ? 1 : 0), (a, b) => `(${a} || ${b})`),
+  binary('xor', boolean, (a, b) => (a !== b ? 1 : 0), (a, b) => `(${a} != ${b})`),
+  unary('not', boolean, (a) => (a ? 0 : 1), (a) => `(!${a})`),
+  {
+    name: 'where',
+    arity: 3,
+    type: ([c, a, b]) => {
+      if (c !== 'bool') fail('where', `condition must be bool, got ${c}`);
+      return sameDtype('where', [a!, b!]);
+    },
+    evaluate: ([c, a, b]) => (c ? a! : b!),
+    wgsl: ([c, a, b]) => `select(${b}, ${a}, ${c})`,
+  },
+  cast('f32'),
+  cast('i32'),
+  cast('u32'),
+  cast('bool'),
+];
+
+/** All scalar ops by name. */
+export const SCALAR_OPS: ReadonlyMap<string, ScalarOp> = new Map(entries.map((e) => [e.name, e]));
+
+export function scalarOp(name: string): ScalarOp {
+  const op = SCALAR_OPS.get(name);
+  if (!op) throw new TesseraError(`unknown scalar op '${name}'`);
+  return op;
+}

@@ -1,0 +1,87 @@
+/**
+ * The Tensor IR verifier: re-derives every node's type with the shared rules in `infer.ts` and
+ * checks graph structure (topological ids, loop-carried type stability, outputs). Runs after
+ * tracing and after every compiler pass in debug builds.
+ */
+import { inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel, typesEqual } from './infer.ts';
+import { operands, type Graph, type Node } from './ir.ts';
+import { TesseraError, formatType, type TensorType } from './types.ts';
+
+function expectType(node: Node, derived: TensorType): void {
+  if (!typesEqual(node.type, derived)) {
+    throw new TesseraError(`verify: %${node.id} (${node.op}) has type ${formatType(node.type)} but its rule gives ${formatType(derived)}`);
+  }
+}
+
+function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | null, carried: readonly TensorType[] | null): void {
+  const t = (id: number) => graph.nodes[id]!.type;
+  switch (node.op) {
+    case 'input':
+    case 'param':
+      if (outer) throw new TesseraError(`verify: %${node.id} ${node.op} inside a loop body`);
+      if (node.op === 'param' && node.type.axes.length !== 0) throw new TesseraError(`verify: param %${node.id} is not a scalar`);
+      return;
+    case 'const':
+      if (node.type.axes.length !== 0) throw new TesseraError(`verify: const %${node.id} is not a scalar`);
+      return;
+    case 'iota':
+      if (node.type.axes.length !== 1) throw new TesseraError(`verify: iota %${node.id} must have one axis`);
+      return expectType(node, inferIota(node.type.axes[0]!, node.type.dtype));
+    case 'map': {
+      const derived = inferMap(node.fn, node.args.map(t));
+      const extra = node.type.axes.filter((a) => !derived.axes.some((d) => d.name === a.name));
+      return expectType(node, inferMap(node.fn, node.args.map(t), extra));
+    }
+    case 'reduce':
+      return expectType(node, inferReduce(node.fn, t(node.arg), node.axes));
+    case 'contract':
+      return expectType(node, inferContract(node.args.map(t), node.type.axes.map((a) => a.name)));
+    case 'relabel':
+      return expectType(node, inferRelabel(t(node.arg), node.names, node.type.axes.map((a) => a.name)));
+    case 'composite':
+      return expectType(node, inferComposite(node.fn, t(node.arg), node.axis));
+    case 'loop': {
+      const inits = node.init.map(t);
+      verifyGraph(node.body, node.captures.map(t), inits);
+      inits.forEach((init, i) => {
+        const res = node.body.outputs[String(i)];
+        if (res === undefined) throw new TesseraError(`verify: loop %${node.id} body has no result ${i}`);
+        const rt = node.body.nodes[res]!.type;
+        if (!typesEqual(init, rt)) {
+          throw new TesseraError(`verify: loop %${node.id} carried value ${i} changes type from ${formatType(init)} to ${formatType(rt)}`);
+        }
+      });
+      return;
+    }
+    case 'loop_result': {
+      const loop = graph.nodes[node.loop]!;
+      if (loop.op !== 'loop') throw new TesseraError(`verify: loop_result %${node.id} does not read a loop`);
+      const init = loop.init[node.index];
+      if (init === undefined) throw new TesseraError(`verify: loop_result %${node.id} index ${node.index} out of range`);
+      return expectType(node, t(init));
+    }
+    case 'carry':
+      if (!carried || carried[node.index] === undefined) throw new TesseraError(`verify: carry %${node.id} outside a loop or out of range`);
+      return expectType(node, carried[node.index]!);
+    case 'capture':
+      if (!outer || outer[node.index] === undefined) throw new TesseraError(`verify: capture %${node.id} outside a loop or out of range`);
+      return expectType(node, outer[node.index]!);
+  }
+}
+
+/**
+ * Checks a graph; throws a TesseraError naming the first bad node. `captures` and `carried` are
+ * given for loop bodies.
+ */
+export function verifyGraph(graph: Graph, captures: readonly TensorType[] | null = null, carried: readonly TensorType[] | null = null): void {
+  graph.nodes.forEach((node, index) => {
+    if (node.id !== index) throw new TesseraError(`verify: node at index ${index} has id ${node.id}`);
+    for (const operand of operands(node)) {
+      if (!(operand >= 0 && operand < index)) throw new TesseraError(`verify: %${index} reads %${operand}, which is not defined before it`);
+    }
+    verifyNode(graph, node, captures, carried);
+  });
+  for (const [name, id] of Object.entries(graph.outputs)) {
+    if (graph.nodes[id] === undefined) throw new TesseraError(`verify: output '${name}' refers to missing node %${id}`);
+  }
+}

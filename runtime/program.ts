@@ -1,0 +1,104 @@
+/**
+ * The compiled Program: plain, JSON-serialisable data that the compiler writes and the runtime
+ * executes. It is the only thing the two share, so an app can ship programs built ahead of time
+ * and never load the compiler.
+ */
+import type { Graph } from '../dsl/ir.ts';
+import type { DType, Size } from '../dsl/types.ts';
+
+/**
+ * A size computed at run time from the bound symbols: a number, a symbol name, or an operation
+ * over sizes. `ceildiv` is ⌈a / b⌉.
+ */
+export type SizeExpr = number | string | { readonly op: 'mul' | 'add' | 'ceildiv' | 'max' | 'min'; readonly args: readonly SizeExpr[] };
+
+/** A tensor the program reads or writes at its boundary. */
+export interface ProgramTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly axes: readonly string[];
+  /** Static sizes or symbols; input shapes bind the symbols. */
+  readonly shape: readonly Size[];
+  /** The buffer holding it during a run. */
+  readonly buffer: number;
+}
+
+export interface ProgramBuffer {
+  readonly id: number;
+  readonly bytes: SizeExpr;
+  /** input: bound to the caller's tensor; output: handed back; temp: from the pool for one run. */
+  readonly role: 'input' | 'output' | 'temp';
+  /** What it holds, for errors and the allocation record. */
+  readonly label: string;
+}
+
+/** Storage bindings in order; a uniform buffer (if any uniforms) follows at the next binding. */
+export type BindingAccess = 'read' | 'read_write';
+
+export interface ProgramKernel {
+  readonly name: string;
+  readonly wgsl: string;
+  readonly entryPoint: string;
+  readonly workgroupSize: readonly [number, number, number];
+  readonly bindings: readonly BindingAccess[];
+  /** Number of 32-bit uniform words the kernel reads (0: no uniform binding). */
+  readonly uniformWords: number;
+}
+
+/** One 32-bit uniform word: a size, a run-time parameter (its bits), or a literal. */
+export type UniformWord = { readonly size: SizeExpr } | { readonly param: string } | { readonly f32: number } | { readonly u32: number };
+
+export type Step =
+  | {
+      readonly kind: 'dispatch';
+      readonly kernel: number;
+      readonly label: string;
+      /** Buffer ids bound to the kernel's storage bindings, in order. */
+      readonly buffers: readonly number[];
+      readonly uniforms: readonly UniformWord[];
+      /**
+       * Total workgroups. The runtime dispatches them as (x, y) with x ≤ 65535; shaders compute
+       * the linear id `wg.x + wg.y * num_workgroups.x` and return when it is past the total, which
+       * the compiler passes among the uniforms.
+       */
+      readonly workgroups: SizeExpr;
+    }
+  | { readonly kind: 'copy'; readonly label: string; readonly src: number; readonly dst: number; readonly bytes: SizeExpr }
+  | { readonly kind: 'loop'; readonly label: string; readonly count: number; readonly body: readonly Step[] };
+
+export interface Program {
+  readonly format: 'tessera-program';
+  readonly version: 1;
+  readonly name: string;
+  readonly inputs: readonly ProgramTensor[];
+  readonly params: readonly { readonly name: string; readonly dtype: DType }[];
+  readonly outputs: readonly ProgramTensor[];
+  readonly buffers: readonly ProgramBuffer[];
+  readonly kernels: readonly ProgramKernel[];
+  readonly steps: readonly Step[];
+  /** The traced Tensor IR (sizes pinned as compiled), which the CPU backend interprets. */
+  readonly graph: Graph;
+}
+
+/** Evaluates a size expression with bound symbols. */
+export function evalSize(expr: SizeExpr, symbols: Readonly<Record<string, number>>): number {
+  if (typeof expr === 'number') return expr;
+  if (typeof expr === 'string') {
+    const v = symbols[expr];
+    if (v === undefined) throw new Error(`size symbol '${expr}' is not bound`);
+    return v;
+  }
+  const args = expr.args.map((a) => evalSize(a, symbols));
+  switch (expr.op) {
+    case 'mul':
+      return args.reduce((a, b) => a * b, 1);
+    case 'add':
+      return args.reduce((a, b) => a + b, 0);
+    case 'ceildiv':
+      return Math.ceil(args[0]! / args[1]!);
+    case 'max':
+      return Math.max(...args);
+    case 'min':
+      return Math.min(...args);
+  }
+}
