@@ -1,0 +1,574 @@
+/**
+ * The CPU interpreter: the executable definition of the Tensor IR. Every GPU result is tested
+ * against it, so it favours being obviously right over being fast, while staying fast enough for a
+ * few million multiply-adds per contraction.
+ *
+ * Two precisions:
+ * - `f64` (default): f32 tensors are held in Float64Array and computed with exact JS arithmetic. This
+ *   is the reference that reproduces the float64 golden files.
+ * - `f32`: f32 tensors are held in Float32Array and every scalar result and every partial sum is
+ *   rounded with `Math.fround`, which is what a GPU accumulating in f32 registers does.
+ *
+ * i32, u32 and bool tensors always live in Int32Array, Uint32Array and Uint8Array and wrap through
+ * the registry's `roundTo`, in both modes.
+ *
+ * Scalar semantics come from the scalar-op registry (`scalar-ops.ts`) and nowhere else; composites
+ * are run through `decomposeComposite`, a graph of primitive nodes, so the interpreter and any
+ * compiler pass that splices in the same decomposition agree by construction.
+ */
+import { bindSymbols, checkParams, concreteShape, elementCount, hostData, type BoundaryTensor } from './bind.ts';
+import { graphInputs, graphParams, operands, type CompositeFn, type CompositeNode, type Graph, type Node, type ReduceFn } from './ir.ts';
+import type { TraceOptions } from './kernel.ts';
+import { add, div, exp, log, max, mean, mul, ne, sqrt, sub, sum, where } from './ops.ts';
+import { roundTo, scalarOp } from './scalar-ops.ts';
+import { Tensor, nodeIn, type Axes } from './tensor.ts';
+import { GraphBuilder, withBuilder } from './trace.ts';
+import { TesseraError, type DType, type HostTensor, type TensorType } from './types.ts';
+import { verifyGraph } from './verify.ts';
+
+export type Precision = 'f64' | 'f32';
+
+export interface InterpretOptions {
+  /** `f64` (default): exact reference arithmetic; `f32`: round like a GPU computing in f32. */
+  readonly precision?: Precision;
+  /** Values of the graph's scalar `param` nodes, by name. */
+  readonly params?: Readonly<Record<string, number>>;
+  /**
+   * Symbol values fixed in advance (checked against the inputs like any other binding). Needed only
+   * for symbols no input carries, e.g. the size of an `iotaOf` axis; `interpretKernel` also pins
+   * them in the trace.
+   */
+  readonly sizes?: Readonly<Record<string, number>>;
+}
+
+export type InterpretedData = Float64Array | Float32Array | Int32Array | Uint32Array | Uint8Array;
+
+/** A tensor the interpreter produced: row-major data with its concrete shape and axis names. */
+export interface InterpretedTensor {
+  shape: number[];
+  axes: string[];
+  dtype: DType;
+  /** f32: Float64Array in f64 mode, Float32Array in f32 mode; i32/u32/bool: their own arrays. */
+  data: InterpretedData;
+}
+
+/** What every node evaluation needs besides its operands. */
+interface Context {
+  readonly float32: boolean;
+  readonly symbols: Readonly<Record<string, number>>;
+  readonly params: Readonly<Record<string, number>>;
+  /** Top-level inputs by name (or the operand of a composite's decomposition, as `x`). */
+  readonly inputs: Readonly<Record<string, InterpretedTensor>>;
+}
+
+/** The tensors a loop body reads through its `capture` and `carry` nodes. */
+interface BodyScope {
+  readonly captures: readonly InterpretedTensor[];
+  readonly carried: readonly InterpretedTensor[];
+}
+
+const TOP_LEVEL: BodyScope = { captures: [], carried: [] };
+
+// ---- public entry points --------------------------------------------------------------------------
+
+/**
+ * Runs a Tensor IR graph on host tensors and returns its outputs by name. Inputs and parameters
+ * are checked with the same boundary rules as the GPU runtime (`bind.ts`), so a bad call fails
+ * with the same message on every backend.
+ */
+export function interpret(
+  graph: Graph,
+  inputs: Readonly<Record<string, HostTensor>>,
+  options: InterpretOptions = {},
+): Record<string, InterpretedTensor> {
+  verifyGraph(graph);
+  const float32 = (options.precision ?? 'f64') === 'f32';
+  const inputNodes = graphInputs(graph);
+  const declared: BoundaryTensor[] = inputNodes.map((node) => ({
+    name: node.name,
+    dtype: node.type.dtype,
+    axes: node.type.axes.map((a) => a.name),
+    shape: node.type.axes.map((a) => a.size),
+  }));
+  const symbols = bindSymbols(declared, inputs, options.sizes ?? {});
+  const params = checkParams(
+    graphParams(graph).map((p) => ({ name: p.name, dtype: p.type.dtype })),
+    options.params ?? {},
+  );
+  const values: Record<string, InterpretedTensor> = {};
+  for (const node of inputNodes) values[node.name] = inputValue(node.name, node.type, inputs[node.name]!, float32);
+
+  const results = evaluateGraph(graph, { float32, symbols, params, inputs: values }, TOP_LEVEL);
+  // Two output names may share one node; give each caller-visible tensor its own data.
+  const handedOut = new Set<InterpretedTensor>();
+  const outputs: Record<string, InterpretedTensor> = {};
+  for (const [name, value] of Object.entries(results)) {
+    outputs[name] = handedOut.has(value) ? { ...value, shape: [...value.shape], axes: [...value.axes], data: value.data.slice() } : value;
+    handedOut.add(value);
+  }
+  return outputs;
+}
+
+/** Anything that traces to Tensor IR: a `Kernel` from `kernel(...)`. */
+export interface Traceable {
+  trace(options?: TraceOptions): Graph;
+}
+
+/**
+ * Traces a kernel (pinning `options.sizes`) and interprets it: the shortest path from DSL code to
+ * numbers, for tests, the demo and the CPU baseline.
+ */
+export function interpretKernel(
+  k: Traceable,
+  inputs: Readonly<Record<string, HostTensor>>,
+  options: InterpretOptions = {},
+): Record<string, InterpretedTensor> {
+  const graph = k.trace(options.sizes ? { sizes: options.sizes } : {});
+  return interpret(graph, inputs, options);
+}
+
+// ---- composites -----------------------------------------------------------------------------------
+
+type F32 = Tensor<Axes, 'f32'>;
+
+/**
+ * The max-shift used by softmax and log_softmax. A row whose max is -Infinity (every entry masked
+ * out) gets shift 0 instead, so `x - shift` stays -Infinity rather than NaN, and `valid` is false
+ * there so callers can give such rows their defined result.
+ */
+function stableShift(x: F32, axis: string): { valid: Tensor<Axes, 'bool'>; shift: F32 } {
+  const m = max(x, axis);
+  const valid = ne(m, -Infinity);
+  return { valid, shift: where(valid, m, 0) };
+}
+
+const DECOMPOSITIONS: Readonly<Record<CompositeFn, (x: F32, axis: string, eps: number | undefined) => F32>> = {
+  /** exp(x - max) / sum(exp(x - max)); a row with no finite max gives zeros (0 / 1, not 0 / 0). */
+  softmax(x, axis) {
+    const { valid, shift } = stableShift(x, axis);
+    const e = exp(sub(x, shift));
+    return div(e, where(valid, sum(e, axis), 1));
+  },
+  /** (x - max) - log(sum(exp(x - max))); a row with no finite max stays -Infinity. */
+  log_softmax(x, axis) {
+    const { valid, shift } = stableShift(x, axis);
+    const z = sub(x, shift);
+    return sub(z, log(where(valid, sum(exp(z), axis), 1)));
+  },
+  /** (x - mean) / sqrt(var + eps) with the population variance; no affine terms. */
+  layer_norm(x, axis, eps) {
+    if (eps === undefined) throw new TesseraError('layer_norm: the composite node has no eps');
+    const centered = sub(x, mean(x, axis));
+    const variance = mean(mul(centered, centered), axis);
+    return div(centered, sqrt(add(variance, eps)));
+  },
+};
+
+/**
+ * The primitive graph a composite stands for: one input `x` (the composite's operand type) and
+ * one output `out` of the same type. This is the composite's definition; a compiler pass that
+ * expands composites can splice this graph in and match the interpreter exactly.
+ */
+export function decomposeComposite(node: Pick<CompositeNode, 'fn' | 'axis' | 'eps' | 'type'>): Graph {
+  const builder = new GraphBuilder();
+  const outputs = withBuilder(builder, () => {
+    const x: F32 = new Tensor(builder, builder.add({ op: 'input', name: 'x', type: node.type }));
+    const y = DECOMPOSITIONS[node.fn](x, node.axis, node.eps);
+    return { out: nodeIn(builder, y) };
+  });
+  return builder.finish(outputs);
+}
+
+const decompositionCache = new WeakMap<CompositeNode, Graph>();
+
+function decompositionOf(node: CompositeNode): Graph {
+  let graph = decompositionCache.get(node);
+  if (!graph) {
+    graph = decomposeComposite(node);
+    decompositionCache.set(node, graph);
+  }
+  return graph;
+}
+
+// ---- graph evaluation -----------------------------------------------------------------------------
+
+/** Marks the nodes the outputs depend on, so dead nodes cost nothing (and need no bound sizes). */
+function liveNodes(graph: Graph): Uint8Array {
+  const live = new Uint8Array(graph.nodes.length);
+  for (const id of Object.values(graph.outputs)) live[id] = 1;
+  for (let id = graph.nodes.length - 1; id >= 0; id--) {
+    if (!live[id]) continue;
+    for (const operand of operands(graph.nodes[id]!)) live[operand] = 1;
+  }
+  return live;
+}
+
+function evaluateGraph(graph: Graph, ctx: Context, scope: BodyScope): Record<string, InterpretedTensor> {
+  const live = liveNodes(graph);
+  const values: (InterpretedTensor | undefined)[] = new Array(graph.nodes.length);
+  const loopFinals = new Map<number, readonly InterpretedTensor[]>();
+  const get = (id: number): InterpretedTensor => {
+    const v = values[id];
+    if (!v) throw new Error(`interpret: internal error: %${id} read before it was computed`);
+    return v;
+  };
+  for (const node of graph.nodes) {
+    if (!live[node.id]) continue;
+    if (node.op === 'loop') {
+      loopFinals.set(node.id, runLoop(node, ctx, node.captures.map(get), node.init.map(get)));
+      continue;
+    }
+    values[node.id] = evaluateNode(node, ctx, scope, get, loopFinals);
+  }
+  const outputs: Record<string, InterpretedTensor> = {};
+  for (const [name, id] of Object.entries(graph.outputs)) outputs[name] = get(id);
+  return outputs;
+}
+
+/** Runs a loop body `count` times; the body's outputs `0`, `1`, ... become the next carried values. */
+function runLoop(
+  node: Extract<Node, { op: 'loop' }>,
+  ctx: Context,
+  captures: readonly InterpretedTensor[],
+  init: readonly InterpretedTensor[],
+): readonly InterpretedTensor[] {
+  let carried = init;
+  for (let iteration = 0; iteration < node.count; iteration++) {
+    const results = evaluateGraph(node.body, ctx, { captures, carried });
+    carried = carried.map((_, i) => {
+      const next = results[String(i)];
+      if (!next) throw new TesseraError(`interpret: loop %${node.id} body has no result ${i}`);
+      return next;
+    });
+  }
+  return carried;
+}
+
+function evaluateNode(
+  node: Node,
+  ctx: Context,
+  scope: BodyScope,
+  get: (id: number) => InterpretedTensor,
+  loopFinals: ReadonlyMap<number, readonly InterpretedTensor[]>,
+): InterpretedTensor {
+  switch (node.op) {
+    case 'input': {
+      const value = ctx.inputs[node.name];
+      if (!value) throw new TesseraError(`input '${node.name}' is missing`);
+      return value;
+    }
+    case 'param': {
+      const value = ctx.params[node.name];
+      if (value === undefined) throw new TesseraError(`parameter '${node.name}' is missing`);
+      return scalar(node.type.dtype, roundTo(value, node.type.dtype, ctx.float32), ctx.float32);
+    }
+    case 'const':
+      return scalar(node.type.dtype, roundTo(node.value, node.type.dtype, ctx.float32), ctx.float32);
+    case 'iota': {
+      const out = allocateTensor(node.type, ctx);
+      for (let i = 0; i < out.data.length; i++) out.data[i] = roundTo(i, out.dtype, ctx.float32);
+      return out;
+    }
+    case 'map':
+      return evaluateMap(node.fn, node.type, node.args.map(get), ctx);
+    case 'reduce':
+      return evaluateReduce(node.fn, node.type, get(node.arg), node.axes, ctx);
+    case 'contract':
+      return evaluateContract(node.type, node.args.map(get), ctx);
+    case 'relabel':
+      return evaluateRelabel(node.type, get(node.arg), node.names, ctx);
+    case 'composite': {
+      const results = evaluateGraph(decompositionOf(node), { ...ctx, inputs: { x: get(node.arg) } }, TOP_LEVEL);
+      return results['out']!;
+    }
+    case 'loop':
+      throw new Error('interpret: internal error: loops are run by evaluateGraph');
+    case 'loop_result': {
+      const finals = loopFinals.get(node.loop);
+      const value = finals?.[node.index];
+      if (!value) throw new TesseraError(`interpret: loop_result %${node.id} reads a missing loop value`);
+      return value;
+    }
+    case 'carry': {
+      const value = scope.carried[node.index];
+      if (!value) throw new TesseraError(`interpret: carry %${node.id} outside a loop body`);
+      return value;
+    }
+    case 'capture': {
+      const value = scope.captures[node.index];
+      if (!value) throw new TesseraError(`interpret: capture %${node.id} outside a loop body`);
+      return value;
+    }
+  }
+}
+
+// ---- storage ------------------------------------------------------------------------------------
+
+function allocate(dtype: DType, length: number, float32: boolean): InterpretedData {
+  switch (dtype) {
+    case 'f32':
+      return float32 ? new Float32Array(length) : new Float64Array(length);
+    case 'i32':
+      return new Int32Array(length);
+    case 'u32':
+      return new Uint32Array(length);
+    case 'bool':
+      return new Uint8Array(length);
+  }
+}
+
+/** A zeroed tensor of a node's type with its symbols resolved. */
+function allocateTensor(type: TensorType, ctx: Context): InterpretedTensor {
+  const shape = concreteShape(type.axes.map((a) => a.size), ctx.symbols);
+  return { shape, axes: type.axes.map((a) => a.name), dtype: type.dtype, data: allocate(type.dtype, elementCount(shape), ctx.float32) };
+}
+
+function scalar(dtype: DType, value: number, float32: boolean): InterpretedTensor {
+  const data = allocate(dtype, 1, float32);
+  data[0] = value;
+  return { shape: [], axes: [], dtype, data };
+}
+
+/**
+ * Copies a checked host tensor into interpreter storage. In f64 mode f32 data keeps every bit the
+ * caller gave (a Float64Array is not rounded), so float64 golden inputs are reproduced exactly.
+ */
+function inputValue(name: string, type: TensorType, host: HostTensor, float32: boolean): InterpretedTensor {
+  const checked = hostData(name, host, type.dtype);
+  const shape = [...host.shape];
+  const data = allocate(type.dtype, checked.length, float32);
+  if (type.dtype === 'f32' && !float32) {
+    const source = host.data as ArrayLike<number>;
+    for (let i = 0; i < data.length; i++) data[i] = Number(source[i]);
+  } else {
+    data.set(checked);
+  }
+  return { shape, axes: type.axes.map((a) => a.name), dtype: type.dtype, data };
+}
+
+// ---- index arithmetic -----------------------------------------------------------------------------
+
+function rowMajorStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let stride = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = stride;
+    stride *= shape[d]!;
+  }
+  return strides;
+}
+
+/**
+ * The strides of `value` along the named axes of an iteration space: 0 for a name the value lacks,
+ * which is what broadcasting by name means.
+ */
+function stridesByName(value: InterpretedTensor, names: readonly string[], sizes: readonly number[]): number[] {
+  const own = rowMajorStrides(value.shape);
+  return names.map((name, d) => {
+    const at = value.axes.indexOf(name);
+    if (at < 0) return 0;
+    if (value.shape[at] !== sizes[d]) {
+      throw new Error(`interpret: internal error: axis '${name}' has size ${value.shape[at]} in an operand but ${sizes[d]} in the result`);
+    }
+    return own[at]!;
+  });
+}
+
+/**
+ * Walks an index space in row-major order, keeping one flat offset per operand up to date
+ * incrementally (an odometer), so no per-element index arithmetic or allocation is needed.
+ */
+class StridedCursor {
+  readonly offsets: number[];
+  private readonly index: number[];
+
+  constructor(
+    private readonly shape: readonly number[],
+    private readonly strides: readonly (readonly number[])[],
+  ) {
+    this.offsets = strides.map(() => 0);
+    this.index = shape.map(() => 0);
+  }
+
+  next(): void {
+    const { shape, strides, offsets, index } = this;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      index[d] += 1;
+      for (let k = 0; k < offsets.length; k++) offsets[k] += strides[k]![d]!;
+      if (index[d]! < shape[d]!) return;
+      for (let k = 0; k < offsets.length; k++) offsets[k] -= strides[k]![d]! * shape[d]!;
+      index[d] = 0;
+    }
+  }
+}
+
+/** Every flat offset of an index space, in row-major order (for the inner, summed spaces). */
+function offsetsOver(shape: readonly number[], strides: readonly number[]): Int32Array {
+  let offsets = new Int32Array([0]);
+  shape.forEach((size, d) => {
+    const next = new Int32Array(offsets.length * size);
+    const stride = strides[d]!;
+    let at = 0;
+    for (let i = 0; i < offsets.length; i++) {
+      for (let j = 0; j < size; j++) next[at++] = offsets[i]! + j * stride;
+    }
+    offsets = next;
+  });
+  return offsets;
+}
+
+/** A registry op on two operands of one dtype, rounded to that dtype; allocation-free. */
+function binaryScalar(fn: string, dtype: DType, float32: boolean): (a: number, b: number) => number {
+  const op = scalarOp(fn);
+  const args = [0, 0];
+  const dtypes = [dtype, dtype];
+  return (a, b) => {
+    args[0] = a;
+    args[1] = b;
+    return roundTo(op.evaluate(args, dtypes), dtype, float32);
+  };
+}
+
+// ---- node semantics -------------------------------------------------------------------------------
+
+/** Elementwise registry op over operands broadcast by axis name into the result's axes. */
+function evaluateMap(fn: string, type: TensorType, args: readonly InterpretedTensor[], ctx: Context): InterpretedTensor {
+  const op = scalarOp(fn);
+  const out = allocateTensor(type, ctx);
+  const cursor = new StridedCursor(out.shape, args.map((a) => stridesByName(a, out.axes, out.shape)));
+  const operandValues = args.map(() => 0);
+  const dtypes = args.map((a) => a.dtype);
+  const data = out.data;
+  for (let i = 0; i < data.length; i++) {
+    for (let k = 0; k < args.length; k++) operandValues[k] = args[k]!.data[cursor.offsets[k]!]!;
+    data[i] = roundTo(op.evaluate(operandValues, dtypes), out.dtype, ctx.float32);
+    cursor.next();
+  }
+  return out;
+}
+
+/**
+ * A reduction over named axes. sum/prod/max/min fold with the registry's add/mul/max/min (so
+ * integers wrap exactly as elementwise ops do); mean is sum / count; logsumexp is
+ * max + log(sum(exp(x - max))), and -Infinity (or any non-finite max) when the max is not finite.
+ */
+function evaluateReduce(fn: ReduceFn, type: TensorType, arg: InterpretedTensor, axes: readonly string[], ctx: Context): InterpretedTensor {
+  const out = allocateTensor(type, ctx);
+  const reducedSizes = axes.map((name) => arg.shape[arg.axes.indexOf(name)]!);
+  const inner = offsetsOver(reducedSizes, stridesByName(arg, axes, reducedSizes));
+  const cursor = new StridedCursor(out.shape, [stridesByName(arg, out.axes, out.shape)]);
+  const dtype = arg.dtype;
+  const f32 = ctx.float32;
+  const round = (v: number) => roundTo(v, dtype, f32);
+  const src = arg.data;
+  const fold = (name: string): ((base: number) => number) => {
+    const combine = binaryScalar(name, dtype, f32);
+    return (base) => {
+      let acc = src[base + inner[0]!]!;
+      for (let j = 1; j < inner.length; j++) acc = combine(acc, src[base + inner[j]!]!);
+      return acc;
+    };
+  };
+  let reduceAt: (base: number) => number;
+  switch (fn) {
+    case 'sum':
+    case 'prod':
+    case 'max':
+    case 'min':
+      reduceAt = fold(fn === 'sum' ? 'add' : fn === 'prod' ? 'mul' : fn);
+      break;
+    case 'mean': {
+      const total = fold('add');
+      reduceAt = (base) => round(total(base) / inner.length);
+      break;
+    }
+    case 'logsumexp': {
+      const maxOf = fold('max');
+      reduceAt = (base) => {
+        const m = maxOf(base);
+        if (!Number.isFinite(m)) return m;
+        let s = 0;
+        for (let j = 0; j < inner.length; j++) s = round(s + round(Math.exp(round(src[base + inner[j]!]! - m))));
+        return round(m + round(Math.log(s)));
+      };
+      break;
+    }
+  }
+  for (let i = 0; i < out.data.length; i++) {
+    out.data[i] = reduceAt(cursor.offsets[0]!);
+    cursor.next();
+  }
+  return out;
+}
+
+/**
+ * n-ary contraction: for each result element, the sum over every axis not in the result of the
+ * product of the operands (broadcast by name). Products multiply left to right.
+ */
+function evaluateContract(type: TensorType, args: readonly InterpretedTensor[], ctx: Context): InterpretedTensor {
+  const out = allocateTensor(type, ctx);
+  const summedNames: string[] = [];
+  const summedSizes: number[] = [];
+  for (const a of args) {
+    a.axes.forEach((name, d) => {
+      if (!out.axes.includes(name) && !summedNames.includes(name)) {
+        summedNames.push(name);
+        summedSizes.push(a.shape[d]!);
+      }
+    });
+  }
+  const inner = args.map((a) => offsetsOver(summedSizes, stridesByName(a, summedNames, summedSizes)));
+  const cursor = new StridedCursor(out.shape, args.map((a) => stridesByName(a, out.axes, out.shape)));
+  const base = cursor.offsets;
+  const sources = args.map((a) => a.data);
+  const count = inner[0]!.length;
+  const n = args.length;
+  const data = out.data;
+  if (out.dtype === 'f32') {
+    // The registry's f32 mul and add, inlined: this loop is the interpreter's hot spot.
+    const f32 = ctx.float32;
+    for (let i = 0; i < data.length; i++) {
+      let acc = 0;
+      for (let j = 0; j < count; j++) {
+        let product = sources[0]![base[0]! + inner[0]![j]!]!;
+        for (let k = 1; k < n; k++) {
+          product *= sources[k]![base[k]! + inner[k]![j]!]!;
+          if (f32) product = Math.fround(product);
+        }
+        acc = f32 ? Math.fround(acc + product) : acc + product;
+      }
+      data[i] = acc;
+      cursor.next();
+    }
+  } else {
+    const multiply = binaryScalar('mul', out.dtype, ctx.float32);
+    const addTo = binaryScalar('add', out.dtype, ctx.float32);
+    for (let i = 0; i < data.length; i++) {
+      let acc = 0;
+      for (let j = 0; j < count; j++) {
+        let product = sources[0]![base[0]! + inner[0]![j]!]!;
+        for (let k = 1; k < n; k++) product = multiply(product, sources[k]![base[k]! + inner[k]![j]!]!);
+        acc = addTo(acc, product);
+      }
+      data[i] = acc;
+      cursor.next();
+    }
+  }
+  return out;
+}
+
+/**
+ * Operand axis `i` becomes `names[i]`; the result's axis order is the node type's. Operand axes
+ * sharing a name walk together (their strides add up), which selects the diagonal.
+ */
+function evaluateRelabel(type: TensorType, arg: InterpretedTensor, names: readonly string[], ctx: Context): InterpretedTensor {
+  const out = allocateTensor(type, ctx);
+  const own = rowMajorStrides(arg.shape);
+  const strides = out.axes.map((name) => names.reduce((total, n, i) => (n === name ? total + own[i]! : total), 0));
+  const cursor = new StridedCursor(out.shape, [strides]);
+  for (let i = 0; i < out.data.length; i++) {
+    out.data[i] = arg.data[cursor.offsets[0]!]!;
+    cursor.next();
+  }
+  return out;
+}
