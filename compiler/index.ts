@@ -1,0 +1,72 @@
+/**
+ * The compiler: Tensor IR in, a plain-data Program out. The pipeline is a list of named passes,
+ * each in its own file; `log` receives the printed IR after every pass, and the Tensor IR is
+ * re-verified after every Tensor-IR pass.
+ */
+import type { Graph } from '../dsl/ir.ts';
+import { printGraph } from '../dsl/print.ts';
+import { verifyGraph } from '../dsl/verify.ts';
+import { DEFAULT_LIMITS, type DeviceLimits, type Program } from '../runtime/program.ts';
+import { printFused, type FusedProgram } from './kernel-ir.ts';
+import { canonicalize } from './passes/canonicalize.ts';
+import { decompose } from './passes/decompose.ts';
+import { emitWgsl } from './passes/emit-wgsl.ts';
+import { fuse } from './passes/fuse.ts';
+import { lowerToTiles, type ScheduleOverrides } from './passes/lower-to-tiles.ts';
+import { planContractions } from './passes/plan-contractions.ts';
+import { planMemory } from './passes/plan-memory.ts';
+
+export interface CompileOptions {
+  /** Program name, used in labels and error messages. */
+  readonly name?: string;
+  /** Device limits to plan against (a backend's `limits`); WebGPU's minimums by default. */
+  readonly limits?: Partial<DeviceLimits>;
+  /** Force schedules (tile sizes, workgroup sizes) instead of the defaults. */
+  readonly schedules?: ScheduleOverrides;
+  /** Receives each pass's name and its printed output. */
+  readonly log?: (pass: string, text: string) => void;
+}
+
+/** The Tensor IR passes, in order. */
+export const TENSOR_PASSES: readonly { readonly name: string; readonly run: (g: Graph) => Graph }[] = [
+  { name: 'canonicalize', run: canonicalize },
+  { name: 'plan-contractions', run: planContractions },
+  { name: 'decompose', run: decompose },
+  { name: 'canonicalize', run: canonicalize },
+];
+
+/** Runs the Tensor IR passes (verifying after each). */
+export function optimizeGraph(graph: Graph, log?: CompileOptions['log']): Graph {
+  verifyGraph(graph);
+  let g = graph;
+  for (const pass of TENSOR_PASSES) {
+    g = pass.run(g);
+    verifyGraph(g);
+    log?.(pass.name, printGraph(g));
+  }
+  return g;
+}
+
+/** Tensor IR through fusion and memory planning: the kernels and host steps, before scheduling. */
+export function fuseGraph(graph: Graph, options: CompileOptions = {}): FusedProgram {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const optimized = optimizeGraph(graph, options.log);
+  const fused = fuse(optimized, { name: options.name ?? 'program', maxStorageBuffers: limits.maxStorageBuffersPerShaderStage });
+  options.log?.('fuse', printFused(fused));
+  const planned = planMemory(fused);
+  options.log?.('plan-memory', printFused(planned));
+  return planned;
+}
+
+/** Compiles a traced graph into a Program for the runtime. */
+export function compile(graph: Graph, options: CompileOptions = {}): Program {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const planned = fuseGraph(graph, options);
+  const tiled = lowerToTiles(planned, limits, options.schedules);
+  const program = emitWgsl(tiled, graph);
+  options.log?.('emit-wgsl', program.kernels.map((k) => `// ${k.name}\n${k.wgsl}`).join('\n'));
+  return program;
+}
+
+export type { ScheduleOverrides } from './passes/lower-to-tiles.ts';
+export { printFused } from './kernel-ir.ts';

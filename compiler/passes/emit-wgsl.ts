@@ -1,0 +1,470 @@
+/**
+ * emit-wgsl: turn each scheduled kernel into a WGSL module (through the AST and its printer) and
+ * the whole tiled program into the runtime's plain-data Program: deduplicated kernels, buffers
+ * with byte sizes as size expressions, and dispatch/copy/loop steps with their uniform words.
+ *
+ * Every shader reads word 0 of its uniforms as the total workgroup count (the runtime may round
+ * the grid up when it splits it in two dimensions), then the size symbols it uses, then the
+ * parameters it uses. Index arithmetic is u32.
+ */
+import type { Graph } from '../../dsl/ir.ts';
+import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
+import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
+import type { Program, ProgramKernel, SizeExpr, Step, UniformWord } from '../../runtime/program.ts';
+import { kernelInputs, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import type { Stmt, WgslModule } from '../wgsl/ast.ts';
+import { printWgsl } from '../wgsl/print.ts';
+import type { GemmSchedule, ReduceSchedule, Schedule, TiledProgram, TiledStep } from './lower-to-tiles.ts';
+
+const F32_LOWEST = -3.4028234663852886e38;
+
+/** The register type of a dtype and the element type of its storage array. */
+function regType(d: DType): string {
+  return d === 'bool' ? 'bool' : d;
+}
+function storageType(d: DType): string {
+  return d === 'bool' ? 'u32' : d;
+}
+
+export function sizeExpr(sizes: readonly Size[]): SizeExpr {
+  const fixed = sizes.filter((s): s is number => typeof s === 'number').reduce((a, b) => a * b, 1);
+  const symbols = sizes.filter((s): s is string => typeof s === 'string');
+  if (symbols.length === 0) return fixed;
+  const args: SizeExpr[] = fixed === 1 ? symbols : [fixed, ...symbols];
+  return args.length === 1 ? args[0]! : { op: 'mul', args };
+}
+
+/** Per-kernel emission state: bindings, uniform words, helpers. */
+class Emitter {
+  readonly symbols: string[] = [];
+  readonly params: { name: string; dtype: DType }[] = [];
+  readonly helpers = new Map<string, string>();
+  readonly bindingOf = new Map<number, number>();
+  readonly bufferDtypes = new Map<number, DType>();
+
+  constructor(readonly kernel: KernelIR) {
+    kernelInputs(kernel)
+      .sort((a, b) => a - b)
+      .forEach((b, i) => this.bindingOf.set(b, i));
+    this.bindingOf.set(kernel.out.buffer, this.bindingOf.size);
+    const visit = (e: KExpr) => {
+      if (e.k === 'load') this.bufferDtypes.set(e.buffer, e.dtype);
+      if (e.k === 'op') e.args.forEach(visit);
+    };
+    if (kernel.kind === 'gemm') {
+      visit(kernel.a);
+      visit(kernel.b);
+    } else visit(kernel.value);
+    this.bufferDtypes.set(kernel.out.buffer, kernel.out.dtype);
+  }
+
+  size(s: Size): string {
+    if (typeof s === 'number') return `${s}u`;
+    let i = this.symbols.indexOf(s);
+    if (i < 0) {
+      i = this.symbols.length;
+      this.symbols.push(s);
+    }
+    return `n${i}`;
+  }
+
+  product(sizes: readonly Size[]): string {
+    if (sizes.length === 0) return '1u';
+    const fixed = sizes.filter((s): s is number => typeof s === 'number').reduce((a, b) => a * b, 1);
+    const parts = sizes.filter((s) => typeof s === 'string').map((s) => this.size(s));
+    if (fixed !== 1 || parts.length === 0) parts.unshift(`${fixed}u`);
+    return parts.length === 1 ? parts[0]! : `(${parts.join(' * ')})`;
+  }
+
+  buffer(b: number): string {
+    const i = this.bindingOf.get(b);
+    if (i === undefined) throw new TesseraError(`emit: buffer ${b} is not bound`);
+    return b === this.kernel.out.buffer ? 'out' : `in${i}`;
+  }
+
+  offset(axes: readonly { size: Size; index: string }[]): string {
+    if (axes.length === 0) return '0u';
+    let text = axes[0]!.index;
+    for (let i = 1; i < axes.length; i++) text = `(${text} * ${this.size(axes[i]!.size)} + ${axes[i]!.index})`;
+    return text;
+  }
+
+  expr(e: KExpr): string {
+    switch (e.k) {
+      case 'load': {
+        const v = `${this.buffer(e.buffer)}[${this.offset(e.axes)}]`;
+        return e.dtype === 'bool' ? `(${v} != 0u)` : v;
+      }
+      case 'const':
+        return wgslLiteral(e.value, e.dtype);
+      case 'param': {
+        let i = this.params.findIndex((p) => p.name === e.name);
+        if (i < 0) {
+          i = this.params.length;
+          this.params.push({ name: e.name, dtype: e.dtype });
+        }
+        return `p${i}`;
+      }
+      case 'index':
+        return `i32(${e.axis})`;
+      case 'op': {
+        const op = scalarOp(e.fn);
+        for (const [name, text] of Object.entries(op.helpers ?? {})) this.helpers.set(name, text);
+        return op.wgsl(
+          e.args.map((a) => this.expr(a)),
+          e.args.map(dtypeOf),
+        );
+      }
+    }
+  }
+
+  /** `let` statements giving each axis's index from a flat row-major index. */
+  decompose(flat: string, axes: readonly KAxis[], tag: string): Stmt[] {
+    if (axes.length === 0) return [];
+    if (axes.length === 1) return [{ s: 'let', name: axes[0]!.id, value: flat }];
+    const out: Stmt[] = [{ s: 'var', name: `rem_${tag}`, type: 'u32', value: flat }];
+    for (let i = axes.length - 1; i >= 1; i--) {
+      const size = this.size(axes[i]!.size);
+      out.push({ s: 'let', name: axes[i]!.id, value: `rem_${tag} % ${size}` });
+      out.push({ s: 'assign', target: `rem_${tag}`, value: `rem_${tag} / ${size}` });
+    }
+    out.push({ s: 'let', name: axes[0]!.id, value: `rem_${tag}` });
+    return out;
+  }
+
+  store(value: string): string {
+    return this.kernel.out.dtype === 'bool' ? `select(0u, 1u, ${value})` : value;
+  }
+
+  /** Uniform reads and the workgroup guard that open every kernel. */
+  prologue(): Stmt[] {
+    const words = this.uniformCount();
+    const word = (i: number) => `u.w[${i >> 2}].${'xyzw'[i & 3]}`;
+    const stmts: Stmt[] = [{ s: 'let', name: 'total_wg', value: word(0) }];
+    this.symbols.forEach((_, i) => stmts.push({ s: 'let', name: `n${i}`, value: word(1 + i) }));
+    this.params.forEach((p, i) => {
+      const raw = word(1 + this.symbols.length + i);
+      const value = p.dtype === 'f32' ? `bitcast<f32>(${raw})` : p.dtype === 'i32' ? `bitcast<i32>(${raw})` : p.dtype === 'bool' ? `(${raw} != 0u)` : raw;
+      stmts.push({ s: 'let', name: `p${i}`, value });
+    });
+    stmts.push({ s: 'let', name: 'wid', value: 'wg.x + wg.y * nwg.x' });
+    stmts.push({ s: 'if', cond: 'wid >= total_wg', then: [{ s: 'return' }] });
+    void words;
+    return stmts;
+  }
+
+  uniformCount(): number {
+    return 1 + this.symbols.length + this.params.length;
+  }
+
+  module(workgroupSize: number, body: Stmt[], workgroupVars: { name: string; type: string }[] = []): WgslModule {
+    const prologue = this.prologue();
+    const bindings = [...this.bindingOf.entries()]
+      .sort((a, b) => a[1] - b[1])
+      .map(([buffer, binding]) => ({
+        binding,
+        name: this.buffer(buffer),
+        space: buffer === this.kernel.out.buffer ? ('storage-read_write' as const) : ('storage-read' as const),
+        type: `array<${storageType(this.bufferDtypes.get(buffer)!)}>`,
+      }));
+    const vec4s = Math.ceil(this.uniformCount() / 4);
+    return {
+      structs: [`struct Uniforms {\n  w: array<vec4<u32>, ${vec4s}>,\n}`],
+      bindings: [...bindings, { binding: bindings.length, name: 'u', space: 'uniform', type: 'Uniforms' }],
+      workgroupVars,
+      helpers: [...this.helpers.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, t]) => t),
+      entry: { name: 'main', workgroupSize: [workgroupSize, 1, 1], body: [...prologue, ...body] },
+    };
+  }
+}
+
+function dtypeOf(e: KExpr): DType {
+  switch (e.k) {
+    case 'load':
+    case 'const':
+    case 'param':
+    case 'op':
+      return e.dtype;
+    case 'index':
+      return 'i32';
+  }
+}
+
+interface Emitted {
+  module: WgslModule;
+  workgroups: SizeExpr;
+  em: Emitter;
+}
+
+function emitElementwise(k: Extract<KernelIR, { kind: 'elementwise' }>, wgSize: number): Emitted {
+  const em = new Emitter(k);
+  const total = em.product(k.out.axes.map((a) => a.size));
+  const body: Stmt[] = [
+    { s: 'let', name: 'flat', value: `wid * ${wgSize}u + lid` },
+    { s: 'if', cond: `flat >= ${total}`, then: [{ s: 'return' }] },
+    ...em.decompose('flat', k.out.axes, 'o'),
+  ];
+  body.push({ s: 'assign', target: 'out[flat]', value: em.store(em.expr(k.value)) });
+  return { module: em.module(wgSize, body), workgroups: { op: 'ceildiv', args: [sizeExpr(k.out.axes.map((a) => a.size)), wgSize] }, em };
+}
+
+function reduceInit(fn: string, d: DType): string {
+  switch (fn) {
+    case 'sum':
+    case 'mean':
+      return wgslLiteral(0, d);
+    case 'prod':
+      return wgslLiteral(1, d);
+    case 'max':
+      return d === 'f32' ? wgslLiteral(F32_LOWEST, d) : d === 'i32' ? wgslLiteral(-2147483648, d) : '0u';
+    case 'min':
+      return d === 'f32' ? wgslLiteral(-F32_LOWEST, d) : d === 'i32' ? wgslLiteral(2147483647, d) : '4294967295u';
+  }
+  throw new TesseraError(`emit: no reduction '${fn}'`);
+}
+
+function combine(fn: string, acc: string, v: string): string {
+  switch (fn) {
+    case 'sum':
+    case 'mean':
+      return `${acc} + ${v}`;
+    case 'prod':
+      return `${acc} * ${v}`;
+    case 'max':
+      return `max(${acc}, ${v})`;
+    default:
+      return `min(${acc}, ${v})`;
+  }
+}
+
+function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule): Emitted {
+  const em = new Emitter(k);
+  const d = k.out.dtype;
+  const outCount = em.product(k.out.axes.map((a) => a.size));
+  const redCount = em.product(k.reduced.map((a) => a.size));
+  const finalize = (acc: string) => (k.fn === 'mean' ? `${acc} / f32(${redCount})` : acc);
+  const wg = s.workgroupSize;
+  if (s.strategy === 'thread') {
+    const body: Stmt[] = [
+      { s: 'let', name: 'o', value: `wid * ${wg}u + lid` },
+      { s: 'if', cond: `o >= ${outCount}`, then: [{ s: 'return' }] },
+      ...em.decompose('o', k.out.axes, 'o'),
+      { s: 'var', name: 'acc', type: regType(d), value: reduceInit(k.fn, d) },
+      {
+        s: 'for',
+        init: 'var r = 0u',
+        cond: `r < ${redCount}`,
+        update: 'r += 1u',
+        body: [...em.decompose('r', k.reduced, 'r'), { s: 'assign', target: 'acc', value: combine(k.fn, 'acc', em.expr(k.value)) }],
+      },
+      { s: 'assign', target: 'out[o]', value: finalize('acc') },
+    ];
+    return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [sizeExpr(k.out.axes.map((a) => a.size)), wg] }, em };
+  }
+  const body: Stmt[] = [
+    ...em.decompose('wid', k.out.axes, 'o'),
+    { s: 'var', name: 'acc', type: regType(d), value: reduceInit(k.fn, d) },
+    {
+      s: 'for',
+      init: 'var r = lid',
+      cond: `r < ${redCount}`,
+      update: `r += ${wg}u`,
+      body: [...em.decompose('r', k.reduced, 'r'), { s: 'assign', target: 'acc', value: combine(k.fn, 'acc', em.expr(k.value)) }],
+    },
+    { s: 'assign', target: 'partial[lid]', value: 'acc' },
+    { s: 'barrier' },
+    {
+      s: 'for',
+      init: `var half = ${wg >> 1}u`,
+      cond: 'half > 0u',
+      update: 'half = half >> 1u',
+      body: [
+        { s: 'if', cond: 'lid < half', then: [{ s: 'assign', target: 'partial[lid]', value: combine(k.fn, 'partial[lid]', 'partial[lid + half]') }] },
+        { s: 'barrier' },
+      ],
+    },
+    { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'out[wid]', value: finalize('partial[0]') }] },
+  ];
+  void outCount;
+  return {
+    module: em.module(wg, body, [{ name: 'partial', type: `array<${regType(d)}, ${wg}>` }]),
+    workgroups: sizeExpr(k.out.axes.map((a) => a.size)),
+    em,
+  };
+}
+
+function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule): Emitted {
+  const em = new Emitter(k);
+  const d = k.out.dtype;
+  const T = regType(d);
+  const zero = wgslLiteral(0, d);
+  const { tileM: TM, tileN: TN, tileK: TK, threadsM: TY, threadsN: TX } = s;
+  const RM = TM / TY;
+  const RN = TN / TX;
+  const threads = TX * TY;
+  const M = em.product(k.m.map((a) => a.size));
+  const N = em.product(k.n.map((a) => a.size));
+  const K = em.product(k.k.map((a) => a.size));
+  const body: Stmt[] = [
+    { s: 'let', name: 'tiles_n', value: `(${N} + ${TN - 1}u) / ${TN}u` },
+    { s: 'let', name: 'tiles_m', value: `(${M} + ${TM - 1}u) / ${TM}u` },
+    { s: 'let', name: 'tn', value: 'wid % tiles_n' },
+    { s: 'let', name: 'tm', value: '(wid / tiles_n) % tiles_m' },
+    { s: 'let', name: 'bflat', value: '(wid / tiles_n) / tiles_m' },
+    ...em.decompose('bflat', k.batch, 'b'),
+    { s: 'let', name: 'tx', value: `lid % ${TX}u` },
+    { s: 'let', name: 'ty', value: `lid / ${TX}u` },
+    { s: 'var', name: 'acc', type: `array<${T}, ${RM * RN}>` },
+    { s: 'var', name: 'ra', type: `array<${T}, ${RM}>` },
+    { s: 'var', name: 'rb', type: `array<${T}, ${RN}>` },
+  ];
+  const loadA: Stmt[] = [
+    {
+      s: 'for',
+      init: 'var e = lid',
+      cond: `e < ${TM * TK}u`,
+      update: `e += ${threads}u`,
+      body: [
+        { s: 'let', name: 'row', value: `e / ${TK}u` },
+        { s: 'let', name: 'kk', value: `e % ${TK}u` },
+        { s: 'let', name: 'mflat', value: `tm * ${TM}u + row` },
+        { s: 'let', name: 'kflat', value: 'k0 + kk' },
+        { s: 'var', name: 'v', type: T, value: zero },
+        {
+          s: 'if',
+          cond: `mflat < ${M} && kflat < ${K}`,
+          then: [...em.decompose('mflat', k.m, 'm'), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: em.expr(k.a) }],
+        },
+        { s: 'assign', target: `tile_a[kk * ${TM}u + row]`, value: 'v' },
+      ],
+    },
+  ];
+  const loadB: Stmt[] = [
+    {
+      s: 'for',
+      init: 'var e = lid',
+      cond: `e < ${TN * TK}u`,
+      update: `e += ${threads}u`,
+      body: [
+        { s: 'let', name: 'kk', value: `e / ${TN}u` },
+        { s: 'let', name: 'col', value: `e % ${TN}u` },
+        { s: 'let', name: 'nflat', value: `tn * ${TN}u + col` },
+        { s: 'let', name: 'kflat', value: 'k0 + kk' },
+        { s: 'var', name: 'v', type: T, value: zero },
+        {
+          s: 'if',
+          cond: `nflat < ${N} && kflat < ${K}`,
+          then: [...em.decompose('nflat', k.n, 'n'), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: em.expr(k.b) }],
+        },
+        { s: 'assign', target: `tile_b[kk * ${TN}u + col]`, value: 'v' },
+      ],
+    },
+  ];
+  const inner: Stmt[] = [];
+  for (let i = 0; i < RM; i++) inner.push({ s: 'assign', target: `ra[${i}]`, value: `tile_a[kk * ${TM}u + ty + ${i * TY}u]` });
+  for (let j = 0; j < RN; j++) inner.push({ s: 'assign', target: `rb[${j}]`, value: `tile_b[kk * ${TN}u + tx + ${j * TX}u]` });
+  for (let i = 0; i < RM; i++) {
+    for (let j = 0; j < RN; j++) inner.push({ s: 'assign', target: `acc[${i * RN + j}]`, op: '+', value: `ra[${i}] * rb[${j}]` });
+  }
+  body.push({
+    s: 'for',
+    init: 'var k0 = 0u',
+    cond: `k0 < ${K}`,
+    update: `k0 += ${TK}u`,
+    body: [...loadA, ...loadB, { s: 'barrier' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${TK}u`, update: 'kk += 1u', body: inner }, { s: 'barrier' }],
+  });
+  const outIndex = em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })));
+  for (let i = 0; i < RM; i++) {
+    for (let j = 0; j < RN; j++) {
+      body.push({
+        s: 'if',
+        cond: `tm * ${TM}u + ty + ${i * TY}u < ${M} && tn * ${TN}u + tx + ${j * TX}u < ${N}`,
+        then: [
+          { s: 'let', name: `mo${i}_${j}`, value: `tm * ${TM}u + ty + ${i * TY}u` },
+          { s: 'let', name: `no${i}_${j}`, value: `tn * ${TN}u + tx + ${j * TX}u` },
+          ...em.decompose(`mo${i}_${j}`, k.m, `mo${i}_${j}`),
+          ...em.decompose(`no${i}_${j}`, k.n, `no${i}_${j}`),
+          { s: 'assign', target: `out[${outIndex}]`, value: `acc[${i * RN + j}]` },
+        ],
+      });
+    }
+  }
+  const workgroups: SizeExpr = {
+    op: 'mul',
+    args: [
+      sizeExpr(k.batch.map((a) => a.size)),
+      { op: 'ceildiv', args: [sizeExpr(k.m.map((a) => a.size)), TM] },
+      { op: 'ceildiv', args: [sizeExpr(k.n.map((a) => a.size)), TN] },
+    ],
+  };
+  return {
+    module: em.module(threads, body, [
+      { name: 'tile_a', type: `array<${T}, ${TM * TK}>` },
+      { name: 'tile_b', type: `array<${T}, ${TN * TK}>` },
+    ]),
+    workgroups,
+    em,
+  };
+}
+
+/** Emits one kernel under its schedule: WGSL text, bindings and the dispatch's workgroup count. */
+export function emitKernel(kernel: KernelIR, schedule: Schedule): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number } {
+  let emitted: Emitted;
+  if (kernel.kind === 'elementwise' && schedule.kind === 'elementwise') emitted = emitElementwise(kernel, schedule.workgroupSize);
+  else if (kernel.kind === 'reduce' && schedule.kind === 'reduce') emitted = emitReduce(kernel, schedule);
+  else if (kernel.kind === 'gemm' && schedule.kind === 'gemm') emitted = emitGemm(kernel, schedule);
+  else throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
+  const { em, module, workgroups } = emitted;
+  const uniforms: UniformWord[] = [{ size: workgroups }, ...em.symbols.map((s) => ({ size: s })), ...em.params.map((p) => ({ param: p.name }))];
+  const buffers = [...em.bindingOf.entries()].sort((a, b) => a[1] - b[1]).map(([b]) => b);
+  return { wgsl: printWgsl(module), workgroups, uniforms, buffers, workgroupSize: module.entry.workgroupSize[0] };
+}
+
+/** Assembles the runtime Program from the tiled program. */
+export function emitWgsl(program: TiledProgram, graph: Graph): Program {
+  const kernels: ProgramKernel[] = [];
+  const byText = new Map<string, number>();
+  const steps = (list: readonly TiledStep[]): Step[] =>
+    list.map((s): Step => {
+      if (s.kind === 'copy') {
+        const b = program.buffers[s.src]!;
+        return { kind: 'copy', label: s.label, src: s.src, dst: s.dst, bytes: { op: 'mul', args: [4, sizeExpr(b.axes.map((a) => a.size))] } };
+      }
+      if (s.kind === 'loop') return { kind: 'loop', label: s.label, count: s.count, body: steps(s.body) };
+      const e = emitKernel(s.kernel, s.schedule);
+      let index = byText.get(e.wgsl);
+      if (index === undefined) {
+        index = kernels.length;
+        byText.set(e.wgsl, index);
+        kernels.push({
+          name: `${program.name}:${s.kernel.kind}`,
+          wgsl: e.wgsl,
+          entryPoint: 'main',
+          workgroupSize: [e.workgroupSize, 1, 1],
+          bindings: e.buffers.map((b) => (b === s.kernel.out.buffer ? 'read_write' : 'read')),
+          uniformWords: e.uniforms.length,
+        });
+      }
+      return { kind: 'dispatch', kernel: index, label: `${s.kernel.kind} ${s.kernel.name}`, buffers: e.buffers, uniforms: e.uniforms, workgroups: e.workgroups };
+    });
+  const programSteps = steps(program.steps);
+  const boundary = (t: { name: string; dtype: DType; axes: readonly { name: string; size: Size }[]; buffer: number }) => ({
+    name: t.name,
+    dtype: t.dtype,
+    axes: t.axes.map((a) => a.name),
+    shape: t.axes.map((a) => a.size),
+    buffer: t.buffer,
+  });
+  return {
+    format: 'tessera-program',
+    version: 1,
+    name: program.name,
+    inputs: program.inputs.map(boundary),
+    params: program.params,
+    outputs: program.outputs.map(boundary),
+    buffers: program.buffers.map((b) => ({ id: b.id, bytes: { op: 'mul', args: [4, sizeExpr(b.axes.map((a) => a.size))] }, role: b.role, label: b.label })),
+    kernels,
+    steps: programSteps,
+    graph,
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * fuse: group Tensor IR nodes into kernels. Every reduction and contraction roots a kernel;
+ * elementwise work (maps, relabels, iotas, constants, parameters) is inlined into the kernels that
+ * consume it (prologues), so chains of elementwise ops cost one kernel; a value is materialised
+ * only when it is an output, a loop's input, captured by a loop, or shared by several consumers
+ * and costly to recompute. Loops become host loop steps over their body's kernels.
+ */
+import { operands, type Graph, type Node } from '../../dsl/ir.ts';
+import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
+import { loadedBuffers, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+
+/** An inlined expression shared by several consumers is recomputed only up to this many ops. */
+const RECOMPUTE_LIMIT = 6;
+
+export interface FuseOptions {
+  readonly name: string;
+  /** Storage buffers one kernel may bind (its output included). */
+  readonly maxStorageBuffers: number;
+}
+
+const INLINABLE = new Set<Node['op']>(['map', 'relabel', 'iota', 'const', 'param']);
+
+class Fuser {
+  readonly buffers: BufferDecl[] = [];
+
+  constructor(readonly options: FuseOptions) {}
+
+  newBuffer(dtype: DType, axes: readonly Axis[], role: BufferDecl['role'], label: string): number {
+    const id = this.buffers.length;
+    this.buffers.push({ id, dtype, axes, role, label });
+    return id;
+  }
+
+  /**
+   * Fuses one graph. `bound` gives buffers for nodes that already have one (inputs, carries,
+   * captures). Returns the steps and the buffer of every materialised node.
+   */
+  fuseGraph(graph: Graph, bound: Map<number, number>, scope: string): { steps: HostStep[]; bufferOf: Map<number, number> } {
+    const uses = new Map<number, number>();
+    const mustMaterialize = new Set<number>(Object.values(graph.outputs));
+    for (const node of graph.nodes) {
+      for (const o of operands(node)) uses.set(o, (uses.get(o) ?? 0) + 1);
+      if (node.op === 'loop') for (const o of operands(node)) mustMaterialize.add(o);
+    }
+    const cost = new Map<number, number>();
+    const materialized = (id: number): boolean => {
+      const node = graph.nodes[id]!;
+      if (!INLINABLE.has(node.op)) return true;
+      if (mustMaterialize.has(id)) return true;
+      return (uses.get(id) ?? 0) > 1 && (cost.get(id) ?? 0) > RECOMPUTE_LIMIT;
+    };
+    for (const node of graph.nodes) {
+      const c = node.op === 'map' || node.op === 'relabel' ? 1 + operands(node).reduce((s, o) => s + (materialized(o) ? 0 : cost.get(o) ?? 0), 0) : 0;
+      cost.set(node.id, c);
+    }
+
+    const bufferOf = new Map(bound);
+    const steps: HostStep[] = [];
+    for (const node of graph.nodes) {
+      if (bufferOf.has(node.id) || !materialized(node.id)) continue;
+      const label = `${scope}%${node.id} ${node.op === 'map' ? node.fn : node.op}`;
+      if (node.op === 'loop') {
+        steps.push(...this.fuseLoop(graph, node, bufferOf, label));
+        continue;
+      }
+      if (node.op === 'loop_result') {
+        bufferOf.set(node.id, this.loopCarry.get(`${scope}${node.loop}:${node.index}`)!);
+        continue;
+      }
+      if (node.op === 'input' || node.op === 'carry' || node.op === 'capture') {
+        throw new TesseraError(`fuse: ${node.op} %${node.id} has no buffer`);
+      }
+      const buffer = this.newBuffer(node.type.dtype, node.type.axes, 'temp', label);
+      let kernel = this.kernelFor(graph, node, buffer, bufferOf, materialized, label);
+      // Too many bindings: materialise the inlined operand subtrees that load the most buffers.
+      const forced = new Set<number>();
+      while (kernelBindings(kernel) > this.options.maxStorageBuffers) {
+        const candidate = widestInlined(graph, node, materialized, forced);
+        if (candidate === null) throw new TesseraError(`fuse: kernel ${label} needs more than ${this.options.maxStorageBuffers} storage buffers`);
+        forced.add(candidate);
+        const sub = this.fuseGraphNode(graph, candidate, bufferOf, (id) => materialized(id) || forced.has(id), `${scope}`);
+        steps.push(...sub);
+        kernel = this.kernelFor(graph, node, buffer, bufferOf, (id) => materialized(id) || forced.has(id), label);
+      }
+      bufferOf.set(node.id, buffer);
+      steps.push({ kind: 'kernel', kernel });
+    }
+    return { steps, bufferOf };
+  }
+
+  /** Materialises one inlinable node (used when a kernel has too many bindings). */
+  private fuseGraphNode(graph: Graph, id: number, bufferOf: Map<number, number>, materialized: (id: number) => boolean, scope: string): HostStep[] {
+    const node = graph.nodes[id]!;
+    const label = `${scope}%${id} ${node.op === 'map' ? node.fn : node.op}`;
+    const buffer = this.newBuffer(node.type.dtype, node.type.axes, 'temp', label);
+    const kernel = this.kernelFor(graph, node, buffer, bufferOf, (x) => x !== id && materialized(x), label);
+    bufferOf.set(id, buffer);
+    return [{ kind: 'kernel', kernel }];
+  }
+
+  private readonly loopCarry = new Map<string, number>();
+
+  private fuseLoop(graph: Graph, node: Extract<Node, { op: 'loop' }>, bufferOf: Map<number, number>, label: string): HostStep[] {
+    const steps: HostStep[] = [];
+    const scope = `${label}/`;
+    const carries = node.init.map((init, i) => {
+      const t = graph.nodes[init]!.type;
+      const carry = this.newBuffer(t.dtype, t.axes, 'temp', `${label} carry ${i}`);
+      steps.push({ kind: 'copy', src: bufferOf.get(init)!, dst: carry, label: `${label} init carry ${i}` });
+      this.loopCarry.set(`${this.scopeOf(label)}${node.id}:${i}`, carry);
+      return carry;
+    });
+    const bound = new Map<number, number>();
+    for (const inner of node.body.nodes) {
+      if (inner.op === 'carry') bound.set(inner.id, carries[inner.index]!);
+      if (inner.op === 'capture') bound.set(inner.id, bufferOf.get(node.captures[inner.index]!)!);
+    }
+    const body = this.fuseGraph(node.body, bound, scope);
+    const tail: HostStep[] = [];
+    const staged: HostStep[] = [];
+    node.init.forEach((_, i) => {
+      const resultNode = node.body.outputs[String(i)]!;
+      const src = body.bufferOf.get(resultNode)!;
+      if (src === carries[i]) return;
+      if (carries.includes(src)) {
+        // The result is another carried value: stage it so the copies cannot overwrite each other.
+        const t = node.body.nodes[resultNode]!.type;
+        const stage = this.newBuffer(t.dtype, t.axes, 'temp', `${label} stage ${i}`);
+        staged.push({ kind: 'copy', src, dst: stage, label: `${label} stage carry ${i}` });
+        tail.push({ kind: 'copy', src: stage, dst: carries[i]!, label: `${label} carry ${i}` });
+      } else {
+        tail.push({ kind: 'copy', src, dst: carries[i]!, label: `${label} carry ${i}` });
+      }
+    });
+    steps.push({ kind: 'loop', count: node.count, label, body: [...body.steps, ...staged, ...tail] });
+    return steps;
+  }
+
+  private scopeOf(label: string): string {
+    const cut = label.lastIndexOf('/');
+    return cut < 0 ? '' : label.slice(0, cut + 1);
+  }
+
+  /** Builds the kernel computing `node` into `buffer`. */
+  private kernelFor(graph: Graph, node: Node, buffer: number, bufferOf: Map<number, number>, materialized: (id: number) => boolean, name: string): KernelIR {
+    const axisIds = new Map<string, string>();
+    const kaxis = (axis: Axis): KAxis => {
+      let id = axisIds.get(axis.name);
+      if (id === undefined) axisIds.set(axis.name, (id = `a${axisIds.size}`));
+      return { id, name: axis.name, size: axis.size };
+    };
+    const out = { buffer, dtype: node.type.dtype, axes: node.type.axes.map(kaxis) };
+    const env = (axes: readonly KAxis[]) => new Map(axes.map((a) => [a.name, a.id]));
+    const build = (id: number, names: Map<string, string>, root = false): KExpr => {
+      const n = graph.nodes[id]!;
+      if (!root && materialized(id)) {
+        const b = bufferOf.get(id);
+        if (b === undefined) throw new TesseraError(`fuse: %${id} is read before it is computed`);
+        return { k: 'load', buffer: b, dtype: n.type.dtype, axes: n.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
+      }
+      switch (n.op) {
+        case 'const':
+          return { k: 'const', value: n.value, dtype: n.type.dtype };
+        case 'param':
+          return { k: 'param', name: n.name, dtype: n.type.dtype };
+        case 'iota':
+          return { k: 'index', axis: lookup(names, n.type.axes[0]!.name) };
+        case 'map':
+          return { k: 'op', fn: n.fn, args: n.args.map((a) => build(a, names)), dtype: n.type.dtype };
+        case 'relabel': {
+          const argAxes = graph.nodes[n.arg]!.type.axes;
+          const inner = new Map(argAxes.map((a, i) => [a.name, lookup(names, n.names[i]!)]));
+          return build(n.arg, inner);
+        }
+        default:
+          throw new TesseraError(`fuse: cannot inline ${n.op} %${id}`);
+      }
+    };
+    if (node.op === 'reduce') {
+      if (node.fn === 'logsumexp') throw new TesseraError('fuse: logsumexp must be decomposed first');
+      const argType = graph.nodes[node.arg]!.type;
+      const reduced = node.axes.map((name) => kaxis(argType.axes.find((a) => a.name === name)!));
+      return { kind: 'reduce', name, fn: node.fn, out, reduced, value: build(node.arg, env([...out.axes, ...reduced])) };
+    }
+    if (node.op === 'contract') {
+      const [ta, tb] = node.args.map((a) => graph.nodes[a]!.type) as [Node['type'], Node['type']];
+      const inA = new Set(ta.axes.map((a) => a.name));
+      const inB = new Set(tb.axes.map((a) => a.name));
+      const batch = out.axes.filter((a) => inA.has(a.name) && inB.has(a.name));
+      const m = out.axes.filter((a) => inA.has(a.name) && !inB.has(a.name));
+      const n = out.axes.filter((a) => inB.has(a.name) && !inA.has(a.name));
+      const k = ta.axes.filter((a) => inB.has(a.name) && !out.axes.some((o) => o.name === a.name)).map(kaxis);
+      const names = env([...out.axes, ...k]);
+      return { kind: 'gemm', name, out, batch, m, n, k, a: build(node.args[0]!, names), b: build(node.args[1]!, names) };
+    }
+    if (INLINABLE.has(node.op)) return { kind: 'elementwise', name, out, value: build(node.id, env(out.axes), true) };
+    throw new TesseraError(`fuse: no kernel for ${node.op} %${node.id}`);
+  }
+}
+
+function lookup(names: Map<string, string>, axis: string): string {
+  const id = names.get(axis);
+  if (id === undefined) throw new TesseraError(`fuse: axis '${axis}' is not an iteration axis here`);
+  return id;
+}
+
+function kernelBindings(k: KernelIR): number {
+  const set = new Set<number>();
+  if (k.kind === 'gemm') {
+    loadedBuffers(k.a, set);
+    loadedBuffers(k.b, set);
+  } else loadedBuffers(k.value, set);
+  set.delete(k.out.buffer);
+  return set.size + 1;
+}
+
+/** The inlined operand (transitively) of `root` that reads the most distinct materialised values. */
+function widestInlined(graph: Graph, root: Node, materialized: (id: number) => boolean, forced: Set<number>): number | null {
+  const leaves = (id: number, seen: Set<number>): Set<number> => {
+    if (materialized(id) || forced.has(id)) return seen.add(id);
+    for (const o of operands(graph.nodes[id]!)) leaves(o, seen);
+    return seen;
+  };
+  let best: number | null = null;
+  let bestCount = 1;
+  const visit = (id: number) => {
+    for (const o of operands(graph.nodes[id]!)) {
+      if (materialized(o) || forced.has(o)) continue;
+      const count = leaves(o, new Set()).size;
+      if (count > bestCount) {
+        best = o;
+        bestCount = count;
+      }
+      visit(o);
+    }
+  };
+  visit(root.id);
+  return best;
+}
+
+/** Fuses a whole (decomposed, contraction-planned) graph into kernels and host steps. */
+export function fuse(graph: Graph, options: FuseOptions): FusedProgram {
+  const fuser = new Fuser(options);
+  const bound = new Map<number, number>();
+  const inputs: BoundaryDecl[] = [];
+  const params: { name: string; dtype: DType }[] = [];
+  for (const node of graph.nodes) {
+    if (node.op === 'input') {
+      const buffer = fuser.newBuffer(node.type.dtype, node.type.axes, 'input', `input '${node.name}'`);
+      bound.set(node.id, buffer);
+      inputs.push({ name: node.name, dtype: node.type.dtype, axes: node.type.axes, buffer });
+    }
+    if (node.op === 'param') params.push({ name: node.name, dtype: node.type.dtype });
+  }
+  const { steps, bufferOf } = fuser.fuseGraph(graph, bound, '');
+  const outputs = Object.entries(graph.outputs).map(([name, id]) => {
+    const t = graph.nodes[id]!.type;
+    return { name, dtype: t.dtype, axes: t.axes, buffer: bufferOf.get(id)! };
+  });
+  return { name: options.name, buffers: fuser.buffers, steps, inputs, outputs, params };
+}

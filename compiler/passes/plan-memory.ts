@@ -1,0 +1,120 @@
+/**
+ * plan-memory: give outputs their own buffers (a copy only where an output would alias an input,
+ * a loop carry or another output) and let temporaries whose lifetimes do not overlap share one
+ * buffer, by liveness over the host steps (a loop counts as one step, so everything its body
+ * touches stays live for the whole loop).
+ */
+import type { Axis } from '../../dsl/types.ts';
+import type { BufferDecl, FusedProgram, HostStep, KExpr, KernelIR } from '../kernel-ir.ts';
+
+function mapExpr(e: KExpr, f: (b: number) => number): KExpr {
+  if (e.k === 'load') return { ...e, buffer: f(e.buffer) };
+  if (e.k === 'op') return { ...e, args: e.args.map((a) => mapExpr(a, f)) };
+  return e;
+}
+
+function mapKernel(k: KernelIR, f: (b: number) => number): KernelIR {
+  const out = { ...k.out, buffer: f(k.out.buffer) };
+  if (k.kind === 'gemm') return { ...k, out, a: mapExpr(k.a, f), b: mapExpr(k.b, f) };
+  return { ...k, out, value: mapExpr(k.value, f) };
+}
+
+function mapSteps(steps: readonly HostStep[], f: (b: number) => number): HostStep[] {
+  return steps.map((s) => {
+    if (s.kind === 'kernel') return { ...s, kernel: mapKernel(s.kernel, f) };
+    if (s.kind === 'copy') return { ...s, src: f(s.src), dst: f(s.dst) };
+    return { ...s, body: mapSteps(s.body, f) };
+  });
+}
+
+function touched(step: HostStep, into: Set<number>): Set<number> {
+  if (step.kind === 'copy') {
+    into.add(step.src).add(step.dst);
+  } else if (step.kind === 'loop') {
+    for (const s of step.body) touched(s, into);
+  } else {
+    const k = step.kernel;
+    into.add(k.out.buffer);
+    const visit = (e: KExpr) => (e.k === 'load' ? into.add(e.buffer) : e.k === 'op' ? e.args.forEach(visit) : undefined);
+    if (k.kind === 'gemm') {
+      visit(k.a);
+      visit(k.b);
+    } else visit(k.value);
+  }
+  return into;
+}
+
+/** A key equal for buffers of the same element count whatever their axis names. */
+function sizeKey(axes: readonly Axis[]): string {
+  let fixed = 1;
+  const symbols: string[] = [];
+  for (const a of axes) {
+    if (typeof a.size === 'number') fixed *= a.size;
+    else symbols.push(a.size);
+  }
+  return `${fixed}*${symbols.sort().join('*')}`;
+}
+
+export function planMemory(program: FusedProgram): FusedProgram {
+  const buffers = program.buffers.map((b) => ({ ...b }) as { -readonly [K in keyof BufferDecl]: BufferDecl[K] });
+  const steps: HostStep[] = [...program.steps];
+
+  // Outputs: claim kernel-written temporaries; copy otherwise.
+  const kernelWritten = new Set(steps.flatMap((s) => (s.kind === 'kernel' ? [s.kernel.out.buffer] : [])));
+  const claimed = new Set<number>();
+  const outputs = program.outputs.map((o) => {
+    const b = buffers[o.buffer]!;
+    if (b.role === 'temp' && kernelWritten.has(o.buffer) && !claimed.has(o.buffer)) {
+      claimed.add(o.buffer);
+      b.role = 'output';
+      b.label = `output '${o.name}'`;
+      return o;
+    }
+    const id = buffers.length;
+    buffers.push({ id, dtype: o.dtype, axes: o.axes, role: 'output', label: `output '${o.name}'` });
+    steps.push({ kind: 'copy', src: o.buffer, dst: id, label: `output '${o.name}'` });
+    return { ...o, buffer: id };
+  });
+
+  // Liveness of temporaries over top-level steps.
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  steps.forEach((s, index) => {
+    for (const b of touched(s, new Set())) {
+      if (!first.has(b)) first.set(b, index);
+      last.set(b, index);
+    }
+  });
+  const alias = new Map<number, number>();
+  const free = new Map<string, { buffer: number; until: number }[]>();
+  const order = [...first.keys()].filter((b) => buffers[b]!.role === 'temp').sort((a, b) => first.get(a)! - first.get(b)! || a - b);
+  for (const b of order) {
+    const key = sizeKey(buffers[b]!.axes);
+    const pool = free.get(key) ?? [];
+    const slot = pool.findIndex((p) => p.until < first.get(b)!);
+    if (slot >= 0) {
+      const target = pool[slot]!;
+      alias.set(b, target.buffer);
+      target.until = last.get(b)!;
+    } else {
+      alias.set(b, b);
+      pool.push({ buffer: b, until: last.get(b)! });
+      free.set(key, pool);
+    }
+  }
+
+  // Renumber the buffers that remain.
+  const used = new Set<number>();
+  for (const s of steps) touched(s, used);
+  for (const i of program.inputs) used.add(i.buffer);
+  const kept = buffers.filter((b) => b.role !== 'temp' ? used.has(b.id) || b.role === 'input' : alias.get(b.id) === b.id);
+  const renumber = new Map(kept.map((b, i) => [b.id, i]));
+  const f = (b: number) => renumber.get(alias.get(b) ?? b)!;
+  return {
+    ...program,
+    buffers: kept.map((b) => ({ ...b, id: renumber.get(b.id)! })),
+    steps: mapSteps(steps, f),
+    inputs: program.inputs.map((i) => ({ ...i, buffer: f(i.buffer) })),
+    outputs: outputs.map((o) => ({ ...o, buffer: f(o.buffer) })),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Rebuilding Tensor IR: passes walk a graph in order and write a new one, mapping old ids to new.
+ * Loop bodies are rewritten recursively with the same visitor; dead nodes are dropped afterwards.
+ */
+import { operands, type Graph, type LoopNode, type Node } from '../dsl/ir.ts';
+import type { TensorType } from '../dsl/types.ts';
+
+export type NodeData = Node extends infer N ? (N extends Node ? Omit<N, 'id'> : never) : never;
+
+export class GraphWriter {
+  readonly nodes: Node[] = [];
+  add(data: NodeData): number {
+    const id = this.nodes.length;
+    this.nodes.push({ ...data, id } as Node);
+    return id;
+  }
+  type(id: number): TensorType {
+    return this.nodes[id]!.type;
+  }
+  node(id: number): Node {
+    return this.nodes[id]!;
+  }
+}
+
+/**
+ * Called for every node except loops (which `rewriteGraph` handles): return the new id for the
+ * node, writing whatever nodes it needs. `map` gives the new id of an old operand.
+ */
+export type Visitor = (node: Node, out: GraphWriter, map: (oldId: number) => number) => number;
+
+/** Rewrites `graph` node by node with `visit`, recursing into loop bodies. */
+export function rewriteGraph(graph: Graph, visit: Visitor): Graph {
+  const out = new GraphWriter();
+  const ids = new Map<number, number>();
+  const map = (old: number) => {
+    const id = ids.get(old);
+    if (id === undefined) throw new Error(`rewrite: %${old} used before it was written`);
+    return id;
+  };
+  for (const node of graph.nodes) {
+    if (node.op === 'loop') {
+      const body = rewriteGraph(node.body, visit);
+      const loop: Omit<LoopNode, 'id'> = { ...node, init: node.init.map(map), captures: node.captures.map(map), body };
+      ids.set(node.id, out.add(loop));
+    } else {
+      ids.set(node.id, visit(node, out, map));
+    }
+  }
+  const outputs = Object.fromEntries(Object.entries(graph.outputs).map(([k, v]) => [k, map(v)]));
+  return { nodes: out.nodes, outputs };
+}
+
+/** Copies a node with its operands remapped. */
+export function copyNode(node: Node, out: GraphWriter, map: (oldId: number) => number): number {
+  const { id: _id, ...data } = node;
+  switch (data.op) {
+    case 'map':
+    case 'contract':
+      return out.add({ ...data, args: data.args.map(map) });
+    case 'reduce':
+    case 'relabel':
+    case 'composite':
+      return out.add({ ...data, arg: map(data.arg) });
+    case 'loop_result':
+      return out.add({ ...data, loop: map(data.loop) });
+    case 'loop':
+      throw new Error('copyNode: loops are rewritten by rewriteGraph');
+    default:
+      return out.add(data);
+  }
+}
+
+/**
+ * Drops nodes no output needs (loop bodies included; a loop body's carry and capture nodes and
+ * loop inputs are kept as the loop's interface needs them).
+ */
+export function eliminateDeadNodes(graph: Graph): Graph {
+  const live = new Set<number>(Object.values(graph.outputs));
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    if (!live.has(i)) continue;
+    for (const o of operands(graph.nodes[i]!)) live.add(o);
+  }
+  const remap = new Map<number, number>();
+  const out = new GraphWriter();
+  for (const node of graph.nodes) {
+    const keep = live.has(node.id) || node.op === 'input' || node.op === 'param';
+    if (!keep) continue;
+    const map = (old: number) => remap.get(old)!;
+    if (node.op === 'loop') {
+      remap.set(node.id, out.add({ ...node, init: node.init.map(map), captures: node.captures.map(map), body: eliminateDeadNodes(node.body) }));
+    } else {
+      remap.set(node.id, copyNode(node, out, map));
+    }
+  }
+  return { nodes: out.nodes, outputs: Object.fromEntries(Object.entries(graph.outputs).map(([k, v]) => [k, remap.get(v)!])) };
+}
