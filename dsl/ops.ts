@@ -7,7 +7,7 @@ import { inferComposite, inferContract, inferIota, inferMap, inferReduce, inferR
 import type { ReduceFn } from './ir.ts';
 import { GraphBuilder, currentBuilder, withBuilder } from './trace.ts';
 import { Tensor, emit, nodeIn, type Axes, type NumericDType, type UnionAxes, type WithoutAxes } from './tensor.ts';
-import { TesseraError, type Axis, type DType } from './types.ts';
+import { TesseraError, type Axis, type DType, type Size } from './types.ts';
 
 type Res<R extends DType | null, D extends DType> = R extends DType ? R : D;
 
@@ -214,7 +214,7 @@ export function relabel<D extends DType>(x: Tensor<Axes, D>, names: readonly str
 }
 
 /** Broadcasts `x` to carry extra axes (sizes given), as a copy; useful to materialise a broadcast. */
-export function expand<A extends Axes, D extends DType, const N extends string>(x: Tensor<A, D>, extra: readonly Axis[] & readonly { name: N }[]): Tensor<readonly [...A, N], D> {
+export function expand<A extends Axes, D extends DType, const N extends string>(x: Tensor<A, D>, extra: readonly { readonly name: N; readonly size: Size }[]): Tensor<readonly [...A, N], D> {
   const builder = currentBuilder('expand');
   const arg = nodeIn(builder, x);
   const type = inferMap('id', [builder.type(arg)], extra);

@@ -43,10 +43,11 @@ export function wgslLiteral(value: number, dtype: DType): string {
   switch (dtype) {
     case 'f32': {
       const v = Math.fround(value);
+      if (Number.isNaN(v)) throw new TesseraError('a NaN constant cannot be compiled to WGSL');
       if (!Number.isFinite(v)) {
-        // WGSL forbids non-finite literals; build the bit pattern instead.
-        const bits = Number.isNaN(v) ? 0x7fc00000 : v > 0 ? 0x7f800000 : 0xff800000;
-        return `bitcast<f32>(${bits}u)`;
+        // WGSL has no infinities (const-expressions that overflow are errors, and implementations
+        // may assume none at run time): ±Infinity becomes the finite sentinel ±FLT_MAX.
+        return v > 0 ? '3.4028234663852886e+38f' : '-3.4028234663852886e+38f';
       }
       let text = String(v);
       if (!/[.e]/.test(text)) text += '.0';
