@@ -63,7 +63,16 @@ export const f32 = <const A extends Axes>(...axes: A): TensorSpec<A, 'f32'> => t
 export const i32 = <const A extends Axes>(...axes: A): TensorSpec<A, 'i32'> => tensorSpec('i32', axes);
 export const u32 = <const A extends Axes>(...axes: A): TensorSpec<A, 'u32'> => tensorSpec('u32', axes);
 export const bool = <const A extends Axes>(...axes: A): TensorSpec<A, 'bool'> => tensorSpec('bool', axes);
-export const param = <D extends DType = 'f32'>(dtype?: D): ParamSpec<D> => ({ kind: 'param', dtype: (dtype ?? 'f32') as D });
+/**
+ * A scalar parameter, f32 unless a dtype is given. Overloads rather than a defaulted type parameter:
+ * inside `kernel(...)`'s specs a bare `param()` would otherwise infer its dtype from the context
+ * (`DType`) instead of the default, and the body would get a tensor of unknown dtype.
+ */
+export function param(): ParamSpec<'f32'>;
+export function param<D extends DType>(dtype: D): ParamSpec<D>;
+export function param(dtype: DType = 'f32'): ParamSpec {
+  return { kind: 'param', dtype };
+}
 
 export interface TraceOptions {
   /** Pins symbols to numbers for this trace (e.g. `{ k: 64 }`). */

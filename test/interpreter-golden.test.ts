@@ -1,0 +1,95 @@
+/**
+ * The interpreter against the independent oracle: every einsum golden case (numpy, float64) is
+ * reproduced by interpreting the library's einsum kernel, exactly in f64 mode up to summation
+ * order, and within float32 rounding in f32 mode.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { interpretKernel, type Precision } from '../dsl/interpret.ts';
+import { einsumKernel } from '../kernels/einsum.ts';
+import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
+
+const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
+const einsumFiles = readdirSync(GOLDEN_DIR)
+  .filter((f) => f.startsWith('einsum_') && f.endsWith('.json'))
+  .sort();
+
+const TOLERANCE: Record<Precision, Tolerance> = {
+  f64: { rtol: 1e-9, atol: 1e-12 },
+  f32: { rtol: 1e-4, atol: 1e-5 },
+};
+
+describe('einsum golden cases', () => {
+  it('finds the copied golden files', () => {
+    expect(einsumFiles.length).toBe(14);
+  });
+
+  for (const file of einsumFiles) {
+    for (const precision of ['f64', 'f32'] as const) {
+      it(`${file} (${precision})`, () => {
+        const golden = loadGolden(join(GOLDEN_DIR, file));
+        expect(golden.kind).toBe('einsum');
+        const spec = golden.config['spec'];
+        expect(typeof spec).toBe('string');
+        const names = Object.keys(golden.inputs);
+        expect(names).toEqual(names.map((_, i) => `x${i}`));
+        const k = einsumKernel(spec as string, names.map((name) => golden.inputs[name]!.shape.length));
+
+        const result = interpretKernel(k, golden.inputs, { precision });
+
+        expect(Object.keys(result)).toEqual(['out']);
+        const out = result['out']!;
+        expect(out.data).toBeInstanceOf(precision === 'f64' ? Float64Array : Float32Array);
+        const comparison = compareToGolden(out, golden.outputs['out']!, TOLERANCE[precision]);
+        expect(comparison.detail).toBe(`within rtol ${TOLERANCE[precision].rtol}, atol ${TOLERANCE[precision].atol}`);
+        expect(comparison.ok).toBe(true);
+      });
+    }
+  }
+});
+
+describe('compareToGolden', () => {
+  const expected = { shape: [3], data: new Float64Array([1, -2, 0]) };
+  const tolerance = { rtol: 1e-3, atol: 1e-6 };
+
+  it('accepts values within atol + rtol * |expected| and reports the largest errors', () => {
+    const c = compareToGolden({ shape: [3], data: [1.0005, -2.001, 5e-7] }, expected, tolerance);
+    expect(c.ok).toBe(true);
+    expect(c.maxAbs).toBeCloseTo(0.001, 12);
+    expect(c.maxRel).toBeCloseTo(0.0005, 12);
+  });
+
+  it('rejects the worst element beyond tolerance and names it', () => {
+    const c = compareToGolden({ shape: [3], data: [1, -2.01, 0] }, expected, tolerance);
+    expect(c.ok).toBe(false);
+    expect(c.detail).toBe('element 1: got -2.01, expected -2 (rtol 0.001, atol 0.000001)');
+  });
+
+  it('rejects a shape mismatch, NaN against a number, and a finite value against an infinity', () => {
+    expect(compareToGolden({ shape: [1, 3], data: [1, -2, 0] }, expected, tolerance)).toEqual({
+      maxAbs: Infinity,
+      maxRel: Infinity,
+      ok: false,
+      detail: 'shape [1, 3] (3 values) but expected [3] (3 values)',
+    });
+    expect(compareToGolden({ shape: [3], data: [NaN, -2, 0] }, expected, tolerance).ok).toBe(false);
+    const infinite = { shape: [1], data: [-Infinity] };
+    expect(compareToGolden({ shape: [1], data: [-1e300] }, infinite, tolerance).ok).toBe(false);
+    expect(compareToGolden({ shape: [1], data: [-Infinity] }, infinite, tolerance).ok).toBe(true);
+  });
+});
+
+describe('loadGolden', () => {
+  it('decodes floats as Float64Array and keeps shapes, including scalars', () => {
+    const golden = loadGolden(join(GOLDEN_DIR, 'einsum_trace.json'));
+    expect(golden.config).toEqual({ spec: 'ii->' });
+    expect(golden.params).toEqual({});
+    expect(golden.inputs['x0']!.shape).toEqual([9, 9]);
+    expect(golden.inputs['x0']!.data).toBeInstanceOf(Float64Array);
+    expect(golden.inputs['x0']!.dtype).toBeUndefined();
+    expect(golden.outputs['out']!.shape).toEqual([]);
+    expect(golden.outputs['out']!.data.length).toBe(1);
+  });
+});
