@@ -1,0 +1,126 @@
+/**
+ * A tensor held in a GPU buffer. Every dtype occupies 32-bit words on the GPU (bool as u32 0/1,
+ * since WGSL has no storable bool); on the host bool is a Uint8Array of 0/1.
+ */
+import { TesseraError, type DType } from '../dsl/types.ts';
+import type { RuntimeTensor, TensorData } from './backend.ts';
+import type { DeviceContext, TrackedBuffer } from './context.ts';
+import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
+import { BufferUsage, MapMode, TENSOR_USAGE } from './gpu-flags.ts';
+
+/** The words a dtype's host data occupies on the GPU (bool widened to u32). */
+export function toGpuWords(data: TensorData, dtype: DType): Float32Array | Int32Array | Uint32Array {
+  if (dtype === 'bool') return Uint32Array.from(data as Uint8Array, (v) => (v ? 1 : 0));
+  return data as Float32Array | Int32Array | Uint32Array;
+}
+
+/** Host data of a dtype from GPU words (bool narrowed to 0/1 bytes). */
+export function fromGpuWords(words: ArrayBuffer, dtype: DType): TensorData {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(words);
+    case 'i32':
+      return new Int32Array(words);
+    case 'u32':
+      return new Uint32Array(words);
+    case 'bool':
+      return Uint8Array.from(new Uint32Array(words), (v) => (v ? 1 : 0));
+  }
+}
+
+export class GPUTensor implements RuntimeTensor {
+  #tracked: TrackedBuffer | null;
+  /** Resolves to the error WebGPU reported while creating or filling the buffer, or null. */
+  readonly #created: Promise<string | null>;
+
+  constructor(
+    readonly ctx: DeviceContext,
+    tracked: TrackedBuffer,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly label: string,
+    created: Promise<string | null>,
+  ) {
+    this.#tracked = tracked;
+    this.#created = created;
+  }
+
+  get destroyed(): boolean {
+    return this.#tracked === null;
+  }
+
+  /** Elements times 4 bytes: the part of the buffer that holds the tensor. */
+  get byteLength(): number {
+    return this.shape.reduce((a, b) => a * b, 1) * 4;
+  }
+
+  get buffer(): GPUBuffer {
+    if (this.#tracked === null) throw new TesseraError(`tensor '${this.label}' was destroyed`);
+    return this.#tracked.buffer;
+  }
+
+  /** Throws if creating the buffer failed (e.g. out of memory), which WebGPU reports late. */
+  async ready(): Promise<void> {
+    const error = await this.#created;
+    if (error !== null) throw new WebGPUError(`creating tensor '${this.label}' failed: ${error}`);
+  }
+
+  async read(): Promise<TensorData> {
+    this.ctx.checkAlive();
+    const source = this.buffer;
+    await this.ready();
+    const { device } = this.ctx;
+    const bytes = this.byteLength;
+    pushScopes(device);
+    const staging = this.ctx.createBuffer(`${this.label} (readback)`, bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    const encoder = device.createCommandEncoder({ label: `read '${this.label}'` });
+    encoder.copyBufferToBuffer(source, 0, staging.buffer, 0, bytes);
+    device.queue.submit([encoder.finish()]);
+    const scoped = popScopes(device);
+    const mapped = staging.buffer.mapAsync(MapMode.READ);
+    mapped.catch(() => {});
+    const error = await scoped;
+    if (error !== null) {
+      staging.destroy();
+      throw new WebGPUError(`reading tensor '${this.label}': ${describeKind(error.kind)}: ${error.message}`);
+    }
+    try {
+      await mapped;
+    } catch (e) {
+      staging.destroy();
+      this.ctx.checkAlive();
+      throw new WebGPUError(`reading tensor '${this.label}' failed: ${(e as Error).message}`);
+    }
+    const words = staging.buffer.getMappedRange().slice(0);
+    staging.buffer.unmap();
+    staging.destroy();
+    return fromGpuWords(words, this.dtype);
+  }
+
+  destroy(): void {
+    this.#tracked?.destroy();
+    this.#tracked = null;
+  }
+}
+
+/**
+ * Creates a tensor holding `data` (already checked against `dtype` and `shape`). The buffer is
+ * written while mapped at creation, so the upload is synchronous and needs no staging buffer.
+ */
+export function uploadTensor(ctx: DeviceContext, label: string, data: TensorData, shape: readonly number[], dtype: DType): GPUTensor {
+  const words = toGpuWords(data, dtype);
+  const bytes = Math.max(4, words.byteLength);
+  pushScopes(ctx.device);
+  const tracked = ctx.createBuffer(label, bytes, TENSOR_USAGE, true);
+  const range = tracked.buffer.getMappedRange();
+  new Uint8Array(range).set(new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+  tracked.buffer.unmap();
+  const created = popScopes(ctx.device).then((e) => (e ? `${describeKind(e.kind)}: ${e.message}` : null));
+  return new GPUTensor(ctx, tracked, shape, dtype, label, created);
+}
+
+/** Creates a zero-filled tensor (WebGPU zeroes new buffers), e.g. for a run's outputs. */
+export function emptyTensor(ctx: DeviceContext, label: string, bytes: number, shape: readonly number[], dtype: DType): GPUTensor {
+  const tracked = ctx.createBuffer(label, bytes, TENSOR_USAGE);
+  return new GPUTensor(ctx, tracked, shape, dtype, label, Promise.resolve(null));
+}

@@ -1,0 +1,212 @@
+/**
+ * Plans one run of a Program without touching the GPU: binds the size symbols from the input
+ * shapes, checks the parameters, evaluates every size expression (buffer bytes, workgroup counts,
+ * uniform words, copy sizes) and checks them against the device limits. Everything that can be
+ * wrong with a run's inputs is reported here, before a single buffer is allocated.
+ */
+import { bindSymbols, checkParams, concreteShape, elementCount, type Shaped } from '../dsl/bind.ts';
+import { TesseraError, type DType } from '../dsl/types.ts';
+import { formatBytes } from './format.ts';
+import { evalSize, type DeviceLimits, type Program, type ProgramBuffer, type SizeExpr, type Step, type UniformWord } from './program.ts';
+
+export interface PlannedDispatch {
+  readonly kind: 'dispatch';
+  readonly label: string;
+  readonly kernel: number;
+  readonly buffers: readonly number[];
+  /** The uniform words padded to 16 bytes, or null when the kernel reads none. */
+  readonly uniforms: Uint32Array | null;
+  /** Total workgroups, and how they are laid out as (x, y); a step with 0 is skipped. */
+  readonly total: number;
+  readonly grid: readonly [number, number];
+}
+
+export interface PlannedCopy {
+  readonly kind: 'copy';
+  readonly label: string;
+  readonly src: number;
+  readonly dst: number;
+  readonly bytes: number;
+}
+
+export interface PlannedLoop {
+  readonly kind: 'loop';
+  readonly label: string;
+  readonly count: number;
+  readonly body: readonly PlannedStep[];
+}
+
+export type PlannedStep = PlannedDispatch | PlannedCopy | PlannedLoop;
+
+export interface PlannedBuffer {
+  readonly buffer: ProgramBuffer;
+  /** What errors call it: `tensor 'x'` for inputs and outputs, `temp buffer 'label'` otherwise. */
+  readonly what: string;
+  /** Bytes the program asked for (a multiple of 4, at least 4: WebGPU binds nothing smaller). */
+  readonly bytes: number;
+}
+
+export interface PlannedTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly axes: readonly string[];
+  readonly shape: readonly number[];
+  readonly buffer: number;
+}
+
+export interface RunPlan {
+  readonly symbols: Readonly<Record<string, number>>;
+  readonly params: Readonly<Record<string, number>>;
+  readonly buffers: ReadonlyMap<number, PlannedBuffer>;
+  readonly inputs: readonly PlannedTensor[];
+  readonly outputs: readonly PlannedTensor[];
+  readonly steps: readonly PlannedStep[];
+}
+
+/**
+ * Splits a total workgroup count into (x, y) with x ≤ the per-dimension limit; shaders recover
+ * the linear id as `wg.x + wg.y * num_workgroups.x` and skip ids past the total.
+ */
+export function workgroupGrid(total: number, maxPerDimension: number): [number, number] {
+  if (total === 0) return [0, 0];
+  const x = Math.min(total, maxPerDimension);
+  return [x, Math.ceil(total / x)];
+}
+
+/** The bits of a run-time parameter as one 32-bit word, as the shader reads it. */
+export function paramBits(value: number, dtype: DType): number {
+  const word = new DataView(new ArrayBuffer(4));
+  switch (dtype) {
+    case 'f32':
+      word.setFloat32(0, value, true);
+      break;
+    case 'i32':
+      word.setInt32(0, value, true);
+      break;
+    case 'u32':
+      word.setUint32(0, value, true);
+      break;
+    case 'bool':
+      word.setUint32(0, value ? 1 : 0, true);
+      break;
+  }
+  return word.getUint32(0, true);
+}
+
+/** Why a buffer of `bytes` cannot be a storage binding on this device, or null when it can. */
+export function exceedsLimits(what: string, bytes: number, limits: DeviceLimits): string | null {
+  if (bytes > limits.maxStorageBufferBindingSize) {
+    return `${what} needs ${formatBytes(bytes)} but this device binds at most ${formatBytes(limits.maxStorageBufferBindingSize)} per storage buffer (maxStorageBufferBindingSize)`;
+  }
+  if (bytes > limits.maxBufferSize) {
+    return `${what} needs ${formatBytes(bytes)} but this device allocates at most ${formatBytes(limits.maxBufferSize)} per buffer (maxBufferSize)`;
+  }
+  return null;
+}
+
+function isU32(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
+
+/** Plans a run; throws a TesseraError naming the program (and the step) for any bad input. */
+export function planRun(
+  program: Program,
+  given: Readonly<Record<string, Shaped | undefined>>,
+  params: Readonly<Record<string, number>> | undefined,
+  limits: DeviceLimits,
+): RunPlan {
+  const prefix = `program '${program.name}'`;
+  const fail = (why: string): never => {
+    throw new TesseraError(`${prefix}: ${why}`);
+  };
+  const symbols = bindSymbols(program.inputs, given);
+  const checkedParams = checkParams(program.params, params ?? {});
+  const paramDtypes = new Map(program.params.map((p) => [p.name, p.dtype]));
+  const size = (expr: SizeExpr, what: string): number => {
+    const v = evalSize(expr, symbols);
+    if (!Number.isInteger(v) || v < 0) fail(`${what} evaluates to ${v}; sizes must be whole numbers >= 0`);
+    return v;
+  };
+
+  const tensorOf = new Map<number, string>();
+  for (const t of [...program.inputs, ...program.outputs]) tensorOf.set(t.buffer, t.name);
+  const buffers = new Map<number, PlannedBuffer>();
+  for (const b of program.buffers) {
+    const tensor = tensorOf.get(b.id);
+    const what = tensor !== undefined ? `tensor '${tensor}'` : `${b.role} buffer '${b.label}'`;
+    const asked = size(b.bytes, `the size of ${what}`);
+    const bytes = Math.max(4, Math.ceil(asked / 4) * 4);
+    const tooBig = exceedsLimits(what, bytes, limits);
+    if (tooBig !== null) fail(tooBig);
+    buffers.set(b.id, { buffer: b, what, bytes });
+  }
+
+  const tensors = (list: Program['inputs'], role: 'input' | 'output'): PlannedTensor[] =>
+    list.map((t) => {
+      const shape = concreteShape(t.shape, symbols);
+      const need = elementCount(shape) * 4;
+      const have = buffers.get(t.buffer)!.bytes;
+      if (role === 'input' ? have !== Math.max(4, need) : have < need) {
+        fail(`${role} '${t.name}' has shape [${shape.join(', ')}] (${need} bytes) but its buffer is declared with ${have} bytes`);
+      }
+      return { name: t.name, dtype: t.dtype, axes: t.axes, shape, buffer: t.buffer };
+    });
+  const inputs = tensors(program.inputs, 'input');
+  const outputs = tensors(program.outputs, 'output');
+
+  for (const k of program.kernels) {
+    if (k.bindings.length > limits.maxStorageBuffersPerShaderStage) {
+      fail(
+        `kernel '${k.name}' uses ${k.bindings.length} storage buffers but this device allows ${limits.maxStorageBuffersPerShaderStage} per shader stage (maxStorageBuffersPerShaderStage)`,
+      );
+    }
+    const [x, y, z] = k.workgroupSize;
+    if (x * y * z > limits.maxComputeInvocationsPerWorkgroup || x > limits.maxComputeWorkgroupSizeX) {
+      fail(
+        `kernel '${k.name}' has workgroup size (${x}, ${y}, ${z}) but this device allows ${limits.maxComputeInvocationsPerWorkgroup} invocations (maxComputeInvocationsPerWorkgroup) and ${limits.maxComputeWorkgroupSizeX} in x (maxComputeWorkgroupSizeX)`,
+      );
+    }
+  }
+
+  const uniformWord = (u: UniformWord, where: string): number => {
+    if ('size' in u) {
+      const v = size(u.size, `a size uniform of ${where}`);
+      if (!isU32(v)) fail(`${where}: size uniform ${v} does not fit in a u32`);
+      return v;
+    }
+    if ('param' in u) return paramBits(checkedParams[u.param]!, paramDtypes.get(u.param)!);
+    if ('f32' in u) return paramBits(u.f32, 'f32');
+    if (!isU32(u.u32)) fail(`${where}: u32 uniform ${u.u32} does not fit in a u32`);
+    return u.u32;
+  };
+
+  const plan = (list: readonly Step[]): PlannedStep[] =>
+    list.map((step): PlannedStep => {
+      if (step.kind === 'loop') return { kind: 'loop', label: step.label, count: step.count, body: plan(step.body) };
+      if (step.kind === 'copy') {
+        const where = `copy '${step.label}'`;
+        const bytes = size(step.bytes, `the size of ${where}`);
+        if (bytes % 4 !== 0) fail(`${where} copies ${bytes} bytes; copies must be a multiple of 4 bytes`);
+        for (const id of [step.src, step.dst]) {
+          const b = buffers.get(id)!;
+          if (bytes > b.bytes) fail(`${where} copies ${bytes} bytes but ${b.what} holds ${b.bytes}`);
+        }
+        return { kind: 'copy', label: step.label, src: step.src, dst: step.dst, bytes };
+      }
+      const kernel = program.kernels[step.kernel]!;
+      const where = `step '${step.label}' (kernel '${kernel.name}')`;
+      const total = size(step.workgroups, `the workgroup count of ${where}`);
+      const max = limits.maxComputeWorkgroupsPerDimension;
+      if (total > max * max) {
+        fail(`${where} needs ${total} workgroups but this device dispatches at most ${max} x ${max} (maxComputeWorkgroupsPerDimension)`);
+      }
+      let uniforms: Uint32Array | null = null;
+      if (kernel.uniformWords > 0) {
+        uniforms = new Uint32Array(Math.ceil(kernel.uniformWords / 4) * 4);
+        step.uniforms.forEach((u, i) => (uniforms![i] = uniformWord(u, where)));
+      }
+      return { kind: 'dispatch', label: step.label, kernel: step.kernel, buffers: step.buffers, uniforms, total, grid: workgroupGrid(total, max) };
+    });
+
+  return { symbols, params: checkedParams, buffers, inputs, outputs, steps: plan(program.steps) };
+}

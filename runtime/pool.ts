@@ -1,0 +1,45 @@
+/**
+ * A pool of GPU buffers for a Program's temporaries. A run takes one buffer per temp buffer id and
+ * gives them back when it has been submitted; the next run (WebGPU orders submissions) reuses them
+ * instead of allocating, so repeated runs of the same shapes allocate nothing new.
+ */
+import type { DeviceContext, TrackedBuffer } from './context.ts';
+import { TENSOR_USAGE } from './gpu-flags.ts';
+
+export class BufferPool {
+  readonly #free: TrackedBuffer[] = [];
+
+  constructor(private readonly ctx: DeviceContext) {}
+
+  /** Bytes held by buffers waiting for reuse. */
+  get freeBytes(): number {
+    return this.#free.reduce((sum, b) => sum + b.bytes, 0);
+  }
+
+  /**
+   * The smallest free buffer of at least `bytes` and at most twice that (so a small temp does not
+   * pin a huge buffer), or a new one. Callers bind it with an explicit size of `bytes`, so a larger
+   * buffer behaves exactly like one of the requested size (`arrayLength` included).
+   */
+  acquire(bytes: number, label: string): TrackedBuffer {
+    let best = -1;
+    this.#free.forEach((b, i) => {
+      if (b.bytes >= bytes && b.bytes <= 2 * bytes && (best < 0 || b.bytes < this.#free[best]!.bytes)) best = i;
+    });
+    if (best >= 0) {
+      const [found] = this.#free.splice(best, 1);
+      found!.buffer.label = label;
+      return found!;
+    }
+    return this.ctx.createBuffer(label, bytes, TENSOR_USAGE);
+  }
+
+  release(buffer: TrackedBuffer): void {
+    this.#free.push(buffer);
+  }
+
+  /** Destroys every free buffer. */
+  trim(): void {
+    for (const b of this.#free.splice(0)) b.destroy();
+  }
+}

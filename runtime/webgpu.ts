@@ -1,0 +1,357 @@
+/**
+ * The WebGPU backend: runs a Program by planning it (sizes, limits), compiling its kernels
+ * (cached), allocating its buffers (outputs fresh, temporaries pooled), recording every step into
+ * one command encoder and submitting it, with every device call inside error scopes so a WebGPU
+ * error becomes an exception that names the program, the step and the kernel.
+ */
+import { hostData, type Shaped } from '../dsl/bind.ts';
+import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
+import { isRuntimeTensor, type Profile, type RunInputs, type RuntimeTensor, type StepTiming, type TensorData, type WebGPUBackend } from './backend.ts';
+import { BindingCache } from './bindings.ts';
+import { DeviceContext, type TrackedBuffer } from './context.ts';
+import { describeAdapter, deviceLimits, openDevice, probeGPU, type AcquiredGPU } from './device.ts';
+import { countDispatches, distinctSteps, encodeSteps, type TimedDispatch } from './encode.ts';
+import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
+import { formatBytes } from './format.ts';
+import { BufferUsage, MapMode } from './gpu-flags.ts';
+import { GPUTensor, emptyTensor, uploadTensor } from './gpu-tensor.ts';
+import { uploadData } from './host.ts';
+import { MemoryTracker } from './memory.ts';
+import { exceedsLimits, planRun, type PlannedDispatch, type RunPlan } from './plan.ts';
+import { PipelineCache, type CompiledKernel } from './pipelines.ts';
+import { BufferPool } from './pool.ts';
+import type { DeviceLimits, Program } from './program.ts';
+import { validateProgram } from './validate.ts';
+
+/** WebGPU allows at most 4096 queries per query set: two timestamps per timed dispatch. */
+const MAX_TIMED_DISPATCHES = 2048;
+
+type Params = Readonly<Record<string, number>>;
+
+/** An input ready for the allocation phase: a tensor of this device, or host data to upload. */
+type PreparedInput = { readonly name: string; readonly tensor: GPUTensor } | { readonly name: string; readonly host: TensorData; readonly shape: readonly number[]; readonly dtype: DType };
+
+class WebGPURuntime implements WebGPUBackend {
+  readonly kind = 'webgpu' as const;
+  readonly fallbackReason: string | null = null;
+  readonly limits: DeviceLimits;
+  readonly hasTimestamps: boolean;
+  readonly #memory = new MemoryTracker();
+  readonly #ctx: DeviceContext;
+  readonly #pipelines: PipelineCache;
+  readonly #pool: BufferPool;
+  readonly #bindings: BindingCache;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly deviceDescription: string,
+    /** The object that keeps Dawn's instance alive for the device's whole life. */
+    private readonly keepAlive: unknown,
+    private readonly ownsDevice: boolean,
+  ) {
+    this.#ctx = new DeviceContext(device, this.#memory);
+    this.#pipelines = new PipelineCache(device);
+    this.#pool = new BufferPool(this.#ctx);
+    this.#bindings = new BindingCache(this.#ctx);
+    this.limits = deviceLimits(device);
+    this.hasTimestamps = device.features.has('timestamp-query');
+  }
+
+  get memory(): MemoryTracker {
+    return this.#memory;
+  }
+
+  upload(t: HostTensor, dtype?: DType): RuntimeTensor {
+    this.#ctx.checkAlive();
+    const host = uploadData(t, dtype);
+    const tooBig = exceedsLimits('upload: the tensor', host.data.length * 4, this.limits);
+    if (tooBig !== null) throw new TesseraError(tooBig);
+    return uploadTensor(this.#ctx, `upload ${host.dtype}[${host.shape.join(', ')}]`, host.data, host.shape, host.dtype);
+  }
+
+  async run(program: Program, inputs: RunInputs, params?: Params): Promise<Record<string, RuntimeTensor>> {
+    return (await this.#execute(program, inputs, params, false)).outputs;
+  }
+
+  async profile(program: Program, inputs: RunInputs, params?: Params): Promise<{ outputs: Record<string, RuntimeTensor>; profile: Profile }> {
+    if (!this.hasTimestamps) throw new TesseraError(`profile: this device has no 'timestamp-query' feature (hasTimestamps is false)`);
+    const { outputs, profile } = await this.#execute(program, inputs, params, true);
+    return { outputs, profile: profile! };
+  }
+
+  trimPool(): void {
+    this.#pool.trim();
+  }
+
+  destroy(): void {
+    this.#ctx.close();
+    this.#pool.trim();
+    this.#bindings.clear();
+    if (this.ownsDevice) this.device.destroy();
+  }
+
+  /** Checks the inputs' dtypes and data, and fetches tensors that live elsewhere, before any allocation. */
+  async #prepareInputs(plan: RunPlan, inputs: RunInputs): Promise<PreparedInput[]> {
+    const prepared: PreparedInput[] = [];
+    for (const t of plan.inputs) {
+      const given = inputs[t.name]!;
+      if (!isRuntimeTensor(given)) {
+        prepared.push({ name: t.name, host: hostData(t.name, given, t.dtype), shape: t.shape, dtype: t.dtype });
+        continue;
+      }
+      if (given.dtype !== t.dtype) throw new TesseraError(`input '${t.name}' must be ${t.dtype} but has dtype ${given.dtype}`);
+      if (given instanceof GPUTensor && given.ctx === this.#ctx) {
+        if (given.destroyed) throw new TesseraError(`input '${t.name}' was destroyed`);
+        await given.ready();
+        prepared.push({ name: t.name, tensor: given });
+      } else {
+        // A tensor of another backend or device: copy it through the host for this run.
+        prepared.push({ name: t.name, host: await given.read(), shape: t.shape, dtype: t.dtype });
+      }
+    }
+    return prepared;
+  }
+
+  /** Compiles (or finds cached) every kernel the steps dispatch. */
+  async #compile(program: Program, plan: RunPlan): Promise<Map<number, CompiledKernel>> {
+    const firstUse = new Map<number, string>();
+    for (const step of distinctSteps(plan.steps)) {
+      if (step.kind === 'dispatch' && !firstUse.has(step.kernel)) firstUse.set(step.kernel, step.label);
+    }
+    const compiled = await Promise.all(
+      [...firstUse].map(async ([index, step]) => [index, await this.#pipelines.get(program.kernels[index]!, { program: program.name, step })] as const),
+    );
+    return new Map(compiled);
+  }
+
+  async #execute(program: Program, inputs: RunInputs, params: Params | undefined, timed: boolean): Promise<{ outputs: Record<string, RuntimeTensor>; profile: Profile | null }> {
+    const ctx = this.#ctx;
+    const { device } = this;
+    ctx.checkAlive();
+    validateProgram(program);
+    const plan = planRun(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.limits);
+    const prepared = await this.#prepareInputs(plan, inputs);
+    const compiled = await this.#compile(program, plan);
+    ctx.checkAlive();
+    for (const p of prepared) {
+      if ('tensor' in p && p.tensor.destroyed) throw new TesseraError(`input '${p.name}' was destroyed while the run was being prepared`);
+    }
+    const dispatches = timed ? countDispatches(plan.steps) : 0;
+    if (dispatches > MAX_TIMED_DISPATCHES) {
+      throw new TesseraError(`profile: program '${program.name}' records ${dispatches} dispatches; at most ${MAX_TIMED_DISPATCHES} can be timed in one run`);
+    }
+
+    // From here to the submit nothing awaits, so no other run can push error scopes in between.
+    const buffers = new Map<number, GPUBuffer>();
+    const uploaded: GPUTensor[] = [];
+    const temps: { tracked: TrackedBuffer; bytes: number }[] = [];
+    const outputs: Record<string, GPUTensor> = {};
+    const allocations: { what: string; bytes: number; error: Promise<{ kind: GPUErrorFilter; message: string } | null> }[] = [];
+    const allocate = <T>(what: string, bytes: number, create: () => T): T => {
+      pushScopes(device);
+      try {
+        return create();
+      } finally {
+        allocations.push({ what, bytes, error: popScopes(device) });
+      }
+    };
+    let runError: Promise<{ kind: GPUErrorFilter; message: string } | null>;
+    let timing: { querySet: GPUQuerySet; timed: TimedDispatch[]; resolve: TrackedBuffer; readback: TrackedBuffer } | null = null;
+    try {
+      for (const p of prepared) {
+        const id = plan.inputs.find((t) => t.name === p.name)!.buffer;
+        if ('tensor' in p) {
+          buffers.set(id, p.tensor.buffer);
+        } else {
+          const t = allocate(`tensor '${p.name}'`, p.host.length * 4, () => uploadTensor(ctx, `${program.name}/${p.name}`, p.host, p.shape, p.dtype));
+          uploaded.push(t);
+          buffers.set(id, t.buffer);
+        }
+      }
+      for (const t of plan.outputs) {
+        const bytes = plan.buffers.get(t.buffer)!.bytes;
+        const tensor = allocate(`tensor '${t.name}'`, bytes, () => emptyTensor(ctx, `${program.name}/${t.name}`, bytes, t.shape, t.dtype));
+        outputs[t.name] = tensor;
+        buffers.set(t.buffer, tensor.buffer);
+      }
+      for (const b of plan.buffers.values()) {
+        if (b.buffer.role !== 'temp') continue;
+        const tracked = allocate(b.what, b.bytes, () => this.#pool.acquire(b.bytes, `${program.name}/${b.buffer.label}`));
+        temps.push({ tracked, bytes: b.bytes });
+        buffers.set(b.buffer.id, tracked.buffer);
+      }
+
+      pushScopes(device);
+      try {
+        const encoder = device.createCommandEncoder({ label: program.name });
+        // Pooled buffers hold the previous run's data; clearing makes them behave like fresh ones.
+        for (const t of temps) encoder.clearBuffer(t.tracked.buffer, 0, t.bytes);
+        if (timed) {
+          const count = Math.max(2, 2 * dispatches);
+          timing = {
+            querySet: device.createQuerySet({ label: `${program.name} timestamps`, type: 'timestamp', count }),
+            timed: [],
+            resolve: ctx.createBuffer(`${program.name} timestamps (resolve)`, count * 8, BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC),
+            readback: ctx.createBuffer(`${program.name} timestamps (readback)`, count * 8, BufferUsage.MAP_READ | BufferUsage.COPY_DST),
+          };
+        }
+        const groups = new Map<PlannedDispatch, GPUBindGroup>();
+        encodeSteps(
+          encoder,
+          plan.steps,
+          {
+            pipeline: (k) => compiled.get(k)!.pipeline,
+            buffer: (id) => buffers.get(id)!,
+            bindGroup: (step) => {
+              let group = groups.get(step);
+              if (!group) {
+                group = this.#bindGroup(program, plan, step, compiled, buffers, true);
+                groups.set(step, group);
+              }
+              return group;
+            },
+          },
+          program.name,
+          timing,
+        );
+        if (timing && timing.timed.length > 0) {
+          const n = 2 * timing.timed.length;
+          encoder.resolveQuerySet(timing.querySet, 0, n, timing.resolve.buffer, 0);
+          encoder.copyBufferToBuffer(timing.resolve.buffer, 0, timing.readback.buffer, 0, n * 8);
+        }
+        device.queue.submit([encoder.finish()]);
+      } finally {
+        runError = popScopes(device);
+        ctx.flushDeferred();
+      }
+    } catch (e) {
+      this.#cleanUp(temps, uploaded, Object.values(outputs), timing);
+      throw e;
+    }
+
+    let failure: string | null = null;
+    try {
+      for (const a of allocations) {
+        const e = await a.error;
+        if (e !== null && failure === null) {
+          failure = `program '${program.name}': ${describeKind(e.kind)} allocating ${a.what} (${formatBytes(a.bytes)}): ${e.message}`;
+        }
+      }
+      const e = await runError;
+      if (e !== null && failure === null) failure = await this.#diagnose(program, plan, compiled, buffers, e);
+      if (failure === null) ctx.checkAlive();
+    } catch (err) {
+      this.#cleanUp(temps, uploaded, Object.values(outputs), timing);
+      throw err;
+    }
+    if (failure !== null) {
+      this.#cleanUp(temps, uploaded, Object.values(outputs), timing);
+      throw new WebGPUError(failure);
+    }
+    this.#cleanUp(temps, uploaded, [], null);
+    let profile: Profile | null = null;
+    if (timing) {
+      try {
+        profile = await readTimestamps(timing, program);
+      } finally {
+        timing.resolve.destroy();
+        timing.readback.destroy();
+        timing.querySet.destroy();
+      }
+    }
+    return { outputs, profile };
+  }
+
+  #bindGroup(program: Program, plan: RunPlan, step: PlannedDispatch, compiled: Map<number, CompiledKernel>, buffers: Map<number, GPUBuffer>, cached: boolean): GPUBindGroup {
+    const storage = step.buffers.map((id) => ({ buffer: buffers.get(id)!, size: plan.buffers.get(id)!.bytes }));
+    const uniform = step.uniforms ? this.#bindings.uniformBuffer(step.uniforms).buffer : null;
+    const kernel = program.kernels[step.kernel]!;
+    return this.#bindings.bindGroup(compiled.get(step.kernel)!, storage, uniform, `${program.name}/${step.label} (kernel '${kernel.name}')`, cached);
+  }
+
+  /** Temporaries back to the pool, per-run uploads freed, and (on failure) the outputs too. */
+  #cleanUp(temps: { tracked: TrackedBuffer }[], uploaded: GPUTensor[], outputs: GPUTensor[], timing: { querySet: GPUQuerySet; resolve: TrackedBuffer; readback: TrackedBuffer } | null): void {
+    for (const t of temps) this.#pool.release(t.tracked);
+    for (const t of uploaded) t.destroy();
+    for (const t of outputs) t.destroy();
+    if (timing) {
+      timing.resolve.destroy();
+      timing.readback.destroy();
+      timing.querySet.destroy();
+    }
+  }
+
+  /**
+   * Finds the step behind an error WebGPU reported for a whole run by recording each distinct step
+   * alone (not submitted) under its own error scope; the message names the first that fails.
+   */
+  async #diagnose(
+    program: Program,
+    plan: RunPlan,
+    compiled: Map<number, CompiledKernel>,
+    buffers: Map<number, GPUBuffer>,
+    error: { kind: GPUErrorFilter; message: string },
+  ): Promise<string> {
+    const { device } = this;
+    for (const step of distinctSteps(plan.steps)) {
+      if (step.kind === 'dispatch' ? step.total === 0 : step.bytes === 0) continue;
+      pushScopes(device);
+      try {
+        const encoder = device.createCommandEncoder({ label: `${program.name} (diagnosis)` });
+        if (step.kind === 'dispatch') {
+          const pass = encoder.beginComputePass({ label: `${program.name}: ${step.label}` });
+          pass.setPipeline(compiled.get(step.kernel)!.pipeline);
+          pass.setBindGroup(0, this.#bindGroup(program, plan, step, compiled, buffers, false));
+          pass.dispatchWorkgroups(step.grid[0], step.grid[1]);
+          pass.end();
+        } else {
+          encoder.copyBufferToBuffer(buffers.get(step.src)!, 0, buffers.get(step.dst)!, 0, step.bytes);
+        }
+        encoder.finish();
+      } finally {
+        const found = await popScopes(device);
+        if (found !== null) {
+          const subject = step.kind === 'dispatch' ? `step '${step.label}' (kernel '${program.kernels[step.kernel]!.name}')` : `copy step '${step.label}'`;
+          return `program '${program.name}': ${subject}: ${describeKind(found.kind)}: ${found.message}`;
+        }
+      }
+    }
+    return `program '${program.name}': ${describeKind(error.kind)} while running (no single step reproduces it alone): ${error.message}`;
+  }
+}
+
+async function readTimestamps(timing: { timed: TimedDispatch[]; readback: TrackedBuffer }, program: Program): Promise<Profile> {
+  const n = timing.timed.length;
+  if (n === 0) return { steps: [], totalMs: 0 };
+  await timing.readback.buffer.mapAsync(MapMode.READ, 0, 2 * n * 8);
+  const ticks = new BigInt64Array(timing.readback.buffer.getMappedRange(0, 2 * n * 8).slice(0));
+  timing.readback.buffer.unmap();
+  const steps: StepTiming[] = timing.timed.map(({ step, iteration }, i) => ({
+    label: step.label,
+    kernel: program.kernels[step.kernel]!.name,
+    iteration,
+    ms: Math.max(0, Number(ticks[2 * i + 1]! - ticks[2 * i]!) / 1e6),
+  }));
+  return { steps, totalMs: steps.reduce((sum, s) => sum + s.ms, 0) };
+}
+
+/**
+ * A WebGPU backend on `options.device`, or on a device opened on the best adapter (with the
+ * adapter's larger limits and 'timestamp-query' when it has it). A device the caller passes stays
+ * the caller's: `destroy()` leaves it open.
+ */
+export async function createWebGPUBackend(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference } = {}): Promise<WebGPUBackend> {
+  if (options.device) {
+    const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    return new WebGPURuntime(options.device, describeAdapter(info), null, false);
+  }
+  const probe = await probeGPU(options.powerPreference ? { powerPreference: options.powerPreference } : {});
+  if (!probe.ok) throw new WebGPUError(`no WebGPU adapter: ${probe.reason}`);
+  return backendOnAdapter(probe.gpu);
+}
+
+/** A backend on a device it opens (and owns) on an adapter already found. */
+export async function backendOnAdapter(gpu: AcquiredGPU): Promise<WebGPUBackend> {
+  const device = await openDevice(gpu.adapter);
+  return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true);
+}

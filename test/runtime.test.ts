@@ -1,0 +1,605 @@
+/**
+ * The runtime on hand-written Programs (small WGSL kernels written here, not by the compiler), so
+ * it is tested independently of the compiler: uploads and readback, uniforms, loops and copies,
+ * large dispatches, the buffer pool, every class of error, and the CPU backend.
+ */
+import { describe, expect, it } from 'vitest';
+import { add, mul } from '../dsl/ops.ts';
+import { f32, kernel, param } from '../dsl/kernel.ts';
+import type { Graph } from '../dsl/ir.ts';
+import { TesseraError } from '../dsl/types.ts';
+import { formatBytes, formatWgslListing } from '../runtime/format.ts';
+import {
+  DEFAULT_LIMITS,
+  WebGPUError,
+  createBackend,
+  createCpuBackend,
+  createWebGPUBackend,
+  planRun,
+  validateProgram,
+  workgroupGrid,
+  type Program,
+  type ProgramKernel,
+  type Step,
+} from '../runtime/index.ts';
+import { describeGPU } from './gpu.ts';
+
+const EMPTY_GRAPH: Graph = { nodes: [], outputs: {} };
+
+/** A Program with the boilerplate filled in. */
+function program(p: Omit<Program, 'format' | 'version' | 'params' | 'graph'> & Partial<Pick<Program, 'params' | 'graph'>>): Program {
+  return { format: 'tessera-program', version: 1, params: [], graph: EMPTY_GRAPH, ...p };
+}
+
+/** The linear workgroup id, as the Program format asks shaders to compute it. */
+const LINEAR_ID = 'let gid = wg.x + wg.y * nwg.x;';
+const BUILTINS = '@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32';
+
+/** y = x * alpha over n elements, 64 lanes per workgroup; uniforms: n (a size) and alpha (an f32 param). */
+const SCALE: ProgramKernel = {
+  name: 'scale',
+  entryPoint: 'main',
+  workgroupSize: [64, 1, 1],
+  bindings: ['read', 'read_write'],
+  uniformWords: 2,
+  wgsl: `struct U { n: u32, alpha: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+@compute @workgroup_size(64) fn main(${BUILTINS}) {
+  ${LINEAR_ID}
+  let i = gid * 64u + li;
+  if (i >= u.n) { return; }
+  y[i] = x[i] * u.alpha;
+}`,
+};
+
+const scaleKernel = kernel('scale', { x: f32('n'), alpha: param() }, ({ x, alpha }) => mul(x, alpha));
+
+const scaleProgram = program({
+  name: 'scale',
+  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  params: [{ name: 'alpha', dtype: 'f32' }],
+  outputs: [{ name: 'out', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+  buffers: [
+    { id: 0, bytes: { op: 'mul', args: ['n', 4] }, role: 'input', label: 'x' },
+    { id: 1, bytes: { op: 'mul', args: ['n', 4] }, role: 'output', label: 'out' },
+  ],
+  kernels: [SCALE],
+  steps: [{ kind: 'dispatch', kernel: 0, label: 'scale x', buffers: [0, 1], uniforms: [{ size: 'n' }, { param: 'alpha' }], workgroups: { op: 'ceildiv', args: ['n', 64] } }],
+  graph: scaleKernel.trace(),
+});
+
+/** Every uniform word kind: y = f32(x + off * three) * half, with off an i32 param. */
+const MIXED: ProgramKernel = {
+  name: 'mixed',
+  entryPoint: 'main',
+  workgroupSize: [64, 1, 1],
+  bindings: ['read', 'read_write'],
+  uniformWords: 4,
+  wgsl: `struct U { n: u32, off: i32, three: u32, half: f32 }
+@group(0) @binding(0) var<storage, read> x: array<i32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+@compute @workgroup_size(64) fn main(${BUILTINS}) {
+  ${LINEAR_ID}
+  let i = gid * 64u + li;
+  if (i >= u.n) { return; }
+  y[i] = f32(x[i] + u.off * i32(u.three)) * u.half;
+}`,
+};
+
+const mixedProgram = program({
+  name: 'mixed',
+  inputs: [{ name: 'x', dtype: 'i32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  params: [{ name: 'off', dtype: 'i32' }],
+  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+  buffers: [
+    { id: 0, bytes: { op: 'mul', args: ['n', 4] }, role: 'input', label: 'x' },
+    { id: 1, bytes: { op: 'mul', args: ['n', 4] }, role: 'output', label: 'y' },
+  ],
+  kernels: [MIXED],
+  steps: [
+    {
+      kind: 'dispatch',
+      kernel: 0,
+      label: 'mixed',
+      buffers: [0, 1],
+      uniforms: [{ size: 'n' }, { param: 'off' }, { u32: 3 }, { f32: 0.5 }],
+      workgroups: { op: 'ceildiv', args: ['n', 64] },
+    },
+  ],
+});
+
+/** b = a * 2 over n elements; used by the loop program. */
+const DOUBLE: ProgramKernel = {
+  name: 'double',
+  entryPoint: 'main',
+  workgroupSize: [64, 1, 1],
+  bindings: ['read', 'read_write'],
+  uniformWords: 1,
+  wgsl: `struct U { n: u32 }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+@compute @workgroup_size(64) fn main(${BUILTINS}) {
+  ${LINEAR_ID}
+  let i = gid * 64u + li;
+  if (i >= u.n) { return; }
+  b[i] = a[i] * 2.0;
+}`,
+};
+
+const bytesN = { op: 'mul', args: ['n', 4] } as const;
+
+/** y = x * 2^3: x is copied into a temp t, then three times: y = double(t); t = y. */
+const loopProgram = program({
+  name: 'loop',
+  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+  buffers: [
+    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
+    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
+    { id: 2, bytes: bytesN, role: 'temp', label: 'carry' },
+  ],
+  kernels: [DOUBLE],
+  steps: [
+    { kind: 'copy', label: 'init carry', src: 0, dst: 2, bytes: bytesN },
+    {
+      kind: 'loop',
+      label: 'three doublings',
+      count: 3,
+      body: [
+        { kind: 'dispatch', kernel: 0, label: 'double', buffers: [2, 1], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } },
+        { kind: 'copy', label: 'carry y', src: 1, dst: 2, bytes: bytesN },
+      ],
+    },
+  ],
+});
+
+/** t += x (so a temp that is not zeroed at the start of a run shows), then y = t + 1. */
+const ACCUMULATE: ProgramKernel = {
+  ...DOUBLE,
+  name: 'accumulate',
+  bindings: ['read', 'read_write'],
+  wgsl: DOUBLE.wgsl.replace('b[i] = a[i] * 2.0;', 'b[i] = b[i] + a[i];'),
+};
+const PLUS_ONE: ProgramKernel = { ...DOUBLE, name: 'plus_one', wgsl: DOUBLE.wgsl.replace('b[i] = a[i] * 2.0;', 'b[i] = a[i] + 1.0;') };
+
+const tempProgram = program({
+  name: 'temps',
+  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+  buffers: [
+    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
+    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
+    { id: 2, bytes: bytesN, role: 'temp', label: 'scratch' },
+  ],
+  kernels: [ACCUMULATE, PLUS_ONE],
+  steps: [
+    { kind: 'dispatch', kernel: 0, label: 'accumulate', buffers: [0, 2], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } },
+    { kind: 'dispatch', kernel: 1, label: 'plus one', buffers: [2, 1], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } },
+  ],
+});
+
+/** out[id] = id for `total` workgroups of one lane each: proves the (x, y) split past 65535. */
+const IDS: ProgramKernel = {
+  name: 'ids',
+  entryPoint: 'main',
+  workgroupSize: [1, 1, 1],
+  bindings: ['read_write'],
+  uniformWords: 1,
+  wgsl: `struct U { total: u32 }
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+@group(0) @binding(1) var<uniform> u: U;
+@compute @workgroup_size(1) fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  ${LINEAR_ID}
+  if (gid >= u.total) { return; }
+  out[gid] = gid;
+}`,
+};
+
+function idsProgram(total: number): Program {
+  return program({
+    name: 'ids',
+    inputs: [],
+    outputs: [{ name: 'ids', dtype: 'u32', axes: ['i'], shape: [total], buffer: 0 }],
+    buffers: [{ id: 0, bytes: total * 4, role: 'output', label: 'ids' }],
+    kernels: [IDS],
+    steps: [{ kind: 'dispatch', kernel: 0, label: 'write ids', buffers: [0], uniforms: [{ u32: total }], workgroups: total }],
+  });
+}
+
+/** Two inputs sharing the symbol n, for the binding errors. */
+const addProgram = program({
+  name: 'add',
+  inputs: [
+    { name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 },
+    { name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 },
+  ],
+  outputs: [{ name: 'out', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 2 }],
+  buffers: [
+    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
+    { id: 1, bytes: bytesN, role: 'input', label: 'y' },
+    { id: 2, bytes: bytesN, role: 'output', label: 'out' },
+  ],
+  kernels: [],
+  steps: [],
+  graph: kernel('add', { x: f32('n'), y: f32('n') }, ({ x, y }) => add(x, y)).trace(),
+});
+
+function ramp(n: number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, (_, i) => (i - n / 3) * scale);
+}
+
+// ---- pure parts: no device needed ------------------------------------------------------------------
+
+describe('planning a run (no device)', () => {
+  it('splits workgroup counts past the per-dimension limit into (x, y)', () => {
+    expect(workgroupGrid(70000, 65535)).toEqual([65535, 2]);
+    expect(workgroupGrid(65535, 65535)).toEqual([65535, 1]);
+    expect(workgroupGrid(7, 65535)).toEqual([7, 1]);
+    expect(workgroupGrid(0, 65535)).toEqual([0, 0]);
+  });
+
+  it('evaluates buffer sizes, workgroups and uniform words (f32 params as their bits, padded to 16 bytes)', () => {
+    const plan = planRun(scaleProgram, { x: { shape: [1000] } }, { alpha: 2.5 }, DEFAULT_LIMITS);
+    expect(plan.symbols).toEqual({ n: 1000 });
+    expect(plan.buffers.get(0)!.bytes).toBe(4000);
+    const step = plan.steps[0]!;
+    if (step.kind !== 'dispatch') throw new Error('expected a dispatch');
+    expect(step.total).toBe(16);
+    expect(step.grid).toEqual([16, 1]);
+    expect(Array.from(step.uniforms!)).toEqual([1000, new Uint32Array(new Float32Array([2.5]).buffer)[0], 0, 0]);
+    const mixed = planRun(mixedProgram, { x: { shape: [5] } }, { off: -7 }, DEFAULT_LIMITS).steps[0]!;
+    if (mixed.kind !== 'dispatch') throw new Error('expected a dispatch');
+    expect(Array.from(mixed.uniforms!)).toEqual([5, 0xfffffff9, 3, 0x3f000000]);
+  });
+
+  it('pins the message for a tensor larger than a storage binding', () => {
+    const big = program({
+      name: 'too-big',
+      inputs: [],
+      outputs: [{ name: 'x', dtype: 'f32', axes: ['i'], shape: [52428800], buffer: 0 }],
+      buffers: [{ id: 0, bytes: 209715200, role: 'output', label: 'x' }],
+      kernels: [],
+      steps: [],
+    });
+    expect(() => planRun(big, {}, {}, DEFAULT_LIMITS)).toThrow(
+      new TesseraError("program 'too-big': tensor 'x' needs 200.0 MiB but this device binds at most 128.0 MiB per storage buffer (maxStorageBufferBindingSize)"),
+    );
+    expect(() => planRun(big, {}, {}, { ...DEFAULT_LIMITS, maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 27 })).toThrow(
+      new TesseraError("program 'too-big': tensor 'x' needs 200.0 MiB but this device allocates at most 128.0 MiB per buffer (maxBufferSize)"),
+    );
+  });
+
+  it('reports bad inputs with the boundary messages of dsl/bind.ts', () => {
+    const plan = (inputs: Record<string, { shape: number[] }>, params: Record<string, number> = {}) => () => planRun(addProgram, inputs, params, DEFAULT_LIMITS);
+    expect(plan({ x: { shape: [3] } })).toThrow(new TesseraError("input 'y' is missing"));
+    expect(plan({ x: { shape: [3, 1] }, y: { shape: [3] } })).toThrow(new TesseraError("input 'x' must have rank 1 (axes [n]) but has shape [3, 1]"));
+    expect(plan({ x: { shape: [3] }, y: { shape: [4] } })).toThrow(
+      new TesseraError("conflicting sizes for 'n': 3 from input 'x' (axis 'n') and 4 from input 'y' (axis 'n')"),
+    );
+    expect(() => planRun(scaleProgram, { x: { shape: [3] } }, {}, DEFAULT_LIMITS)).toThrow(new TesseraError("parameter 'alpha' is missing"));
+    expect(() => planRun(scaleProgram, { x: { shape: [3] } }, { alpha: NaN }, DEFAULT_LIMITS)).toThrow(new TesseraError("parameter 'alpha' must be a number, got NaN"));
+  });
+
+  it('rejects malformed programs with a message naming the step and kernel', () => {
+    const wrongCount = program({ ...scaleProgram, name: 'bad', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [0] }] });
+    expect(() => validateProgram(wrongCount)).toThrow(
+      new TesseraError("program 'bad' is malformed: step 'scale x' (kernel 'scale') binds 1 buffers but the kernel declares 2 storage bindings"),
+    );
+    const aliased = program({ ...scaleProgram, name: 'alias', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [1, 1] }] });
+    expect(() => validateProgram(aliased)).toThrow(/step 'scale x' \(kernel 'scale'\) binds buffer 'out' at bindings 0 and 1 and writes it/);
+    const writesInput = program({ ...scaleProgram, name: 'w', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [1, 0] }] });
+    expect(() => validateProgram(writesInput)).toThrow("program 'w' is malformed: step 'scale x' (kernel 'scale') binds input buffer 'x' as read_write at binding 1");
+  });
+
+  it('formats sizes and WGSL listings with the offending line marked', () => {
+    expect(formatBytes(209715200)).toBe('200.0 MiB');
+    expect(formatBytes(4 * 1024 ** 3)).toBe('4.0 GiB');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(12)).toBe('12 B');
+    const listing = formatWgslListing('a\nbb cc\nd', [{ type: 'error', message: 'bad cc', lineNum: 2, linePos: 4, length: 2 }]);
+    expect(listing).toBe(['  1 | a', '> 2 | bb cc', '    |    ^^ error: bad cc', '  3 | d'].join('\n'));
+  });
+});
+
+// ---- CPU backend ------------------------------------------------------------------------------------
+
+describe('CPU backend', () => {
+  it('interprets the program graph and returns f32 outputs as Float32Array', async () => {
+    const cpu = createCpuBackend();
+    expect(cpu.kind).toBe('cpu');
+    expect(cpu.fallbackReason).toBeNull();
+    expect(cpu.deviceDescription).toBe('CPU interpreter (f64)');
+    const x = ramp(10);
+    const { out } = await cpu.run(scaleProgram, { x: { shape: [10], data: x } }, { alpha: -1.5 });
+    expect(out!.shape).toEqual([10]);
+    expect(out!.dtype).toBe('f32');
+    const data = await out!.read();
+    expect(data).toBeInstanceOf(Float32Array);
+    expect(Array.from(data)).toEqual(Array.from(x, (v) => Math.fround(v * -1.5)));
+    expect(cpu.memory.allocations).toEqual([{ label: 'scale/out', bytes: 40 }]);
+    out!.destroy();
+    expect(cpu.memory.currentBytes).toBe(0);
+  });
+
+  it('takes its own uploaded tensors as inputs, checks their dtype, and reports binding errors like the GPU', async () => {
+    const cpu = createCpuBackend({ precision: 'f32' });
+    expect(cpu.deviceDescription).toBe('CPU interpreter (f32)');
+    const x = cpu.upload({ shape: [3], data: [1, 2, 3] });
+    const y = cpu.upload({ shape: [3], data: new Float32Array([10, 20, 30]) });
+    const { out } = await cpu.run(addProgram, { x, y });
+    expect(Array.from(await out!.read())).toEqual([11, 22, 33]);
+    const ints = cpu.upload({ shape: [3], data: new Int32Array([1, 2, 3]) });
+    await expect(cpu.run(addProgram, { x: ints, y })).rejects.toThrow(new TesseraError("input 'x' must be f32 but has dtype i32"));
+    await expect(cpu.run(addProgram, { x })).rejects.toThrow(new TesseraError("input 'y' is missing"));
+    await expect(cpu.run(addProgram, { x, y: cpu.upload({ shape: [4], data: [1, 2, 3, 4] }) })).rejects.toThrow(
+      new TesseraError("conflicting sizes for 'n': 3 from input 'x' (axis 'n') and 4 from input 'y' (axis 'n')"),
+    );
+    x.destroy();
+    await expect(cpu.run(addProgram, { x, y })).rejects.toThrow(/was destroyed/);
+  });
+
+  it('is what createBackend gives when the CPU is preferred', async () => {
+    const b = await createBackend({ prefer: 'cpu', precision: 'f32' });
+    expect(b.kind).toBe('cpu');
+    expect(b.fallbackReason).toBeNull();
+    expect(b.deviceDescription).toBe('CPU interpreter (f32)');
+  });
+});
+
+// ---- WebGPU backend ---------------------------------------------------------------------------------
+
+describeGPU('WebGPU backend', (gpu) => {
+  it('describes its device and reports the device limits', () => {
+    expect(gpu.kind).toBe('webgpu');
+    expect(gpu.fallbackReason).toBeNull();
+    expect(gpu.deviceDescription.length).toBeGreaterThan(0);
+    expect(gpu.limits.maxStorageBufferBindingSize).toBe(gpu.device.limits.maxStorageBufferBindingSize);
+    expect(gpu.limits.maxComputeWorkgroupsPerDimension).toBe(gpu.device.limits.maxComputeWorkgroupsPerDimension);
+    expect(gpu.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(DEFAULT_LIMITS.maxStorageBufferBindingSize);
+  });
+
+  it('uploads and reads back f32, i32, u32 and bool', async () => {
+    const cases = [
+      { dtype: 'f32', data: new Float32Array([1.5, -2, 3.25e-8, Infinity, -0]), want: [1.5, -2, Math.fround(3.25e-8), Infinity, -0] },
+      { dtype: 'i32', data: new Int32Array([-2147483648, -1, 0, 7, 2147483647]), want: [-2147483648, -1, 0, 7, 2147483647] },
+      { dtype: 'u32', data: new Uint32Array([0, 1, 0xffffffff, 123456789]), want: [0, 1, 0xffffffff, 123456789] },
+      { dtype: 'bool', data: new Uint8Array([1, 0, 2, 0, 1]), want: [1, 0, 1, 0, 1] },
+    ] as const;
+    for (const c of cases) {
+      const t = gpu.upload({ shape: [c.data.length], data: c.data });
+      expect(t.dtype).toBe(c.dtype);
+      const back = await t.read();
+      expect(back.constructor).toBe(c.data.constructor);
+      expect(Array.from(back)).toEqual(c.want);
+      t.destroy();
+    }
+    const fromBooleans = gpu.upload({ shape: [2, 2], data: [true, false, false, true] });
+    expect(fromBooleans.dtype).toBe('bool');
+    expect(Array.from(await fromBooleans.read())).toEqual([1, 0, 0, 1]);
+    const asU32 = gpu.upload({ shape: [3], data: [1, 2, 3] }, 'u32');
+    expect(await asU32.read()).toEqual(new Uint32Array([1, 2, 3]));
+    fromBooleans.destroy();
+    asU32.destroy();
+    expect(() => gpu.upload({ shape: [2], data: [1, 2, 3] })).toThrow(new TesseraError("input 'upload' has shape [2] (2 elements) but 3 values"));
+  });
+
+  it('runs a dispatch with a size and an f32 parameter as uniforms, for several sizes', async () => {
+    for (const n of [1000, 64, 3]) {
+      const x = ramp(n, 0.25);
+      const { out } = await gpu.run(scaleProgram, { x: { shape: [n], data: x } }, { alpha: 2.5 });
+      expect(out!.shape).toEqual([n]);
+      expect(await out!.read()).toEqual(Float32Array.from(x, (v) => v * 2.5));
+      out!.destroy();
+    }
+  });
+
+  it('agrees with the CPU backend on the same program', async () => {
+    const x = ramp(77, 0.1);
+    const onGpu = await gpu.run(scaleProgram, { x: { shape: [77], data: x } }, { alpha: 1.75 });
+    const onCpu = await createCpuBackend({ precision: 'f32' }).run(scaleProgram, { x: { shape: [77], data: x } }, { alpha: 1.75 });
+    expect(await onGpu.out!.read()).toEqual(await onCpu.out!.read());
+    onGpu.out!.destroy();
+  });
+
+  it('passes i32 parameters, u32 and f32 literals as uniform bits', async () => {
+    const x = new Int32Array([5, -3, 0, 100, 21]);
+    const { y } = await gpu.run(mixedProgram, { x: { shape: [5], data: x } }, { off: -7 });
+    expect(Array.from(await y!.read())).toEqual(Array.from(x, (v) => (v - 21) * 0.5));
+    y!.destroy();
+  });
+
+  it('runs a loop whose copy carries the value (x doubled three times)', async () => {
+    const x = ramp(130);
+    const { y } = await gpu.run(loopProgram, { x: { shape: [130], data: x } });
+    expect(await y!.read()).toEqual(Float32Array.from(x, (v) => v * 8));
+    y!.destroy();
+  });
+
+  it('dispatches more than 65535 workgroups as an (x, y) grid', async () => {
+    const { ids } = await gpu.run(idsProgram(70000), {});
+    const data = await ids!.read();
+    expect(data).toEqual(Uint32Array.from({ length: 70000 }, (_, i) => i));
+    ids!.destroy();
+  });
+
+  it('reuses pooled temp buffers across runs, cleared like fresh ones, and records every allocation', async () => {
+    const x = ramp(100);
+    const want = Float32Array.from(x, (v) => v + 1);
+    // Earlier tests left buffers in the pool that would fit; start from an empty one.
+    gpu.trimPool();
+    gpu.memory.resetPeak();
+    const first = await gpu.run(tempProgram, { x: { shape: [100], data: x } });
+    const labels1 = gpu.memory.allocations.map((a) => a.label);
+    expect(labels1).toContain('temps/scratch');
+    expect(labels1).toContain('temps/x');
+    expect(labels1).toContain('temps/y');
+    expect(await first.y!.read()).toEqual(want);
+    first.y!.destroy();
+    const before = gpu.memory.currentBytes;
+
+    gpu.memory.resetPeak();
+    const second = await gpu.run(tempProgram, { x: { shape: [100], data: x } });
+    const labels2 = gpu.memory.allocations.map((a) => a.label);
+    expect(labels2).not.toContain('temps/scratch');
+    expect(gpu.memory.allocations.find((a) => a.label === 'temps/y')).toEqual({ label: 'temps/y', bytes: 400 });
+    // The accumulating kernel would give x + x + 1 if the pooled scratch kept the first run's data.
+    expect(await second.y!.read()).toEqual(want);
+    second.y!.destroy();
+    expect(gpu.memory.currentBytes).toBe(before);
+    expect(gpu.memory.peakBytes).toBeGreaterThanOrEqual(before + 400);
+  });
+
+  it('takes resident tensors as inputs and leaves them usable; takes CPU tensors too', async () => {
+    const x = gpu.upload({ shape: [5], data: [1, 2, 3, 4, 5] });
+    for (const alpha of [2, 3]) {
+      const { out } = await gpu.run(scaleProgram, { x }, { alpha });
+      expect(Array.from(await out!.read())).toEqual([1, 2, 3, 4, 5].map((v) => v * alpha));
+      out!.destroy();
+    }
+    expect(Array.from(await x.read())).toEqual([1, 2, 3, 4, 5]);
+    const fromCpu = createCpuBackend().upload({ shape: [2], data: [7, 8] });
+    const { out } = await gpu.run(scaleProgram, { x: fromCpu }, { alpha: 0.5 });
+    expect(Array.from(await out!.read())).toEqual([3.5, 4]);
+    out!.destroy();
+    x.destroy();
+    await expect(gpu.run(scaleProgram, { x }, { alpha: 1 })).rejects.toThrow(new TesseraError("input 'x' was destroyed"));
+  });
+
+  it('rejects a buffer too large for the device before allocating anything', async () => {
+    const limit = gpu.limits.maxStorageBufferBindingSize;
+    const elements = Math.floor((limit * 1.5625) / 4);
+    const big = program({
+      name: 'too-big',
+      inputs: [],
+      outputs: [{ name: 'x', dtype: 'f32', axes: ['i'], shape: [elements], buffer: 0 }],
+      buffers: [{ id: 0, bytes: elements * 4, role: 'output', label: 'x' }],
+      kernels: [],
+      steps: [],
+    });
+    gpu.memory.resetPeak();
+    await expect(gpu.run(big, {})).rejects.toThrow(
+      `program 'too-big': tensor 'x' needs ${formatBytes(elements * 4)} but this device binds at most ${formatBytes(limit)} per storage buffer (maxStorageBufferBindingSize)`,
+    );
+    expect(gpu.memory.allocations).toEqual([]);
+  });
+
+  it('reports bad inputs with the boundary messages', async () => {
+    const x = { shape: [3], data: [1, 2, 3] };
+    await expect(gpu.run(addProgram, { x })).rejects.toThrow(new TesseraError("input 'y' is missing"));
+    await expect(gpu.run(addProgram, { x: { shape: [1, 3], data: [1, 2, 3] }, y: x })).rejects.toThrow(
+      new TesseraError("input 'x' must have rank 1 (axes [n]) but has shape [1, 3]"),
+    );
+    await expect(gpu.run(addProgram, { x, y: { shape: [2], data: [1, 2] } })).rejects.toThrow(
+      new TesseraError("conflicting sizes for 'n': 3 from input 'x' (axis 'n') and 2 from input 'y' (axis 'n')"),
+    );
+    await expect(gpu.run(scaleProgram, { x: { shape: [3], data: new Int32Array(3) } }, { alpha: 1 })).rejects.toThrow(
+      new TesseraError("input 'x' must be f32 but a Int32Array was given"),
+    );
+    const ints = gpu.upload({ shape: [3], data: new Int32Array(3) });
+    await expect(gpu.run(scaleProgram, { x: ints }, { alpha: 1 })).rejects.toThrow(new TesseraError("input 'x' must be f32 but has dtype i32"));
+    ints.destroy();
+  });
+
+  it('prints the WGSL with the offending line marked when a kernel does not compile', async () => {
+    const broken: ProgramKernel = {
+      ...IDS,
+      name: 'broken',
+      wgsl: IDS.wgsl.replace('out[gid] = gid;', 'out[gid] = gid + 1.5;'),
+    };
+    const p = { ...idsProgram(4), name: 'compile-error', kernels: [broken] };
+    const error = await gpu.run(p, {}).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(WebGPUError);
+    const lines = error!.message.split('\n');
+    expect(lines[0]).toMatch(/^kernel 'broken' \(program 'compile-error', step 'write ids'\) failed to compile: 7:\d+: /);
+    expect(lines).toContain('> 7 |   out[gid] = gid + 1.5;');
+    expect(lines).toContain('  1 | struct U { total: u32 }');
+    const caret = lines[lines.indexOf('> 7 |   out[gid] = gid + 1.5;') + 1]!;
+    // The caret sits under the offending expression, followed by the first line of the message.
+    expect(caret).toBe(`    | ${' '.repeat(13)}^^^^^^^^^ error: ${lines[0]!.replace(/^.*failed to compile: 7:14: /, '')}`);
+  });
+
+  it('names the program, step and kernel for a validation error (a binding smaller than the shader needs)', async () => {
+    const fixed: ProgramKernel = {
+      ...IDS,
+      name: 'fill64',
+      wgsl: IDS.wgsl.replace('array<u32>', 'array<u32, 64>'),
+    };
+    const p = { ...idsProgram(4), name: 'small-binding', kernels: [fixed] };
+    const error = await gpu.run(p, {}).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(WebGPUError);
+    expect(error!.message).toMatch(/^program 'small-binding': step 'write ids' \(kernel 'fill64'\): WebGPU validation error: /);
+    expect(error!.message).toMatch(/256/);
+  });
+
+  it('names the kernel and step when the declared bindings do not match the shader', async () => {
+    const twoBindings: ProgramKernel = {
+      ...IDS,
+      name: 'needs_two',
+      wgsl: IDS.wgsl.replace('@group(0) @binding(1) var<uniform> u: U;', '@group(0) @binding(1) var<uniform> u: U;\n@group(0) @binding(2) var<storage, read> extra: array<u32>;').replace(
+        'out[gid] = gid;',
+        'out[gid] = gid + extra[0];',
+      ),
+    };
+    const p = { ...idsProgram(4), name: 'binding-count', kernels: [twoBindings] };
+    await expect(gpu.run(p, {})).rejects.toThrow(/^kernel 'needs_two' \(program 'binding-count', step 'write ids'\): creating its compute pipeline failed: /);
+  });
+
+  it('throws for a malformed program (wrong binding count) before touching the device', async () => {
+    const p = program({ ...scaleProgram, name: 'bad', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [0] }] });
+    await expect(gpu.run(p, { x: { shape: [2], data: [1, 2] } }, { alpha: 1 })).rejects.toThrow(
+      "program 'bad' is malformed: step 'scale x' (kernel 'scale') binds 1 buffers but the kernel declares 2 storage bindings",
+    );
+  });
+
+  it('times each dispatch with timestamp queries when the device has them', async () => {
+    if (!gpu.hasTimestamps) {
+      await expect(gpu.profile(loopProgram, { x: { shape: [4], data: [1, 2, 3, 4] } })).rejects.toThrow(/no 'timestamp-query' feature/);
+      return;
+    }
+    const { outputs, profile } = await gpu.profile(loopProgram, { x: { shape: [4], data: [1, 2, 3, 4] } });
+    expect(Array.from(await outputs.y!.read())).toEqual([8, 16, 24, 32]);
+    outputs.y!.destroy();
+    expect(profile.steps.map((s) => [s.label, s.kernel, s.iteration])).toEqual([
+      ['double', 'double', [0]],
+      ['double', 'double', [1]],
+      ['double', 'double', [2]],
+    ]);
+    for (const s of profile.steps) expect(s.ms).toBeGreaterThanOrEqual(0);
+    expect(profile.totalMs).toBeCloseTo(profile.steps.reduce((a, s) => a + s.ms, 0), 9);
+  });
+});
+
+describeGPU('WebGPU device lifecycle', () => {
+  it('turns a lost device into a clear error on later calls', async () => {
+    const own = await createWebGPUBackend();
+    const x = own.upload({ shape: [2], data: [1, 2] });
+    own.device.destroy();
+    await own.device.lost;
+    expect(() => own.upload({ shape: [1], data: [1] })).toThrow(/^device was lost: destroyed/);
+    await expect(own.run(scaleProgram, { x }, { alpha: 1 })).rejects.toThrow(/^device was lost: destroyed/);
+    await expect(x.read()).rejects.toThrow(/^device was lost: destroyed/);
+  });
+
+  it('refuses calls after destroy()', async () => {
+    const own = await createWebGPUBackend();
+    own.destroy();
+    expect(() => own.upload({ shape: [1], data: [1] })).toThrow(new TesseraError('this WebGPU backend was destroyed'));
+  });
+
+  it('is what createBackend picks when an adapter exists', async () => {
+    const b = await createBackend();
+    expect(b.kind).toBe('webgpu');
+    expect(b.fallbackReason).toBeNull();
+    b.destroy();
+  });
+});
