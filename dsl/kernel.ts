@@ -79,9 +79,15 @@ export interface TraceOptions {
   readonly sizes?: Readonly<Record<string, number>>;
 }
 
+/**
+ * The call signature of a kernel, declared as a method so that its parameter is compared
+ * bivariantly: otherwise a specific `Kernel<{ x: ... }>` would not be assignable to the plain
+ * `Kernel` that runtimes, the interpreter and the library accept.
+ */
+type KernelCall<S extends Specs, R extends KernelResult> = { inline(inputs: TensorsOf<S>): R }['inline'];
+
 /** A traced-on-demand kernel. Call it inside another kernel body to inline it. */
-export interface Kernel<S extends Specs = Specs, R extends KernelResult = KernelResult> {
-  (inputs: TensorsOf<S>): R;
+export interface Kernel<S extends Specs = Specs, R extends KernelResult = KernelResult> extends KernelCall<S, R> {
   readonly kernelName: string;
   readonly specs: S;
   /** Runs the body on symbolic inputs and returns verified Tensor IR. */

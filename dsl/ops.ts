@@ -115,7 +115,7 @@ export function constant<D extends DType = 'f32'>(value: number, dtype?: D): Ten
 }
 
 /** Index values 0..size-1 along axis `name` of `like` (for masks and positions), as i32. */
-export function iota<A extends Axes, N extends A[number]>(like: Tensor<A, DType>, name: N): Tensor<readonly [N], 'i32'> {
+export function iota<A extends Axes, const N extends A[number]>(like: Tensor<A, DType>, name: N): Tensor<readonly [N], 'i32'> {
   const axis = like.type.axes.find((a) => a.name === name);
   if (!axis) throw new TesseraError(`iota: tensor has no axis '${name}'; its axes are [${like.axes.join(', ')}]`);
   return emit('iota', { op: 'iota', type: inferIota(axis) });

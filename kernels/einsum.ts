@@ -67,5 +67,5 @@ export function einsumKernel(spec: string, ranks: readonly number[], dtype: 'f32
   return kernel(`einsum(${spec})`, specs, (inputs) => {
     const operands = ranks.map((_, i) => inputs[`x${i}`] as Tensor);
     return { out: untypedEinsum(spec, ...operands) };
-  }) as unknown as Kernel;
+  });
 }
