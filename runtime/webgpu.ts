@@ -237,6 +237,12 @@ class WebGPURuntime implements WebGPUBackend {
           failure = `program '${program.name}': ${describeKind(e.kind)} allocating ${a.what} (${formatBytes(a.bytes)}): ${e.message}`;
         }
       }
+      for (const t of uploaded) {
+        // An upload's own error scope caught its failure (e.g. out of memory); report it as the run's.
+        await t.ready().catch((err: Error) => {
+          failure ??= `program '${program.name}': ${err.message}`;
+        });
+      }
       const e = await runError;
       if (e !== null && failure === null) failure = await this.#diagnose(program, plan, compiled, buffers, e);
       if (failure === null) ctx.checkAlive();

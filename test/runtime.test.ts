@@ -12,6 +12,7 @@ import { formatBytes, formatWgslListing } from '../runtime/format.ts';
 import {
   DEFAULT_LIMITS,
   WebGPUError,
+  backendFor,
   createBackend,
   createCpuBackend,
   createWebGPUBackend,
@@ -342,6 +343,15 @@ describe('CPU backend', () => {
     await expect(cpu.run(addProgram, { x, y })).rejects.toThrow(/was destroyed/);
   });
 
+  it('is the fallback, with the reason, when no adapter is found', async () => {
+    const b = await backendFor({ ok: false, reason: "the 'webgpu' package (Dawn) found no WebGPU adapter" }, { precision: 'f32' });
+    expect(b.kind).toBe('cpu');
+    expect(b.fallbackReason).toBe("WebGPU unavailable: the 'webgpu' package (Dawn) found no WebGPU adapter");
+    expect(b.deviceDescription).toBe('CPU interpreter (f32)');
+    const { out } = await b.run(scaleProgram, { x: { shape: [2], data: [1, -2] } }, { alpha: 3 });
+    expect(Array.from(await out!.read())).toEqual([3, -6]);
+  });
+
   it('is what createBackend gives when the CPU is preferred', async () => {
     const b = await createBackend({ prefer: 'cpu', precision: 'f32' });
     expect(b.kind).toBe('cpu');
@@ -467,6 +477,30 @@ describeGPU('WebGPU backend', (gpu) => {
     out!.destroy();
     x.destroy();
     await expect(gpu.run(scaleProgram, { x }, { alpha: 1 })).rejects.toThrow(new TesseraError("input 'x' was destroyed"));
+  });
+
+  it('skips a dispatch of zero workgroups (its output keeps WebGPU\'s zero fill)', async () => {
+    const p = idsProgram(8);
+    const none = { ...p, name: 'no-work', steps: [{ ...(p.steps[0] as Step & { kind: 'dispatch' }), workgroups: { op: 'mul', args: [8, 0] } } as Step] };
+    const planned = planRun(none, {}, {}, gpu.limits).steps[0]!;
+    expect(planned.kind === 'dispatch' && planned.grid).toEqual([0, 0]);
+    const { ids } = await gpu.run(none, {});
+    expect(await ids!.read()).toEqual(new Uint32Array(8));
+    ids!.destroy();
+  });
+
+  it('runs on a device the caller passes in, and leaves it open when destroyed', async () => {
+    const guest = await createWebGPUBackend({ device: gpu.device });
+    expect(guest.device).toBe(gpu.device);
+    expect(guest.deviceDescription.length).toBeGreaterThan(0);
+    const { out } = await guest.run(scaleProgram, { x: { shape: [3], data: [1, 2, 3] } }, { alpha: -1 });
+    expect(Array.from(await out!.read())).toEqual([-1, -2, -3]);
+    out!.destroy();
+    guest.destroy();
+    // The shared device still works for its owner.
+    const { out: again } = await gpu.run(scaleProgram, { x: { shape: [1], data: [4] } }, { alpha: 2 });
+    expect(Array.from(await again!.read())).toEqual([8]);
+    again!.destroy();
   });
 
   it('rejects a buffer too large for the device before allocating anything', async () => {
