@@ -177,10 +177,30 @@ function cast(to: DType): ScalarOp {
   );
 }
 
+/**
+ * log1p: WGSL's log may be off by 2^-21 in absolute terms near 1, which is no accuracy at all for
+ * log(1 + x) with tiny x. Within |x| < 0.5 use 2·atanh(z), z = x / (2 + x), as a series in z²
+ * (|z| ≤ 1/3, so eight terms reach f32 precision); beyond, log(1 + x) is accurate enough.
+ */
+const LOG1P_WGSL = [
+  'fn ts_log1p(x: f32) -> f32 {',
+  '  if (abs(x) < 0.5f) {',
+  '    let z = x / (2.0f + x);',
+  '    let w = z * z;',
+  '    let series = 1.0f + w * (0.33333333f + w * (0.2f + w * (0.14285714f + w * (0.11111111f + w * (0.09090909f + w * (0.07692308f + w * 0.06666667f))))));',
+  '    return 2.0f * z * series;',
+  '  }',
+  '  return log(1.0f + x);',
+  '}',
+].join('\n');
+
+/** A quiet NaN that is not a const-expression (WGSL rejects constant NaN at shader creation). */
+const NAN_WGSL = 'var<private> ts_nan_bits: u32 = 0x7fc00000u;';
+
 const HELPERS = {
   log1p: {
     ts_log1p:
-      'fn ts_log1p(x: f32) -> f32 {\n  let u = 1.0f + x;\n  if (u == 1.0f) { return x; }\n  return log(u) * x / (u - 1.0f);\n}',
+      LOG1P_WGSL,
   },
   sigmoid: {
     ts_sigmoid:
@@ -188,12 +208,13 @@ const HELPERS = {
   },
   logSigmoid: {
     ts_log1p:
-      'fn ts_log1p(x: f32) -> f32 {\n  let u = 1.0f + x;\n  if (u == 1.0f) { return x; }\n  return log(u) * x / (u - 1.0f);\n}',
+      LOG1P_WGSL,
     ts_log_sigmoid: 'fn ts_log_sigmoid(x: f32) -> f32 {\n  return min(x, 0.0f) - ts_log1p(exp(-abs(x)));\n}',
   },
   pow: {
+    ts_nan_bits: NAN_WGSL,
     ts_pow:
-      'fn ts_pow(x: f32, y: f32) -> f32 {\n  if (y == 0.0f) { return 1.0f; }\n  if (x >= 0.0f) { return pow(x, y); }\n  let r = pow(-x, y);\n  if (y == trunc(y)) { return select(r, -r, (abs(y) % 2.0f) == 1.0f); }\n  return bitcast<f32>(0x7fc00000u);\n}',
+      'fn ts_pow(x: f32, y: f32) -> f32 {\n  if (y == 0.0f) { return 1.0f; }\n  if (x >= 0.0f) { return pow(x, y); }\n  let r = pow(-x, y);\n  if (y == trunc(y)) { return select(r, -r, (abs(y) % 2.0f) == 1.0f); }\n  return bitcast<f32>(ts_nan_bits);\n}',
   },
 };
 
