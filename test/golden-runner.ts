@@ -6,8 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { run } from '../index.ts';
-import { createCpuBackend, createWebGPUBackend, type Backend } from '../runtime/index.ts';
+import { interpretKernel, run } from '../index.ts';
+import { createWebGPUBackend, type Backend } from '../runtime/index.ts';
 import { prepareGolden } from './golden/cases.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 
@@ -40,8 +40,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (files.length === 0) usage('no files given');
 
-  const backend: Backend = backendName === 'webgpu' ? await createWebGPUBackend() : createCpuBackend({ precision: 'f64' });
-  console.log(`golden: backend ${backendName} (${backend.deviceDescription})`);
+  // cpu is the float64 interpreter itself (the reference); webgpu runs the compiled program.
+  const backend: Backend | null = backendName === 'webgpu' ? await createWebGPUBackend() : null;
+  console.log(`golden: backend ${backendName} (${backend ? backend.deviceDescription : 'CPU interpreter, float64'})`);
   if (outDir) mkdirSync(outDir, { recursive: true });
   let failures = 0;
   for (const file of files) {
@@ -54,7 +55,9 @@ async function main(argv: string[]): Promise<number> {
         failures++;
         continue;
       }
-      const results = await run(prepared.kernel, prepared.inputs, backend, { params: prepared.params });
+      const results: Record<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }> = backend
+        ? await run(prepared.kernel, prepared.inputs, backend, { params: prepared.params })
+        : interpretKernel(prepared.kernel, prepared.inputs, { params: prepared.params, precision: 'f64' });
       let maxAbs = 0;
       let maxRel = 0;
       let ok = true;
@@ -86,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   console.log(`${files.length - failures} passed, ${failures} failed`);
-  backend.destroy();
+  backend?.destroy();
   return failures === 0 ? 0 : 1;
 }
 
