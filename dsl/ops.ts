@@ -13,7 +13,9 @@ type Res<R extends DType | null, D extends DType> = R extends DType ? R : D;
 
 /** A binary elementwise op: tensors broadcast by axis name; a JS number adopts the tensor's dtype. */
 export interface BinaryOp<C extends DType, R extends DType | null> {
-  <A extends Axes, B extends Axes, D extends C>(a: Tensor<A, D>, b: Tensor<B, D>): Tensor<UnionAxes<A, B>, Res<R, D>>;
+  // D is inferred from `a` alone (NoInfer on `b`): inferring it from both would widen it to a
+  // union such as 'f32' | 'i32' and accept mixed dtypes that tracing then rejects.
+  <A extends Axes, B extends Axes, D extends C>(a: Tensor<A, D>, b: Tensor<B, NoInfer<D>>): Tensor<UnionAxes<A, B>, Res<R, D>>;
   <A extends Axes, D extends C>(a: Tensor<A, D>, b: number): Tensor<A, Res<R, D>>;
   <B extends Axes, D extends C>(a: number, b: Tensor<B, D>): Tensor<B, Res<R, D>>;
 }
@@ -99,7 +101,7 @@ type AxesOf<T> = T extends Tensor<infer A, DType> ? A : readonly [];
 export function where<C extends Axes, X extends Tensor | number, Y extends Tensor | number, D extends DType>(
   cond: Tensor<C, 'bool'>,
   a: X & (Tensor<Axes, D> | number),
-  b: Y & (Tensor<Axes, D> | number),
+  b: Y & (Tensor<Axes, NoInfer<D>> | number),
 ): Tensor<UnionAxes<UnionAxes<C, AxesOf<X>>, AxesOf<Y>>, X extends Tensor<Axes, infer E> ? E : Y extends Tensor<Axes, infer E> ? E : 'f32'> {
   const dtype = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : 'f32';
   const builder = currentBuilder('where');
