@@ -218,13 +218,14 @@ describeGPU('elementwise ops on WebGPU', (gpu) => {
 });
 
 describeGPU('reductions and composites on WebGPU', (gpu) => {
-  const reducers = [
+  type Reducer = (x: T.Tensor<readonly ['r', 'c'], 'f32'>, axes: 'r' | 'c' | readonly ('r' | 'c')[]) => T.Tensor;
+  const reducers: readonly (readonly [string, Reducer])[] = [
     ['sum', T.sum],
     ['max', T.max],
     ['min', T.min],
     ['mean', T.mean],
     ['logsumexp', T.logsumexp],
-  ] as const;
+  ];
   const sizes: readonly (readonly [number, number])[] = [
     [1, 1],
     [3, 1],
