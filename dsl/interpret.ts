@@ -431,18 +431,30 @@ function binaryScalar(fn: string, dtype: DType, float32: boolean): (a: number, b
 
 // ---- node semantics -------------------------------------------------------------------------------
 
-/** Elementwise registry op over operands broadcast by axis name into the result's axes. */
+/**
+ * Elementwise registry op over operands broadcast by axis name into the result's axes. The last
+ * axis is walked in a plain loop and the cursor only steps the outer axes, which keeps the
+ * per-element cost to the registry call.
+ */
 function evaluateMap(fn: string, type: TensorType, args: readonly InterpretedTensor[], ctx: Context): InterpretedTensor {
   const op = scalarOp(fn);
   const out = allocateTensor(type, ctx);
-  const cursor = new StridedCursor(out.shape, args.map((a) => stridesByName(a, out.axes, out.shape)));
+  const strides = args.map((a) => stridesByName(a, out.axes, out.shape));
+  const rank = out.shape.length;
+  const rowLength = rank > 0 ? out.shape[rank - 1]! : 1;
+  const rowStrides = strides.map((s) => (rank > 0 ? s[rank - 1]! : 0));
+  const rows = new StridedCursor(out.shape.slice(0, -1), strides.map((s) => s.slice(0, -1)));
+  const sources = args.map((a) => a.data);
   const operandValues = args.map(() => 0);
   const dtypes = args.map((a) => a.dtype);
-  const data = out.data;
-  for (let i = 0; i < data.length; i++) {
-    for (let k = 0; k < args.length; k++) operandValues[k] = args[k]!.data[cursor.offsets[k]!]!;
-    data[i] = roundTo(op.evaluate(operandValues, dtypes), out.dtype, ctx.float32);
-    cursor.next();
+  const { dtype, data } = out;
+  const float32 = ctx.float32;
+  for (let i = 0; i < data.length; ) {
+    for (let j = 0; j < rowLength; j++, i++) {
+      for (let k = 0; k < sources.length; k++) operandValues[k] = sources[k]![rows.offsets[k]! + j * rowStrides[k]!]!;
+      data[i] = roundTo(op.evaluate(operandValues, dtypes), dtype, float32);
+    }
+    rows.next();
   }
   return out;
 }
@@ -524,8 +536,25 @@ function evaluateContract(type: TensorType, args: readonly InterpretedTensor[], 
   const count = inner[0]!.length;
   const n = args.length;
   const data = out.data;
-  if (out.dtype === 'f32') {
-    // The registry's f32 mul and add, inlined: this loop is the interpreter's hot spot.
+  if (out.dtype === 'f32' && n === 2) {
+    // The common binary contraction (matmul, attention scores): the registry's f32 mul and add
+    // inlined, with the operands in locals, since this loop is the interpreter's hot spot.
+    const [a, b] = sources as [InterpretedData, InterpretedData];
+    const [innerA, innerB] = inner as [Int32Array, Int32Array];
+    for (let i = 0; i < data.length; i++) {
+      const baseA = base[0]!;
+      const baseB = base[1]!;
+      let acc = 0;
+      if (ctx.float32) {
+        for (let j = 0; j < count; j++) acc = Math.fround(acc + Math.fround(a[baseA + innerA[j]!]! * b[baseB + innerB[j]!]!));
+      } else {
+        for (let j = 0; j < count; j++) acc += a[baseA + innerA[j]!]! * b[baseB + innerB[j]!]!;
+      }
+      data[i] = acc;
+      cursor.next();
+    }
+  } else if (out.dtype === 'f32') {
+    // The registry's f32 mul and add, inlined, for any number of operands.
     const f32 = ctx.float32;
     for (let i = 0; i < data.length; i++) {
       let acc = 0;

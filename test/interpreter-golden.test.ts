@@ -3,7 +3,8 @@
  * reproduced by interpreting the library's einsum kernel, exactly in f64 mode up to summation
  * order, and within float32 rounding in f32 mode.
  */
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -82,6 +83,29 @@ describe('compareToGolden', () => {
 });
 
 describe('loadGolden', () => {
+  it('decodes i32 tensors as Int32Array and boolean masks as Uint8Array', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-golden-'));
+    const path = join(dir, 'case.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        kind: 'test',
+        config: { n: 2 },
+        params: { w: { shape: [2], data: [0.5, -1] } },
+        inputs: { doc: { shape: [2], data: [3, -4], dtype: 'i32' }, mask: { shape: [1, 2], data: [true, false] } },
+        outputs: { o: { shape: [2], data: [1.5, 2] } },
+      }),
+    );
+    const golden = loadGolden(path);
+    rmSync(dir, { recursive: true });
+    expect(golden.kind).toBe('test');
+    expect(golden.config).toEqual({ n: 2 });
+    expect(golden.params['w']!.data).toEqual(new Float64Array([0.5, -1]));
+    expect(golden.inputs['doc']).toEqual({ shape: [2], data: new Int32Array([3, -4]), dtype: 'i32' });
+    expect(golden.inputs['mask']).toEqual({ shape: [1, 2], data: new Uint8Array([1, 0]), dtype: 'bool' });
+    expect(golden.outputs['o']).toEqual({ shape: [2], data: new Float64Array([1.5, 2]) });
+  });
+
   it('decodes floats as Float64Array and keeps shapes, including scalars', () => {
     const golden = loadGolden(join(GOLDEN_DIR, 'einsum_trace.json'));
     expect(golden.config).toEqual({ spec: 'ii->' });

@@ -387,6 +387,13 @@ describe('iota and broadcasting', () => {
     expectValues(run(k2, { a: mat(2, 2, [1, 2, 3, 4]), b: vec([10, -1]) }), [10, 20, -3, -4]);
   });
 
+  it('a map over rank-0 tensors', () => {
+    const k = kernel('scalar', { a: f32('i') }, ({ a }) => ops.mul(ops.sum(a, 'i'), 0.5));
+    const out = run(k, { a: vec([1, 2, 3]) });
+    expect(out.shape).toEqual([]);
+    expectValues(out, [3]);
+  });
+
   it('expand broadcasts into an axis no operand has', () => {
     const k = kernel('expand', { a: f32('i') }, ({ a }) => ops.expand(a, [{ name: 'k', size: 3 }]));
     const out = run(k, { a: vec([1, 2]) });
