@@ -82,7 +82,9 @@ export function interpret(
   options: InterpretOptions = {},
 ): Record<string, InterpretedTensor> {
   verifyGraph(graph);
-  const float32 = (options.precision ?? 'f64') === 'f32';
+  const precision = options.precision ?? 'f64';
+  if (precision !== 'f64' && precision !== 'f32') throw new TesseraError(`interpret: precision must be 'f64' or 'f32', got '${String(precision)}'`);
+  const float32 = precision === 'f32';
   const inputNodes = graphInputs(graph);
   const declared: BoundaryTensor[] = inputNodes.map((node) => ({
     name: node.name,
@@ -192,14 +194,22 @@ function decompositionOf(node: CompositeNode): Graph {
 
 // ---- graph evaluation -----------------------------------------------------------------------------
 
-/** Marks the nodes the outputs depend on, so dead nodes cost nothing (and need no bound sizes). */
+const liveCache = new WeakMap<Graph, Uint8Array>();
+
+/**
+ * Marks the nodes the outputs depend on, so dead nodes cost nothing (and need no bound sizes).
+ * Cached per graph because a loop body is evaluated once per iteration.
+ */
 function liveNodes(graph: Graph): Uint8Array {
+  const cached = liveCache.get(graph);
+  if (cached) return cached;
   const live = new Uint8Array(graph.nodes.length);
   for (const id of Object.values(graph.outputs)) live[id] = 1;
   for (let id = graph.nodes.length - 1; id >= 0; id--) {
     if (!live[id]) continue;
     for (const operand of operands(graph.nodes[id]!)) live[operand] = 1;
   }
+  liveCache.set(graph, live);
   return live;
 }
 

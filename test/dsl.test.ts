@@ -245,6 +245,10 @@ describe('errors at the kernel boundary', () => {
     expectError(() => interpretKernel(shift, { x: one }, { params: { n: 1.5 } }), "parameter 'n' is i32 but got 1.5");
   });
 
+  it('an unknown interpreter precision', () => {
+    expectError(() => interpretKernel(add, { x: one, y: one }, { precision: 'f16' as never }), "interpret: precision must be 'f64' or 'f32', got 'f16'");
+  });
+
   it('a symbol no input binds', () => {
     const k = kernel('k', { x: f32('i') }, () => ops.iotaOf('t', 'T'));
     expectError(() => interpretKernel(k, { x: one }), "size 'T' is not bound by any input");
