@@ -406,3 +406,15 @@ describeGPU('loops on WebGPU', (gpu) => {
     await expectMatches(gpu, k, { a: { shape: [5], data: random(5, 191) }, b: { shape: [5], data: random(5, 193) } }, { rtol: 0, atol: 1e-6 });
   });
 });
+
+describeGPU('masked rows on WebGPU', (gpu) => {
+  it('logsumexp of a fully masked row is -Infinity, as in the interpreter', async () => {
+    const k = T.kernel('lse masked', { x: T.f32('r', 'c') }, ({ x }) => T.logsumexp(T.where(T.lt(T.iota(x, 'c'), T.iota(x, 'r')), x, -Infinity), 'c'));
+    const inputs = { x: { shape: [3, 5], data: random(15, 197) } };
+    const got = await T.run(k, inputs, gpu);
+    const want = T.interpretKernel(k, inputs, { precision: 'f64' });
+    expect(want.out!.data[0]).toBe(-Infinity);
+    expect(got.out!.data[0]).toBe(-Infinity);
+    for (let i = 1; i < 3; i++) expect(got.out!.data[i]).toBeCloseTo(want.out!.data[i]!, 5);
+  });
+});

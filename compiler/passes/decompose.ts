@@ -8,6 +8,10 @@ import { inferMap, inferReduce } from '../../dsl/infer.ts';
 import { decomposeComposite } from '../../dsl/interpret.ts';
 import { copyNode, rewriteGraph, type GraphWriter } from '../rewrite.ts';
 
+function constant(out: GraphWriter, value: number): number {
+  return out.add({ op: 'const', value, type: { dtype: 'f32', axes: [] } });
+}
+
 function mapNode(out: GraphWriter, fn: string, args: number[]): number {
   return out.add({ op: 'map', fn, args, type: inferMap(fn, args.map((a) => out.type(a))) });
 }
@@ -19,11 +23,15 @@ function reduceNode(out: GraphWriter, fn: 'sum' | 'max', arg: number, axes: read
 /** Writes the primitive form of a composite or logsumexp; null for nodes kept as they are. */
 function expand(node: Node, out: GraphWriter, map: (id: number) => number): number | null {
   if (node.op === 'reduce' && node.fn === 'logsumexp') {
+    // As the interpreter defines it: shift by the max, except in an all -Infinity row, which
+    // shifts by 0 so the result is log(0) = -Infinity rather than NaN.
     const x = map(node.arg);
     const m = reduceNode(out, 'max', x, node.axes);
-    const e = mapNode(out, 'exp', [mapNode(out, 'sub', [x, m])]);
+    const valid = mapNode(out, 'ne', [m, constant(out, -Infinity)]);
+    const shift = mapNode(out, 'where', [valid, m, constant(out, 0)]);
+    const e = mapNode(out, 'exp', [mapNode(out, 'sub', [x, shift])]);
     const s = reduceNode(out, 'sum', e, node.axes);
-    return mapNode(out, 'add', [mapNode(out, 'log', [s]), m]);
+    return mapNode(out, 'add', [mapNode(out, 'log', [s]), shift]);
   }
   if (node.op !== 'composite') return null;
   // Splice the composite's own definition (shared with the interpreter) in place of the node.
