@@ -20,6 +20,7 @@ export type KExpr =
   | { readonly k: 'const'; readonly value: number; readonly dtype: DType }
   | { readonly k: 'param'; readonly name: string; readonly dtype: DType }
   | { readonly k: 'index'; readonly axis: string }
+  | { readonly k: 'size'; readonly size: Size }
   | { readonly k: 'op'; readonly fn: string; readonly args: readonly KExpr[]; readonly dtype: DType };
 
 export interface KOutput {
@@ -91,6 +92,8 @@ export function printExpr(e: KExpr): string {
       return `$${e.name}`;
     case 'index':
       return `#${e.axis}`;
+    case 'size':
+      return `|${formatSize(e.size)}|`;
     case 'op':
       return `${e.fn}(${e.args.map(printExpr).join(', ')})`;
   }

@@ -274,6 +274,12 @@ function evaluateNode(
     }
     case 'const':
       return scalar(node.type.dtype, roundTo(node.value, node.type.dtype, ctx.float32), ctx.float32);
+    case 'size': {
+      const size = node.axis.size;
+      const value = typeof size === 'number' ? size : ctx.symbols[size];
+      if (value === undefined) throw new TesseraError(`size '${size}' is not bound by any input`);
+      return scalar('i32', value, ctx.float32);
+    }
     case 'iota': {
       const out = allocateTensor(node.type, ctx);
       for (let i = 0; i < out.data.length; i++) out.data[i] = roundTo(i, out.dtype, ctx.float32);

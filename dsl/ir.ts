@@ -40,6 +40,12 @@ export interface IotaNode extends NodeBase {
   readonly op: 'iota';
 }
 
+/** The size of an axis as an i32 scalar (static, or the run-time value of its symbol). */
+export interface SizeNode extends NodeBase {
+  readonly op: 'size';
+  readonly axis: Axis;
+}
+
 /**
  * An elementwise scalar op (see `scalar-ops.ts`) over operands broadcast by axis name. The result
  * axes contain every operand axis and may add more (pure broadcast).
@@ -125,6 +131,7 @@ export type Node =
   | ParamNode
   | ConstNode
   | IotaNode
+  | SizeNode
   | MapNode
   | ReduceNode
   | ContractNode

@@ -123,6 +123,13 @@ export function iota<A extends Axes, const N extends A[number]>(like: Tensor<A, 
   return emit('iota', { op: 'iota', type: inferIota(axis) });
 }
 
+/** The size of axis `name` of `like` as an i32 scalar (a uniform when the size is symbolic). */
+export function sizeOf<A extends Axes>(like: Tensor<A, DType>, name: A[number]): Tensor<readonly [], 'i32'> {
+  const axis = like.type.axes.find((a) => a.name === name);
+  if (!axis) throw new TesseraError(`sizeOf: tensor has no axis '${name}'; its axes are [${like.axes.join(', ')}]`);
+  return emit('sizeOf', { op: 'size', axis, type: { dtype: 'i32', axes: [] } });
+}
+
 /** Index values along an axis given by name and size (static number or symbol). */
 export function iotaOf<N extends string>(name: N, size: number | string): Tensor<readonly [N], 'i32'> {
   return emit('iota', { op: 'iota', type: inferIota({ name, size }) });

@@ -16,6 +16,8 @@ function describe(node: Node): string {
       return `const ${node.value}`;
     case 'iota':
       return `iota`;
+    case 'size':
+      return `size ${node.axis.name}:${node.axis.size}`;
     case 'map':
       return `map ${node.fn}(${node.args.map(ref).join(', ')})`;
     case 'reduce':

@@ -24,6 +24,9 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
     case 'const':
       if (node.type.axes.length !== 0) throw new TesseraError(`verify: const %${node.id} is not a scalar`);
       return;
+    case 'size':
+      if (node.type.axes.length !== 0 || node.type.dtype !== 'i32') throw new TesseraError(`verify: size %${node.id} must be an i32 scalar`);
+      return;
     case 'iota':
       if (node.type.axes.length !== 1) throw new TesseraError(`verify: iota %${node.id} must have one axis`);
       return expectType(node, inferIota(node.type.axes[0]!, node.type.dtype));

@@ -176,7 +176,7 @@ describeGPU('elementwise ops on WebGPU', (gpu) => {
     const k = T.kernel('iota', { x: T.f32('q', 'kv') }, ({ x }) => {
       const q = T.iota(x, 'q');
       const kv = T.iota(x, 'kv');
-      return { causal: T.where(T.le(kv, q), x, 0), pos: T.toF32(T.sub(kv, q)) };
+      return { causal: T.where(T.le(kv, q), x, 0), pos: T.toF32(T.sub(kv, q)), flat: T.add(T.mul(q, T.sizeOf(x, 'kv')), kv) };
     });
     for (const [i, j] of SHAPES) await expectMatches(gpu, k, { x: { shape: [i, j], data: random(i * j, 29) } });
   });

@@ -30,6 +30,7 @@ function cseKey(node: Node, map: (id: number) => number): string | null {
 }
 
 function simplify(node: Node, out: GraphWriter, map: (id: number) => number): number | null {
+  if (node.op === 'size' && typeof node.axis.size === 'number') return out.add({ op: 'const', value: node.axis.size, type: node.type });
   if (node.op === 'map') {
     const args = node.args.map(map);
     const argNodes = args.map((a) => out.node(a));

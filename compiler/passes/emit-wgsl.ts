@@ -107,6 +107,8 @@ class Emitter {
       }
       case 'index':
         return `i32(${e.axis})`;
+      case 'size':
+        return `i32(${this.size(e.size)})`;
       case 'op': {
         const op = scalarOp(e.fn);
         for (const [name, text] of Object.entries(op.helpers ?? {})) this.helpers.set(name, text);
@@ -186,6 +188,7 @@ function dtypeOf(e: KExpr): DType {
     case 'op':
       return e.dtype;
     case 'index':
+    case 'size':
       return 'i32';
   }
 }

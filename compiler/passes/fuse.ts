@@ -18,7 +18,7 @@ export interface FuseOptions {
   readonly maxStorageBuffers: number;
 }
 
-const INLINABLE = new Set<Node['op']>(['map', 'relabel', 'iota', 'const', 'param']);
+const INLINABLE = new Set<Node['op']>(['map', 'relabel', 'iota', 'const', 'param', 'size']);
 
 class Fuser {
   readonly buffers: BufferDecl[] = [];
@@ -165,6 +165,8 @@ class Fuser {
           return { k: 'param', name: n.name, dtype: n.type.dtype };
         case 'iota':
           return { k: 'index', axis: lookup(names, n.type.axes[0]!.name) };
+        case 'size':
+          return { k: 'size', size: n.axis.size };
         case 'map':
           return { k: 'op', fn: n.fn, args: n.args.map((a) => build(a, names)), dtype: n.type.dtype };
         case 'relabel': {
