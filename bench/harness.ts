@@ -1,7 +1,8 @@
 /**
  * The measurement method (DESIGN.md, "Performance method"): warm-up runs, then N timed runs,
- * each timed run ending with a readback to the host, reporting the median. Also: deterministic
- * inputs, a float64 reference, GFLOP/s from the standard flop count, and the JSON row format.
+ * each timed run ending with a readback to the host, reporting the median; timed runs of a case's
+ * implementations are interleaved (see `benchCase`). Also: deterministic inputs, a float64
+ * reference, GFLOP/s from the standard flop count, and the JSON row format.
  *
  * Why every run ends with a readback: WebGPU submission is asynchronous, so the time until
  * `queue.submit()` returns says nothing about the GPU. Waiting for `onSubmittedWorkDone` would
@@ -10,6 +11,7 @@
  * pays before it can use the answer. The cost of copying the output to the host is therefore part
  * of every figure, for every implementation alike.
  */
+import { loadavg } from 'node:os';
 import type { SharedDevice } from './device.ts';
 
 /** One result row, as written to the JSON file. Field names are part of the file format. */
@@ -35,6 +37,12 @@ export interface Row {
    */
   readonly tolerance: number;
   readonly device: string;
+  /**
+   * The 1-minute load average when the row finished. lavapipe runs the "GPU" on the same CPU cores
+   * as everything else, so a row measured while other processes were busy (load above the core
+   * count) is not comparable with a quiet one; this says which it was.
+   */
+  readonly load_1m: number;
   /** Present when the implementation could not run; the reason, verbatim. */
   readonly error?: string;
 }
@@ -51,6 +59,8 @@ export interface Prepared {
   peakBytes(): number | null;
   /** Frees the inputs and anything cached for this case (not the library's pools). */
   dispose(): void | Promise<void>;
+  /** What it runs on, when that is not the shared WebGPU device (the CPU interpreter). */
+  readonly device?: string;
 }
 
 export interface Impl<I> {
@@ -59,6 +69,12 @@ export interface Impl<I> {
   readonly peakBytesSource: string;
   /** Uploads inputs and builds what `run` needs (compiling, tracing, pipeline creation). */
   prepare(inputs: I, ctx: BenchContext): Promise<Prepared>;
+  /**
+   * At most this many warm-up and timed runs, whatever the case asks: for a slow reference (the
+   * CPU interpreter) that needs no warming and whose every run would otherwise stretch each round.
+   */
+  readonly maxWarmup?: number;
+  readonly maxRuns?: number;
 }
 
 /** A benchmark case: fixed inputs, a float64 reference and the implementations to compare. */
@@ -89,38 +105,153 @@ export interface MeasureOptions {
   readonly warmup: number;
   readonly runs: number;
   /**
-   * Stop adding timed runs once this many seconds of timed runs have elapsed (after at least
-   * `minRuns`), so a slow implementation on a software device cannot blow the run's time budget.
+   * Stop adding rounds once the timed runs have taken this many seconds per implementation on
+   * average (after at least `minRuns` rounds), so a slow implementation on a software device
+   * cannot blow the run's time budget.
    */
   readonly maxSecondsPerImpl: number;
   readonly minRuns: number;
-}
-
-export interface Measurement {
-  readonly times: number[];
-  readonly lastOutput: Float32Array;
+  /**
+   * A single run taking longer than this fails the row. A lost readback (a `mapAsync` that never
+   * settles) would otherwise hang the whole bench with no row written at all.
+   */
+  readonly runTimeoutSeconds: number;
 }
 
 /**
- * Runs `prepared` `warmup` times untimed (pipeline compilation, lazy uploads, pool growth), then
- * times up to `runs` runs. The first warm-up run executes inside WebGPU error scopes so that a
- * validation or out-of-memory error fails the row instead of yielding silent garbage.
+ * Measures every implementation of one case and returns their rows, in `impls` order.
+ *
+ * Phase 1, one implementation at a time: prepare, warm up (the first run inside WebGPU error
+ * scopes, so a validation or out-of-memory error fails the row instead of yielding garbage), read
+ * the peak GPU bytes, dispose. Peaks are taken here, alone, because implementations sharing a
+ * library (tessera and tessera-pinned) share its allocation record.
+ *
+ * Phase 2, all survivors together: prepare again, one untimed run each (lazy uploads happen on
+ * first use), then timed rounds that run every implementation once per round, in turn. On
+ * lavapipe the "GPU" is the CPU cores everything else also uses, so background load comes and
+ * goes; interleaving spreads it evenly over the implementations instead of penalising whichever
+ * happened to run during a busy minute.
  */
-export async function measure(prepared: Prepared, device: GPUDevice, opts: MeasureOptions): Promise<Measurement> {
-  let lastOutput: Float32Array | undefined;
-  for (let i = 0; i < Math.max(1, opts.warmup); i++) {
-    lastOutput = i === 0 ? await withErrorScopes(device, () => prepared.run()) : await prepared.run();
-  }
-  const times: number[] = [];
-  const started = performance.now();
-  for (let i = 0; i < opts.runs; i++) {
+export async function benchCase<I>(
+  c: Case<I>,
+  impls: readonly Impl<I>[],
+  inputs: I,
+  reference: Float64Array,
+  ctx: BenchContext,
+  opts: MeasureOptions,
+  log: (line: string) => void = () => {},
+): Promise<Row[]> {
+  const device = ctx.shared.device;
+  const failed = new Map<Impl<I>, string>();
+  const peaks = new Map<Impl<I>, number | null>();
+  const devices = new Map<Impl<I>, string>();
+  const run = (p: Prepared): Promise<Float32Array> => withTimeout(p.run(), opts.runTimeoutSeconds);
+
+  for (const impl of impls) {
     const t0 = performance.now();
-    lastOutput = await prepared.run();
-    times.push(performance.now() - t0);
-    const elapsed = (performance.now() - started) / 1000;
-    if (times.length >= opts.minRuns && elapsed > opts.maxSecondsPerImpl) break;
+    let prepared: Prepared | undefined;
+    try {
+      prepared = await impl.prepare(inputs, ctx);
+      const p = prepared;
+      await withErrorScopes(device, () => run(p));
+      for (let i = 1; i < Math.min(opts.warmup, impl.maxWarmup ?? Infinity); i++) await run(p);
+      peaks.set(impl, p.peakBytes());
+      if (p.device !== undefined) devices.set(impl, p.device);
+      log(`  ${impl.name}: prepared and warmed up in ${seconds(t0)} s`);
+    } catch (e) {
+      failed.set(impl, errorText(e));
+      log(`  ${impl.name}: ERROR ${errorText(e)}`);
+    } finally {
+      await disposeQuietly(prepared, `${c.name}/${impl.name}`);
+    }
   }
-  return { times, lastOutput: lastOutput! };
+
+  const live = new Map<Impl<I>, { prepared: Prepared; times: number[]; last?: Float32Array }>();
+  const drop = async (impl: Impl<I>, e: unknown): Promise<void> => {
+    failed.set(impl, errorText(e));
+    log(`  ${impl.name}: ERROR ${errorText(e)}`);
+    await disposeQuietly(live.get(impl)?.prepared, `${c.name}/${impl.name}`);
+    live.delete(impl);
+  };
+  for (const impl of impls) {
+    if (failed.has(impl)) continue;
+    try {
+      const prepared = await impl.prepare(inputs, ctx);
+      live.set(impl, { prepared, times: [] });
+      await run(prepared);
+    } catch (e) {
+      await drop(impl, e);
+    }
+  }
+
+  const t0 = performance.now();
+  for (let round = 1; round <= opts.runs && live.size > 0; round++) {
+    for (const [impl, state] of [...live]) {
+      if (state.times.length >= (impl.maxRuns ?? Infinity)) continue;
+      try {
+        const start = performance.now();
+        state.last = await run(state.prepared);
+        state.times.push(performance.now() - start);
+      } catch (e) {
+        await drop(impl, e);
+      }
+    }
+    const perImpl = (performance.now() - t0) / 1000 / Math.max(1, live.size);
+    if (round >= opts.minRuns && perImpl > opts.maxSecondsPerImpl) {
+      log(`  time cap: stopped after ${round} rounds (${opts.maxSecondsPerImpl} s per implementation)`);
+      break;
+    }
+  }
+
+  const rows: Row[] = [];
+  for (const impl of impls) {
+    const state = live.get(impl);
+    const error = failed.get(impl);
+    if (state === undefined || error !== undefined || state.last === undefined) {
+      rows.push(makeRow(c, impl, ctx, { ms_median: null, gflops: null, peak_bytes: null, max_abs_err: null, runs: 0, ms_min: null, error: error ?? 'no timed run completed' }));
+      continue;
+    }
+    const ms = median(state.times);
+    let maxErr: number | null = null;
+    let err: string | undefined;
+    try {
+      maxErr = maxAbsErr(state.last, reference);
+    } catch (e) {
+      err = errorText(e);
+    }
+    const measured: Measured = {
+      ms_median: round(ms, 3),
+      gflops: round(c.flops / (ms * 1e6), 3),
+      peak_bytes: peaks.get(impl) ?? null,
+      max_abs_err: maxErr,
+      runs: state.times.length,
+      ms_min: round(Math.min(...state.times), 3),
+      ...(devices.has(impl) ? { device: devices.get(impl)! } : {}),
+    };
+    rows.push(makeRow(c, impl, ctx, err === undefined ? measured : { ...measured, error: err }));
+    await disposeQuietly(state.prepared, `${c.name}/${impl.name}`);
+  }
+  return rows;
+}
+
+async function disposeQuietly(prepared: Prepared | undefined, what: string): Promise<void> {
+  try {
+    await prepared?.dispose();
+  } catch (e) {
+    console.error(`bench: dispose failed for ${what}: ${errorText(e)}`);
+  }
+}
+
+function seconds(since: number): string {
+  return ((performance.now() - since) / 1000).toFixed(1);
+}
+
+function withTimeout<T>(p: Promise<T>, seconds: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`a single run took longer than ${seconds} s; gave up`)), seconds * 1000);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Runs `fn` under validation, out-of-memory and internal error scopes; throws the first error. */
@@ -191,40 +322,7 @@ export function randomF32(n: number, rand: () => number): Float32Array {
   return out;
 }
 
-/** Runs one impl of one case end to end and turns the outcome (or failure) into a row. */
-export async function benchImpl<I>(
-  c: Case<I>,
-  impl: Impl<I>,
-  inputs: I,
-  reference: Float64Array,
-  ctx: BenchContext,
-  opts: MeasureOptions,
-): Promise<Row> {
-  let prepared: Prepared | undefined;
-  try {
-    prepared = await impl.prepare(inputs, ctx);
-    const m = await measure(prepared, ctx.shared.device, opts);
-    const ms = median(m.times);
-    return makeRow(c, impl, ctx, {
-      ms_median: round(ms, 3),
-      gflops: round(c.flops / (ms * 1e6), 3),
-      peak_bytes: prepared.peakBytes(),
-      max_abs_err: maxAbsErr(m.lastOutput, reference),
-      runs: m.times.length,
-      ms_min: round(Math.min(...m.times), 3),
-    });
-  } catch (e) {
-    return makeRow(c, impl, ctx, { ms_median: null, gflops: null, peak_bytes: null, max_abs_err: null, runs: 0, ms_min: null, error: errorText(e) });
-  } finally {
-    try {
-      await prepared?.dispose();
-    } catch (e) {
-      console.error(`bench: dispose failed for ${c.name}/${impl.name}: ${errorText(e)}`);
-    }
-  }
-}
-
-type Measured = Pick<Row, 'ms_median' | 'gflops' | 'peak_bytes' | 'max_abs_err' | 'runs' | 'ms_min' | 'error'>;
+type Measured = Pick<Row, 'ms_median' | 'gflops' | 'peak_bytes' | 'max_abs_err' | 'runs' | 'ms_min' | 'error'> & { device?: string };
 
 /** Builds a row with its fields in the documented order (the JSON is read by people too). */
 function makeRow<I>(c: Case<I>, impl: Impl<I>, ctx: BenchContext, m: Measured): Row {
@@ -235,11 +333,12 @@ function makeRow<I>(c: Case<I>, impl: Impl<I>, ctx: BenchContext, m: Measured): 
     gflops: m.gflops,
     peak_bytes: m.peak_bytes,
     max_abs_err: m.max_abs_err,
-    device: ctx.shared.description,
+    device: m.device ?? ctx.shared.description,
     runs: m.runs,
     ms_min: m.ms_min,
     peak_bytes_source: impl.peakBytesSource,
     tolerance: c.tolerance,
+    load_1m: round(loadavg()[0]!, 2),
   };
   return m.error === undefined ? row : { ...row, error: m.error };
 }
@@ -260,4 +359,37 @@ export function errorText(e: unknown): string {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** A fixed-width text table; errors are shortened here but kept whole in the JSON. */
+export function formatTable(rows: readonly Row[]): string {
+  const header = ['case', 'impl', 'ms_median', 'ms_min', 'runs', 'GFLOP/s', 'peak_MiB', 'max_abs_err', 'note'];
+  const num = (x: number | null, digits: number): string => (x === null ? '-' : x.toFixed(digits));
+  const body = rows.map((r) => [
+    r.case,
+    r.impl,
+    num(r.ms_median, 2),
+    num(r.ms_min, 2),
+    String(r.runs),
+    num(r.gflops, 2),
+    r.peak_bytes === null ? '-' : (r.peak_bytes / 2 ** 20).toFixed(1),
+    r.max_abs_err === null ? '-' : r.max_abs_err.toExponential(2),
+    r.error !== undefined
+      ? `ERROR: ${shorten(r.error.replace(/\s+/g, ' '), 100)}`
+      : r.max_abs_err !== null && !(r.max_abs_err <= r.tolerance)
+        ? `WRONG? max_abs_err above tolerance ${r.tolerance.toExponential(1)}`
+        : '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const numeric = new Set([2, 3, 4, 5, 6, 7]);
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

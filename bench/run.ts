@@ -7,12 +7,13 @@
  * broken peer is visible in the results rather than silently absent.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cases } from './cases/index.ts';
 import { openSharedDevice, type SharedDevice } from './device.ts';
-import { benchImpl, errorText, type MeasureOptions, type Row } from './harness.ts';
+import { benchCase, errorText, formatTable, type MeasureOptions, type Row } from './harness.ts';
 import { deviceRequests } from './peers/navigator-shim.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -24,8 +25,8 @@ const USAGE = `usage: npm run bench -- [options]
                       (e.g. "1024", "tfjs", "512x512x512/tessera")
   --runs N            timed runs per impl (default: per case, 10 at 512³, 5 at 1024³)
   --warmup N          untimed warm-up runs per impl (default: per case; at least 1)
-  --max-seconds S     stop timing an impl after S seconds of timed runs, once it has
-                      3 runs (default 60)
+  --max-seconds S     stop the timed rounds of a case once they have taken S seconds
+                      per impl on average and made 3 runs (default 30)
   --list              print the case/impl pairs and exit
   -h, --help          this text`;
 
@@ -63,7 +64,7 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(x) || x < min) throw new Error(`--${name} must be a whole number >= ${min}, got '${v}'`);
     return x;
   };
-  const maxSeconds = values['max-seconds'] === undefined ? 60 : Number(values['max-seconds']);
+  const maxSeconds = values['max-seconds'] === undefined ? 30 : Number(values['max-seconds']);
   if (!(maxSeconds > 0)) throw new Error(`--max-seconds must be a positive number, got '${values['max-seconds']}'`);
   return {
     json: values.json === undefined ? DEFAULT_JSON : resolve(values.json),
@@ -108,6 +109,11 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`device: ${shared.description}`);
+  const [load1] = loadavg();
+  const cores = availableParallelism();
+  if (load1! > cores / 2) {
+    console.warn(`bench: load average ${load1!.toFixed(1)} on ${cores} cores; lavapipe shares these cores, so timings will be noisy (see load_1m in the rows)`);
+  }
 
   const rows: Row[] = [];
   const started = performance.now();
@@ -118,19 +124,19 @@ async function main(): Promise<number> {
         runs: opts.runs ?? c.runs,
         maxSecondsPerImpl: opts.maxSeconds,
         minRuns: Math.min(3, opts.runs ?? c.runs),
+        runTimeoutSeconds: 300,
       };
       const t0 = performance.now();
       const inputs = c.makeInputs();
       const reference = c.reference(inputs);
       console.log(`\n${c.name}: float64 reference in ${((performance.now() - t0) / 1000).toFixed(1)} s; warm-up ${measureOpts.warmup}, runs ${measureOpts.runs}`);
-      for (const impl of c.impls) {
-        if (!impls.includes(impl.name)) continue;
-        const t1 = performance.now();
-        const row = await benchImpl(c, impl, inputs, reference, { shared }, measureOpts);
+      const selectedImpls = c.impls.filter((impl) => impls.includes(impl.name));
+      const caseRows = await benchCase(c, selectedImpls, inputs, reference, { shared }, measureOpts, (line) => console.log(line));
+      for (const row of caseRows) {
         rows.push(row);
-        const took = ((performance.now() - t1) / 1000).toFixed(1);
-        console.log(row.error === undefined ? `  ${impl.name}: ${row.ms_median} ms median over ${row.runs} runs (${took} s)` : `  ${impl.name}: ERROR ${row.error}`);
+        if (row.error === undefined) console.log(`  ${row.impl}: ${row.ms_median} ms median over ${row.runs} runs`);
       }
+      console.log(`  (${c.name} took ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     });
   }
   console.log(`\nall cases in ${((performance.now() - started) / 1000).toFixed(0)} s; devices handed out by the navigator shim: ${deviceRequests.length}`);
@@ -140,35 +146,6 @@ async function main(): Promise<number> {
   writeFileSync(opts.json, `${JSON.stringify(rows, null, 2)}\n`);
   console.log(`\nwrote ${rows.length} rows to ${opts.json}`);
   return 0;
-}
-
-/** A fixed-width text table; errors are shortened here but kept whole in the JSON. */
-export function formatTable(rows: readonly Row[]): string {
-  const header = ['case', 'impl', 'ms_median', 'ms_min', 'runs', 'GFLOP/s', 'peak_MiB', 'max_abs_err', 'note'];
-  const num = (x: number | null, digits: number): string => (x === null ? '-' : x.toFixed(digits));
-  const body = rows.map((r) => [
-    r.case,
-    r.impl,
-    num(r.ms_median, 2),
-    num(r.ms_min, 2),
-    String(r.runs),
-    num(r.gflops, 2),
-    r.peak_bytes === null ? '-' : (r.peak_bytes / 2 ** 20).toFixed(1),
-    r.max_abs_err === null ? '-' : r.max_abs_err.toExponential(2),
-    r.error !== undefined
-      ? `ERROR: ${r.error.length > 100 ? `${r.error.slice(0, 97)}...` : r.error}`
-      : r.max_abs_err !== null && !(r.max_abs_err <= r.tolerance)
-        ? `WRONG? max_abs_err above tolerance ${r.tolerance.toExponential(1)}`
-        : '',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
-  const numeric = new Set([2, 3, 4, 5, 6, 7]);
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 // Dawn and the peers' pending promises can keep the event loop alive after the work is done, so

@@ -1,72 +1,66 @@
 /**
- * tessera's side of the bench: its compiler and WebGPU runtime on the shared device.
+ * tessera's side of the bench: its compiler and runtime, the WebGPU backend on the shared device
+ * and the CPU interpreter backend.
  *
- * The compiler and runtime are loaded with a dynamic import of their `index.ts`, not a static
- * one, for two reasons: while they are being built (or when one of them is broken) the peers must
- * still be measured, with the tessera rows carrying the import error; and the bench must still
- * type-check before those modules exist. The interfaces below are the contract the bench codes
- * against; `loadTessera` checks at run time that the modules provide it.
+ * The types come from the real modules (type-only imports, erased at run time, so the bench
+ * type-checks against the actual API and notices when it drifts). The modules themselves are
+ * loaded with a dynamic import: if the compiler or runtime fails to load, the peers are still
+ * measured and the tessera rows carry the load error instead of the whole bench crashing.
  */
-import type { Graph } from '../dsl/index.ts';
+import type { compile as compileFn } from '../compiler/index.ts';
+import type { Backend, WebGPUBackend, createCpuBackend as createCpuBackendFn, createWebGPUBackend as createWebGPUBackendFn } from '../runtime/index.ts';
 import type { SharedDevice } from './device.ts';
 
-/** `DeviceLimits` from runtime/program.ts, as far as the bench passes it through. */
-export type TesseraLimits = Readonly<Record<string, number>>;
-
-/** A compiled Program: plain data the bench only passes from `compile` to `run`. */
-export type TesseraProgram = { readonly format: 'tessera-program'; readonly name: string };
-
-export interface TesseraTensor {
-  /** Float32Array for f32 tensors (other dtypes read back as other typed arrays). */
-  read(): Promise<ArrayLike<number>>;
-  destroy(): void;
-}
-
-export interface TesseraBackend {
-  readonly limits: TesseraLimits;
-  readonly deviceDescription: string;
-  readonly memory: { readonly peakBytes: number; resetPeak(): void };
-  upload(tensor: { readonly shape: readonly number[]; readonly data: Float32Array }): TesseraTensor;
-  run(program: TesseraProgram, inputs: Readonly<Record<string, TesseraTensor>>): Promise<Record<string, TesseraTensor>>;
-}
-
-export interface Tessera {
-  readonly backend: TesseraBackend;
-  compile(graph: Graph, options: { readonly name?: string; readonly limits?: TesseraLimits }): TesseraProgram;
+export interface Tessera<B extends Backend = WebGPUBackend> {
+  readonly backend: B;
+  readonly compile: typeof compileFn;
 }
 
 /** How tessera's `peak_bytes` is measured, for the rows. */
-export const TESSERA_PEAK_SOURCE = 'backend.memory.peakBytes (tessera runtime allocation record), reset before the case';
+export const TESSERA_PEAK_SOURCE =
+  "backend.memory.peakBytes: tessera runtime's allocation record (every GPU buffer it holds, pool and readback staging included), reset before the inputs are uploaded";
+export const TESSERA_CPU_PEAK_SOURCE = 'backend.memory.peakBytes of the CPU interpreter backend: host bytes, not GPU';
 
-let loaded: Promise<Tessera> | undefined;
+let gpuLoaded: Promise<Tessera> | undefined;
+let cpuLoaded: Promise<Tessera<Backend>> | undefined;
 
-/** Loads tessera's compiler and runtime once per process; the backend wraps the shared device. */
+/** Loads the compiler and runtime once per process; the WebGPU backend wraps the shared device. */
 export function loadTessera(shared: SharedDevice): Promise<Tessera> {
-  loaded ??= load(shared);
-  return loaded;
-}
-
-async function load(shared: SharedDevice): Promise<Tessera> {
-  const compilerModule = await importModule('../compiler/index.ts', 'compiler');
-  const runtimeModule = await importModule('../runtime/index.ts', 'runtime');
-  const compile = compilerModule['compile'];
-  const createWebGPUBackend = runtimeModule['createWebGPUBackend'];
-  if (typeof compile !== 'function') throw new Error('compiler/index.ts does not export compile()');
-  if (typeof createWebGPUBackend !== 'function') throw new Error('runtime/index.ts does not export createWebGPUBackend()');
-  const backend = (await (createWebGPUBackend as (o: { device: GPUDevice }) => Promise<TesseraBackend>)({ device: shared.device })) as TesseraBackend;
-  for (const member of ['upload', 'run'] as const) {
-    if (typeof backend[member] !== 'function') throw new Error(`tessera WebGPU backend has no ${member}()`);
-  }
-  if (typeof backend.memory?.resetPeak !== 'function') throw new Error('tessera WebGPU backend has no memory.resetPeak()');
-  // Same-device comparisons are the point of the bench; refuse a backend that made its own.
-  const own = (backend as { device?: unknown }).device;
-  if (own !== undefined && own !== shared.device) throw new Error('tessera WebGPU backend is not on the shared device');
-  return { backend, compile: compile as Tessera['compile'] };
+  gpuLoaded ??= (async () => {
+    const compile = await loadCompile();
+    const { createWebGPUBackend } = (await importModule('../runtime/index.ts', 'runtime')) as { createWebGPUBackend: typeof createWebGPUBackendFn };
+    const backend = await createWebGPUBackend({ device: shared.device });
+    // Same-device comparisons are the point of the bench.
+    if (backend.device !== shared.device) throw new Error('tessera WebGPU backend is not on the shared device');
+    console.log(`tessera backend: ${backend.deviceDescription}`);
+    return { backend, compile };
+  })();
+  return gpuLoaded;
 }
 
 /**
- * Imports a tessera module by a path computed at run time, so TypeScript does not require it to
- * exist, and names the missing piece in the error when it does not.
+ * The CPU interpreter backend in f32 mode: the project's own reference, shown beside the GPU rows
+ * (DESIGN.md asks for it) as what running without a GPU costs. f32 mode matches the GPU's storage
+ * and accumulation precision, so its error column is comparable.
+ */
+export function loadTesseraCpu(): Promise<Tessera<Backend>> {
+  cpuLoaded ??= (async () => {
+    const compile = await loadCompile();
+    const { createCpuBackend } = (await importModule('../runtime/index.ts', 'runtime')) as { createCpuBackend: typeof createCpuBackendFn };
+    return { backend: createCpuBackend({ precision: 'f32', fallbackReason: null }), compile };
+  })();
+  return cpuLoaded;
+}
+
+async function loadCompile(): Promise<typeof compileFn> {
+  const { compile } = (await importModule('../compiler/index.ts', 'compiler')) as { compile?: typeof compileFn };
+  if (typeof compile !== 'function') throw new Error('compiler/index.ts does not export compile()');
+  return compile;
+}
+
+/**
+ * Imports a tessera module by a URL computed at run time and names the missing piece in the error
+ * when it cannot be loaded.
  */
 async function importModule(relative: string, what: string): Promise<Record<string, unknown>> {
   const url = new URL(relative, import.meta.url).href;
@@ -74,6 +68,6 @@ async function importModule(relative: string, what: string): Promise<Record<stri
     return (await import(url)) as Record<string, unknown>;
   } catch (e) {
     const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw new Error(`tessera ${what} not available (${relative}): ${reason}`);
+    throw new Error(`tessera ${what} failed to load (${relative}): ${reason}`);
   }
 }

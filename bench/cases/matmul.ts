@@ -2,15 +2,15 @@
  * f32 matmul, C[m,n] = Σ_k A[m,k]·B[k,n]: the kernel every GPU library tunes first, so the
  * baseline that tells whether tessera's tiling is competitive at all.
  *
- * Implementations: tessera (a one-line einsum kernel, symbolic sizes, as a user would write it),
- * TF.js `tf.matMul`, jax-js `np.matmul` eagerly and under `jit`, and jax-js `np.einsum` under
- * `jit` (the same formulation as tessera's).
+ * Implementations: tessera (a one-line einsum kernel, with symbolic and with pinned sizes, and on
+ * the CPU interpreter), TF.js `tf.matMul`, jax-js `np.matmul` eagerly and under `jit`, and jax-js
+ * `np.einsum` under `jit` (the same formulation as tessera's).
  */
 import { einsum, f32, kernel } from '../../dsl/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera } from '../tessera.ts';
+import { TESSERA_CPU_PEAK_SOURCE, TESSERA_PEAK_SOURCE, loadTessera, loadTesseraCpu } from '../tessera.ts';
 
 export interface MatmulInputs {
   readonly m: number;
@@ -44,6 +44,7 @@ export function matmulCase(m: number, k: number, n: number, counts: { warmup: nu
     impls: [
       tesseraImpl('tessera', false),
       tesseraImpl('tessera-pinned', true),
+      tesseraImpl('tessera-cpu', false, true),
       tfjsImpl,
       jaxImpl('jaxjs', 'matmul', false),
       jaxImpl('jaxjs-jit', 'matmul', true),
@@ -71,12 +72,16 @@ export function referenceMatmul({ m, k, n, a, b }: MatmulInputs): Float64Array {
  * `tessera` compiles the kernel with symbolic sizes (one shader for every shape, sizes passed as
  * uniforms): what a user gets by default. `tessera-pinned` pins m, k, n to the case's sizes, which
  * lets the compiler specialise; the gap between the two rows is the price of shape genericity.
+ * `tessera-cpu` runs the same program on the CPU interpreter (f32 mode).
  */
-const tesseraImpl = (name: string, pinned: boolean): Impl<MatmulInputs> => ({
+const tesseraImpl = (name: string, pinned: boolean, cpu = false): Impl<MatmulInputs> => ({
   name,
-  peakBytesSource: TESSERA_PEAK_SOURCE,
+  peakBytesSource: cpu ? TESSERA_CPU_PEAK_SOURCE : TESSERA_PEAK_SOURCE,
+  // The interpreter has nothing to warm up, and at ~10 s per 1024³ run on 2 cores it would
+  // otherwise set the pace of every round.
+  ...(cpu ? { maxWarmup: 1, maxRuns: 5 } : {}),
   async prepare({ m, k, n, a, b }, { shared }): Promise<Prepared> {
-    const { backend, compile } = await loadTessera(shared);
+    const { backend, compile } = cpu ? await loadTesseraCpu() : await loadTessera(shared);
     backend.memory.resetPeak();
     const graph = matmulKernel.trace(pinned ? { sizes: { m, k, n } } : {});
     const program = compile(graph, { name: pinned ? `matmul_${m}x${k}x${n}` : 'matmul', limits: backend.limits });
@@ -85,9 +90,9 @@ const tesseraImpl = (name: string, pinned: boolean): Impl<MatmulInputs> => ({
     return {
       async run() {
         const outs = await backend.run(program, { a: ta, b: tb });
-        const out = outs['out'];
-        if (!out) throw new Error(`tessera run returned no 'out' (outputs: ${Object.keys(outs).join(', ')})`);
         try {
+          const out = outs['out'];
+          if (!out) throw new Error(`tessera run returned no 'out' (outputs: ${Object.keys(outs).join(', ')})`);
           const data = await out.read();
           if (!(data instanceof Float32Array)) throw new Error(`tessera read back ${data.constructor.name}, expected Float32Array`);
           return data;
@@ -100,6 +105,7 @@ const tesseraImpl = (name: string, pinned: boolean): Impl<MatmulInputs> => ({
         ta.destroy();
         tb.destroy();
       },
+      ...(cpu ? { device: `${backend.deviceDescription}, Node ${process.version}` } : {}),
     };
   },
 });
