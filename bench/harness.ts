@@ -38,7 +38,7 @@ export interface Row {
   readonly tolerance: number;
   readonly device: string;
   /**
-   * The 1-minute load average when the row finished. lavapipe runs the "GPU" on the same CPU cores
+   * The 1-minute load average when the case's rows were written (after its timed rounds). lavapipe runs the "GPU" on the same CPU cores
    * as everything else, so a row measured while other processes were busy (load above the core
    * count) is not comparable with a quiet one; this says which it was.
    */
