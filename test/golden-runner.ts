@@ -55,9 +55,14 @@ async function main(argv: string[]): Promise<number> {
         failures++;
         continue;
       }
+      const options = { params: prepared.params, ...(prepared.sizes ? { sizes: prepared.sizes } : {}) };
       const results: Record<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }> = backend
-        ? await run(prepared.kernel, prepared.inputs, backend, { params: prepared.params })
-        : interpretKernel(prepared.kernel, prepared.inputs, { params: prepared.params, precision: 'f64' });
+        ? await run(prepared.kernel, prepared.inputs, backend, options)
+        : interpretKernel(prepared.kernel, prepared.inputs, { ...options, precision: 'f64' });
+      for (const [output, shape] of Object.entries(prepared.reshape ?? {})) {
+        const result = results[output];
+        if (result) results[output] = { ...result, shape };
+      }
       let maxAbs = 0;
       let maxRel = 0;
       let ok = true;

@@ -4,7 +4,9 @@
  */
 import type { Kernel } from '../../dsl/kernel.ts';
 import type { HostTensor } from '../../dsl/types.ts';
+import { attentionKernel, splitHeads } from '../../kernels/attention.ts';
 import { einsumKernel } from '../../kernels/einsum.ts';
+import { hopfieldKernel } from '../../kernels/hopfield.ts';
 import type { GoldenCase } from './load.ts';
 
 export interface GoldenRun {
@@ -13,6 +15,26 @@ export interface GoldenRun {
   readonly params: Readonly<Record<string, number>>;
   /** Golden output name → kernel output name. */
   readonly outputs: Readonly<Record<string, string>>;
+  /** Symbols pinned when tracing (the attention head dims, which the fused kernel needs static). */
+  readonly sizes?: Readonly<Record<string, number>>;
+  /**
+   * Kernel output name → the golden's shape for it, when the kernel lays the same data out with
+   * more axes (attention's split head axis `[b, hkv, g, ...]` against the golden's `[B, Hq, ...]`).
+   */
+  readonly reshape?: Readonly<Record<string, readonly number[]>>;
+}
+
+function input(c: GoldenCase, name: string): HostTensor {
+  const t = c.inputs[name];
+  if (!t) throw new Error(`${c.kind} case has no input '${name}'`);
+  return t;
+}
+
+function numberOrNull(c: GoldenCase, key: string): number | null {
+  const value = c.config[key];
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'number') throw new Error(`${c.kind} case: config.${key} must be a number or null, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 type Preparer = (c: GoldenCase) => GoldenRun;
@@ -24,6 +46,45 @@ const PREPARERS: Readonly<Record<string, Preparer>> = {
     const names = Object.keys(c.inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
     const kernel = einsumKernel(spec, names.map((n) => c.inputs[n]!.shape.length));
     return { kernel, inputs: c.inputs, params: {}, outputs: { out: 'out' } };
+  },
+  attention(c) {
+    const scale = numberOrNull(c, 'scale');
+    if (scale === null) throw new Error('attention case has no config.scale');
+    const q = input(c, 'q');
+    const k = input(c, 'k');
+    const v = input(c, 'v');
+    const documentMask = c.config['document_mask'] === true;
+    const kernel = attentionKernel({
+      causal: c.config['causal'] === true,
+      window: numberOrNull(c, 'window'),
+      softcap: numberOrNull(c, 'softcap'),
+      alibi: c.config['alibi'] === true,
+      documentMask,
+    });
+    const [batch, heads, n] = q.shape as [number, number, number, number];
+    const inputs: Record<string, HostTensor> = { q: splitHeads(q, k.shape[1]!), k, v };
+    if (documentMask) inputs['doc'] = input(c, 'doc');
+    return {
+      kernel,
+      inputs,
+      params: { scale },
+      outputs: { o: 'o', lse: 'lse' },
+      sizes: { d: q.shape[3]!, e: v.shape[3]! },
+      reshape: { o: [batch, heads, n, v.shape[3]!], lse: [batch, heads, n] },
+    };
+  },
+  hopfield(c) {
+    const steps = numberOrNull(c, 'steps');
+    if (steps === null) throw new Error('hopfield case has no config.steps');
+    const xi = input(c, 'xi');
+    const v = input(c, 'v');
+    return {
+      kernel: hopfieldKernel(steps),
+      inputs: { xi, k: input(c, 'k'), v, beta: input(c, 'beta') },
+      params: {},
+      outputs: { xi_final: 'xi_final', o: 'o' },
+      sizes: { d: xi.shape[3]!, e: v.shape[3]! },
+    };
   },
 };
 
