@@ -12,6 +12,7 @@ import { canonicalize } from './passes/canonicalize.ts';
 import { decompose } from './passes/decompose.ts';
 import { emitWgsl } from './passes/emit-wgsl.ts';
 import { fuse } from './passes/fuse.ts';
+import { matchAttention } from './passes/match-attention.ts';
 import { lowerToTiles, type ScheduleOverrides } from './passes/lower-to-tiles.ts';
 import { planContractions } from './passes/plan-contractions.ts';
 import { planMemory } from './passes/plan-memory.ts';
@@ -30,6 +31,7 @@ export interface CompileOptions {
 /** The Tensor IR passes, in order. */
 export const TENSOR_PASSES: readonly { readonly name: string; readonly run: (g: Graph) => Graph }[] = [
   { name: 'canonicalize', run: canonicalize },
+  { name: 'match-attention', run: matchAttention },
   { name: 'plan-contractions', run: planContractions },
   { name: 'decompose', run: decompose },
   { name: 'canonicalize', run: canonicalize },

@@ -21,6 +21,8 @@ export type KExpr =
   | { readonly k: 'param'; readonly name: string; readonly dtype: DType }
   | { readonly k: 'index'; readonly axis: string }
   | { readonly k: 'size'; readonly size: Size }
+  /** In a flash kernel's score: the q·k dot product of the current query row and key. */
+  | { readonly k: 'acc' }
   | { readonly k: 'op'; readonly fn: string; readonly args: readonly KExpr[]; readonly dtype: DType };
 
 export interface KOutput {
@@ -50,7 +52,43 @@ export type KernelIR =
       readonly k: readonly KAxis[];
       readonly a: KExpr;
       readonly b: KExpr;
-    };
+    }
+  | FlashKernel;
+
+/**
+ * A bound on the kv index derived from the mask: `kv >= t·tiled + c` (lower) or `kv <= t·tiled + c`
+ * (upper), with `c` built from constants, parameters and sizes only (uniform in a workgroup).
+ */
+export interface KvBound {
+  readonly t: -1 | 0 | 1;
+  readonly c: KExpr;
+}
+
+/**
+ * Fused attention: for every row (outer × tiled axes), online softmax over `kv` of `score`
+ * (where `valid`), accumulating `v`; writes `out` = normalised sum and `lse` = log-sum-exp.
+ */
+export interface FlashKernel {
+  readonly kind: 'flash';
+  readonly name: string;
+  readonly out: KOutput;
+  readonly lse: KOutput | null;
+  /** Row axes other than `tiled`; `batch` is the part K and V vary with. */
+  readonly outer: readonly KAxis[];
+  readonly batch: readonly KAxis[];
+  /** The query axis split across a workgroup's threads (null: one row per workgroup). */
+  readonly tiled: KAxis | null;
+  readonly kv: KAxis;
+  readonly d: readonly KAxis[];
+  readonly e: readonly KAxis[];
+  readonly q: KExpr;
+  readonly k: KExpr;
+  readonly v: KExpr;
+  readonly score: KExpr;
+  readonly valid: KExpr | null;
+  readonly lower: readonly KvBound[];
+  readonly upper: readonly KvBound[];
+}
 
 export interface BufferDecl {
   readonly id: number;
@@ -94,6 +132,8 @@ export function printExpr(e: KExpr): string {
       return `#${e.axis}`;
     case 'size':
       return `|${formatSize(e.size)}|`;
+    case 'acc':
+      return 'q·k';
     case 'op':
       return `${e.fn}(${e.args.map(printExpr).join(', ')})`;
   }
@@ -106,6 +146,15 @@ function axesText(axes: readonly KAxis[]): string {
 export function printKernel(k: KernelIR): string {
   const head = `${k.kind} ${k.name} -> b${k.out.buffer} ${k.out.dtype}${axesText(k.out.axes)}`;
   switch (k.kind) {
+    case 'flash': {
+      const bound = (b: KvBound) => `${b.t === 0 ? '' : b.t > 0 ? 't+' : '-t+'}${printExpr(b.c)}`;
+      return [
+        `${head}${k.lse ? ` lse b${k.lse.buffer}${axesText(k.lse.axes)}` : ''}`,
+        `  outer${axesText(k.outer)} batch${axesText(k.batch)} tiled${k.tiled ? axesText([k.tiled]) : '[]'} kv${axesText([k.kv])} d${axesText(k.d)} e${axesText(k.e)}`,
+        `  q=${printExpr(k.q)} k=${printExpr(k.k)} v=${printExpr(k.v)}`,
+        `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'} kv>=[${k.lower.map(bound).join(', ')}] kv<=[${k.upper.map(bound).join(', ')}]`,
+      ].join('\n');
+    }
     case 'elementwise':
       return `${head} = ${printExpr(k.value)}`;
     case 'reduce':
@@ -142,12 +191,58 @@ export function loadedBuffers(e: KExpr, into: Set<number> = new Set()): Set<numb
   return into;
 }
 
+/** Every expression a kernel evaluates. */
+export function kernelExprs(k: KernelIR): KExpr[] {
+  switch (k.kind) {
+    case 'gemm':
+      return [k.a, k.b];
+    case 'flash':
+      return [k.q, k.k, k.v, k.score, ...(k.valid ? [k.valid] : []), ...k.lower.map((b) => b.c), ...k.upper.map((b) => b.c)];
+    default:
+      return [k.value];
+  }
+}
+
+/** The tensors a kernel writes. */
+export function kernelOutputs(k: KernelIR): KOutput[] {
+  return k.kind === 'flash' && k.lse ? [k.out, k.lse] : [k.out];
+}
+
 /** Buffers a kernel reads. */
 export function kernelInputs(k: KernelIR): number[] {
   const set = new Set<number>();
-  if (k.kind === 'gemm') {
-    loadedBuffers(k.a, set);
-    loadedBuffers(k.b, set);
-  } else loadedBuffers(k.value, set);
+  for (const e of kernelExprs(k)) loadedBuffers(e, set);
   return [...set];
+}
+
+function mapExpr(e: KExpr, f: (b: number) => number): KExpr {
+  if (e.k === 'load') return { ...e, buffer: f(e.buffer) };
+  if (e.k === 'op') return { ...e, args: e.args.map((a) => mapExpr(a, f)) };
+  return e;
+}
+
+/** The kernel with every buffer id renamed by `f`. */
+export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelIR {
+  const out = { ...k.out, buffer: f(k.out.buffer) };
+  switch (k.kind) {
+    case 'gemm':
+      return { ...k, out, a: mapExpr(k.a, f), b: mapExpr(k.b, f) };
+    case 'flash': {
+      const bound = (b: KvBound): KvBound => ({ ...b, c: mapExpr(b.c, f) });
+      return {
+        ...k,
+        out,
+        lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null,
+        q: mapExpr(k.q, f),
+        k: mapExpr(k.k, f),
+        v: mapExpr(k.v, f),
+        score: mapExpr(k.score, f),
+        valid: k.valid ? mapExpr(k.valid, f) : null,
+        lower: k.lower.map(bound),
+        upper: k.upper.map(bound),
+      };
+    }
+    default:
+      return { ...k, out, value: mapExpr(k.value, f) };
+  }
 }

@@ -56,6 +56,7 @@ export function copyNode(node: Node, out: GraphWriter, map: (oldId: number) => n
   switch (data.op) {
     case 'map':
     case 'contract':
+    case 'flash':
       return out.add({ ...data, args: data.args.map(map) });
     case 'reduce':
     case 'relabel':

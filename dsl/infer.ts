@@ -49,7 +49,9 @@ export function inferMap(fn: string, args: readonly TensorType[], extra: readonl
   const op = scalarOp(fn);
   if (args.length !== op.arity) throw new TesseraError(`${fn}: takes ${op.arity} operand(s), got ${args.length}`);
   const dtype = op.type(args.map((a) => a.dtype));
-  const axes = unionAxes(fn, [...args, { dtype, axes: extra }]);
+  // `where(cond, a, b)` takes its axis order from the values, then the condition.
+  const ordered = fn === 'where' ? [args[1]!, args[2]!, args[0]!] : args;
+  const axes = unionAxes(fn, [...ordered, { dtype, axes: extra }]);
   return { dtype, axes };
 }
 

@@ -299,6 +299,8 @@ function evaluateNode(
     }
     case 'loop':
       throw new Error('interpret: internal error: loops are run by evaluateGraph');
+    case 'flash':
+      return evaluateGraph(node.body, ctx, { captures: node.args.map(get), carried: [] })[node.output]!;
     case 'loop_result': {
       const finals = loopFinals.get(node.loop);
       const value = finals?.[node.index];

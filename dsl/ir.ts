@@ -107,6 +107,21 @@ export interface LoopNode extends NodeBase {
   readonly body: Graph;
 }
 
+/**
+ * A fused attention region found by the compiler (`match-attention`): its `body` is the original
+ * subgraph — `capture` nodes read `args`, outputs `o` (softmax(S) contracted with V over `axis`)
+ * and `lse` (logsumexp(S) over `axis`) — so the interpreter and verifier evaluate it by definition,
+ * while the fuser lowers it to one flash kernel. Two flash nodes with equal args and body (one per
+ * output) become one kernel.
+ */
+export interface FlashNode extends NodeBase {
+  readonly op: 'flash';
+  readonly output: 'o' | 'lse';
+  readonly args: readonly number[];
+  readonly axis: string;
+  readonly body: Graph;
+}
+
 /** Carried value `index` of a loop after its last iteration. */
 export interface LoopResultNode extends NodeBase {
   readonly op: 'loop_result';
@@ -138,6 +153,7 @@ export type Node =
   | RelabelNode
   | CompositeNode
   | LoopNode
+  | FlashNode
   | LoopResultNode
   | CarryNode
   | CaptureNode;
@@ -158,6 +174,7 @@ export function operands(node: Node): readonly number[] {
   switch (node.op) {
     case 'map':
     case 'contract':
+    case 'flash':
       return node.args;
     case 'reduce':
     case 'relabel':

@@ -97,12 +97,15 @@ export const toBool = unary<DType, 'bool'>('to_bool');
 
 type AxesOf<T> = T extends Tensor<infer A, DType> ? A : readonly [];
 
-/** `cond ? a : b` elementwise, broadcasting all three by axis name. */
+/**
+ * `cond ? a : b` elementwise, broadcasting all three by axis name. The result's axes are the
+ * values' axes first (a's, then b's new ones), then the condition's new ones.
+ */
 export function where<C extends Axes, X extends Tensor | number, Y extends Tensor | number, D extends DType>(
   cond: Tensor<C, 'bool'>,
   a: X & (Tensor<Axes, D> | number),
   b: Y & (Tensor<Axes, NoInfer<D>> | number),
-): Tensor<UnionAxes<UnionAxes<C, AxesOf<X>>, AxesOf<Y>>, X extends Tensor<Axes, infer E> ? E : Y extends Tensor<Axes, infer E> ? E : 'f32'> {
+): Tensor<UnionAxes<UnionAxes<AxesOf<X>, AxesOf<Y>>, C>, X extends Tensor<Axes, infer E> ? E : Y extends Tensor<Axes, infer E> ? E : 'f32'> {
   const dtype = a instanceof Tensor ? a.dtype : b instanceof Tensor ? b.dtype : 'f32';
   const builder = currentBuilder('where');
   const ids = [nodeIn(builder, cond), ...toIds('where', builder, [a, b], dtype)];

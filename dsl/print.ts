@@ -30,6 +30,8 @@ function describe(node: Node): string {
       return `${node.fn}(${ref(node.arg)}) over ${node.axis}${node.eps !== undefined ? ` eps=${node.eps}` : ''}`;
     case 'loop':
       return `loop ${node.count} init(${node.init.map(ref).join(', ')}) captures(${node.captures.map(ref).join(', ')})`;
+    case 'flash':
+      return `flash ${node.output} over ${node.axis} args(${node.args.map(ref).join(', ')})`;
     case 'loop_result':
       return `loop_result ${ref(node.loop)}[${node.index}]`;
     case 'carry':
@@ -42,7 +44,7 @@ function describe(node: Node): string {
 function printLines(graph: Graph, indent: string, lines: string[]): void {
   for (const node of graph.nodes) {
     const head = `${indent}%${node.id} = ${describe(node)} : ${formatType(node.type)}`;
-    if (node.op === 'loop') {
+    if (node.op === 'loop' || node.op === 'flash') {
       lines.push(`${head} {`);
       printLines(node.body, `${indent}  `, lines);
       lines.push(`${indent}}`);

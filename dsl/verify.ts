@@ -17,9 +17,11 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
   const t = (id: number) => graph.nodes[id]!.type;
   switch (node.op) {
     case 'input':
+      if (outer) throw new TesseraError(`verify: %${node.id} input inside a body`);
+      return;
     case 'param':
-      if (outer) throw new TesseraError(`verify: %${node.id} ${node.op} inside a loop body`);
-      if (node.op === 'param' && node.type.axes.length !== 0) throw new TesseraError(`verify: param %${node.id} is not a scalar`);
+      // Parameters are run-time scalars, the same everywhere: bodies may read them directly.
+      if (node.type.axes.length !== 0) throw new TesseraError(`verify: param %${node.id} is not a scalar`);
       return;
     case 'const':
       if (node.type.axes.length !== 0) throw new TesseraError(`verify: const %${node.id} is not a scalar`);
@@ -55,6 +57,12 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
         }
       });
       return;
+    }
+    case 'flash': {
+      verifyGraph(node.body, node.args.map(t), []);
+      const out = node.body.outputs[node.output];
+      if (out === undefined) throw new TesseraError(`verify: flash %${node.id} body has no output '${node.output}'`);
+      return expectType(node, node.body.nodes[out]!.type);
     }
     case 'loop_result': {
       const loop = graph.nodes[node.loop]!;

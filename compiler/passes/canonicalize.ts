@@ -17,6 +17,7 @@ function cseKey(node: Node, map: (id: number) => number): string | null {
       return data.op === 'loop' ? null : JSON.stringify(data);
     case 'map':
     case 'contract':
+    case 'flash':
       return JSON.stringify({ ...data, args: data.args.map(map) });
     case 'reduce':
     case 'relabel':

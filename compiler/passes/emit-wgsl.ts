@@ -11,10 +11,10 @@ import type { Graph } from '../../dsl/ir.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { Program, ProgramKernel, SizeExpr, Step, UniformWord } from '../../runtime/program.ts';
-import { kernelInputs, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { kernelExprs, kernelInputs, kernelOutputs, type FlashKernel, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 import { printWgsl } from '../wgsl/print.ts';
-import type { GemmSchedule, ReduceSchedule, Schedule, TiledProgram, TiledStep } from './lower-to-tiles.ts';
+import type { FlashSchedule, GemmSchedule, ReduceSchedule, Schedule, TiledProgram, TiledStep } from './lower-to-tiles.ts';
 
 const F32_LOWEST = -3.4028234663852886e38;
 
@@ -42,20 +42,22 @@ class Emitter {
   readonly bindingOf = new Map<number, number>();
   readonly bufferDtypes = new Map<number, DType>();
 
+  readonly outputs: readonly number[];
+  /** The WGSL expression a flash score's `acc` placeholder stands for. */
+  accName = 'dot';
+
   constructor(readonly kernel: KernelIR) {
+    this.outputs = kernelOutputs(kernel).map((o) => o.buffer);
     kernelInputs(kernel)
       .sort((a, b) => a - b)
       .forEach((b, i) => this.bindingOf.set(b, i));
-    this.bindingOf.set(kernel.out.buffer, this.bindingOf.size);
+    for (const o of this.outputs) this.bindingOf.set(o, this.bindingOf.size);
     const visit = (e: KExpr) => {
       if (e.k === 'load') this.bufferDtypes.set(e.buffer, e.dtype);
       if (e.k === 'op') e.args.forEach(visit);
     };
-    if (kernel.kind === 'gemm') {
-      visit(kernel.a);
-      visit(kernel.b);
-    } else visit(kernel.value);
-    this.bufferDtypes.set(kernel.out.buffer, kernel.out.dtype);
+    kernelExprs(kernel).forEach(visit);
+    for (const o of kernelOutputs(kernel)) this.bufferDtypes.set(o.buffer, o.dtype);
   }
 
   size(s: Size): string {
@@ -79,7 +81,8 @@ class Emitter {
   buffer(b: number): string {
     const i = this.bindingOf.get(b);
     if (i === undefined) throw new TesseraError(`emit: buffer ${b} is not bound`);
-    return b === this.kernel.out.buffer ? 'out' : `in${i}`;
+    const o = this.outputs.indexOf(b);
+    return o === 0 ? 'out' : o > 0 ? `out${o}` : `in${i}`;
   }
 
   offset(axes: readonly { size: Size; index: string }[]): string {
@@ -109,6 +112,8 @@ class Emitter {
         return `i32(${e.axis})`;
       case 'size':
         return `i32(${this.size(e.size)})`;
+      case 'acc':
+        return this.accName;
       case 'op': {
         const op = scalarOp(e.fn);
         for (const [name, text] of Object.entries(op.helpers ?? {})) this.helpers.set(name, text);
@@ -166,7 +171,7 @@ class Emitter {
       .map(([buffer, binding]) => ({
         binding,
         name: this.buffer(buffer),
-        space: buffer === this.kernel.out.buffer ? ('storage-read_write' as const) : ('storage-read' as const),
+        space: this.outputs.includes(buffer) ? ('storage-read_write' as const) : ('storage-read' as const),
         type: `array<${storageType(this.bufferDtypes.get(buffer)!)}>`,
       }));
     const vec4s = Math.ceil(this.uniformCount() / 4);
@@ -190,6 +195,8 @@ function dtypeOf(e: KExpr): DType {
     case 'index':
     case 'size':
       return 'i32';
+    case 'acc':
+      return 'f32';
   }
 }
 
@@ -410,12 +417,183 @@ function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule): Emit
   };
 }
 
+function staticSize(axes: readonly KAxis[]): number {
+  return axes.reduce((p, a) => {
+    if (typeof a.size !== 'number') throw new TesseraError(`emit: flash head axis '${a.name}' must have a static size`);
+    return p * a.size;
+  }, 1);
+}
+
+/**
+ * The flash kernel: a workgroup owns `rows` query rows (one per thread) of one outer index; K and
+ * V tiles of `kvTile` keys are staged through workgroup memory; each thread keeps its query row,
+ * its output accumulator and its running (max, sum) in registers — the online softmax — so no
+ * N×M score ever exists. Only kv tiles inside the analytic bounds are visited; within them the
+ * validity predicate is evaluated per element (a masked score never becomes a number).
+ */
+function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
+  const em = new Emitter(k);
+  const BR = s.rows;
+  const BC = s.kvTile;
+  const D = staticSize(k.d);
+  const E = staticSize(k.e);
+  const T = k.tiled ? em.size(k.tiled.size) : '1u';
+  const M = em.size(k.kv.size);
+  const NEG = wgslLiteral(F32_LOWEST, 'f32');
+  em.helpers.set('ts_neg_inf_bits', 'var<private> ts_neg_inf_bits: u32 = 0xff800000u;');
+  const body: Stmt[] = [
+    { s: 'let', name: 'tiles_t', value: `(${T} + ${BR - 1}u) / ${BR}u` },
+    { s: 'let', name: 'tt', value: 'wid % tiles_t' },
+    { s: 'let', name: 'oflat', value: 'wid / tiles_t' },
+    ...em.decompose('oflat', k.outer, 'o'),
+    { s: 'let', name: 'trow', value: `tt * ${BR}u + lid` },
+    { s: 'let', name: 'row_ok', value: `trow < ${T}` },
+  ];
+  if (k.tiled) body.push({ s: 'let', name: k.tiled.id, value: `min(trow, ${T} - 1u)` });
+  body.push(
+    { s: 'var', name: 'qr', type: `array<f32, ${D}>` },
+    { s: 'for', init: 'var dd = 0u', cond: `dd < ${D}u`, update: 'dd += 1u', body: [...em.decompose('dd', k.d, 'qd'), { s: 'assign', target: 'qr[dd]', value: em.expr(k.q) }] },
+    { s: 'var', name: 'acc', type: `array<f32, ${E}>` },
+    { s: 'var', name: 'sc', type: `array<f32, ${BC}>` },
+    { s: 'var', name: 'ok', type: `array<bool, ${BC}>` },
+    { s: 'var', name: 'm_run', type: 'f32', value: NEG },
+    { s: 'var', name: 'l_run', type: 'f32', value: '0.0f' },
+    { s: 'let', name: 't_first', value: `i32(tt * ${BR}u)` },
+    { s: 'let', name: 't_last', value: `i32(min(tt * ${BR}u + ${BR}u, ${T})) - 1i` },
+    { s: 'var', name: 'lo', type: 'i32', value: '0i' },
+    { s: 'var', name: 'hi', type: 'i32', value: `i32(${M}) - 1i` },
+  );
+  const at = (t: -1 | 0 | 1, first: boolean) => (t === 0 ? '0i' : t === 1 ? (first ? 't_first' : 't_last') : first ? '(-t_last)' : '(-t_first)');
+  for (const b of k.lower) body.push({ s: 'assign', target: 'lo', value: `max(lo, ${at(b.t, true)} + ${em.expr(b.c)})` });
+  for (const b of k.upper) body.push({ s: 'assign', target: 'hi', value: `min(hi, ${at(b.t, false)} + ${em.expr(b.c)})` });
+  const kvLet: Stmt = { s: 'let', name: k.kv.id, value: 'kvi' };
+  const loadK: Stmt = {
+    s: 'for',
+    init: 'var e = lid',
+    cond: `e < ${BC * D}u`,
+    update: `e += ${BR}u`,
+    body: [
+      { s: 'let', name: 'kvi', value: `kv0 + e / ${D}u` },
+      { s: 'let', name: 'dd', value: `e % ${D}u` },
+      { s: 'var', name: 'val', type: 'f32', value: '0.0f' },
+      { s: 'if', cond: `kvi < ${M}`, then: [kvLet, ...em.decompose('dd', k.d, 'kd'), { s: 'assign', target: 'val', value: em.expr(k.k) }] },
+      { s: 'assign', target: 'tile_k[e]', value: 'val' },
+    ],
+  };
+  const loadV: Stmt = {
+    s: 'for',
+    init: 'var e = lid',
+    cond: `e < ${BC * E}u`,
+    update: `e += ${BR}u`,
+    body: [
+      { s: 'let', name: 'kvi', value: `kv0 + e / ${E}u` },
+      { s: 'let', name: 'ee', value: `e % ${E}u` },
+      { s: 'var', name: 'val', type: 'f32', value: '0.0f' },
+      { s: 'if', cond: `kvi < ${M}`, then: [kvLet, ...em.decompose('ee', k.e, 've'), { s: 'assign', target: 'val', value: em.expr(k.v) }] },
+      { s: 'assign', target: 'tile_v[e]', value: 'val' },
+    ],
+  };
+  const validText = k.valid ? ` && ${em.expr(k.valid)}` : '';
+  const scores: Stmt = {
+    s: 'for',
+    init: 'var j = 0u',
+    cond: `j < ${BC}u`,
+    update: 'j += 1u',
+    body: [
+      { s: 'let', name: 'kvi', value: 'kv0 + j' },
+      kvLet,
+      { s: 'var', name: 'dot', type: 'f32', value: '0.0f' },
+      { s: 'for', init: 'var dd = 0u', cond: `dd < ${D}u`, update: 'dd += 1u', body: [{ s: 'assign', target: 'dot', op: '+', value: `qr[dd] * tile_k[j * ${D}u + dd]` }] },
+      { s: 'let', name: 'sv', value: em.expr(k.score) },
+      { s: 'let', name: 'okj', value: `kvi < ${M}${validText}` },
+      { s: 'assign', target: 'sc[j]', value: 'sv' },
+      { s: 'assign', target: 'ok[j]', value: 'okj' },
+      { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'seen', value: 'true' }] },
+    ],
+  };
+  const update: Stmt = {
+    s: 'if',
+    cond: 'seen',
+    then: [
+      { s: 'let', name: 'm_new', value: 'max(m_run, tmax)' },
+      { s: 'let', name: 'alpha', value: 'exp(m_run - m_new)' },
+      { s: 'assign', target: 'l_run', value: 'l_run * alpha' },
+      { s: 'for', init: 'var ee = 0u', cond: `ee < ${E}u`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', value: 'acc[ee] * alpha' }] },
+      {
+        s: 'for',
+        init: 'var j = 0u',
+        cond: `j < ${BC}u`,
+        update: 'j += 1u',
+        body: [
+          {
+            s: 'if',
+            cond: 'ok[j]',
+            then: [
+              { s: 'let', name: 'pj', value: 'exp(sc[j] - m_new)' },
+              { s: 'assign', target: 'l_run', op: '+', value: 'pj' },
+              { s: 'for', init: 'var ee = 0u', cond: `ee < ${E}u`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', op: '+', value: `pj * tile_v[j * ${E}u + ee]` }] },
+            ],
+          },
+        ],
+      },
+      { s: 'assign', target: 'm_run', value: 'm_new' },
+    ],
+  };
+  body.push(
+    { s: 'let', name: 'kt_begin', value: `max(lo, 0i) / ${BC}i` },
+    { s: 'let', name: 'kt_end', value: `select(-1i, hi / ${BC}i, hi >= 0i && lo <= hi)` },
+    {
+      s: 'for',
+      init: 'var kt = kt_begin',
+      cond: 'kt <= kt_end',
+      update: 'kt += 1i',
+      body: [
+        { s: 'let', name: 'kv0', value: `u32(kt) * ${BC}u` },
+        loadK,
+        loadV,
+        { s: 'barrier' },
+        { s: 'if', cond: 'row_ok', then: [{ s: 'var', name: 'tmax', type: 'f32', value: NEG }, { s: 'var', name: 'seen', type: 'bool', value: 'false' }, scores, update] },
+        { s: 'barrier' },
+      ],
+    },
+  );
+  const finish: Stmt[] = [
+    { s: 'let', name: 'inv', value: 'select(0.0f, 1.0f / l_run, l_run > 0.0f)' },
+    {
+      s: 'for',
+      init: 'var ee = 0u',
+      cond: `ee < ${E}u`,
+      update: 'ee += 1u',
+      body: [...em.decompose('ee', k.e, 'oe'), { s: 'assign', target: `out[${em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })))}]`, value: 'acc[ee] * inv' }],
+    },
+  ];
+  if (k.lse) {
+    finish.push({
+      s: 'assign',
+      target: `out1[${em.offset(k.lse.axes.map((a) => ({ size: a.size, index: a.id })))}]`,
+      value: 'select(bitcast<f32>(ts_neg_inf_bits), m_run + log(l_run), l_run > 0.0f)',
+    });
+  }
+  body.push({ s: 'if', cond: 'row_ok', then: finish });
+  const outerCount = sizeExpr(k.outer.map((a) => a.size));
+  const tiles: SizeExpr = k.tiled ? { op: 'ceildiv', args: [k.tiled.size, BR] } : 1;
+  return {
+    module: em.module(BR, body, [
+      { name: 'tile_k', type: `array<f32, ${BC * D}>` },
+      { name: 'tile_v', type: `array<f32, ${BC * E}>` },
+    ]),
+    workgroups: { op: 'mul', args: [outerCount, tiles] },
+    em,
+  };
+}
+
 /** Emits one kernel under its schedule: WGSL text, bindings and the dispatch's workgroup count. */
 export function emitKernel(kernel: KernelIR, schedule: Schedule): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number } {
   let emitted: Emitted;
   if (kernel.kind === 'elementwise' && schedule.kind === 'elementwise') emitted = emitElementwise(kernel, schedule.workgroupSize);
   else if (kernel.kind === 'reduce' && schedule.kind === 'reduce') emitted = emitReduce(kernel, schedule);
   else if (kernel.kind === 'gemm' && schedule.kind === 'gemm') emitted = emitGemm(kernel, schedule);
+  else if (kernel.kind === 'flash' && schedule.kind === 'flash') emitted = emitFlash(kernel, schedule);
   else throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
   const { em, module, workgroups } = emitted;
   const uniforms: UniformWord[] = [{ size: workgroups }, ...em.symbols.map((s) => ({ size: s })), ...em.params.map((p) => ({ param: p.name }))];
@@ -444,7 +622,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
           wgsl: e.wgsl,
           entryPoint: 'main',
           workgroupSize: [e.workgroupSize, 1, 1],
-          bindings: e.buffers.map((b) => (b === s.kernel.out.buffer ? 'read_write' : 'read')),
+          bindings: e.buffers.map((b) => (kernelOutputs(s.kernel).some((o) => o.buffer === b) ? 'read_write' : 'read')),
           uniformWords: e.uniforms.length,
         });
       }

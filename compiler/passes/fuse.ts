@@ -5,9 +5,10 @@
  * only when it is an output, a loop's input, captured by a loop, or shared by several consumers
  * and costly to recompute. Loops become host loop steps over their body's kernels.
  */
-import { operands, type Graph, type Node } from '../../dsl/ir.ts';
+import { operands, type FlashNode, type Graph, type Node } from '../../dsl/ir.ts';
+import { kvBounds, peelValidity } from '../flash-analysis.ts';
 import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
-import { loadedBuffers, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { kernelInputs, kernelOutputs, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 
 /** An inlined expression shared by several consumers is recomputed only up to this many ops. */
 const RECOMPUTE_LIMIT = 6;
@@ -67,6 +68,10 @@ class Fuser {
         bufferOf.set(node.id, this.loopCarry.get(`${scope}${node.loop}:${node.index}`)!);
         continue;
       }
+      if (node.op === 'flash') {
+        steps.push(this.fuseFlash(graph, node, bufferOf, label));
+        continue;
+      }
       if (node.op === 'input' || node.op === 'carry' || node.op === 'capture') {
         throw new TesseraError(`fuse: ${node.op} %${node.id} has no buffer`);
       }
@@ -99,6 +104,24 @@ class Fuser {
   }
 
   private readonly loopCarry = new Map<string, number>();
+
+  /** One flash kernel for a flash node and its sibling of the other output (same args and body). */
+  private fuseFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, number>, label: string): HostStep {
+    const key = JSON.stringify([node.args, node.axis, node.body]);
+    const siblings = graph.nodes.filter((n): n is FlashNode => n.op === 'flash' && JSON.stringify([n.args, n.axis, n.body]) === key);
+    const body = node.body;
+    const bufferFor = (output: 'o' | 'lse'): number => {
+      const owner = siblings.find((n) => n.output === output);
+      const type = body.nodes[body.outputs[output]!]!.type;
+      const buffer = this.newBuffer(type.dtype, type.axes, 'temp', `${label} ${output}`);
+      if (owner) bufferOf.set(owner.id, buffer);
+      return buffer;
+    };
+    const wantsLse = siblings.some((n) => n.output === 'lse');
+    const oBuffer = bufferFor('o');
+    const lseBuffer = wantsLse ? bufferFor('lse') : null;
+    return { kind: 'kernel', kernel: flashKernel(body, node.axis, node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type })), oBuffer, lseBuffer, label) };
+  }
 
   private fuseLoop(graph: Graph, node: Extract<Node, { op: 'loop' }>, bufferOf: Map<number, number>, label: string): HostStep[] {
     const steps: HostStep[] = [];
@@ -151,33 +174,12 @@ class Fuser {
     };
     const out = { buffer, dtype: node.type.dtype, axes: node.type.axes.map(kaxis) };
     const env = (axes: readonly KAxis[]) => new Map(axes.map((a) => [a.name, a.id]));
-    const build = (id: number, names: Map<string, string>, root = false): KExpr => {
-      const n = graph.nodes[id]!;
-      if (!root && materialized(id)) {
-        const b = bufferOf.get(id);
-        if (b === undefined) throw new TesseraError(`fuse: %${id} is read before it is computed`);
-        return { k: 'load', buffer: b, dtype: n.type.dtype, axes: n.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
-      }
-      switch (n.op) {
-        case 'const':
-          return { k: 'const', value: n.value, dtype: n.type.dtype };
-        case 'param':
-          return { k: 'param', name: n.name, dtype: n.type.dtype };
-        case 'iota':
-          return { k: 'index', axis: lookup(names, n.type.axes[0]!.name) };
-        case 'size':
-          return { k: 'size', size: n.axis.size };
-        case 'map':
-          return { k: 'op', fn: n.fn, args: n.args.map((a) => build(a, names)), dtype: n.type.dtype };
-        case 'relabel': {
-          const argAxes = graph.nodes[n.arg]!.type.axes;
-          const inner = new Map(argAxes.map((a, i) => [a.name, lookup(names, n.names[i]!)]));
-          return build(n.arg, inner);
-        }
-        default:
-          throw new TesseraError(`fuse: cannot inline ${n.op} %${id}`);
-      }
-    };
+    const build = (id: number, names: Map<string, string>, root = false): KExpr =>
+      buildExpr(graph, id, names, (leafId, leafNames) => {
+        if (root && leafId === node.id) return null;
+        if (!materialized(leafId)) return null;
+        return loadOf(graph, leafId, bufferOf, leafNames);
+      });
     if (node.op === 'reduce') {
       if (node.fn === 'logsumexp') throw new TesseraError('fuse: logsumexp must be decomposed first');
       const argType = graph.nodes[node.arg]!.type;
@@ -200,6 +202,144 @@ class Fuser {
   }
 }
 
+/**
+ * Lowers a flash body (see `match-attention`) to a flash kernel: finds Q·K, the score tree, V and
+ * the softmax axis, splits the validity predicate from the score, and derives analytic kv bounds,
+ * choosing as the tiled query axis one the bounds speak of.
+ */
+function flashKernel(
+  body: Graph,
+  axis: string,
+  args: readonly { buffer: number; type: Node['type'] }[],
+  oBuffer: number,
+  lseBuffer: number | null,
+  name: string,
+): FlashKernel {
+  const oNode = body.nodes[body.outputs['o']!] as Extract<Node, { op: 'contract' }>;
+  const pIndex = oNode.args.findIndex((a) => body.nodes[a]!.op === 'composite');
+  const p = body.nodes[oNode.args[pIndex]!] as Extract<Node, { op: 'composite' }>;
+  const vId = oNode.args[1 - pIndex]!;
+  const sId = p.arg;
+  const sType = body.nodes[sId]!.type;
+  const scoreTree = new Set<number>();
+  const findContract = (id: number): number | null => {
+    const n = body.nodes[id]!;
+    if (n.op === 'contract') return id;
+    if (!['map', 'relabel'].includes(n.op)) return null;
+    scoreTree.add(id);
+    for (const o of operands(n)) {
+      const c = findContract(o);
+      if (c !== null) return c;
+    }
+    return null;
+  };
+  const cId = findContract(sId)!;
+  const c = body.nodes[cId] as Extract<Node, { op: 'contract' }>;
+  let [qId, kId] = c.args as [number, number];
+  if (body.nodes[qId]!.type.axes.some((a) => a.name === axis)) [qId, kId] = [kId, qId];
+  const qType = body.nodes[qId]!.type;
+  const kType = body.nodes[kId]!.type;
+  const vType = body.nodes[vId]!.type;
+  const inS = (n: string) => sType.axes.some((a) => a.name === n);
+  const inK = (n: string) => kType.axes.some((a) => a.name === n);
+
+  const axisIds = new Map<string, string>();
+  const kaxis = (a: Axis): KAxis => {
+    let id = axisIds.get(a.name);
+    if (id === undefined) axisIds.set(a.name, (id = `a${axisIds.size}`));
+    return { id, name: a.name, size: a.size };
+  };
+  const rows = sType.axes.filter((a) => a.name !== axis).map(kaxis);
+  const kv = kaxis(sType.axes.find((a) => a.name === axis)!);
+  const d = qType.axes.filter((a) => inK(a.name) && !inS(a.name)).map(kaxis);
+  const e = vType.axes.filter((a) => !inS(a.name)).map(kaxis);
+  const batch = rows.filter((a) => inK(a.name));
+  const oType = body.nodes[body.outputs['o']!]!.type;
+  const lseType = body.nodes[body.outputs['lse']!]!.type;
+  const out: KOutput = { buffer: oBuffer, dtype: 'f32', axes: oType.axes.map(kaxis) };
+  const lse: KOutput | null = lseBuffer === null ? null : { buffer: lseBuffer, dtype: 'f32', axes: lseType.axes.map(kaxis) };
+
+  const leaf = (id: number, names: Map<string, string>): KExpr | null => {
+    const n = body.nodes[id]!;
+    if (id === cId) return { k: 'acc' };
+    if (n.op === 'capture') {
+      const arg = args[n.index]!;
+      return { k: 'load', buffer: arg.buffer, dtype: n.type.dtype, axes: n.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
+    }
+    return null;
+  };
+  const env = (axes: readonly KAxis[]) => new Map(axes.map((a) => [a.name, a.id]));
+  const { score, valid } = peelValidity(buildExpr(body, sId, env([...rows, kv]), leaf));
+  const qrows = rows.filter((a) => !inK(a.name));
+  let tiled: KAxis | null = qrows.length > 0 ? qrows[qrows.length - 1]! : null;
+  let bounds = kvBounds(valid, tiled?.id ?? null, kv.id);
+  for (const candidate of [...qrows].reverse()) {
+    const b = kvBounds(valid, candidate.id, kv.id);
+    if ([...b.lower, ...b.upper].some((x) => x.t !== 0)) {
+      tiled = candidate;
+      bounds = b;
+      break;
+    }
+  }
+  return {
+    kind: 'flash',
+    name,
+    out,
+    lse,
+    outer: rows.filter((a) => a !== tiled),
+    batch,
+    tiled,
+    kv,
+    d,
+    e,
+    q: buildExpr(body, qId, env([...rows, ...d]), leaf),
+    k: buildExpr(body, kId, env([...batch, kv, ...d]), leaf),
+    v: buildExpr(body, vId, env([...batch, kv, ...e]), leaf),
+    score,
+    valid,
+    lower: bounds.lower,
+    upper: bounds.upper,
+  };
+}
+
+/** A load of a materialised node's buffer at the kernel's indices for its axes. */
+function loadOf(graph: Graph, id: number, bufferOf: Map<number, number>, names: Map<string, string>): KExpr {
+  const n = graph.nodes[id]!;
+  const b = bufferOf.get(id);
+  if (b === undefined) throw new TesseraError(`fuse: %${id} is read before it is computed`);
+  return { k: 'load', buffer: b, dtype: n.type.dtype, axes: n.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
+}
+
+/**
+ * The scalar expression computing node `id` at the kernel indices `names` (axis name → kernel
+ * axis id), inlining elementwise nodes; `leaf` supplies the expression for nodes read as they are
+ * (loads, placeholders) and returns null for nodes to inline.
+ */
+export function buildExpr(graph: Graph, id: number, names: Map<string, string>, leaf: (id: number, names: Map<string, string>) => KExpr | null): KExpr {
+  const given = leaf(id, names);
+  if (given) return given;
+  const n = graph.nodes[id]!;
+  switch (n.op) {
+    case 'const':
+      return { k: 'const', value: n.value, dtype: n.type.dtype };
+    case 'param':
+      return { k: 'param', name: n.name, dtype: n.type.dtype };
+    case 'iota':
+      return { k: 'index', axis: lookup(names, n.type.axes[0]!.name) };
+    case 'size':
+      return { k: 'size', size: n.axis.size };
+    case 'map':
+      return { k: 'op', fn: n.fn, args: n.args.map((a) => buildExpr(graph, a, names, leaf)), dtype: n.type.dtype };
+    case 'relabel': {
+      const argAxes = graph.nodes[n.arg]!.type.axes;
+      const inner = new Map(argAxes.map((a, i) => [a.name, lookup(names, n.names[i]!)]));
+      return buildExpr(graph, n.arg, inner, leaf);
+    }
+    default:
+      throw new TesseraError(`fuse: cannot inline ${n.op} %${id}`);
+  }
+}
+
 function lookup(names: Map<string, string>, axis: string): string {
   const id = names.get(axis);
   if (id === undefined) throw new TesseraError(`fuse: axis '${axis}' is not an iteration axis here`);
@@ -207,13 +347,8 @@ function lookup(names: Map<string, string>, axis: string): string {
 }
 
 function kernelBindings(k: KernelIR): number {
-  const set = new Set<number>();
-  if (k.kind === 'gemm') {
-    loadedBuffers(k.a, set);
-    loadedBuffers(k.b, set);
-  } else loadedBuffers(k.value, set);
-  set.delete(k.out.buffer);
-  return set.size + 1;
+  const outputs = kernelOutputs(k).map((o) => o.buffer);
+  return kernelInputs(k).filter((b) => !outputs.includes(b)).length + outputs.length;
 }
 
 /** The inlined operand (transitively) of `root` that reads the most distinct materialised values. */

@@ -30,12 +30,20 @@ export interface GemmSchedule {
   readonly threadsN: number;
 }
 
-export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule;
+/** A flash kernel: `rows` query rows per workgroup (one per thread), K/V tiles of `kvTile` keys. */
+export interface FlashSchedule {
+  readonly kind: 'flash';
+  readonly rows: number;
+  readonly kvTile: number;
+}
+
+export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule | FlashSchedule;
 
 export interface ScheduleOverrides {
   readonly elementwise?: Omit<ElementwiseSchedule, 'kind'>;
   readonly reduce?: Omit<ReduceSchedule, 'kind'>;
   readonly gemm?: Omit<GemmSchedule, 'kind'>;
+  readonly flash?: Omit<FlashSchedule, 'kind'>;
 }
 
 export type TiledStep =
@@ -52,16 +60,23 @@ function isPow2(n: number): boolean {
 }
 
 /** Checks a schedule against the device; throws a readable error for an illegal one. */
-export function checkSchedule(s: Schedule, limits: DeviceLimits): void {
+export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: KernelIR): void {
   const fail = (msg: string): never => {
     throw new TesseraError(`schedule: ${msg}`);
   };
-  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.workgroupSize;
+  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' ? s.rows : s.workgroupSize;
   if (!(Number.isInteger(threads) && threads >= 1)) fail(`${s.kind} workgroup size must be a whole number >= 1`);
   if (threads > limits.maxComputeInvocationsPerWorkgroup || threads > limits.maxComputeWorkgroupSizeX) {
     fail(`${s.kind} workgroup of ${threads} threads exceeds the device's ${Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX)}`);
   }
   if (s.kind === 'reduce' && s.strategy === 'workgroup' && !isPow2(s.workgroupSize)) fail(`reduce workgroup size ${s.workgroupSize} must be a power of two`);
+  if (s.kind === 'flash' && kernel?.kind === 'flash') {
+    if (!(Number.isInteger(s.kvTile) && s.kvTile >= 1)) fail(`flash kvTile must be a whole number >= 1, got ${s.kvTile}`);
+    const bytes = s.kvTile * (headSize(kernel.d) + headSize(kernel.e)) * 4;
+    if (bytes > limits.maxComputeWorkgroupStorageSize) {
+      fail(`flash K/V tiles need ${bytes} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
+    }
+  }
   if (s.kind === 'gemm') {
     for (const [name, v] of Object.entries({ tileM: s.tileM, tileN: s.tileN, tileK: s.tileK })) {
       if (!(Number.isInteger(v) && v >= 1)) fail(`gemm ${name} must be a whole number >= 1, got ${v}`);
@@ -73,6 +88,10 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits): void {
       fail(`gemm tiles need ${bytes} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
     }
   }
+}
+
+function headSize(axes: readonly { size: number | string }[]): number {
+  return axes.reduce((p, a) => p * (typeof a.size === 'number' ? a.size : NaN), 1);
 }
 
 function staticProduct(axes: readonly { size: number | string }[]): number | null {
@@ -98,6 +117,14 @@ function choose(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverr
     }
     case 'gemm':
       return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 16, threadsN: 16, ...overrides.gemm };
+    case 'flash': {
+      if (overrides.flash) return { kind: 'flash', ...overrides.flash };
+      const floats = Math.floor(limits.maxComputeWorkgroupStorageSize / 4 / (headSize(kernel.d) + headSize(kernel.e)));
+      const kvTile = Math.max(1, Math.min(32, 1 << Math.floor(Math.log2(Math.max(1, floats)))));
+      const t = kernel.tiled?.size;
+      const rows = typeof t === 'number' ? Math.min(64, 1 << Math.ceil(Math.log2(t))) : kernel.tiled ? 64 : 1;
+      return { kind: 'flash', rows: Math.min(rows, maxThreads), kvTile };
+    }
   }
 }
 
@@ -105,7 +132,7 @@ function lowerSteps(steps: readonly HostStep[], limits: DeviceLimits, overrides:
   return steps.map((s) => {
     if (s.kind === 'kernel') {
       const schedule = choose(s.kernel, limits, overrides);
-      checkSchedule(schedule, limits);
+      checkSchedule(schedule, limits, s.kernel);
       return { kind: 'kernel', kernel: s.kernel, schedule };
     }
     if (s.kind === 'loop') return { ...s, body: lowerSteps(s.body, limits, overrides) };

@@ -5,23 +5,11 @@
  * touches stays live for the whole loop).
  */
 import type { Axis } from '../../dsl/types.ts';
-import type { BufferDecl, FusedProgram, HostStep, KExpr, KernelIR } from '../kernel-ir.ts';
-
-function mapExpr(e: KExpr, f: (b: number) => number): KExpr {
-  if (e.k === 'load') return { ...e, buffer: f(e.buffer) };
-  if (e.k === 'op') return { ...e, args: e.args.map((a) => mapExpr(a, f)) };
-  return e;
-}
-
-function mapKernel(k: KernelIR, f: (b: number) => number): KernelIR {
-  const out = { ...k.out, buffer: f(k.out.buffer) };
-  if (k.kind === 'gemm') return { ...k, out, a: mapExpr(k.a, f), b: mapExpr(k.b, f) };
-  return { ...k, out, value: mapExpr(k.value, f) };
-}
+import { kernelInputs, kernelOutputs, mapKernelBuffers, type BufferDecl, type FusedProgram, type HostStep } from '../kernel-ir.ts';
 
 function mapSteps(steps: readonly HostStep[], f: (b: number) => number): HostStep[] {
   return steps.map((s) => {
-    if (s.kind === 'kernel') return { ...s, kernel: mapKernel(s.kernel, f) };
+    if (s.kind === 'kernel') return { ...s, kernel: mapKernelBuffers(s.kernel, f) };
     if (s.kind === 'copy') return { ...s, src: f(s.src), dst: f(s.dst) };
     return { ...s, body: mapSteps(s.body, f) };
   });
@@ -33,13 +21,8 @@ function touched(step: HostStep, into: Set<number>): Set<number> {
   } else if (step.kind === 'loop') {
     for (const s of step.body) touched(s, into);
   } else {
-    const k = step.kernel;
-    into.add(k.out.buffer);
-    const visit = (e: KExpr) => (e.k === 'load' ? into.add(e.buffer) : e.k === 'op' ? e.args.forEach(visit) : undefined);
-    if (k.kind === 'gemm') {
-      visit(k.a);
-      visit(k.b);
-    } else visit(k.value);
+    for (const o of kernelOutputs(step.kernel)) into.add(o.buffer);
+    for (const b of kernelInputs(step.kernel)) into.add(b);
   }
   return into;
 }
@@ -60,7 +43,7 @@ export function planMemory(program: FusedProgram): FusedProgram {
   const steps: HostStep[] = [...program.steps];
 
   // Outputs: claim kernel-written temporaries; copy otherwise.
-  const kernelWritten = new Set(steps.flatMap((s) => (s.kind === 'kernel' ? [s.kernel.out.buffer] : [])));
+  const kernelWritten = new Set(steps.flatMap((s) => (s.kind === 'kernel' ? kernelOutputs(s.kernel).map((o) => o.buffer) : [])));
   const claimed = new Set<number>();
   const outputs = program.outputs.map((o) => {
     const b = buffers[o.buffer]!;

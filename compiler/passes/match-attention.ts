@@ -1,0 +1,179 @@
+/**
+ * match-attention: find the attention pattern — `contract(softmax(S, m), V)` summing over `m`,
+ * where S is an elementwise expression (score modifiers, masks) over one `contract(Q, K)` — and
+ * replace it (and any `logsumexp(S, m)` beside it) by `flash` nodes whose body is the matched
+ * subgraph, so the fuser emits one flash kernel and no N×M tensor ever exists. Elementwise
+ * prologues of Q, K and V come along into the body so they are fused too. A region whose head
+ * dims are symbolic, or too large for a K/V tile in workgroup memory, is left unfused.
+ */
+import { operands, type Graph, type Node } from '../../dsl/ir.ts';
+import { TesseraError } from '../../dsl/types.ts';
+import { copyNode, eliminateDeadNodes, GraphWriter } from '../rewrite.ts';
+
+/** Ops computed per element, which a flash kernel evaluates inline. */
+const ELEMENTWISE = new Set<Node['op']>(['map', 'relabel', 'iota', 'const', 'param', 'size']);
+
+/** Head dims (d + dv) above this do not fit a useful K/V tile in 16 KiB of workgroup memory. */
+export const MAX_FLASH_HEAD_DIMS = 1024;
+
+interface Match {
+  readonly o: number;
+  readonly lse: readonly number[];
+  readonly axis: string;
+  /** Nodes of the region, in id order. */
+  readonly region: readonly number[];
+  /** Outer nodes the region reads, in capture order. */
+  readonly leaves: readonly number[];
+  readonly scoreRoot: number;
+}
+
+function axisSet(node: Node): Set<string> {
+  return new Set(node.type.axes.map((a) => a.name));
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
+
+/** The elementwise subtree under `root` (root included): its nodes and the leaves it reads. */
+function elementwiseTree(graph: Graph, root: number, stopAt: ReadonlySet<number> = new Set()): { nodes: Set<number>; leaves: Set<number> } {
+  const nodes = new Set<number>();
+  const leaves = new Set<number>();
+  const visit = (id: number) => {
+    if (nodes.has(id) || leaves.has(id)) return;
+    const n = graph.nodes[id]!;
+    if (stopAt.has(id) || !ELEMENTWISE.has(n.op)) {
+      leaves.add(id);
+      return;
+    }
+    nodes.add(id);
+    for (const o of operands(n)) visit(o);
+  };
+  visit(root);
+  return { nodes, leaves };
+}
+
+function staticProduct(graph: Graph, id: number, names: readonly string[]): number | null {
+  let p = 1;
+  for (const name of names) {
+    const size = graph.nodes[id]!.type.axes.find((a) => a.name === name)?.size;
+    if (typeof size !== 'number') return null;
+    p *= size;
+  }
+  return p;
+}
+
+function matchAt(graph: Graph, o: Node): Match | null {
+  if (o.op !== 'contract' || o.args.length !== 2) return null;
+  const [a, b] = o.args as [number, number];
+  const pIndex = [a, b].findIndex((id) => {
+    const n = graph.nodes[id]!;
+    return n.op === 'composite' && n.fn === 'softmax';
+  });
+  if (pIndex < 0) return null;
+  const pId = o.args[pIndex]!;
+  const vId = o.args[1 - pIndex]!;
+  const p = graph.nodes[pId] as Extract<Node, { op: 'composite' }>;
+  const v = graph.nodes[vId]!;
+  const m = p.axis;
+  // The contraction sums exactly the softmax axis.
+  const union = new Set([...axisSet(p), ...axisSet(v)]);
+  const kept = axisSet(o);
+  const summed = [...union].filter((x) => !kept.has(x));
+  if (summed.length !== 1 || summed[0] !== m || !axisSet(v).has(m)) return null;
+  // S: an elementwise tree over exactly one Q·K contraction with S's axes.
+  const sId = p.arg;
+  const sAxes = axisSet(graph.nodes[sId]!);
+  const score = elementwiseTree(graph, sId);
+  const contracts = [...score.leaves].filter((id) => {
+    const n = graph.nodes[id]!;
+    return n.op === 'contract' && n.args.length === 2 && sameSet(axisSet(n), sAxes);
+  });
+  if (contracts.length !== 1) return null;
+  const cId = contracts[0]!;
+  const c = graph.nodes[cId] as Extract<Node, { op: 'contract' }>;
+  let [qId, kId] = c.args as [number, number];
+  if (axisSet(graph.nodes[qId]!).has(m)) [qId, kId] = [kId, qId];
+  const q = axisSet(graph.nodes[qId]!);
+  const k = axisSet(graph.nodes[kId]!);
+  if (q.has(m) || !k.has(m)) return null;
+  const d = [...q].filter((x) => k.has(x) && !sAxes.has(x));
+  if (d.length === 0) return null;
+  const rows = [...sAxes].filter((x) => x !== m);
+  const batch = rows.filter((x) => k.has(x));
+  const e = [...axisSet(v)].filter((x) => !sAxes.has(x));
+  // V may vary with batch axes only (K/V tiles are shared by the rows of a workgroup).
+  if (![...axisSet(v)].every((x) => x === m || e.includes(x) || batch.includes(x))) return null;
+  // Static head dims, small enough for a tile.
+  const dSize = staticProduct(graph, qId, d);
+  const eSize = staticProduct(graph, vId, e);
+  if (dSize === null || eSize === null || dSize + eSize > MAX_FLASH_HEAD_DIMS) return null;
+  if (graph.nodes[vId]!.type.dtype !== 'f32' || c.type.dtype !== 'f32') return null;
+
+  const lse = graph.nodes.filter((n) => n.op === 'reduce' && n.fn === 'logsumexp' && n.arg === sId && n.axes.length === 1 && n.axes[0] === m).map((n) => n.id);
+  // The region: O, P, the score tree, C, and the elementwise prologues of Q, K and V.
+  const region = new Set<number>([o.id, pId, cId, ...lse, ...score.nodes]);
+  const leaves = new Set<number>();
+  for (const root of [qId, kId, vId]) {
+    const tree = elementwiseTree(graph, root);
+    tree.nodes.forEach((n) => region.add(n));
+    tree.leaves.forEach((l) => leaves.add(l));
+  }
+  score.leaves.forEach((l) => {
+    if (l !== cId) leaves.add(l);
+  });
+  for (const id of region) leaves.delete(id);
+  return { o: o.id, lse, axis: m, region: [...region].sort((x, y) => x - y), leaves: [...leaves].sort((x, y) => x - y), scoreRoot: sId };
+}
+
+/** Builds a match's body graph: captures for the leaves, the region copied, outputs o and lse. */
+function bodyOf(graph: Graph, match: Match): Graph {
+  const out = new GraphWriter();
+  const ids = new Map<number, number>();
+  match.leaves.forEach((leaf, index) => ids.set(leaf, out.add({ op: 'capture', index, type: graph.nodes[leaf]!.type })));
+  for (const id of match.region) ids.set(id, copyNode(graph.nodes[id]!, out, (old) => ids.get(old)!));
+  let lse = match.lse.length > 0 ? ids.get(match.lse[0]!)! : undefined;
+  if (lse === undefined) {
+    const s = ids.get(match.scoreRoot)!;
+    const sType = out.type(s);
+    lse = out.add({ op: 'reduce', fn: 'logsumexp', arg: s, axes: [match.axis], type: { dtype: 'f32', axes: sType.axes.filter((x) => x.name !== match.axis) } });
+  }
+  return eliminateDeadNodes({ nodes: out.nodes, outputs: { o: ids.get(match.o)!, lse } });
+}
+
+function transform(graph: Graph): Graph {
+  const nodes = graph.nodes.map((n) => (n.op === 'loop' ? { ...n, body: transform(n.body) } : n));
+  const g: Graph = { nodes, outputs: graph.outputs };
+  const replace = new Map<number, { output: 'o' | 'lse'; match: Match; body: Graph }>();
+  for (const node of g.nodes) {
+    const match = matchAt(g, node);
+    if (!match || replace.has(match.o)) continue;
+    const body = bodyOf(g, match);
+    replace.set(match.o, { output: 'o', match, body });
+    for (const l of match.lse) replace.set(l, { output: 'lse', match, body });
+  }
+  if (replace.size === 0) return g;
+  const out = new GraphWriter();
+  const ids = new Map<number, number>();
+  const map = (old: number) => {
+    const id = ids.get(old);
+    if (id === undefined) throw new TesseraError(`match-attention: %${old} used before it was written`);
+    return id;
+  };
+  for (const node of g.nodes) {
+    const r = replace.get(node.id);
+    if (r) {
+      ids.set(node.id, out.add({ op: 'flash', output: r.output, args: r.match.leaves.map(map), axis: r.match.axis, body: r.body, type: node.type }));
+    } else if (node.op === 'loop') {
+      ids.set(node.id, out.add({ ...node, init: node.init.map(map), captures: node.captures.map(map) }));
+    } else {
+      ids.set(node.id, copyNode(node, out, map));
+    }
+  }
+  return eliminateDeadNodes({ nodes: out.nodes, outputs: Object.fromEntries(Object.entries(g.outputs).map(([k, v]) => [k, map(v)])) });
+}
+
+/** Replaces every attention region (in loop bodies too) by flash nodes. */
+export function matchAttention(graph: Graph): Graph {
+  return transform(graph);
+}
