@@ -70,7 +70,11 @@ export interface AttentionConfig<E extends Specs = {}> {
   readonly scoreMod?: (score: Scores, idx: AttentionIndices, extra: TensorsOf<E>) => Tensor<Axes, 'f32'>;
   /** A user mask: true where a (query, key) pair may attend; its axes must be score axes. */
   readonly maskMod?: (idx: AttentionIndices, extra: TensorsOf<E>) => Tensor<Axes, 'bool'>;
-  /** Further kernel inputs the modifiers read (a learned bias table, say), as DSL specs. */
+  /**
+   * Further kernel inputs the modifiers read (a learned bias table, say), as DSL specs. Name their
+   * axes like the scores' (`b, hkv, g, n, m`) to broadcast against them; with `documentMask` an
+   * `m` axis is sized by N, like k and v.
+   */
   readonly extraInputs?: E;
 }
 
@@ -95,23 +99,27 @@ function checkConfig<E extends Specs>(config: AttentionConfig<E>): void {
   }
 }
 
+/** Throws unless every axis of `t` is a score axis (a modifier must not add axes of its own). */
+function checkScoreAxes(what: string, t: Tensor): void {
+  const foreign = t.axes.filter((a) => !(SCORE_AXES as readonly string[]).includes(a));
+  if (foreign.length > 0) {
+    throw new TesseraError(`attention: ${what} has axes [${t.axes.join(', ')}]; only the score axes [${SCORE_AXES.join(', ')}] are allowed`);
+  }
+}
+
 /**
- * Brings a score-like tensor (scores, or a mask over some of the score axes) to the exact score
- * layout `[b, hkv, g, n, m]`. Elementwise ops order their result axes by first appearance, so a mask
- * built from `iota`s comes out as, say, `[m, n]`; broadcasting it to the missing axes and
- * transposing keeps the `where` — and so `softmax`, `logsumexp` and the `lse` output — in score
+ * Brings a `scoreMod` result to the exact score layout `[b, hkv, g, n, m]`. Elementwise ops order
+ * their result axes by first appearance, so `add(bias, s)` comes out as `[n, m, b, hkv, g]` when
+ * `bias` is `[n, m]`; transposing back keeps `softmax`, `logsumexp` and the `lse` output in score
  * order. Both steps are elementwise and fuse into the consumer.
  */
-function inScoreLayout<D extends 'f32' | 'bool'>(what: string, t: Tensor<Axes, D>, scores: Scores): Tensor<ScoreAxes, D> {
+function inScoreLayout(t: Tensor<Axes, 'f32'>, scores: Scores): Scores {
+  checkScoreAxes('scoreMod result', t);
   const axes = t.axes;
-  const foreign = axes.filter((a) => !(SCORE_AXES as readonly string[]).includes(a));
-  if (foreign.length > 0) {
-    throw new TesseraError(`attention: ${what} has axes [${axes.join(', ')}]; only the score axes [${SCORE_AXES.join(', ')}] are allowed`);
-  }
-  if (axes.length === SCORE_AXES.length && axes.every((a, i) => a === SCORE_AXES[i])) return t as Tensor<ScoreAxes, D>;
+  if (axes.length === SCORE_AXES.length && axes.every((a, i) => a === SCORE_AXES[i])) return t as Scores;
   const missing = SCORE_AXES.filter((a) => !axes.includes(a)).map((name) => scores.axis(name));
   const full = missing.length > 0 ? expand(t, missing) : t;
-  return transpose(full as Tensor<ScoreAxes, D>, SCORE_AXES);
+  return transpose(full as Scores, SCORE_AXES);
 }
 
 /**
@@ -127,14 +135,21 @@ export function attentionKernel<E extends Specs = {}>(config: AttentionConfig<E>
   const documentMask = config.documentMask === true;
   // With a document mask the kv axis `m` is the query axis `n` renamed, so both must carry one size
   // symbol: k and v declare `m` with the symbol `n`, and binding N ≠ M fails at the boundary.
+  // Extra inputs over the kv axis (a dense bias table, say) follow, unless they pin `m` themselves.
   const kvSizes = documentMask ? { m: 'n' } : {};
+  const extraSpecs = Object.fromEntries(
+    Object.entries(config.extraInputs ?? {}).map(([name, spec]) => [
+      name,
+      documentMask && spec.kind === 'tensor' && spec.axes.includes('m') && spec.sizes['m'] === undefined ? (spec as TensorSpec).pin(kvSizes as never) : spec,
+    ]),
+  );
   const specs: Record<string, Spec> = {
     q: f32('b', 'hkv', 'g', 'n', 'd'),
     k: f32('b', 'hkv', 'm', 'd').pin(kvSizes),
     v: f32('b', 'hkv', 'm', 'e').pin(kvSizes),
     scale: param(),
     ...(documentMask ? { doc: i32('b', 'n') } : {}),
-    ...(config.extraInputs ?? {}),
+    ...extraSpecs,
   };
   const extraNames = Object.keys(config.extraInputs ?? {});
   return kernel(attentionName(config), specs, (inputs) => {
@@ -163,7 +178,7 @@ export function attentionKernel<E extends Specs = {}>(config: AttentionConfig<E>
       const slope = exp(mul(div(mul(toF32(add(idx.h, 1)), -8), heads), Math.LN2));
       s = add(s, mul(slope, toF32(sub(idx.kv, idx.q))));
     }
-    if (config.scoreMod) s = inScoreLayout('scoreMod result', config.scoreMod(s, idx, extra), s);
+    if (config.scoreMod) s = inScoreLayout(config.scoreMod(s, idx, extra), s);
 
     const masks: Tensor<Axes, 'bool'>[] = [];
     if (config.causal === true) masks.push(ge(idx.q, idx.kv));
@@ -176,11 +191,14 @@ export function attentionKernel<E extends Specs = {}>(config: AttentionConfig<E>
     if (config.maskMod) {
       const m = config.maskMod(idx, extra);
       if (m.dtype !== 'bool') throw new TesseraError(`attention: maskMod must return a bool tensor, got ${m.dtype}`);
+      checkScoreAxes('maskMod result', m);
       masks.push(m);
     }
 
-    const masked: Scores =
-      masks.length === 0 ? s : where(inScoreLayout('mask', masks.reduce((a, b) => and(a, b)), s), s, -Infinity);
+    // `where` orders its result axes by its values, so the mask may cover any subset of the score
+    // axes in any order and `masked` still has the score layout. The masks stay a flat chain of
+    // `and`s of comparisons, from which the fused kernel derives analytic kv bounds (causal, window).
+    const masked = (masks.length === 0 ? s : where(masks.reduce((a, b) => and(a, b)), s, -Infinity)) as Scores;
     const o = contract([softmax(masked, 'm'), v], ['b', 'hkv', 'g', 'n', 'e'] as const);
     const lse = logsumexp(masked, 'm');
     return { o, lse };
