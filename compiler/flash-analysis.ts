@@ -19,8 +19,9 @@ export function peelValidity(score: KExpr): { score: KExpr; valid: KExpr | null 
   let valid: KExpr | null = null;
   let e = score;
   for (;;) {
+    e = unwrap(e);
     if (e.k !== 'op' || e.fn !== 'where') break;
-    const [p, x, y] = e.args as [KExpr, KExpr, KExpr];
+    const [p, x, y] = e.args.map(unwrap) as [KExpr, KExpr, KExpr];
     if (isNegInf(y)) {
       valid = and(valid, p);
       e = x;
@@ -48,6 +49,7 @@ function uniformOnly(e: KExpr): boolean {
 
 function linear(e: KExpr, tiled: string, kv: string): Linear | null {
   const uniform = (x: KExpr): Linear => ({ t: 0, m: 0, c: [x], negC: [] });
+  if (e.k === 'op' && e.fn === 'id') return linear(e.args[0]!, tiled, kv);
   switch (e.k) {
     case 'index':
       if (e.axis === tiled) return { t: 1, m: 0, c: [], negC: [] };
@@ -86,8 +88,14 @@ function sum(terms: KExpr[], negs: KExpr[], plus: number): KExpr {
   return e;
 }
 
+/** `e` without identity wrappers (broadcasts of a value to more axes are `id` maps). */
+function unwrap(e: KExpr): KExpr {
+  return e.k === 'op' && e.fn === 'id' ? unwrap(e.args[0]!) : e;
+}
+
 function conjuncts(e: KExpr): KExpr[] {
-  return e.k === 'op' && e.fn === 'and' ? e.args.flatMap(conjuncts) : [e];
+  const u = unwrap(e);
+  return u.k === 'op' && u.fn === 'and' ? u.args.flatMap(conjuncts) : [u];
 }
 
 /**
@@ -101,7 +109,7 @@ export function kvBounds(valid: KExpr | null, tiled: string | null, kv: string):
   if (!valid) return { lower, upper };
   for (const c of conjuncts(valid)) {
     if (c.k !== 'op' || !['lt', 'le', 'gt', 'ge'].includes(c.fn)) continue;
-    const [a, b] = c.args as [KExpr, KExpr];
+    const [a, b] = c.args.map(unwrap) as [KExpr, KExpr];
     const la = linear(a, tiled ?? '\u0000', kv);
     const lb = linear(b, tiled ?? '\u0000', kv);
     if (!la || !lb) continue;

@@ -53,7 +53,8 @@ export type KernelIR =
       readonly a: KExpr;
       readonly b: KExpr;
     }
-  | FlashKernel;
+  | FlashKernel
+  | FlashCombineKernel;
 
 /**
  * A bound on the kv index derived from the mask: `kv >= t·tiled + c` (lower) or `kv <= t·tiled + c`
@@ -88,6 +89,24 @@ export interface FlashKernel {
   readonly valid: KExpr | null;
   readonly lower: readonly KvBound[];
   readonly upper: readonly KvBound[];
+  /**
+   * Split-KV (decode shapes): the kv axis is cut into `parts` chunks, one workgroup each, which
+   * write (max, sum, unnormalised accumulator) rows to `partial` for a `flash-combine` kernel.
+   */
+  readonly split: { readonly parts: number; readonly partial: KOutput } | null;
+}
+
+/** Merges split-KV partial results by log-sum-exp into the attention output and lse. */
+export interface FlashCombineKernel {
+  readonly kind: 'flash-combine';
+  readonly name: string;
+  readonly out: KOutput;
+  readonly lse: KOutput | null;
+  /** The partial buffer, as a load over [rows..., split, slot] (for binding bookkeeping). */
+  readonly partial: Extract<KExpr, { k: 'load' }>;
+  readonly rows: readonly KAxis[];
+  readonly e: readonly KAxis[];
+  readonly parts: number;
 }
 
 export interface BufferDecl {
@@ -146,6 +165,8 @@ function axesText(axes: readonly KAxis[]): string {
 export function printKernel(k: KernelIR): string {
   const head = `${k.kind} ${k.name} -> b${k.out.buffer} ${k.out.dtype}${axesText(k.out.axes)}`;
   switch (k.kind) {
+    case 'flash-combine':
+      return `${head} = combine ${k.parts} parts of ${printExpr(k.partial)}${k.lse ? ` lse b${k.lse.buffer}` : ''}`;
     case 'flash': {
       const bound = (b: KvBound) => `${b.t === 0 ? '' : b.t > 0 ? 't+' : '-t+'}${printExpr(b.c)}`;
       return [
@@ -153,6 +174,7 @@ export function printKernel(k: KernelIR): string {
         `  outer${axesText(k.outer)} batch${axesText(k.batch)} tiled${k.tiled ? axesText([k.tiled]) : '[]'} kv${axesText([k.kv])} d${axesText(k.d)} e${axesText(k.e)}`,
         `  q=${printExpr(k.q)} k=${printExpr(k.k)} v=${printExpr(k.v)}`,
         `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'} kv>=[${k.lower.map(bound).join(', ')}] kv<=[${k.upper.map(bound).join(', ')}]`,
+        ...(k.split ? [`  split ${k.split.parts} -> b${k.split.partial.buffer}`] : []),
       ].join('\n');
     }
     case 'elementwise':
@@ -198,6 +220,8 @@ export function kernelExprs(k: KernelIR): KExpr[] {
       return [k.a, k.b];
     case 'flash':
       return [k.q, k.k, k.v, k.score, ...(k.valid ? [k.valid] : []), ...k.lower.map((b) => b.c), ...k.upper.map((b) => b.c)];
+    case 'flash-combine':
+      return [k.partial];
     default:
       return [k.value];
   }
@@ -205,7 +229,8 @@ export function kernelExprs(k: KernelIR): KExpr[] {
 
 /** The tensors a kernel writes. */
 export function kernelOutputs(k: KernelIR): KOutput[] {
-  return k.kind === 'flash' && k.lse ? [k.out, k.lse] : [k.out];
+  if (k.kind === 'flash' && k.split) return [k.split.partial];
+  return (k.kind === 'flash' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
 }
 
 /** Buffers a kernel reads. */
@@ -240,8 +265,11 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
         valid: k.valid ? mapExpr(k.valid, f) : null,
         lower: k.lower.map(bound),
         upper: k.upper.map(bound),
+        split: k.split ? { ...k.split, partial: { ...k.split.partial, buffer: f(k.split.partial.buffer) } } : null,
       };
     }
+    case 'flash-combine':
+      return { ...k, out, lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null, partial: { ...k.partial, buffer: f(k.partial.buffer) } };
     default:
       return { ...k, out, value: mapExpr(k.value, f) };
   }

@@ -441,10 +441,12 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   const M = em.size(k.kv.size);
   const NEG = wgslLiteral(F32_LOWEST, 'f32');
   em.helpers.set('ts_neg_inf_bits', 'var<private> ts_neg_inf_bits: u32 = 0xff800000u;');
+  const parts = k.split?.parts ?? 1;
   const body: Stmt[] = [
     { s: 'let', name: 'tiles_t', value: `(${T} + ${BR - 1}u) / ${BR}u` },
-    { s: 'let', name: 'tt', value: 'wid % tiles_t' },
-    { s: 'let', name: 'oflat', value: 'wid / tiles_t' },
+    { s: 'let', name: 'sp', value: `wid % ${parts}u` },
+    { s: 'let', name: 'tt', value: `(wid / ${parts}u) % tiles_t` },
+    { s: 'let', name: 'oflat', value: `(wid / ${parts}u) / tiles_t` },
     ...em.decompose('oflat', k.outer, 'o'),
     { s: 'let', name: 'trow', value: `tt * ${BR}u + lid` },
     { s: 'let', name: 'row_ok', value: `trow < ${T}` },
@@ -464,6 +466,13 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
     { s: 'var', name: 'hi', type: 'i32', value: `i32(${M}) - 1i` },
   );
   const at = (t: -1 | 0 | 1, first: boolean) => (t === 0 ? '0i' : t === 1 ? (first ? 't_first' : 't_last') : first ? '(-t_last)' : '(-t_first)');
+  if (k.split) {
+    body.push(
+      { s: 'let', name: 'chunk', value: `(${M} + ${parts - 1}u) / ${parts}u` },
+      { s: 'assign', target: 'lo', value: 'i32(sp * chunk)' },
+      { s: 'assign', target: 'hi', value: `min(hi, i32((sp + 1u) * chunk) - 1i)` },
+    );
+  }
   for (const b of k.lower) body.push({ s: 'assign', target: 'lo', value: `max(lo, ${at(b.t, true)} + ${em.expr(b.c)})` });
   for (const b of k.upper) body.push({ s: 'assign', target: 'hi', value: `min(hi, ${at(b.t, false)} + ${em.expr(b.c)})` });
   const kvLet: Stmt = { s: 'let', name: k.kv.id, value: 'kvi' };
@@ -505,7 +514,8 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       { s: 'var', name: 'dot', type: 'f32', value: '0.0f' },
       { s: 'for', init: 'var dd = 0u', cond: `dd < ${D}u`, update: 'dd += 1u', body: [{ s: 'assign', target: 'dot', op: '+', value: `qr[dd] * tile_k[j * ${D}u + dd]` }] },
       { s: 'let', name: 'sv', value: em.expr(k.score) },
-      { s: 'let', name: 'okj', value: `kvi < ${M}${validText}` },
+      // A split's chunk boundary is not implied by the mask, so it is checked per key.
+      { s: 'let', name: 'okj', value: `kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${validText}` },
       { s: 'assign', target: 'sc[j]', value: 'sv' },
       { s: 'assign', target: 'ok[j]', value: 'okj' },
       { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'seen', value: 'true' }] },
@@ -557,22 +567,34 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       ],
     },
   );
-  const finish: Stmt[] = [
-    { s: 'let', name: 'inv', value: 'select(0.0f, 1.0f / l_run, l_run > 0.0f)' },
-    {
-      s: 'for',
-      init: 'var ee = 0u',
-      cond: `ee < ${E}u`,
-      update: 'ee += 1u',
-      body: [...em.decompose('ee', k.e, 'oe'), { s: 'assign', target: `out[${em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })))}]`, value: 'acc[ee] * inv' }],
-    },
-  ];
-  if (k.lse) {
-    finish.push({
-      s: 'assign',
-      target: `out1[${em.offset(k.lse.axes.map((a) => ({ size: a.size, index: a.id })))}]`,
-      value: 'select(bitcast<f32>(ts_neg_inf_bits), m_run + log(l_run), l_run > 0.0f)',
-    });
+  const split = k.split;
+  const finish: Stmt[] = [];
+  if (split) {
+    // Partial state per (row, chunk): max, sum, then the unnormalised accumulator.
+    const slot = (value: string) => em.offset(split.partial.axes.map((a) => ({ size: a.size, index: a.id === 'slot' ? value : a.id })));
+    finish.push(
+      { s: 'assign', target: `out[${slot('0u')}]`, value: 'm_run' },
+      { s: 'assign', target: `out[${slot('1u')}]`, value: 'l_run' },
+      { s: 'for', init: 'var ee = 0u', cond: `ee < ${E}u`, update: 'ee += 1u', body: [{ s: 'assign', target: `out[${slot('ee + 2u')}]`, value: 'acc[ee]' }] },
+    );
+  } else {
+    finish.push(
+      { s: 'let', name: 'inv', value: 'select(0.0f, 1.0f / l_run, l_run > 0.0f)' },
+      {
+        s: 'for',
+        init: 'var ee = 0u',
+        cond: `ee < ${E}u`,
+        update: 'ee += 1u',
+        body: [...em.decompose('ee', k.e, 'oe'), { s: 'assign', target: `out[${em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })))}]`, value: 'acc[ee] * inv' }],
+      },
+    );
+    if (k.lse) {
+      finish.push({
+        s: 'assign',
+        target: `out1[${em.offset(k.lse.axes.map((a) => ({ size: a.size, index: a.id })))}]`,
+        value: 'select(bitcast<f32>(ts_neg_inf_bits), m_run + log(l_run), l_run > 0.0f)',
+      });
+    }
   }
   body.push({ s: 'if', cond: 'row_ok', then: finish });
   const outerCount = sizeExpr(k.outer.map((a) => a.size));
@@ -582,9 +604,62 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       { name: 'tile_k', type: `array<f32, ${BC * D}>` },
       { name: 'tile_v', type: `array<f32, ${BC * E}>` },
     ]),
-    workgroups: { op: 'mul', args: [outerCount, tiles] },
+    workgroups: { op: 'mul', args: [outerCount, tiles, parts] },
     em,
   };
+}
+
+/** One thread per attention row: merges the split-KV partial states by log-sum-exp. */
+function emitFlashCombine(k: Extract<KernelIR, { kind: 'flash-combine' }>, wg: number): Emitted {
+  const em = new Emitter(k);
+  const E = staticSize(k.e);
+  const P = k.parts;
+  const NEG = wgslLiteral(F32_LOWEST, 'f32');
+  em.helpers.set('ts_neg_inf_bits', 'var<private> ts_neg_inf_bits: u32 = 0xff800000u;');
+  const rowsCount = em.product(k.rows.map((a) => a.size));
+  const part = em.buffer(k.partial.buffer);
+  const at = (slot: string) => `${part}[${em.offset(k.partial.axes.map((a) => ({ size: a.size, index: a.index === 'slot' ? slot : a.index })))}]`;
+  const body: Stmt[] = [
+    { s: 'let', name: 'r', value: `wid * ${wg}u + lid` },
+    { s: 'if', cond: `r >= ${rowsCount}`, then: [{ s: 'return' }] },
+    ...em.decompose('r', k.rows, 'r'),
+    { s: 'var', name: 'mx', type: 'f32', value: NEG },
+    { s: 'for', init: 'var sp = 0u', cond: `sp < ${P}u`, update: 'sp += 1u', body: [{ s: 'if', cond: `${at('1u')} > 0.0f`, then: [{ s: 'assign', target: 'mx', value: `max(mx, ${at('0u')})` }] }] },
+    { s: 'var', name: 'w', type: `array<f32, ${P}>` },
+    { s: 'var', name: 'total', type: 'f32', value: '0.0f' },
+    {
+      s: 'for',
+      init: 'var sp = 0u',
+      cond: `sp < ${P}u`,
+      update: 'sp += 1u',
+      body: [
+        { s: 'let', name: 'ls', value: at('1u') },
+        { s: 'assign', target: 'w[sp]', value: `select(0.0f, exp(${at('0u')} - mx), ls > 0.0f)` },
+        { s: 'assign', target: 'total', op: '+', value: 'w[sp] * ls' },
+      ],
+    },
+    { s: 'let', name: 'inv', value: 'select(0.0f, 1.0f / total, total > 0.0f)' },
+    {
+      s: 'for',
+      init: 'var ee = 0u',
+      cond: `ee < ${E}u`,
+      update: 'ee += 1u',
+      body: [
+        { s: 'var', name: 'o', type: 'f32', value: '0.0f' },
+        { s: 'for', init: 'var sp = 0u', cond: `sp < ${P}u`, update: 'sp += 1u', body: [{ s: 'assign', target: 'o', op: '+', value: `w[sp] * ${at('ee + 2u')}` }] },
+        ...em.decompose('ee', k.e, 'e'),
+        { s: 'assign', target: `out[${em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })))}]`, value: 'o * inv' },
+      ],
+    },
+  ];
+  if (k.lse) {
+    body.push({
+      s: 'assign',
+      target: `out1[${em.offset(k.lse.axes.map((a) => ({ size: a.size, index: a.id })))}]`,
+      value: 'select(bitcast<f32>(ts_neg_inf_bits), mx + log(total), total > 0.0f)',
+    });
+  }
+  return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [sizeExpr(k.rows.map((a) => a.size)), wg] }, em };
 }
 
 /** Emits one kernel under its schedule: WGSL text, bindings and the dispatch's workgroup count. */
@@ -594,6 +669,7 @@ export function emitKernel(kernel: KernelIR, schedule: Schedule): { wgsl: string
   else if (kernel.kind === 'reduce' && schedule.kind === 'reduce') emitted = emitReduce(kernel, schedule);
   else if (kernel.kind === 'gemm' && schedule.kind === 'gemm') emitted = emitGemm(kernel, schedule);
   else if (kernel.kind === 'flash' && schedule.kind === 'flash') emitted = emitFlash(kernel, schedule);
+  else if (kernel.kind === 'flash-combine' && schedule.kind === 'elementwise') emitted = emitFlashCombine(kernel, schedule.workgroupSize);
   else throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
   const { em, module, workgroups } = emitted;
   const uniforms: UniformWord[] = [{ size: workgroups }, ...em.symbols.map((s) => ({ size: s })), ...em.params.map((p) => ({ param: p.name }))];

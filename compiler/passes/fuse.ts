@@ -69,7 +69,7 @@ class Fuser {
         continue;
       }
       if (node.op === 'flash') {
-        steps.push(this.fuseFlash(graph, node, bufferOf, label));
+        steps.push(...this.fuseFlash(graph, node, bufferOf, label));
         continue;
       }
       if (node.op === 'input' || node.op === 'carry' || node.op === 'capture') {
@@ -106,7 +106,7 @@ class Fuser {
   private readonly loopCarry = new Map<string, number>();
 
   /** One flash kernel for a flash node and its sibling of the other output (same args and body). */
-  private fuseFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, number>, label: string): HostStep {
+  private fuseFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, number>, label: string): HostStep[] {
     const key = JSON.stringify([node.args, node.axis, node.body]);
     const siblings = graph.nodes.filter((n): n is FlashNode => n.op === 'flash' && JSON.stringify([n.args, n.axis, n.body]) === key);
     const body = node.body;
@@ -120,7 +120,34 @@ class Fuser {
     const wantsLse = siblings.some((n) => n.output === 'lse');
     const oBuffer = bufferFor('o');
     const lseBuffer = wantsLse ? bufferFor('lse') : null;
-    return { kind: 'kernel', kernel: flashKernel(body, node.axis, node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type })), oBuffer, lseBuffer, label) };
+    const kernel = flashKernel(body, node.axis, node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type })), oBuffer, lseBuffer, label);
+    if (!isDecodeShape(kernel)) return [{ kind: 'kernel', kernel }];
+    // Split-KV: few query rows against a long kv axis would leave the device idle; cut kv into
+    // chunks with a workgroup each, then merge the partial softmax states by log-sum-exp.
+    const parts = SPLIT_KV_PARTS;
+    const rows = [...kernel.outer, ...(kernel.tiled ? [kernel.tiled] : [])];
+    const eSize = kernel.e.reduce((p, a) => p * (a.size as number), 1);
+    const partialAxes = [...rows.map((a) => ({ name: a.name, size: a.size })), { name: '_split', size: parts }, { name: '_slot', size: eSize + 2 }];
+    const partialBuffer = this.newBuffer('f32', partialAxes, 'temp', `${label} split-kv partials`);
+    const partial: KOutput = {
+      buffer: partialBuffer,
+      dtype: 'f32',
+      axes: [...rows, { id: 'sp', name: '_split', size: parts }, { id: 'slot', name: '_slot', size: eSize + 2 }],
+    };
+    const combine: KernelIR = {
+      kind: 'flash-combine',
+      name: `${label} combine`,
+      out: kernel.out,
+      lse: kernel.lse,
+      partial: { k: 'load', buffer: partialBuffer, dtype: 'f32', axes: partial.axes.map((a) => ({ size: a.size, index: a.id })) },
+      rows,
+      e: kernel.e,
+      parts,
+    };
+    return [
+      { kind: 'kernel', kernel: { ...kernel, split: { parts, partial } } },
+      { kind: 'kernel', kernel: combine },
+    ];
   }
 
   private fuseLoop(graph: Graph, node: Extract<Node, { op: 'loop' }>, bufferOf: Map<number, number>, label: string): HostStep[] {
@@ -299,7 +326,18 @@ function flashKernel(
     valid,
     lower: bounds.lower,
     upper: bounds.upper,
+    split: null,
   };
+}
+
+/** Chunks of the kv axis in the split-KV path. */
+export const SPLIT_KV_PARTS = 16;
+
+/** Decode shapes: at most 4 query rows (static), and a kv axis that is long or unknown. */
+function isDecodeShape(k: FlashKernel): boolean {
+  const rows = k.tiled ? k.tiled.size : 1;
+  if (typeof rows !== 'number' || rows > 4) return false;
+  return typeof k.kv.size !== 'number' || k.kv.size >= 256;
 }
 
 /** A load of a materialised node's buffer at the kernel's indices for its axes. */

@@ -117,6 +117,8 @@ function choose(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverr
     }
     case 'gemm':
       return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 16, threadsN: 16, ...overrides.gemm };
+    case 'flash-combine':
+      return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
     case 'flash': {
       if (overrides.flash) return { kind: 'flash', ...overrides.flash };
       const floats = Math.floor(limits.maxComputeWorkgroupStorageSize / 4 / (headSize(kernel.d) + headSize(kernel.e)));
