@@ -1,0 +1,116 @@
+/**
+ * The Hopfield library kernel (`kernels/hopfield.ts`) against the independent oracle: every
+ * hopfield golden (0, 1 and 3 update steps) on the float64 interpreter and on WebGPU, the compiled
+ * GPU program against the interpreter at a shape that is not a multiple of any tile, and that the
+ * compiler fused the update (inside the loop) and the read-out into flash kernels.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { compileFor, interpretKernel, run } from '../index.ts';
+import type { Backend, HostTensor, Program, Step } from '../index.ts';
+import { hopfieldKernel } from '../kernels/hopfield.ts';
+import { prepareGolden } from './golden/cases.ts';
+import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
+import { describeGPU } from './gpu.ts';
+
+const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
+const goldenFiles = readdirSync(GOLDEN_DIR)
+  .filter((f) => f.startsWith('hopfield_') && f.endsWith('.json'))
+  .sort();
+
+const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
+const F32: Tolerance = { rtol: 2e-4, atol: 2e-5 };
+
+/** Dispatch steps labelled `flash…`, counted through loop bodies (see test/attention.test.ts). */
+function flashDispatches(program: Program): { top: number; inLoops: number } {
+  const counts = { top: 0, inLoops: 0 };
+  const visit = (steps: readonly Step[], inLoop: boolean): void => {
+    for (const step of steps) {
+      if (step.kind === 'loop') visit(step.body, true);
+      else if (step.kind === 'dispatch' && step.label.startsWith('flash')) counts[inLoop ? 'inLoops' : 'top']++;
+    }
+  };
+  visit(program.steps, false);
+  return counts;
+}
+
+async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
+  const golden = loadGolden(join(GOLDEN_DIR, file));
+  expect(golden.kind).toBe('hopfield');
+  const prepared = prepareGolden(golden)!;
+  const options = { params: prepared.params, ...(prepared.sizes ? { sizes: prepared.sizes } : {}) };
+  const results: Record<string, { shape: readonly number[]; data: ArrayLike<number> }> = backend
+    ? await run(prepared.kernel, prepared.inputs, backend, options)
+    : interpretKernel(prepared.kernel, prepared.inputs, { ...options, precision: 'f64' });
+  expect(Object.keys(results).sort()).toEqual(['o', 'xi_final']);
+  for (const [name, expected] of Object.entries(golden.outputs)) {
+    const cmp = compareToGolden(results[prepared.outputs[name]!]!, expected, tolerance);
+    expect(cmp.detail, `${file} ${name}`).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
+  }
+}
+
+/** Deterministic pseudo-random numbers in [lo, hi) (xorshift32). */
+function random(count: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(count);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < count; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
+  }
+  return out;
+}
+
+function tensor(shape: number[], seed: number, lo = -1, hi = 1): HostTensor {
+  return { shape, data: random(shape.reduce((a, b) => a * b, 1), seed, lo, hi) };
+}
+
+describe('hopfield goldens on the float64 interpreter', () => {
+  it('finds the copied golden files', () => {
+    expect(goldenFiles).toEqual(['hopfield_one_step.json', 'hopfield_three_steps.json', 'hopfield_zero_steps.json']);
+  });
+  for (const file of goldenFiles) it(file, () => expectGolden(file, null, F64));
+
+  it('rejects a step count that is not a whole number >= 0', () => {
+    expect(() => hopfieldKernel(-1)).toThrow('hopfield: steps must be a whole number >= 0, got -1');
+    expect(() => hopfieldKernel(1.5)).toThrow('hopfield: steps must be a whole number >= 0, got 1.5');
+  });
+});
+
+describeGPU('hopfield on WebGPU', (gpu) => {
+  for (const file of goldenFiles) it(`golden ${file}`, () => expectGolden(file, gpu, F32));
+
+  // B=2, H=3, N=33, M=130, D=20, Dv=7: no size is a multiple of a tile. β spans soft to fairly
+  // sharp; much sharper (β = 8 here) and two iterations amplify float32 rounding past the f32
+  // tolerance — the float32 interpreter misses the float64 result by as much — so that would test
+  // conditioning, not the kernel.
+  const shape = { b: 2, h: 3, n: 33, m: 130, d: 20, dv: 7 };
+  const inputs = {
+    xi: tensor([shape.b, shape.h, shape.n, shape.d], 1),
+    k: tensor([shape.b, shape.h, shape.m, shape.d], 2),
+    v: tensor([shape.b, shape.h, shape.m, shape.dv], 3),
+    beta: { shape: [shape.h], data: new Float32Array([0.5, 2, 4]) },
+  };
+  const sizes = { d: shape.d, e: shape.dv };
+
+  it('two steps at B=2 H=3 N=33 M=130 D=20 Dv=7 match the float64 interpreter', async () => {
+    const k = hopfieldKernel(2);
+    const got = await run(k, inputs, gpu, { sizes });
+    const want = interpretKernel(k, inputs, { sizes, precision: 'f64' });
+    for (const name of ['xi_final', 'o']) {
+      const cmp = compareToGolden(got[name]!, { shape: want[name]!.shape, data: want[name]!.data }, F32);
+      expect(cmp.detail, name).toBe(`within rtol ${F32.rtol}, atol ${F32.atol}`);
+    }
+  });
+
+  // Holds once the compiler's attention fusion lands: the update inside the loop and the read-out
+  // are each a flash kernel.
+  it('compiles the update and the read-out to fused flash kernels', () => {
+    expect(flashDispatches(compileFor(hopfieldKernel(2), gpu, { sizes }))).toEqual({ top: 1, inLoops: 1 });
+  });
+});
