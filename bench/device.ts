@@ -5,6 +5,7 @@
  * device limits in the same process, so the harness opens a single Dawn device here and hands it
  * to tessera directly and to TF.js and jax-js through the `navigator.gpu` shim.
  */
+import { RAISED_LIMITS as TESSERA_RAISED_LIMITS } from '../runtime/device.ts';
 import { create, globals } from 'webgpu';
 
 /** Features any of the benchmarked libraries asks for; each is enabled when the adapter has it. */
@@ -20,24 +21,10 @@ const WANTED_FEATURES: readonly GPUFeatureName[] = [
 /**
  * Limits raised to the adapter's maximum: the union of what jax-js
  * (`createBackend('webgpu')`), TF.js (`registerBackend('webgpu')`) and tessera's runtime
- * (`openDevice`) request when they open a device themselves. A library asking for more than the
+ * (`openDevice`, whose list this extends) request when they open a device themselves. A library asking for more than the
  * shared device has is refused by the shim, so the union must cover them all.
  */
-const RAISED_LIMITS = [
-  'maxBufferSize',
-  'maxStorageBufferBindingSize',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeWorkgroupSizeZ',
-  'maxComputeWorkgroupsPerDimension',
-  'maxStorageBuffersPerShaderStage',
-  'maxStorageTexturesPerShaderStage',
-  // tessera's own openDevice() also raises these two.
-  'maxUniformBufferBindingSize',
-  'maxBindingsPerBindGroup',
-] as const;
+const RAISED_LIMITS = [...TESSERA_RAISED_LIMITS, 'maxStorageTexturesPerShaderStage'] as const;
 
 export interface SharedDevice {
   /**

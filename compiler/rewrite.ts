@@ -3,24 +3,12 @@
  * Loop bodies are rewritten recursively with the same visitor; dead nodes are dropped afterwards.
  */
 import { operands, type Graph, type LoopNode, type Node } from '../dsl/ir.ts';
-import type { TensorType } from '../dsl/types.ts';
+import { GraphBuilder } from '../dsl/trace.ts';
 
-export type NodeData = Node extends infer N ? (N extends Node ? Omit<N, 'id'> : never) : never;
+export type { NodeData } from '../dsl/trace.ts';
 
-export class GraphWriter {
-  readonly nodes: Node[] = [];
-  add(data: NodeData): number {
-    const id = this.nodes.length;
-    this.nodes.push({ ...data, id } as Node);
-    return id;
-  }
-  type(id: number): TensorType {
-    return this.nodes[id]!.type;
-  }
-  node(id: number): Node {
-    return this.nodes[id]!;
-  }
-}
+/** Passes write new graphs with the same builder tracing uses (no parent: no captures). */
+export class GraphWriter extends GraphBuilder {}
 
 /**
  * Called for every node except loops (which `rewriteGraph` handles): return the new id for the

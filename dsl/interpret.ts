@@ -16,7 +16,7 @@
  * are run through `decomposeComposite`, a graph of primitive nodes, so the interpreter and any
  * compiler pass that splices in the same decomposition agree by construction.
  */
-import { bindSymbols, checkParams, concreteShape, elementCount, hostData, type BoundaryTensor } from './bind.ts';
+import { allocHost, bindSymbols, checkParams, concreteShape, elementCount, hostData, type BoundaryTensor } from './bind.ts';
 import { graphInputs, graphParams, operands, type CompositeFn, type CompositeNode, type Graph, type Node, type ReduceFn } from './ir.ts';
 import type { TraceOptions } from './kernel.ts';
 import { add, div, exp, log, max, mean, mul, ne, sqrt, sub, sum, where } from './ops.ts';
@@ -323,16 +323,7 @@ function evaluateNode(
 // ---- storage ------------------------------------------------------------------------------------
 
 function allocate(dtype: DType, length: number, float32: boolean): InterpretedData {
-  switch (dtype) {
-    case 'f32':
-      return float32 ? new Float32Array(length) : new Float64Array(length);
-    case 'i32':
-      return new Int32Array(length);
-    case 'u32':
-      return new Uint32Array(length);
-    case 'bool':
-      return new Uint8Array(length);
-  }
+  return dtype === 'f32' && !float32 ? new Float64Array(length) : allocHost(dtype, length);
 }
 
 /** A zeroed tensor of a node's type with its symbols resolved. */

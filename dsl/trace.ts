@@ -6,7 +6,8 @@
 import type { Graph, Node } from './ir.ts';
 import { TesseraError, type TensorType } from './types.ts';
 
-type NodeData = Node extends infer N ? (N extends Node ? Omit<N, 'id'> : never) : never;
+/** A node's fields without its id (the builder assigns ids). */
+export type NodeData = Node extends infer N ? (N extends Node ? Omit<N, 'id'> : never) : never;
 
 export class GraphBuilder {
   readonly nodes: Node[] = [];
@@ -24,6 +25,10 @@ export class GraphBuilder {
 
   type(id: number): TensorType {
     return this.nodes[id]!.type;
+  }
+
+  node(id: number): Node {
+    return this.nodes[id]!;
   }
 
   /** The id, in this builder, of a node owned by `owner` (this builder or an ancestor). */

@@ -74,7 +74,7 @@ export async function requestGPU(options: { powerPreference?: GPUPowerPreference
 }
 
 /** Limits requested at the adapter's maximum, since tiled kernels need more than the defaults. */
-const RAISED_LIMITS = [
+export const RAISED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
   'maxComputeWorkgroupStorageSize',

@@ -476,32 +476,22 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   for (const b of k.lower) body.push({ s: 'assign', target: 'lo', value: `max(lo, ${at(b.t, true)} + ${em.expr(b.c)})` });
   for (const b of k.upper) body.push({ s: 'assign', target: 'hi', value: `min(hi, ${at(b.t, false)} + ${em.expr(b.c)})` });
   const kvLet: Stmt = { s: 'let', name: k.kv.id, value: 'kvi' };
-  const loadK: Stmt = {
+  /** Cooperative load of one kv tile of `expr` (per key: `width` values along `axes`). */
+  const loadTile = (tile: string, expr: KExpr, axes: readonly KAxis[], width: number, tag: string): Stmt => ({
     s: 'for',
     init: 'var e = lid',
-    cond: `e < ${BC * D}u`,
+    cond: `e < ${BC * width}u`,
     update: `e += ${BR}u`,
     body: [
-      { s: 'let', name: 'kvi', value: `kv0 + e / ${D}u` },
-      { s: 'let', name: 'dd', value: `e % ${D}u` },
+      { s: 'let', name: 'kvi', value: `kv0 + e / ${width}u` },
+      { s: 'let', name: 'c', value: `e % ${width}u` },
       { s: 'var', name: 'val', type: 'f32', value: '0.0f' },
-      { s: 'if', cond: `kvi < ${M}`, then: [kvLet, ...em.decompose('dd', k.d, 'kd'), { s: 'assign', target: 'val', value: em.expr(k.k) }] },
-      { s: 'assign', target: 'tile_k[e]', value: 'val' },
+      { s: 'if', cond: `kvi < ${M}`, then: [kvLet, ...em.decompose('c', axes, tag), { s: 'assign', target: 'val', value: em.expr(expr) }] },
+      { s: 'assign', target: `${tile}[e]`, value: 'val' },
     ],
-  };
-  const loadV: Stmt = {
-    s: 'for',
-    init: 'var e = lid',
-    cond: `e < ${BC * E}u`,
-    update: `e += ${BR}u`,
-    body: [
-      { s: 'let', name: 'kvi', value: `kv0 + e / ${E}u` },
-      { s: 'let', name: 'ee', value: `e % ${E}u` },
-      { s: 'var', name: 'val', type: 'f32', value: '0.0f' },
-      { s: 'if', cond: `kvi < ${M}`, then: [kvLet, ...em.decompose('ee', k.e, 've'), { s: 'assign', target: 'val', value: em.expr(k.v) }] },
-      { s: 'assign', target: 'tile_v[e]', value: 'val' },
-    ],
-  };
+  });
+  const loadK = loadTile('tile_k', k.k, k.d, D, 'kd');
+  const loadV = loadTile('tile_v', k.v, k.e, E, 've');
   const validText = k.valid ? ` && ${em.expr(k.valid)}` : '';
   const scores: Stmt = {
     s: 'for',
