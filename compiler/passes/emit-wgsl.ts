@@ -60,6 +60,19 @@ class Emitter {
     for (const o of kernelOutputs(kernel)) this.bufferDtypes.set(o.buffer, o.dtype);
   }
 
+  /** Literal values passed as uniform words (so the shader compiler cannot unroll on them). */
+  readonly literals: number[] = [];
+
+  /** A u32 read from a uniform word holding `value`. */
+  opaque(value: number): string {
+    let i = this.literals.indexOf(value);
+    if (i < 0) {
+      i = this.literals.length;
+      this.literals.push(value);
+    }
+    return `c${i}`;
+  }
+
   size(s: Size): string {
     if (typeof s === 'number') return `${s}u`;
     let i = this.symbols.indexOf(s);
@@ -149,6 +162,7 @@ class Emitter {
     const word = (i: number) => `u.w[${i >> 2}].${'xyzw'[i & 3]}`;
     const stmts: Stmt[] = [{ s: 'let', name: 'total_wg', value: word(0) }];
     this.symbols.forEach((_, i) => stmts.push({ s: 'let', name: `n${i}`, value: word(1 + i) }));
+    this.literals.forEach((_, i) => stmts.push({ s: 'let', name: `c${i}`, value: word(1 + this.symbols.length + this.params.length + i) }));
     this.params.forEach((p, i) => {
       const raw = word(1 + this.symbols.length + i);
       const value = p.dtype === 'f32' ? `bitcast<f32>(${raw})` : p.dtype === 'i32' ? `bitcast<i32>(${raw})` : p.dtype === 'bool' ? `(${raw} != 0u)` : raw;
@@ -161,7 +175,7 @@ class Emitter {
   }
 
   uniformCount(): number {
-    return 1 + this.symbols.length + this.params.length;
+    return 1 + this.symbols.length + this.params.length + this.literals.length;
   }
 
   module(workgroupSize: number, body: Stmt[], workgroupVars: { name: string; type: string }[] = []): WgslModule {
@@ -440,6 +454,11 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   const T = k.tiled ? em.size(k.tiled.size) : '1u';
   const M = em.size(k.kv.size);
   const NEG = wgslLiteral(F32_LOWEST, 'f32');
+  // Loop trip counts come from uniforms: lavapipe's LLVM fully unrolls short constant loops
+  // nested in the kv loop, which took minutes to compile for head dims of 32.
+  const dCount = em.opaque(D);
+  const eCount = em.opaque(E);
+  const bcCount = em.opaque(BC);
   em.helpers.set('ts_neg_inf_bits', 'var<private> ts_neg_inf_bits: u32 = 0xff800000u;');
   const parts = k.split?.parts ?? 1;
   const body: Stmt[] = [
@@ -454,7 +473,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   if (k.tiled) body.push({ s: 'let', name: k.tiled.id, value: `min(trow, ${T} - 1u)` });
   body.push(
     { s: 'var', name: 'qr', type: `array<f32, ${D}>` },
-    { s: 'for', init: 'var dd = 0u', cond: `dd < ${D}u`, update: 'dd += 1u', body: [...em.decompose('dd', k.d, 'qd'), { s: 'assign', target: 'qr[dd]', value: em.expr(k.q) }] },
+    { s: 'for', init: 'var dd = 0u', cond: `dd < ${dCount}`, update: 'dd += 1u', body: [...em.decompose('dd', k.d, 'qd'), { s: 'assign', target: 'qr[dd]', value: em.expr(k.q) }] },
     { s: 'var', name: 'acc', type: `array<f32, ${E}>` },
     { s: 'var', name: 'sc', type: `array<f32, ${BC}>` },
     { s: 'var', name: 'ok', type: `array<bool, ${BC}>` },
@@ -496,13 +515,13 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   const scores: Stmt = {
     s: 'for',
     init: 'var j = 0u',
-    cond: `j < ${BC}u`,
+    cond: `j < ${bcCount}`,
     update: 'j += 1u',
     body: [
       { s: 'let', name: 'kvi', value: 'kv0 + j' },
       kvLet,
       { s: 'var', name: 'dot', type: 'f32', value: '0.0f' },
-      { s: 'for', init: 'var dd = 0u', cond: `dd < ${D}u`, update: 'dd += 1u', body: [{ s: 'assign', target: 'dot', op: '+', value: `qr[dd] * tile_k[j * ${D}u + dd]` }] },
+      { s: 'for', init: 'var dd = 0u', cond: `dd < ${dCount}`, update: 'dd += 1u', body: [{ s: 'assign', target: 'dot', op: '+', value: `qr[dd] * tile_k[j * ${D}u + dd]` }] },
       { s: 'let', name: 'sv', value: em.expr(k.score) },
       // A split's chunk boundary is not implied by the mask, so it is checked per key.
       { s: 'let', name: 'okj', value: `kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${validText}` },
@@ -518,11 +537,11 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       { s: 'let', name: 'm_new', value: 'max(m_run, tmax)' },
       { s: 'let', name: 'alpha', value: 'exp(m_run - m_new)' },
       { s: 'assign', target: 'l_run', value: 'l_run * alpha' },
-      { s: 'for', init: 'var ee = 0u', cond: `ee < ${E}u`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', value: 'acc[ee] * alpha' }] },
+      { s: 'for', init: 'var ee = 0u', cond: `ee < ${eCount}`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', value: 'acc[ee] * alpha' }] },
       {
         s: 'for',
         init: 'var j = 0u',
-        cond: `j < ${BC}u`,
+        cond: `j < ${bcCount}`,
         update: 'j += 1u',
         body: [
           {
@@ -531,7 +550,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
             then: [
               { s: 'let', name: 'pj', value: 'exp(sc[j] - m_new)' },
               { s: 'assign', target: 'l_run', op: '+', value: 'pj' },
-              { s: 'for', init: 'var ee = 0u', cond: `ee < ${E}u`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', op: '+', value: `pj * tile_v[j * ${E}u + ee]` }] },
+              { s: 'for', init: 'var ee = 0u', cond: `ee < ${eCount}`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', op: '+', value: `pj * tile_v[j * ${E}u + ee]` }] },
             ],
           },
         ],
@@ -565,7 +584,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
     finish.push(
       { s: 'assign', target: `out[${slot('0u')}]`, value: 'm_run' },
       { s: 'assign', target: `out[${slot('1u')}]`, value: 'l_run' },
-      { s: 'for', init: 'var ee = 0u', cond: `ee < ${E}u`, update: 'ee += 1u', body: [{ s: 'assign', target: `out[${slot('ee + 2u')}]`, value: 'acc[ee]' }] },
+      { s: 'for', init: 'var ee = 0u', cond: `ee < ${eCount}`, update: 'ee += 1u', body: [{ s: 'assign', target: `out[${slot('ee + 2u')}]`, value: 'acc[ee]' }] },
     );
   } else {
     finish.push(
@@ -573,7 +592,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       {
         s: 'for',
         init: 'var ee = 0u',
-        cond: `ee < ${E}u`,
+        cond: `ee < ${eCount}`,
         update: 'ee += 1u',
         body: [...em.decompose('ee', k.e, 'oe'), { s: 'assign', target: `out[${em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })))}]`, value: 'acc[ee] * inv' }],
       },
@@ -662,7 +681,12 @@ export function emitKernel(kernel: KernelIR, schedule: Schedule): { wgsl: string
   else if (kernel.kind === 'flash-combine' && schedule.kind === 'elementwise') emitted = emitFlashCombine(kernel, schedule.workgroupSize);
   else throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
   const { em, module, workgroups } = emitted;
-  const uniforms: UniformWord[] = [{ size: workgroups }, ...em.symbols.map((s) => ({ size: s })), ...em.params.map((p) => ({ param: p.name }))];
+  const uniforms: UniformWord[] = [
+    { size: workgroups },
+    ...em.symbols.map((s) => ({ size: s })),
+    ...em.params.map((p) => ({ param: p.name })),
+    ...em.literals.map((value) => ({ u32: value })),
+  ];
   const buffers = [...em.bindingOf.entries()].sort((a, b) => a[1] - b[1]).map(([b]) => b);
   return { wgsl: printWgsl(module), workgroups, uniforms, buffers, workgroupSize: module.entry.workgroupSize[0] };
 }
