@@ -8,7 +8,7 @@
  * measured and the tessera rows carry the load error instead of the whole bench crashing.
  */
 import type { compile as compileFn } from '../compiler/index.ts';
-import type { Backend, WebGPUBackend, createCpuBackend as createCpuBackendFn, createWebGPUBackend as createWebGPUBackendFn } from '../runtime/index.ts';
+import type { Backend, Program, RuntimeTensor, WebGPUBackend, createCpuBackend as createCpuBackendFn, createWebGPUBackend as createWebGPUBackendFn } from '../runtime/index.ts';
 import type { SharedDevice } from './device.ts';
 
 export interface Tessera<B extends Backend = WebGPUBackend> {
@@ -69,5 +69,22 @@ async function importModule(relative: string, what: string): Promise<Record<stri
   } catch (e) {
     const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new Error(`tessera ${what} failed to load (${relative}): ${reason}`);
+  }
+}
+
+/**
+ * One timed tessera run: runs the program on device-resident inputs, reads `output` back to the
+ * host (every timed run ends in a readback) and frees the outputs.
+ */
+export async function runAndRead(backend: Backend, program: Program, inputs: Readonly<Record<string, RuntimeTensor>>, output: string, params: Readonly<Record<string, number>> = {}): Promise<Float32Array> {
+  const outs = await backend.run(program, inputs, params);
+  try {
+    const out = outs[output];
+    if (!out) throw new Error(`tessera run returned no '${output}' (outputs: ${Object.keys(outs).join(', ')})`);
+    const data = await out.read();
+    if (!(data instanceof Float32Array)) throw new Error(`tessera read back ${data.constructor.name}, expected Float32Array`);
+    return data;
+  } finally {
+    for (const t of Object.values(outs)) t.destroy();
   }
 }

@@ -6,9 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { interpretKernel, run } from '../index.ts';
 import { createWebGPUBackend, type Backend } from '../runtime/index.ts';
-import { prepareGolden } from './golden/cases.ts';
+import { prepareGolden, runGolden } from './golden/cases.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 
 /** float64 interpretation is held to float64 accuracy; f32 GPU results to f32 accumulation error. */
@@ -55,14 +54,7 @@ async function main(argv: string[]): Promise<number> {
         failures++;
         continue;
       }
-      const options = { params: prepared.params, ...(prepared.sizes ? { sizes: prepared.sizes } : {}) };
-      const results: Record<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }> = backend
-        ? await run(prepared.kernel, prepared.inputs, backend, options)
-        : interpretKernel(prepared.kernel, prepared.inputs, { ...options, precision: 'f64' });
-      for (const [output, shape] of Object.entries(prepared.reshape ?? {})) {
-        const result = results[output];
-        if (result) results[output] = { ...result, shape };
-      }
+      const results = await runGolden(prepared, backend);
       let maxAbs = 0;
       let maxRel = 0;
       let ok = true;

@@ -7,27 +7,12 @@ import { expect, it } from 'vitest';
 import * as T from '../index.ts';
 import type { HostTensor, Kernel } from '../index.ts';
 import { describeGPU } from './gpu.ts';
-
-/** Deterministic pseudo-random numbers in [lo, hi). */
-function random(count: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
-  }
-  return out;
-}
+import { count, random } from './helpers.ts';
 
 function randomInts(count: number, seed: number, lo: number, hi: number): Int32Array {
   return Int32Array.from(random(count, seed, lo, hi), (v) => Math.floor(v));
 }
 
-const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 interface Check {
   rtol?: number;

@@ -9,9 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compileFor, interpretKernel, run } from '../index.ts';
-import type { Backend, HostTensor, Program, Step } from '../index.ts';
+import type { Backend } from '../index.ts';
 import { hopfieldKernel } from '../kernels/hopfield.ts';
-import { prepareGolden } from './golden/cases.ts';
+import { prepareGolden, runGolden } from './golden/cases.ts';
+import { flashDispatches, randomTensor } from './helpers.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
 
@@ -23,27 +24,11 @@ const goldenFiles = readdirSync(GOLDEN_DIR)
 const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
 const F32: Tolerance = { rtol: 2e-4, atol: 2e-5 };
 
-/** Dispatch steps labelled `flash…`, counted through loop bodies (see test/attention.test.ts). */
-function flashDispatches(program: Program): { top: number; inLoops: number } {
-  const counts = { top: 0, inLoops: 0 };
-  const visit = (steps: readonly Step[], inLoop: boolean): void => {
-    for (const step of steps) {
-      if (step.kind === 'loop') visit(step.body, true);
-      else if (step.kind === 'dispatch' && step.label.startsWith('flash')) counts[inLoop ? 'inLoops' : 'top']++;
-    }
-  };
-  visit(program.steps, false);
-  return counts;
-}
-
 async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
   const golden = loadGolden(join(GOLDEN_DIR, file));
   expect(golden.kind).toBe('hopfield');
   const prepared = prepareGolden(golden)!;
-  const options = { params: prepared.params, ...(prepared.sizes ? { sizes: prepared.sizes } : {}) };
-  const results: Record<string, { shape: readonly number[]; data: ArrayLike<number> }> = backend
-    ? await run(prepared.kernel, prepared.inputs, backend, options)
-    : interpretKernel(prepared.kernel, prepared.inputs, { ...options, precision: 'f64' });
+  const results = await runGolden(prepared, backend);
   expect(Object.keys(results).sort()).toEqual(['o', 'xi_final']);
   for (const [name, expected] of Object.entries(golden.outputs)) {
     const cmp = compareToGolden(results[prepared.outputs[name]!]!, expected, tolerance);
@@ -51,24 +36,7 @@ async function expectGolden(file: string, backend: Backend | null, tolerance: To
   }
 }
 
-/** Deterministic pseudo-random numbers in [lo, hi) (xorshift32). */
-function random(count: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
-  }
-  return out;
-}
-
-function tensor(shape: number[], seed: number, lo = -1, hi = 1): HostTensor {
-  return { shape, data: random(shape.reduce((a, b) => a * b, 1), seed, lo, hi) };
-}
+const tensor = randomTensor;
 
 describe('hopfield goldens on the float64 interpreter', () => {
   it('finds the copied golden files', () => {

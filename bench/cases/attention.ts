@@ -17,7 +17,7 @@ import type { Program, Step } from '../../runtime/program.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
 
 /** Which pairs (query q, key kv) may attend. */
 export type AttentionVariant = 'full' | 'causal' | 'window64';
@@ -217,18 +217,7 @@ const tesseraImpl: Impl<AttentionBenchInputs> = {
     const tv = backend.upload({ shape: [b, h, m, e], data: v });
     const params = { scale };
     return {
-      async run() {
-        const outs = await backend.run(program, { q: tq, k: tk, v: tv }, params);
-        try {
-          const o = outs['o'];
-          if (!o) throw new Error(`tessera run returned no 'o' (outputs: ${Object.keys(outs).join(', ')})`);
-          const data = await o.read();
-          if (!(data instanceof Float32Array)) throw new Error(`tessera read back ${data.constructor.name}, expected Float32Array`);
-          return data;
-        } finally {
-          for (const t of Object.values(outs)) t.destroy();
-        }
-      },
+      run: () => runAndRead(backend, program, { q: tq, k: tk, v: tv }, 'o', params),
       peakBytes: () => backend.memory.peakBytes,
       dispose() {
         tq.destroy();

@@ -10,7 +10,7 @@ import { einsum, f32, kernel } from '../../dsl/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
-import { TESSERA_CPU_PEAK_SOURCE, TESSERA_PEAK_SOURCE, loadTessera, loadTesseraCpu } from '../tessera.ts';
+import { TESSERA_CPU_PEAK_SOURCE, TESSERA_PEAK_SOURCE, loadTessera, loadTesseraCpu, runAndRead } from '../tessera.ts';
 
 export interface MatmulInputs {
   readonly m: number;
@@ -88,18 +88,7 @@ const tesseraImpl = (name: string, pinned: boolean, cpu = false): Impl<MatmulInp
     const ta = backend.upload({ shape: [m, k], data: a });
     const tb = backend.upload({ shape: [k, n], data: b });
     return {
-      async run() {
-        const outs = await backend.run(program, { a: ta, b: tb });
-        try {
-          const out = outs['out'];
-          if (!out) throw new Error(`tessera run returned no 'out' (outputs: ${Object.keys(outs).join(', ')})`);
-          const data = await out.read();
-          if (!(data instanceof Float32Array)) throw new Error(`tessera read back ${data.constructor.name}, expected Float32Array`);
-          return data;
-        } finally {
-          for (const t of Object.values(outs)) t.destroy();
-        }
-      },
+      run: () => runAndRead(backend, program, { a: ta, b: tb }, 'out'),
       peakBytes: () => backend.memory.peakBytes,
       dispose() {
         ta.destroy();

@@ -2,6 +2,7 @@
  * How each golden kind runs: which library kernel, with which inputs and parameters, and which
  * kernel output answers which golden output. Shared by the golden tests and `npm run golden`.
  */
+import { interpretKernel, run, type Backend } from '../../index.ts';
 import type { Kernel } from '../../dsl/kernel.ts';
 import type { HostTensor } from '../../dsl/types.ts';
 import { attentionKernel, splitHeads } from '../../kernels/attention.ts';
@@ -95,4 +96,26 @@ export const SUPPORTED_KINDS: readonly string[] = Object.keys(PREPARERS);
 export function prepareGolden(c: GoldenCase): GoldenRun | null {
   const prepare = PREPARERS[c.kind];
   return prepare ? prepare(c) : null;
+}
+
+/** A result in the golden's layout. */
+export interface GoldenResult {
+  readonly shape: readonly number[];
+  readonly data: ArrayLike<number>;
+}
+
+/**
+ * Runs a prepared golden on a backend, or on the float64 interpreter when `backend` is null, and
+ * gives each output the golden's shape.
+ */
+export async function runGolden(prepared: GoldenRun, backend: Backend | null): Promise<Record<string, GoldenResult>> {
+  const options = { params: prepared.params, ...(prepared.sizes ? { sizes: prepared.sizes } : {}) };
+  const results: Record<string, GoldenResult> = backend
+    ? await run(prepared.kernel, prepared.inputs, backend, options)
+    : interpretKernel(prepared.kernel, prepared.inputs, { ...options, precision: 'f64' });
+  for (const [output, shape] of Object.entries(prepared.reshape ?? {})) {
+    const result = results[output];
+    if (result) results[output] = { ...result, shape };
+  }
+  return results;
 }

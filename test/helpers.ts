@@ -1,0 +1,40 @@
+/** Shared test helpers: seeded inputs and facts about compiled programs. */
+import type { HostTensor, Program, Step } from '../index.ts';
+
+/** Deterministic pseudo-random numbers in [lo, hi) (xorshift32), so failures reproduce. */
+export function random(count: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(count);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < count; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
+  }
+  return out;
+}
+
+export const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** A seeded f32 host tensor. */
+export function randomTensor(shape: number[], seed: number, lo = -1, hi = 1): HostTensor {
+  return { shape, data: random(count(shape), seed, lo, hi) };
+}
+
+/**
+ * Dispatch steps labelled `flash…` (the kernels the attention fusion emits), at top level and
+ * inside loop bodies: a positive count proves a program was fused.
+ */
+export function flashDispatches(program: Program): { top: number; inLoops: number } {
+  const counts = { top: 0, inLoops: 0 };
+  const visit = (steps: readonly Step[], inLoop: boolean): void => {
+    for (const step of steps) {
+      if (step.kind === 'loop') visit(step.body, true);
+      else if (step.kind === 'dispatch' && step.label.startsWith('flash')) counts[inLoop ? 'inLoops' : 'top']++;
+    }
+  };
+  visit(program.steps, false);
+  return counts;
+}
