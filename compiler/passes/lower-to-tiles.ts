@@ -116,7 +116,8 @@ function choose(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverr
       return { kind: 'reduce', strategy: 'workgroup', workgroupSize: Math.min(size, 1 << Math.floor(Math.log2(maxThreads))) };
     }
     case 'gemm':
-      // 8×8 threads with 8×8 register blocks: measured fastest of six schedules on lavapipe (bench/README.md).
+      // 8×8 threads with 8×8 register blocks: the fastest of six schedules measured on lavapipe
+      // (512³ f32: 110 ms against 170 ms for 16×16 threads with 4×4 blocks).
       return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 8, threadsN: 8, ...overrides.gemm };
     case 'flash-combine':
       return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
