@@ -158,7 +158,6 @@ class Emitter {
 
   /** Uniform reads and the workgroup guard that open every kernel. */
   prologue(): Stmt[] {
-    const words = this.uniformCount();
     const word = (i: number) => `u.w[${i >> 2}].${'xyzw'[i & 3]}`;
     const stmts: Stmt[] = [{ s: 'let', name: 'total_wg', value: word(0) }];
     this.symbols.forEach((_, i) => stmts.push({ s: 'let', name: `n${i}`, value: word(1 + i) }));
@@ -170,7 +169,6 @@ class Emitter {
     });
     stmts.push({ s: 'let', name: 'wid', value: 'wg.x + wg.y * nwg.x' });
     stmts.push({ s: 'if', cond: 'wid >= total_wg', then: [{ s: 'return' }] });
-    void words;
     return stmts;
   }
 
@@ -309,7 +307,6 @@ function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule)
     },
     { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'out[wid]', value: finalize('partial[0]') }] },
   ];
-  void outCount;
   return {
     module: em.module(wg, body, [{ name: 'partial', type: `array<${regType(d)}, ${wg}>` }]),
     workgroups: sizeExpr(k.out.axes.map((a) => a.size)),
