@@ -103,16 +103,25 @@ function conjuncts(e: KExpr): KExpr[] {
  * coefficient ±1 and tiled coefficient in {-1, 0, 1}. Conservative: any other conjunct is
  * ignored (still evaluated per element).
  */
-export function kvBounds(valid: KExpr | null, tiled: string | null, kv: string): { lower: KvBound[]; upper: KvBound[] } {
+export function kvBounds(valid: KExpr | null, tiled: string | null, kv: string): { lower: KvBound[]; upper: KvBound[]; rest: KExpr[] } {
   const lower: KvBound[] = [];
   const upper: KvBound[] = [];
-  if (!valid) return { lower, upper };
+  /** Conjuncts no bound captures: only a per-element test (or a block mask) enforces them. */
+  const rest: KExpr[] = [];
+  if (!valid) return { lower, upper, rest };
   for (const c of conjuncts(valid)) {
-    if (c.k !== 'op' || !['lt', 'le', 'gt', 'ge'].includes(c.fn)) continue;
+    const before = lower.length + upper.length;
+    boundOf(c);
+    if (lower.length + upper.length === before) rest.push(c);
+  }
+  return { lower, upper, rest };
+
+  function boundOf(c: KExpr): void {
+    if (c.k !== 'op' || !['lt', 'le', 'gt', 'ge'].includes(c.fn)) return;
     const [a, b] = c.args.map(unwrap) as [KExpr, KExpr];
     const la = linear(a, tiled ?? '\u0000', kv);
     const lb = linear(b, tiled ?? '\u0000', kv);
-    if (!la || !lb) continue;
+    if (!la || !lb) return;
     // diff = a - b;  a OP b  <=>  diff OP 0; integers: diff < 0 <=> diff <= -1.
     const diff: Linear = { t: la.t - lb.t, m: la.m - lb.m, c: [...la.c, ...lb.negC], negC: [...la.negC, ...lb.c] };
     const flip = c.fn === 'gt' || c.fn === 'ge';
@@ -123,7 +132,7 @@ export function kvBounds(valid: KExpr | null, tiled: string | null, kv: string):
     const m = s * diff.m;
     const cs = s > 0 ? diff.c : diff.negC;
     const ns = s > 0 ? diff.negC : diff.c;
-    if (Math.abs(m) !== 1 || Math.abs(t) > 1) continue;
+    if (Math.abs(m) !== 1 || Math.abs(t) > 1) return;
     // m·kv + t·tiled + C <= -strict
     if (m === 1) {
       // kv <= -t·tiled - C - strict
@@ -133,5 +142,5 @@ export function kvBounds(valid: KExpr | null, tiled: string | null, kv: string):
       lower.push({ t: t as -1 | 0 | 1, c: sum(cs, ns, strict ? 1 : 0) });
     }
   }
-  return { lower, upper };
 }
+

@@ -53,7 +53,7 @@ export function optimizeGraph(graph: Graph, log?: CompileOptions['log']): Graph 
 export function fuseGraph(graph: Graph, options: CompileOptions = {}): FusedProgram {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const optimized = optimizeGraph(graph, options.log);
-  const fused = fuse(optimized, { name: options.name ?? 'program', maxStorageBuffers: limits.maxStorageBuffersPerShaderStage });
+  const fused = fuse(optimized, { name: options.name ?? 'program', maxStorageBuffers: limits.maxStorageBuffersPerShaderStage, limits });
   options.log?.('fuse', printFused(fused));
   const planned = planMemory(fused);
   options.log?.('plan-memory', printFused(planned));

@@ -7,6 +7,7 @@
  */
 import type { ReduceFn } from '../dsl/ir.ts';
 import { formatSize, type Axis, type DType, type Size } from '../dsl/types.ts';
+import type { SizeExpr } from '../runtime/program.ts';
 
 /** An iteration axis of a kernel: a local id (`a0`, `a1`, ...) for a Tensor IR axis. */
 export interface KAxis {
@@ -54,7 +55,9 @@ export type KernelIR =
       readonly b: KExpr;
     }
   | FlashKernel
-  | FlashCombineKernel;
+  | FlashCombineKernel
+  | MaskClassifyKernel
+  | MaskCompactKernel;
 
 /**
  * A bound on the kv index derived from the mask: `kv >= t·tiled + c` (lower) or `kv <= t·tiled + c`
@@ -94,6 +97,50 @@ export interface FlashKernel {
    * write (max, sum, unnormalised accumulator) rows to `partial` for a `flash-combine` kernel.
    */
   readonly split: { readonly parts: number; readonly partial: KOutput } | null;
+  /** Block mask (mask not captured by analytic bounds): the compacted list of kv tiles to visit. */
+  readonly blockMask: BlockMask | null;
+}
+
+/**
+ * A block mask: per (mask-outer index, query tile), `counts` holds how many kv tiles have any
+ * allowed pair and `list` their indices, with bit 31 set where every pair is allowed (the mask is
+ * then not evaluated). `maskOuter` are the outer axes the mask depends on. Tile sizes are fixed
+ * here because the buffers are indexed by tile.
+ */
+export interface BlockMask {
+  readonly maskOuter: readonly KAxis[];
+  readonly rows: number;
+  readonly kvTile: number;
+  readonly counts: Extract<KExpr, { k: 'load' }>;
+  readonly list: Extract<KExpr, { k: 'load' }>;
+}
+
+/** Classifies every (mask-outer, query tile, kv tile) block: 0 empty, 1 partial, 2 full. */
+export interface MaskClassifyKernel {
+  readonly kind: 'mask-classify';
+  readonly name: string;
+  readonly out: KOutput;
+  readonly valid: KExpr;
+  readonly maskOuter: readonly KAxis[];
+  readonly tiled: KAxis | null;
+  readonly kv: KAxis;
+  readonly rows: number;
+  readonly kvTile: number;
+}
+
+/** Compacts each block row's non-empty kv tiles into a list and a count. */
+export interface MaskCompactKernel {
+  readonly kind: 'mask-compact';
+  readonly name: string;
+  /** The list; `counts` is the second output. */
+  readonly out: KOutput;
+  readonly counts: KOutput;
+  readonly blocks: Extract<KExpr, { k: 'load' }>;
+  readonly maskOuter: readonly KAxis[];
+  readonly tiled: KAxis | null;
+  readonly kv: KAxis;
+  readonly rows: number;
+  readonly kvTile: number;
 }
 
 /** Merges split-KV partial results by log-sum-exp into the attention output and lse. */
@@ -114,6 +161,8 @@ export interface BufferDecl {
   readonly dtype: DType;
   readonly axes: readonly Axis[];
   readonly role: 'input' | 'output' | 'temp';
+  /** Element count when it is not the product of the axis sizes (tile-indexed buffers). */
+  readonly elements?: SizeExpr;
   readonly label: string;
 }
 
@@ -165,6 +214,10 @@ function axesText(axes: readonly KAxis[]): string {
 export function printKernel(k: KernelIR): string {
   const head = `${k.kind} ${k.name} -> b${k.out.buffer} ${k.out.dtype}${axesText(k.out.axes)}`;
   switch (k.kind) {
+    case 'mask-classify':
+      return `${head} = classify blocks of ${printExpr(k.valid)} (${k.rows}x${k.kvTile})`;
+    case 'mask-compact':
+      return `${head} counts b${k.counts.buffer} = compact ${printExpr(k.blocks)}`;
     case 'flash-combine':
       return `${head} = combine ${k.parts} parts of ${printExpr(k.partial)}${k.lse ? ` lse b${k.lse.buffer}` : ''}`;
     case 'flash': {
@@ -175,6 +228,7 @@ export function printKernel(k: KernelIR): string {
         `  q=${printExpr(k.q)} k=${printExpr(k.k)} v=${printExpr(k.v)}`,
         `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'} kv>=[${k.lower.map(bound).join(', ')}] kv<=[${k.upper.map(bound).join(', ')}]`,
         ...(k.split ? [`  split ${k.split.parts} -> b${k.split.partial.buffer}`] : []),
+        ...(k.blockMask ? [`  blocks ${k.blockMask.rows}x${k.blockMask.kvTile} counts b${k.blockMask.counts.buffer} list b${k.blockMask.list.buffer}`] : []),
       ].join('\n');
     }
     case 'elementwise':
@@ -200,7 +254,9 @@ function printSteps(steps: readonly HostStep[], indent: string, lines: string[])
 
 /** The fused program as text: buffers, then steps. */
 export function printFused(p: FusedProgram): string {
-  const lines = p.buffers.map((b) => `b${b.id} ${b.role} ${b.dtype}[${b.axes.map((a) => `${a.name}:${formatSize(a.size)}`).join(', ')}] "${b.label}"`);
+  const lines = p.buffers.map(
+    (b) => `b${b.id} ${b.role} ${b.dtype}[${b.axes.map((a) => `${a.name}:${formatSize(a.size)}`).join(', ')}]${b.elements !== undefined ? ` x${JSON.stringify(b.elements)}` : ''} "${b.label}"`,
+  );
   printSteps(p.steps, '', lines);
   lines.push(`outputs ${p.outputs.map((o) => `${o.name}=b${o.buffer}`).join(', ')}`);
   return lines.join('\n');
@@ -219,9 +275,22 @@ export function kernelExprs(k: KernelIR): KExpr[] {
     case 'gemm':
       return [k.a, k.b];
     case 'flash':
-      return [k.q, k.k, k.v, k.score, ...(k.valid ? [k.valid] : []), ...k.lower.map((b) => b.c), ...k.upper.map((b) => b.c)];
+      return [
+        k.q,
+        k.k,
+        k.v,
+        k.score,
+        ...(k.valid ? [k.valid] : []),
+        ...k.lower.map((b) => b.c),
+        ...k.upper.map((b) => b.c),
+        ...(k.blockMask ? [k.blockMask.counts, k.blockMask.list] : []),
+      ];
     case 'flash-combine':
       return [k.partial];
+    case 'mask-classify':
+      return [k.valid];
+    case 'mask-compact':
+      return [k.blocks];
     default:
       return [k.value];
   }
@@ -230,6 +299,7 @@ export function kernelExprs(k: KernelIR): KExpr[] {
 /** The tensors a kernel writes. */
 export function kernelOutputs(k: KernelIR): KOutput[] {
   if (k.kind === 'flash' && k.split) return [k.split.partial];
+  if (k.kind === 'mask-compact') return [k.out, k.counts];
   return (k.kind === 'flash' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
 }
 
@@ -266,11 +336,25 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
         lower: k.lower.map(bound),
         upper: k.upper.map(bound),
         split: k.split ? { ...k.split, partial: { ...k.split.partial, buffer: f(k.split.partial.buffer) } } : null,
+        blockMask: k.blockMask ? { ...k.blockMask, counts: { ...k.blockMask.counts, buffer: f(k.blockMask.counts.buffer) }, list: { ...k.blockMask.list, buffer: f(k.blockMask.list.buffer) } } : null,
       };
     }
+    case 'mask-classify':
+      return { ...k, out, valid: mapExpr(k.valid, f) };
+    case 'mask-compact':
+      return { ...k, out, counts: { ...k.counts, buffer: f(k.counts.buffer) }, blocks: { ...k.blocks, buffer: f(k.blocks.buffer) } };
     case 'flash-combine':
       return { ...k, out, lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null, partial: { ...k.partial, buffer: f(k.partial.buffer) } };
     default:
       return { ...k, out, value: mapExpr(k.value, f) };
   }
+}
+
+/** The product of sizes as a run-time size expression. */
+export function sizeExpr(sizes: readonly Size[]): SizeExpr {
+  const fixed = sizes.filter((s): s is number => typeof s === 'number').reduce((a, b) => a * b, 1);
+  const symbols = sizes.filter((s): s is string => typeof s === 'string');
+  if (symbols.length === 0) return fixed;
+  const args: SizeExpr[] = fixed === 1 ? symbols : [fixed, ...symbols];
+  return args.length === 1 ? args[0]! : { op: 'mul', args };
 }

@@ -3,7 +3,7 @@
  * checked by hand against the pass's contract (the comments say what to look for).
  */
 import { describe, expect, it } from 'vitest';
-import { add, constant, einsum, exp, f32, kernel, mul, param, relabel, softmax, sub, sum, transpose } from '../dsl/index.ts';
+import { add, constant, einsum, exp, f32, ge, iota, kernel, mod, mul, ne, param, relabel, softmax, sub, sum, transpose, where } from '../dsl/index.ts';
 import { printGraph } from '../dsl/print.ts';
 import { canonicalize } from '../compiler/passes/canonicalize.ts';
 import { planContractions } from '../compiler/passes/plan-contractions.ts';
@@ -226,5 +226,27 @@ describe('emit-wgsl', () => {
     const k = kernel('mm', { a: f32('m', 'k'), b: f32('k', 'n') }, ({ a, b }) => einsum('mk,kn->mn', a, b));
     const p = compile(k.trace({ sizes: { k: 24 } }), { name: 'mm' });
     expect(p.kernels[0]!.wgsl).toContain('k0 < 24u');
+  });
+});
+
+describe('flash attention lowering', () => {
+  const build = (mask: 'causal' | 'stride') =>
+    kernel('attn', { q: f32('n', 'd').pin({ d: 8 }), k: f32('m', 'd').pin({ d: 8 }), v: f32('m', 'e').pin({ e: 4 }) }, ({ q, k, v }) => {
+      const s = einsum('nd,md->nm', q, k);
+      const qi = iota(s, 'n');
+      const ki = iota(s, 'm');
+      const allowed = mask === 'causal' ? ge(qi, ki) : ne(mod(sub(qi, ki), 4), 3);
+      return einsum('nm,me->ne', softmax(where(allowed, s, -Infinity), 'm'), v);
+    });
+  const dispatches = (k: ReturnType<typeof build>) => compile(k.trace()).steps.map((s) => s.label.split(' ')[0]);
+
+  it('bounds a causal mask analytically: one flash kernel, no block mask', () => {
+    expect(dispatches(build('causal'))).toEqual(['flash']);
+    expect(printFused(fuseGraph(build('causal').trace()))).toContain('valid=ge(#a0, #a1) kv>=[] kv<=[t+0:i32]');
+  });
+
+  it('gives a mask the bounds cannot capture a block mask: classify, compact, then flash over the list', () => {
+    expect(dispatches(build('stride'))).toEqual(['mask-classify', 'mask-compact', 'flash']);
+    expect(printFused(fuseGraph(build('stride').trace()))).toMatch(/blocks 64x32 counts b\d+ list b\d+/);
   });
 });

@@ -11,7 +11,7 @@ import type { Graph } from '../../dsl/ir.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { Program, ProgramKernel, SizeExpr, Step, UniformWord } from '../../runtime/program.ts';
-import { kernelExprs, kernelInputs, kernelOutputs, type FlashKernel, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { kernelExprs, kernelInputs, kernelOutputs, sizeExpr, type FlashKernel, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 import { printWgsl } from '../wgsl/print.ts';
 import type { FlashSchedule, GemmSchedule, ReduceSchedule, Schedule, TiledProgram, TiledStep } from './lower-to-tiles.ts';
@@ -26,13 +26,6 @@ function storageType(d: DType): string {
   return d === 'bool' ? 'u32' : d;
 }
 
-export function sizeExpr(sizes: readonly Size[]): SizeExpr {
-  const fixed = sizes.filter((s): s is number => typeof s === 'number').reduce((a, b) => a * b, 1);
-  const symbols = sizes.filter((s): s is string => typeof s === 'string');
-  if (symbols.length === 0) return fixed;
-  const args: SizeExpr[] = fixed === 1 ? symbols : [fixed, ...symbols];
-  return args.length === 1 ? args[0]! : { op: 'mul', args };
-}
 
 /** Per-kernel emission state: bindings, uniform words, helpers. */
 class Emitter {
@@ -521,7 +514,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       { s: 'for', init: 'var dd = 0u', cond: `dd < ${dCount}`, update: 'dd += 1u', body: [{ s: 'assign', target: 'dot', op: '+', value: `qr[dd] * tile_k[j * ${D}u + dd]` }] },
       { s: 'let', name: 'sv', value: em.expr(k.score) },
       // A split's chunk boundary is not implied by the mask, so it is checked per key.
-      { s: 'let', name: 'okj', value: `kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${validText}` },
+      { s: 'let', name: 'okj', value: `kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${k.blockMask && k.valid ? ` && (full || ${em.expr(k.valid)})` : validText}` },
       { s: 'assign', target: 'sc[j]', value: 'sv' },
       { s: 'assign', target: 'ok[j]', value: 'okj' },
       { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'seen', value: 'true' }] },
@@ -555,24 +548,47 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       { s: 'assign', target: 'm_run', value: 'm_new' },
     ],
   };
+  const tileBody = (): Stmt[] => [
+    { s: 'let', name: 'kv0', value: `u32(kt) * ${BC}u` },
+    loadK,
+    loadV,
+    { s: 'barrier' },
+    { s: 'if', cond: 'row_ok', then: [{ s: 'var', name: 'tmax', type: 'f32', value: NEG }, { s: 'var', name: 'seen', type: 'bool', value: 'false' }, scores, update] },
+    { s: 'barrier' },
+  ];
   body.push(
     { s: 'let', name: 'kt_begin', value: `max(lo, 0i) / ${BC}i` },
     { s: 'let', name: 'kt_end', value: `select(-1i, hi / ${BC}i, hi >= 0i && lo <= hi)` },
-    {
-      s: 'for',
-      init: 'var kt = kt_begin',
-      cond: 'kt <= kt_end',
-      update: 'kt += 1i',
-      body: [
-        { s: 'let', name: 'kv0', value: `u32(kt) * ${BC}u` },
-        loadK,
-        loadV,
-        { s: 'barrier' },
-        { s: 'if', cond: 'row_ok', then: [{ s: 'var', name: 'tmax', type: 'f32', value: NEG }, { s: 'var', name: 'seen', type: 'bool', value: 'false' }, scores, update] },
-        { s: 'barrier' },
-      ],
-    },
   );
+  const bm = k.blockMask;
+  if (!bm) {
+    body.push({ s: 'for', init: 'var kt = kt_begin', cond: 'kt <= kt_end', update: 'kt += 1i', body: tileBody() });
+  } else {
+    // Visit only the kv tiles the block mask lists; the list is read through workgroup memory so
+    // its values are uniform (the loop holds barriers).
+    const mo = em.offset(bm.maskOuter.map((a) => ({ size: a.size, index: a.id })));
+    body.push(
+      { s: 'let', name: 'kv_tiles', value: `(${M} + ${BC - 1}u) / ${BC}u` },
+      { s: 'let', name: 'brow', value: `${mo} * tiles_t + tt` },
+      { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'wg_count', value: `${em.buffer(bm.counts.buffer)}[brow]` }] },
+      { s: 'let', name: 'n_blocks', value: 'workgroupUniformLoad(&wg_count)' },
+      {
+        s: 'for',
+        init: 'var bi = 0u',
+        cond: 'bi < n_blocks',
+        update: 'bi += 1u',
+        body: [
+          { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'wg_entry', value: `${em.buffer(bm.list.buffer)}[brow * kv_tiles + bi]` }] },
+          { s: 'let', name: 'entry', value: 'workgroupUniformLoad(&wg_entry)' },
+          { s: 'let', name: 'kt', value: 'i32(entry & 0x7fffffffu)' },
+          { s: 'let', name: 'full', value: 'entry >= 0x80000000u' },
+          { s: 'if', cond: 'kt >= kt_begin && kt <= kt_end', then: tileBody() },
+          // Thread 0 rewrites wg_entry next iteration: everyone must have read it first.
+          { s: 'barrier' },
+        ],
+      },
+    );
+  }
   const split = k.split;
   const finish: Stmt[] = [];
   if (split) {
@@ -609,8 +625,105 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
     module: em.module(BR, body, [
       { name: 'tile_k', type: `array<f32, ${BC * D}>` },
       { name: 'tile_v', type: `array<f32, ${BC * E}>` },
+      ...(bm ? [{ name: 'wg_count', type: 'u32' }, { name: 'wg_entry', type: 'u32' }] : []),
     ]),
     workgroups: { op: 'mul', args: [outerCount, tiles, parts] },
+    em,
+  };
+}
+
+/** Shared shape of the block-mask kernels: query/kv tile counts as WGSL expressions. */
+function blockGrid(em: Emitter, k: { tiled: KAxis | null; kv: KAxis; rows: number; kvTile: number; maskOuter: readonly KAxis[] }) {
+  const T = k.tiled ? em.size(k.tiled.size) : '1u';
+  const M = em.size(k.kv.size);
+  return {
+    T,
+    M,
+    qTiles: `((${T} + ${k.rows - 1}u) / ${k.rows}u)`,
+    kvTiles: `((${M} + ${k.kvTile - 1}u) / ${k.kvTile}u)`,
+    outer: em.product(k.maskOuter.map((a) => a.size)),
+  };
+}
+
+/**
+ * One workgroup per (mask-outer, query tile, kv tile) block, one thread per query row: counts the
+ * allowed pairs and classifies the block as empty (0), partial (1) or full (2).
+ */
+function emitMaskClassify(k: Extract<KernelIR, { kind: 'mask-classify' }>): Emitted {
+  const em = new Emitter(k);
+  const g = blockGrid(em, k);
+  const body: Stmt[] = [
+    { s: 'let', name: 'kt', value: `wid % ${g.kvTiles}` },
+    { s: 'let', name: 'qt', value: `(wid / ${g.kvTiles}) % ${g.qTiles}` },
+    { s: 'let', name: 'mo', value: `(wid / ${g.kvTiles}) / ${g.qTiles}` },
+    ...em.decompose('mo', k.maskOuter, 'mo'),
+    { s: 'let', name: 'trow', value: `qt * ${k.rows}u + lid` },
+    { s: 'var', name: 'cnt', type: 'u32', value: '0u' },
+    {
+      s: 'if',
+      cond: `trow < ${g.T}`,
+      then: [
+        ...(k.tiled ? [{ s: 'let', name: k.tiled.id, value: 'trow' } as Stmt] : []),
+        {
+          s: 'for',
+          init: 'var j = 0u',
+          cond: `j < ${em.opaque(k.kvTile)}`,
+          update: 'j += 1u',
+          body: [
+            { s: 'let', name: 'kvi', value: `kt * ${k.kvTile}u + j` },
+            { s: 'if', cond: `kvi < ${g.M}`, then: [{ s: 'let', name: k.kv.id, value: 'kvi' }, { s: 'if', cond: em.expr(k.valid), then: [{ s: 'assign', target: 'cnt', op: '+', value: '1u' }] }] },
+          ],
+        },
+      ],
+    },
+    { s: 'let', name: 'added', value: 'atomicAdd(&n_valid, cnt)' },
+    { s: 'barrier' },
+    {
+      s: 'if',
+      cond: 'lid == 0u',
+      then: [
+        { s: 'let', name: 'rows_in', value: `min(${g.T} - qt * ${k.rows}u, ${k.rows}u)` },
+        { s: 'let', name: 'keys_in', value: `min(${g.M} - kt * ${k.kvTile}u, ${k.kvTile}u)` },
+        { s: 'let', name: 'nv', value: 'atomicLoad(&n_valid)' },
+        { s: 'assign', target: 'out[wid]', value: 'select(select(1u, 2u, nv == rows_in * keys_in), 0u, nv == 0u)' },
+      ],
+    },
+  ];
+  return {
+    module: em.module(k.rows, body, [{ name: 'n_valid', type: 'atomic<u32>' }]),
+    workgroups: {
+      op: 'mul',
+      args: [sizeExpr(k.maskOuter.map((a) => a.size)), { op: 'ceildiv', args: [k.tiled?.size ?? 1, k.rows] }, { op: 'ceildiv', args: [k.kv.size, k.kvTile] }],
+    },
+    em,
+  };
+}
+
+/** One thread per (mask-outer, query tile): lists the non-empty kv tiles (bit 31: full) and counts them. */
+function emitMaskCompact(k: Extract<KernelIR, { kind: 'mask-compact' }>, wg: number): Emitted {
+  const em = new Emitter(k);
+  const g = blockGrid(em, k);
+  const blocks = em.buffer(k.blocks.buffer);
+  const body: Stmt[] = [
+    { s: 'let', name: 'r', value: `wid * ${wg}u + lid` },
+    { s: 'if', cond: `r >= ${g.outer} * ${g.qTiles}`, then: [{ s: 'return' }] },
+    { s: 'let', name: 'nkt', value: g.kvTiles },
+    { s: 'var', name: 'count', type: 'u32', value: '0u' },
+    {
+      s: 'for',
+      init: 'var kt = 0u',
+      cond: 'kt < nkt',
+      update: 'kt += 1u',
+      body: [
+        { s: 'let', name: 'c', value: `${blocks}[r * nkt + kt]` },
+        { s: 'if', cond: 'c != 0u', then: [{ s: 'assign', target: 'out[r * nkt + count]', value: 'select(kt, kt | 0x80000000u, c == 2u)' }, { s: 'assign', target: 'count', op: '+', value: '1u' }] },
+      ],
+    },
+    { s: 'assign', target: 'out1[r]', value: 'count' },
+  ];
+  return {
+    module: em.module(wg, body),
+    workgroups: { op: 'ceildiv', args: [{ op: 'mul', args: [sizeExpr(k.maskOuter.map((a) => a.size)), { op: 'ceildiv', args: [k.tiled?.size ?? 1, k.rows] }] }, wg] },
     em,
   };
 }
@@ -676,6 +789,8 @@ export function emitKernel(kernel: KernelIR, schedule: Schedule): { wgsl: string
   else if (kernel.kind === 'gemm' && schedule.kind === 'gemm') emitted = emitGemm(kernel, schedule);
   else if (kernel.kind === 'flash' && schedule.kind === 'flash') emitted = emitFlash(kernel, schedule);
   else if (kernel.kind === 'flash-combine' && schedule.kind === 'elementwise') emitted = emitFlashCombine(kernel, schedule.workgroupSize);
+  else if (kernel.kind === 'mask-classify' && schedule.kind === 'elementwise') emitted = emitMaskClassify(kernel);
+  else if (kernel.kind === 'mask-compact' && schedule.kind === 'elementwise') emitted = emitMaskCompact(kernel, schedule.workgroupSize);
   else throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
   const { em, module, workgroups } = emitted;
   const uniforms: UniformWord[] = [
@@ -730,7 +845,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
     inputs: program.inputs.map(boundary),
     params: program.params,
     outputs: program.outputs.map(boundary),
-    buffers: program.buffers.map((b) => ({ id: b.id, bytes: { op: 'mul', args: [4, sizeExpr(b.axes.map((a) => a.size))] }, role: b.role, label: b.label })),
+    buffers: program.buffers.map((b) => ({ id: b.id, bytes: { op: 'mul', args: [4, b.elements ?? sizeExpr(b.axes.map((a) => a.size))] }, role: b.role, label: b.label })),
     kernels,
     steps: programSteps,
     graph,

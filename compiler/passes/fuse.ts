@@ -7,8 +7,10 @@
  */
 import { operands, type FlashNode, type Graph, type Node } from '../../dsl/ir.ts';
 import { kvBounds, peelValidity } from '../flash-analysis.ts';
+import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../runtime/program.ts';
+import { defaultFlashSchedule } from './lower-to-tiles.ts';
 import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
-import { kernelInputs, kernelOutputs, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { kernelInputs, kernelOutputs, sizeExpr, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 
 /** An inlined expression shared by several consumers is recomputed only up to this many ops. */
 const RECOMPUTE_LIMIT = 6;
@@ -17,6 +19,8 @@ export interface FuseOptions {
   readonly name: string;
   /** Storage buffers one kernel may bind (its output included). */
   readonly maxStorageBuffers: number;
+  /** Device limits (flash kernels with a block mask fix their tile sizes here). */
+  readonly limits?: DeviceLimits;
 }
 
 const INLINABLE = new Set<Node['op']>(['map', 'relabel', 'iota', 'const', 'param', 'size']);
@@ -26,9 +30,9 @@ class Fuser {
 
   constructor(readonly options: FuseOptions) {}
 
-  newBuffer(dtype: DType, axes: readonly Axis[], role: BufferDecl['role'], label: string): number {
+  newBuffer(dtype: DType, axes: readonly Axis[], role: BufferDecl['role'], label: string, elements?: SizeExpr): number {
     const id = this.buffers.length;
-    this.buffers.push({ id, dtype, axes, role, label });
+    this.buffers.push({ id, dtype, axes, role, label, ...(elements !== undefined ? { elements } : {}) });
     return id;
   }
 
@@ -120,8 +124,15 @@ class Fuser {
     const wantsLse = siblings.some((n) => n.output === 'lse');
     const oBuffer = bufferFor('o');
     const lseBuffer = wantsLse ? bufferFor('lse') : null;
-    const kernel = flashKernel(body, node.axis, node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type })), oBuffer, lseBuffer, label);
-    if (!isDecodeShape(kernel)) return [{ kind: 'kernel', kernel }];
+    let kernel = flashKernel(body, node.axis, node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type })), oBuffer, lseBuffer, label);
+    const steps: HostStep[] = [];
+    if (kernel.valid && kvBounds(kernel.valid, kernel.tiled?.id ?? null, kernel.kv.id).rest.length > 0) {
+      // A mask the analytic bounds do not capture: classify blocks and compact the visit lists.
+      const masked = this.blockMask(kernel, label);
+      steps.push(...masked.steps);
+      kernel = masked.kernel;
+    }
+    if (!isDecodeShape(kernel)) return [...steps, { kind: 'kernel', kernel }];
     // Split-KV: few query rows against a long kv axis would leave the device idle; cut kv into
     // chunks with a workgroup each, then merge the partial softmax states by log-sum-exp.
     const parts = SPLIT_KV_PARTS;
@@ -144,10 +155,31 @@ class Fuser {
       e: kernel.e,
       parts,
     };
-    return [
-      { kind: 'kernel', kernel: { ...kernel, split: { parts, partial } } },
-      { kind: 'kernel', kernel: combine },
-    ];
+    return [...steps, { kind: 'kernel', kernel: { ...kernel, split: { parts, partial } } }, { kind: 'kernel', kernel: combine }];
+  }
+
+  /** The classify and compact kernels of a block mask, and the flash kernel that reads it. */
+  private blockMask(k: FlashKernel, label: string): { kernel: FlashKernel; steps: HostStep[] } {
+    const { rows, kvTile } = defaultFlashSchedule(k, this.options.limits ?? DEFAULT_LIMITS);
+    const refs = axisRefs(k.valid!);
+    const maskOuter = k.outer.filter((a) => refs.has(a.id));
+    const qTiles: SizeExpr = { op: 'ceildiv', args: [k.tiled?.size ?? 1, rows] };
+    const kvTiles: SizeExpr = { op: 'ceildiv', args: [k.kv.size, kvTile] };
+    const outerCount = sizeExpr(maskOuter.map((a) => a.size));
+    const axes = maskOuter.map((a) => ({ name: a.name, size: a.size }));
+    const blocks = this.newBuffer('u32', axes, 'temp', `${label} mask blocks`, { op: 'mul', args: [outerCount, qTiles, kvTiles] });
+    const counts = this.newBuffer('u32', axes, 'temp', `${label} mask counts`, { op: 'mul', args: [outerCount, qTiles] });
+    const list = this.newBuffer('u32', axes, 'temp', `${label} mask list`, { op: 'mul', args: [outerCount, qTiles, kvTiles] });
+    const out = (buffer: number): KOutput => ({ buffer, dtype: 'u32', axes: [] });
+    const load = (buffer: number) => ({ k: 'load' as const, buffer, dtype: 'u32' as const, axes: [] });
+    const shared = { maskOuter, tiled: k.tiled, kv: k.kv, rows, kvTile };
+    return {
+      steps: [
+        { kind: 'kernel', kernel: { kind: 'mask-classify', name: `${label} mask classify`, out: out(blocks), valid: k.valid!, ...shared } },
+        { kind: 'kernel', kernel: { kind: 'mask-compact', name: `${label} mask compact`, out: out(list), counts: out(counts), blocks: load(blocks), ...shared } },
+      ],
+      kernel: { ...k, blockMask: { maskOuter, rows, kvTile, counts: load(counts), list: load(list) } },
+    };
   }
 
   private fuseLoop(graph: Graph, node: Extract<Node, { op: 'loop' }>, bufferOf: Map<number, number>, label: string): HostStep[] {
@@ -327,7 +359,16 @@ function flashKernel(
     lower: bounds.lower,
     upper: bounds.upper,
     split: null,
+    blockMask: null,
   };
+}
+
+/** Kernel axis ids an expression reads (as indices or through loads). */
+function axisRefs(e: KExpr, into: Set<string> = new Set()): Set<string> {
+  if (e.k === 'index') into.add(e.axis);
+  else if (e.k === 'load') for (const a of e.axes) into.add(a.index);
+  else if (e.k === 'op') for (const a of e.args) axisRefs(a, into);
+  return into;
 }
 
 /** Chunks of the kv axis in the split-KV path. */

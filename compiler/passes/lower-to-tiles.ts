@@ -121,15 +121,25 @@ function choose(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverr
       return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 8, threadsN: 8, ...overrides.gemm };
     case 'flash-combine':
       return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
-    case 'flash': {
+    case 'flash':
+      if (kernel.blockMask) return { kind: 'flash', rows: kernel.blockMask.rows, kvTile: kernel.blockMask.kvTile };
       if (overrides.flash) return { kind: 'flash', ...overrides.flash };
-      const floats = Math.floor(limits.maxComputeWorkgroupStorageSize / 4 / (headSize(kernel.d) + headSize(kernel.e)));
-      const kvTile = Math.max(1, Math.min(32, 1 << Math.floor(Math.log2(Math.max(1, floats)))));
-      const t = kernel.tiled?.size;
-      const rows = typeof t === 'number' ? Math.min(64, 1 << Math.ceil(Math.log2(t))) : kernel.tiled ? 64 : 1;
-      return { kind: 'flash', rows: Math.min(rows, maxThreads), kvTile };
-    }
+      return defaultFlashSchedule(kernel, limits);
+    case 'mask-classify':
+      return { kind: 'elementwise', workgroupSize: kernel.rows };
+    case 'mask-compact':
+      return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
   }
+}
+
+/** The default flash schedule: 64 rows (fewer for a short static query axis), the largest kv tile that fits. */
+export function defaultFlashSchedule(kernel: Pick<Extract<KernelIR, { kind: 'flash' }>, 'd' | 'e' | 'tiled'>, limits: DeviceLimits): FlashSchedule {
+  const maxThreads = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+  const floats = Math.floor(limits.maxComputeWorkgroupStorageSize / 4 / (headSize(kernel.d) + headSize(kernel.e)));
+  const kvTile = Math.max(1, Math.min(32, 1 << Math.floor(Math.log2(Math.max(1, floats)))));
+  const t = kernel.tiled?.size;
+  const rows = typeof t === 'number' ? Math.min(64, 1 << Math.ceil(Math.log2(t))) : kernel.tiled ? 64 : 1;
+  return { kind: 'flash', rows: Math.min(rows, maxThreads), kvTile };
 }
 
 function lowerSteps(steps: readonly HostStep[], limits: DeviceLimits, overrides: ScheduleOverrides): TiledStep[] {

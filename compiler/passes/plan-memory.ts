@@ -72,7 +72,8 @@ export function planMemory(program: FusedProgram): FusedProgram {
   const free = new Map<string, { buffer: number; until: number }[]>();
   const order = [...first.keys()].filter((b) => buffers[b]!.role === 'temp').sort((a, b) => first.get(a)! - first.get(b)! || a - b);
   for (const b of order) {
-    const key = sizeKey(buffers[b]!.axes);
+    const decl = buffers[b]!;
+    const key = decl.elements !== undefined ? `x${JSON.stringify(decl.elements)}` : sizeKey(decl.axes);
     const pool = free.get(key) ?? [];
     const slot = pool.findIndex((p) => p.until < first.get(b)!);
     if (slot >= 0) {
