@@ -538,17 +538,17 @@ describeGPU('WebGPU backend', (gpu) => {
     ints.destroy();
   });
 
-  it('prints the WGSL with the offending line marked when a kernel does not compile', async () => {
-    const broken: ProgramKernel = {
-      ...IDS,
-      name: 'broken',
-      wgsl: IDS.wgsl.replace('out[gid] = gid;', 'out[gid] = gid + 1.5;'),
-    };
-    const p = { ...idsProgram(4), name: 'compile-error', kernels: [broken] };
-    const error = await gpu.run(p, {}).then(
+  /** Runs the ids program with its kernel renamed and its WGSL edited; resolves to the error it throws. */
+  const runEditedIds = (kernelName: string, programName: string, edit: (wgsl: string) => string): Promise<Error | null> => {
+    const kernel: ProgramKernel = { ...IDS, name: kernelName, wgsl: edit(IDS.wgsl) };
+    return gpu.run({ ...idsProgram(4), name: programName, kernels: [kernel] }, {}).then(
       () => null,
       (e: unknown) => e as Error,
     );
+  };
+
+  it('prints the WGSL with the offending line marked when a kernel does not compile', async () => {
+    const error = await runEditedIds('broken', 'compile-error', (wgsl) => wgsl.replace('out[gid] = gid;', 'out[gid] = gid + 1.5;'));
     expect(error).toBeInstanceOf(WebGPUError);
     const lines = error!.message.split('\n');
     expect(lines[0]).toMatch(/^kernel 'broken' \(program 'compile-error', step 'write ids'\) failed to compile: 7:\d+: /);
@@ -560,16 +560,7 @@ describeGPU('WebGPU backend', (gpu) => {
   });
 
   it('names the program, step and kernel for a validation error (a binding smaller than the shader needs)', async () => {
-    const fixed: ProgramKernel = {
-      ...IDS,
-      name: 'fill64',
-      wgsl: IDS.wgsl.replace('array<u32>', 'array<u32, 64>'),
-    };
-    const p = { ...idsProgram(4), name: 'small-binding', kernels: [fixed] };
-    const error = await gpu.run(p, {}).then(
-      () => null,
-      (e: unknown) => e as Error,
-    );
+    const error = await runEditedIds('fill64', 'small-binding', (wgsl) => wgsl.replace('array<u32>', 'array<u32, 64>'));
     expect(error).toBeInstanceOf(WebGPUError);
     expect(error!.message).toMatch(/^program 'small-binding': step 'write ids' \(kernel 'fill64'\): WebGPU validation error: /);
     expect(error!.message).toMatch(/256/);
