@@ -160,7 +160,7 @@ export interface BufferDecl {
   readonly id: number;
   readonly dtype: DType;
   readonly axes: readonly Axis[];
-  readonly role: 'input' | 'output' | 'temp';
+  readonly role: 'input' | 'output' | 'temp' | 'cache';
   /** Element count when it is not the product of the axis sizes (tile-indexed buffers). */
   readonly elements?: SizeExpr;
   readonly label: string;

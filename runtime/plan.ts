@@ -19,6 +19,8 @@ export interface PlannedDispatch {
   /** Total workgroups, and how they are laid out as (x, y); a step with 0 is skipped. */
   readonly total: number;
   readonly grid: readonly [number, number];
+  /** Skipped when the program's cache buffers are kept from an earlier run (see Step). */
+  readonly cached: boolean;
 }
 
 export interface PlannedCopy {
@@ -205,7 +207,7 @@ export function planRun(
         uniforms = new Uint32Array(Math.ceil(kernel.uniformWords / 4) * 4);
         step.uniforms.forEach((u, i) => (uniforms![i] = uniformWord(u, where)));
       }
-      return { kind: 'dispatch', label: step.label, kernel: step.kernel, buffers: step.buffers, uniforms, total, grid: workgroupGrid(total, max) };
+      return { kind: 'dispatch', label: step.label, kernel: step.kernel, buffers: step.buffers, uniforms, total, grid: workgroupGrid(total, max), cached: step.cached === true };
     });
 
   return { symbols, params: checkedParams, buffers, inputs, outputs, steps: plan(program.steps) };

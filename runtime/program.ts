@@ -26,8 +26,12 @@ export interface ProgramTensor {
 export interface ProgramBuffer {
   readonly id: number;
   readonly bytes: SizeExpr;
-  /** input: bound to the caller's tensor; output: handed back; temp: from the pool for one run. */
-  readonly role: 'input' | 'output' | 'temp';
+  /**
+   * input: bound to the caller's tensor; output: handed back; temp: from the pool for one run;
+   * cache: written only by `cached` steps and kept by the runtime across runs of the same program
+   * with the same symbol and parameter values.
+   */
+  readonly role: 'input' | 'output' | 'temp' | 'cache';
   /** What it holds, for errors and the allocation record. */
   readonly label: string;
 }
@@ -62,6 +66,12 @@ export type Step =
        * the compiler passes among the uniforms.
        */
       readonly workgroups: SizeExpr;
+      /**
+       * The step writes only `cache` buffers and reads nothing but cache buffers, sizes and
+       * parameters, so its result depends on symbols and parameters alone: the runtime runs it
+       * once per (program, symbols, parameters) and reuses the cache buffers afterwards.
+       */
+      readonly cached?: boolean;
     }
   | { readonly kind: 'copy'; readonly label: string; readonly src: number; readonly dst: number; readonly bytes: SizeExpr }
   | { readonly kind: 'loop'; readonly label: string; readonly count: number; readonly body: readonly Step[] };

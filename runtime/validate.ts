@@ -70,6 +70,9 @@ export function validateProgram(program: Program): void {
           const b = buffer(id, where);
           const access = k!.bindings[i]!;
           if (access === 'read_write' && b.role === 'input') fail(`${where} binds input buffer '${b.label}' as read_write at binding ${i}`);
+          if (step.cached && b.role !== 'cache') {
+            fail(`${where} is cached but binds ${b.role} buffer '${b.label}' (cached steps use cache buffers only)`);
+          }
           const again = step.buffers.indexOf(id, i + 1);
           if (again >= 0 && (access === 'read_write' || k!.bindings[again] === 'read_write')) {
             fail(`${where} binds buffer '${b.label}' at bindings ${i} and ${again} and writes it (WebGPU forbids a written buffer aliasing another binding)`);

@@ -17,7 +17,7 @@ import { BufferUsage, MapMode } from './gpu-flags.ts';
 import { GPUTensor, emptyTensor, uploadTensor } from './gpu-tensor.ts';
 import { uploadData } from './host.ts';
 import { MemoryTracker } from './memory.ts';
-import { exceedsLimits, planRun, type PlannedDispatch, type RunPlan } from './plan.ts';
+import { exceedsLimits, planRun, type PlannedDispatch, type PlannedStep, type RunPlan } from './plan.ts';
 import { PipelineCache, type CompiledKernel } from './pipelines.ts';
 import { BufferPool } from './pool.ts';
 import type { DeviceLimits, Program } from './program.ts';
@@ -41,6 +41,11 @@ class WebGPURuntime implements WebGPUBackend {
   readonly #pipelines: PipelineCache;
   readonly #pool: BufferPool;
   readonly #bindings: BindingCache;
+  /** Cache buffers per program and per (symbols, parameters), most recent last. */
+  readonly #cached = new WeakMap<Program, Map<string, Map<number, TrackedBuffer>>>();
+  static readonly CACHED_PER_PROGRAM = 8;
+  /** Every cache entry held, so destroy() can return them (the WeakMap cannot be walked). */
+  readonly #held = new Set<Map<number, TrackedBuffer>>();
 
   constructor(
     readonly device: GPUDevice,
@@ -85,6 +90,8 @@ class WebGPURuntime implements WebGPUBackend {
 
   destroy(): void {
     this.#ctx.close();
+    for (const held of this.#held) for (const t of held.values()) this.#pool.release(t);
+    this.#held.clear();
     this.#pool.trim();
     this.#bindings.clear();
     if (this.ownsDevice) this.device.destroy();
@@ -143,6 +150,12 @@ class WebGPURuntime implements WebGPUBackend {
 
     // From here to the submit nothing awaits, so no other run can push error scopes in between.
     const buffers = new Map<number, GPUBuffer>();
+    // Cache buffers kept from an earlier run with the same symbols and parameters, if any.
+    const cacheKey = JSON.stringify([plan.symbols, plan.params]);
+    const programCache = this.#cached.get(program);
+    const cacheHit = programCache?.get(cacheKey);
+    const freshCache = new Map<number, TrackedBuffer>();
+    const steps = cacheHit ? withoutCachedSteps(plan.steps) : plan.steps;
     const uploaded: GPUTensor[] = [];
     const temps: { tracked: TrackedBuffer; bytes: number }[] = [];
     const outputs: Record<string, GPUTensor> = {};
@@ -175,6 +188,18 @@ class WebGPURuntime implements WebGPUBackend {
         buffers.set(t.buffer, tensor.buffer);
       }
       for (const b of plan.buffers.values()) {
+        if (b.buffer.role === 'cache') {
+          const kept = cacheHit?.get(b.buffer.id);
+          if (kept) {
+            buffers.set(b.buffer.id, kept.buffer);
+          } else {
+            const tracked = allocate(b.what, b.bytes, () => this.#pool.acquire(b.bytes, `${program.name}/${b.buffer.label}`));
+            freshCache.set(b.buffer.id, tracked);
+            temps.push({ tracked, bytes: b.bytes });
+            buffers.set(b.buffer.id, tracked.buffer);
+          }
+          continue;
+        }
         if (b.buffer.role !== 'temp') continue;
         const tracked = allocate(b.what, b.bytes, () => this.#pool.acquire(b.bytes, `${program.name}/${b.buffer.label}`));
         temps.push({ tracked, bytes: b.bytes });
@@ -198,7 +223,7 @@ class WebGPURuntime implements WebGPUBackend {
         const groups = new Map<PlannedDispatch, GPUBindGroup>();
         encodeSteps(
           encoder,
-          plan.steps,
+          steps,
           {
             pipeline: (k) => compiled.get(k)!.pipeline,
             buffer: (id) => buffers.get(id)!,
@@ -254,7 +279,10 @@ class WebGPURuntime implements WebGPUBackend {
       this.#cleanUp(temps, uploaded, Object.values(outputs), timing);
       throw new WebGPUError(failure);
     }
-    this.#cleanUp(temps, uploaded, [], null);
+    // Fresh cache buffers stay with the program instead of returning to the pool.
+    const kept = temps.filter((t) => ![...freshCache.values()].includes(t.tracked));
+    if (freshCache.size > 0) this.#keepCache(program, cacheKey, freshCache);
+    this.#cleanUp(kept, uploaded, [], null);
     let profile: Profile | null = null;
     if (timing) {
       try {
@@ -273,6 +301,20 @@ class WebGPURuntime implements WebGPUBackend {
     const uniform = step.uniforms ? this.#bindings.uniformBuffer(step.uniforms).buffer : null;
     const kernel = program.kernels[step.kernel]!;
     return this.#bindings.bindGroup(compiled.get(step.kernel)!, storage, uniform, `${program.name}/${step.label} (kernel '${kernel.name}')`, cached);
+  }
+
+  /** Holds a run's cache buffers for later runs, evicting the oldest entry past the limit. */
+  #keepCache(program: Program, key: string, buffers: Map<number, TrackedBuffer>): void {
+    let entries = this.#cached.get(program);
+    if (!entries) this.#cached.set(program, (entries = new Map()));
+    entries.set(key, buffers);
+    this.#held.add(buffers);
+    while (entries.size > WebGPURuntime.CACHED_PER_PROGRAM) {
+      const [oldest, dropped] = entries.entries().next().value as [string, Map<number, TrackedBuffer>];
+      entries.delete(oldest);
+      this.#held.delete(dropped);
+      for (const t of dropped.values()) this.#pool.release(t);
+    }
   }
 
   /** Temporaries back to the pool, per-run uploads freed, and (on failure) the outputs too. */
@@ -360,4 +402,13 @@ export async function createWebGPUBackend(options: { device?: GPUDevice; powerPr
 export async function backendOnAdapter(gpu: AcquiredGPU): Promise<WebGPUBackend> {
   const device = await openDevice(gpu.adapter);
   return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true);
+}
+
+/** The steps without the cached dispatches (their results are already in the cache buffers). */
+function withoutCachedSteps(steps: readonly PlannedStep[]): PlannedStep[] {
+  return steps.flatMap((s): PlannedStep[] => {
+    if (s.kind === 'dispatch') return s.cached ? [] : [s];
+    if (s.kind === 'loop') return [{ ...s, body: withoutCachedSteps(s.body) }];
+    return [s];
+  });
 }

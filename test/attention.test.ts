@@ -14,7 +14,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { add, eq, f32, gt, ge, mod, mul, ne, or, sub, toF32, compileFor, createCpuBackend, interpretKernel, run } from '../index.ts';
+import { add, einsum, eq, f32, gt, ge, iota, kernel, mod, mul, ne, or, softmax, sub, toF32, where, compileFor, createCpuBackend, interpretKernel, run } from '../index.ts';
 import type { Backend, HostTensor, Kernel, Program } from '../index.ts';
 import { attention, attentionKernel, mergeHeads, splitHeads, type AttentionConfig } from '../kernels/attention.ts';
 import { prepareGolden, runGolden } from './golden/cases.ts';
@@ -346,5 +346,28 @@ describeGPU('attention on WebGPU', (gpu) => {
     expect(big, 'allocations of N·M·4 bytes or more').toEqual([]);
     const ioBytes = 4 * b * hq * (n * d + m * d + m * dv + n * dv + n);
     expect(gpu.memory.peakBytes - before).toBeLessThan(2 * ioBytes);
+  });
+});
+
+describeGPU('block mask cache', (gpu) => {
+  it('computes the block lists of an index-only mask once per shape and reuses them', async () => {
+    const k = kernel('strided attention', { q: f32('n', 'd').pin({ d: 8 }), k: f32('m', 'd').pin({ d: 8 }), v: f32('m', 'e').pin({ e: 4 }) }, ({ q, k, v }) => {
+      const s = einsum('nd,md->nm', q, k);
+      const allowed = ne(mod(sub(iota(s, 'n'), iota(s, 'm')), 4), 3);
+      return einsum('nm,me->ne', softmax(where(allowed, s, -Infinity), 'm'), v);
+    });
+    const program = compileFor(k, gpu);
+    expect(program.buffers.filter((b) => b.role === 'cache')).toHaveLength(3);
+    expect(program.steps.filter((s) => s.kind === 'dispatch' && s.cached).map((s) => s.label.split(' ')[0])).toEqual(['mask-classify', 'mask-compact']);
+    const inputs = (n: number, seed: number) => ({ q: randomTensor([n, 8], seed), k: randomTensor([n, 8], seed + 1), v: randomTensor([n, 4], seed + 2) });
+    for (const [n, seed, fresh] of [[70, 1, true], [70, 5, false], [33, 9, true], [70, 13, false]] as const) {
+      const { outputs, profile } = await gpu.profile(program, inputs(n, seed));
+      const want = interpretKernel(k, inputs(n, seed), { precision: 'f64' });
+      expectClose(`n=${n} seed=${seed}`, { shape: outputs['out']!.shape, data: await outputs['out']!.read() }, want['out']!, F32);
+      for (const t of Object.values(outputs)) t.destroy();
+      // The mask passes run for a shape the first time only; later runs reuse the cached lists.
+      const ranMask = profile.steps.some((step) => step.label.startsWith('mask-classify'));
+      expect(ranMask, `mask passes ran for n=${n} seed=${seed}`).toBe(fresh);
+    }
   });
 });

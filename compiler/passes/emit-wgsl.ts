@@ -828,7 +828,8 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
           uniformWords: e.uniforms.length,
         });
       }
-      return { kind: 'dispatch', kernel: index, label: `${s.kernel.kind} ${s.kernel.name}`, buffers: e.buffers, uniforms: e.uniforms, workgroups: e.workgroups };
+      const cached = kernelOutputs(s.kernel).every((o) => program.buffers[o.buffer]!.role === 'cache');
+      return { kind: 'dispatch', kernel: index, label: `${s.kernel.kind} ${s.kernel.name}`, buffers: e.buffers, uniforms: e.uniforms, workgroups: e.workgroups, ...(cached ? { cached } : {}) };
     });
   const programSteps = steps(program.steps);
   const boundary = (t: { name: string; dtype: DType; axes: readonly { name: string; size: Size }[]; buffer: number }) => ({

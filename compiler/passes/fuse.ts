@@ -10,7 +10,7 @@ import { kvBounds, peelValidity } from '../flash-analysis.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../runtime/program.ts';
 import { defaultFlashSchedule } from './lower-to-tiles.ts';
 import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
-import { kernelInputs, kernelOutputs, sizeExpr, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { kernelInputs, kernelOutputs, loadedBuffers, sizeExpr, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 
 /** An inlined expression shared by several consumers is recomputed only up to this many ops. */
 const RECOMPUTE_LIMIT = 6;
@@ -167,9 +167,12 @@ class Fuser {
     const kvTiles: SizeExpr = { op: 'ceildiv', args: [k.kv.size, kvTile] };
     const outerCount = sizeExpr(maskOuter.map((a) => a.size));
     const axes = maskOuter.map((a) => ({ name: a.name, size: a.size }));
-    const blocks = this.newBuffer('u32', axes, 'temp', `${label} mask blocks`, { op: 'mul', args: [outerCount, qTiles, kvTiles] });
-    const counts = this.newBuffer('u32', axes, 'temp', `${label} mask counts`, { op: 'mul', args: [outerCount, qTiles] });
-    const list = this.newBuffer('u32', axes, 'temp', `${label} mask list`, { op: 'mul', args: [outerCount, qTiles, kvTiles] });
+    // A mask that reads no tensor depends on sizes and parameters only: the runtime keeps its
+    // block lists across runs (cache buffers) instead of recomputing them.
+    const role = loadedBuffers(k.valid!).size === 0 ? 'cache' : 'temp';
+    const blocks = this.newBuffer('u32', axes, role, `${label} mask blocks`, { op: 'mul', args: [outerCount, qTiles, kvTiles] });
+    const counts = this.newBuffer('u32', axes, role, `${label} mask counts`, { op: 'mul', args: [outerCount, qTiles] });
+    const list = this.newBuffer('u32', axes, role, `${label} mask list`, { op: 'mul', args: [outerCount, qTiles, kvTiles] });
     const out = (buffer: number): KOutput => ({ buffer, dtype: 'u32', axes: [] });
     const load = (buffer: number) => ({ k: 'load' as const, buffer, dtype: 'u32' as const, axes: [] });
     const shared = { maskOuter, tiled: k.tiled, kv: k.kv, rows, kvTile };
