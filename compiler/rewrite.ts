@@ -3,7 +3,7 @@
  * Loop bodies are rewritten recursively with the same visitor; dead nodes are dropped afterwards.
  */
 import { operands, type Graph, type LoopNode, type Node } from '../dsl/ir.ts';
-import { GraphBuilder } from '../dsl/trace.ts';
+import { GraphBuilder, type NodeData } from '../dsl/trace.ts';
 
 export type { NodeData } from '../dsl/trace.ts';
 
@@ -38,25 +38,30 @@ export function rewriteGraph(graph: Graph, visit: Visitor): Graph {
   return { nodes: out.nodes, outputs };
 }
 
-/** Copies a node with its operands remapped. */
-export function copyNode(node: Node, out: GraphWriter, map: (oldId: number) => number): number {
+/** A node's fields (without its id) with its operands remapped; loops are handled by their callers. */
+export function remapOperands(node: Node, map: (oldId: number) => number): NodeData {
   const { id: _id, ...data } = node;
   switch (data.op) {
     case 'map':
     case 'contract':
     case 'flash':
-      return out.add({ ...data, args: data.args.map(map) });
+      return { ...data, args: data.args.map(map) };
     case 'reduce':
     case 'relabel':
     case 'composite':
-      return out.add({ ...data, arg: map(data.arg) });
+      return { ...data, arg: map(data.arg) };
     case 'loop_result':
-      return out.add({ ...data, loop: map(data.loop) });
+      return { ...data, loop: map(data.loop) };
     case 'loop':
-      throw new Error('copyNode: loops are rewritten by rewriteGraph');
+      throw new Error('remapOperands: loops are rewritten by rewriteGraph');
     default:
-      return out.add(data);
+      return data;
   }
+}
+
+/** Copies a node with its operands remapped. */
+export function copyNode(node: Node, out: GraphWriter, map: (oldId: number) => number): number {
+  return out.add(remapOperands(node, map));
 }
 
 /**

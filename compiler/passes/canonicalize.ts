@@ -5,29 +5,11 @@
 import { type Graph, type Node } from '../../dsl/ir.ts';
 import { roundTo, scalarOp } from '../../dsl/scalar-ops.ts';
 import { typesEqual } from '../../dsl/infer.ts';
-import { copyNode, eliminateDeadNodes, rewriteGraph, type GraphWriter } from '../rewrite.ts';
+import { copyNode, eliminateDeadNodes, remapOperands, rewriteGraph, type GraphWriter } from '../rewrite.ts';
 
-/** A key identifying a node's computation (operands already remapped), for CSE. */
+/** A key identifying a node's computation (operands already remapped), for CSE; loops have none. */
 function cseKey(node: Node, map: (id: number) => number): string | null {
-  const { id: _id, ...data } = node;
-  switch (data.op) {
-    case 'loop':
-    case 'carry':
-    case 'capture':
-      return data.op === 'loop' ? null : JSON.stringify(data);
-    case 'map':
-    case 'contract':
-    case 'flash':
-      return JSON.stringify({ ...data, args: data.args.map(map) });
-    case 'reduce':
-    case 'relabel':
-    case 'composite':
-      return JSON.stringify({ ...data, arg: map(data.arg) });
-    case 'loop_result':
-      return JSON.stringify({ ...data, loop: map(data.loop) });
-    default:
-      return JSON.stringify(data);
-  }
+  return node.op === 'loop' ? null : JSON.stringify(remapOperands(node, map));
 }
 
 function simplify(node: Node, out: GraphWriter, map: (id: number) => number): number | null {

@@ -332,48 +332,31 @@ function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule): Emit
     { s: 'var', name: 'ra', type: `array<${T}, ${RM}>` },
     { s: 'var', name: 'rb', type: `array<${T}, ${RN}>` },
   ];
-  const loadA: Stmt[] = [
-    {
-      s: 'for',
-      init: 'var e = lid',
-      cond: `e < ${TM * TK}u`,
-      update: `e += ${threads}u`,
-      body: [
-        { s: 'let', name: 'row', value: `e / ${TK}u` },
-        { s: 'let', name: 'kk', value: `e % ${TK}u` },
-        { s: 'let', name: 'mflat', value: `tm * ${TM}u + row` },
-        { s: 'let', name: 'kflat', value: 'k0 + kk' },
-        { s: 'var', name: 'v', type: T, value: zero },
-        {
-          s: 'if',
-          cond: `mflat < ${M} && kflat < ${K}`,
-          then: [...em.decompose('mflat', k.m, 'm'), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: em.expr(k.a) }],
-        },
-        { s: 'assign', target: `tile_a[kk * ${TM}u + row]`, value: 'v' },
-      ],
-    },
-  ];
-  const loadB: Stmt[] = [
-    {
-      s: 'for',
-      init: 'var e = lid',
-      cond: `e < ${TN * TK}u`,
-      update: `e += ${threads}u`,
-      body: [
-        { s: 'let', name: 'kk', value: `e / ${TN}u` },
-        { s: 'let', name: 'col', value: `e % ${TN}u` },
-        { s: 'let', name: 'nflat', value: `tn * ${TN}u + col` },
-        { s: 'let', name: 'kflat', value: 'k0 + kk' },
-        { s: 'var', name: 'v', type: T, value: zero },
-        {
-          s: 'if',
-          cond: `nflat < ${N} && kflat < ${K}`,
-          then: [...em.decompose('nflat', k.n, 'n'), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: em.expr(k.b) }],
-        },
-        { s: 'assign', target: `tile_b[kk * ${TN}u + col]`, value: 'v' },
-      ],
-    },
-  ];
+  /**
+   * Cooperative load of one operand tile, stored k-major (`tile[kk * width + free]`). A walks its
+   * global memory k-fastest, B free-fastest: each reads along its contiguous axis.
+   */
+  const loadTile = (tile: string, width: number, kFastest: boolean, base: string, free: readonly KAxis[], bound: string, expr: KExpr, tag: string): Stmt => ({
+    s: 'for',
+    init: 'var e = lid',
+    cond: `e < ${width * TK}u`,
+    update: `e += ${threads}u`,
+    body: [
+      { s: 'let', name: 'fi', value: kFastest ? `e / ${TK}u` : `e % ${width}u` },
+      { s: 'let', name: 'kk', value: kFastest ? `e % ${TK}u` : `e / ${width}u` },
+      { s: 'let', name: `${tag}flat`, value: `${base} * ${width}u + fi` },
+      { s: 'let', name: 'kflat', value: 'k0 + kk' },
+      { s: 'var', name: 'v', type: T, value: zero },
+      {
+        s: 'if',
+        cond: `${tag}flat < ${bound} && kflat < ${K}`,
+        then: [...em.decompose(`${tag}flat`, free, tag), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: em.expr(expr) }],
+      },
+      { s: 'assign', target: `${tile}[kk * ${width}u + fi]`, value: 'v' },
+    ],
+  });
+  const loadA = [loadTile('tile_a', TM, true, 'tm', k.m, M, k.a, 'm')];
+  const loadB = [loadTile('tile_b', TN, false, 'tn', k.n, N, k.b, 'n')];
   const inner: Stmt[] = [];
   for (let i = 0; i < RM; i++) inner.push({ s: 'assign', target: `ra[${i}]`, value: `tile_a[kk * ${TM}u + ty + ${i * TY}u]` });
   for (let j = 0; j < RN; j++) inner.push({ s: 'assign', target: `rb[${j}]`, value: `tile_b[kk * ${TN}u + tx + ${j * TX}u]` });
