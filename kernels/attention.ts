@@ -306,8 +306,8 @@ function cachedKernel<E extends Specs>(config: AttentionConfig<E>): Kernel {
  * Runs attention on `backend` with the usual layouts: `q [B, Hq, N, D]`, `k [B, Hkv, M, D]`,
  * `v [B, Hkv, M, Dv]` (and `doc [B, N]`, and any extra inputs, passed through unchanged). Returns
  * `o [B, Hq, N, Dv]` and `lse [B, Hq, N]`. The head dims are pinned when compiling, because the
- * fused flash kernel keeps a query row and its output accumulator in registers and needs their
- * sizes statically; N, M, B and the head counts stay symbolic.
+ * fused flash kernel sizes its register blocks and workgroup tiles by them; N, M, B and the head
+ * counts stay symbolic (the compiled program picks its flash variant by N at run time).
  */
 export async function attention<E extends Specs = {}>(
   backend: Backend,

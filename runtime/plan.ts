@@ -7,7 +7,7 @@
 import { bindSymbols, checkParams, concreteShape, elementCount, type Shaped } from '../dsl/bind.ts';
 import { TesseraError, type DType } from '../dsl/types.ts';
 import { formatBytes } from './format.ts';
-import { evalSize, type DeviceLimits, type Program, type ProgramBuffer, type SizeExpr, type Step, type UniformWord } from './program.ts';
+import { evalSize, inRange, type DeviceLimits, type Program, type ProgramBuffer, type SizeExpr, type Step, type UniformWord } from './program.ts';
 
 export interface PlannedDispatch {
   readonly kind: 'dispatch';
@@ -183,32 +183,38 @@ export function planRun(
   };
 
   const plan = (list: readonly Step[]): PlannedStep[] =>
-    list.map((step): PlannedStep => {
-      if (step.kind === 'loop') return { kind: 'loop', label: step.label, count: step.count, body: plan(step.body) };
-      if (step.kind === 'copy') {
-        const where = `copy '${step.label}'`;
-        const bytes = size(step.bytes, `the size of ${where}`);
-        if (bytes % 4 !== 0) fail(`${where} copies ${bytes} bytes; copies must be a multiple of 4 bytes`);
-        for (const id of [step.src, step.dst]) {
-          const b = buffers.get(id)!;
-          if (bytes > b.bytes) fail(`${where} copies ${bytes} bytes but ${b.what} holds ${b.bytes}`);
-        }
-        return { kind: 'copy', label: step.label, src: step.src, dst: step.dst, bytes };
-      }
-      const kernel = program.kernels[step.kernel]!;
-      const where = `step '${step.label}' (kernel '${kernel.name}')`;
-      const total = size(step.workgroups, `the workgroup count of ${where}`);
-      const max = limits.maxComputeWorkgroupsPerDimension;
-      if (total > max * max) {
-        fail(`${where} needs ${total} workgroups but this device dispatches at most ${max} x ${max} (maxComputeWorkgroupsPerDimension)`);
-      }
-      let uniforms: Uint32Array | null = null;
-      if (kernel.uniformWords > 0) {
-        uniforms = new Uint32Array(Math.ceil(kernel.uniformWords / 4) * 4);
-        step.uniforms.forEach((u, i) => (uniforms![i] = uniformWord(u, where)));
-      }
-      return { kind: 'dispatch', label: step.label, kernel: step.kernel, buffers: step.buffers, uniforms, total, grid: workgroupGrid(total, max), cached: step.cached === true };
+    list.flatMap((step): PlannedStep[] => {
+      const planned = planStep(step);
+      return planned ? [planned] : [];
     });
+  /** A step's plan, or null when its `when` range excludes this run. */
+  const planStep = (step: Step): PlannedStep | null => {
+    if (step.kind === 'loop') return { kind: 'loop', label: step.label, count: step.count, body: plan(step.body) };
+    if (step.kind === 'copy') {
+      const where = `copy '${step.label}'`;
+      const bytes = size(step.bytes, `the size of ${where}`);
+      if (bytes % 4 !== 0) fail(`${where} copies ${bytes} bytes; copies must be a multiple of 4 bytes`);
+      for (const id of [step.src, step.dst]) {
+        const b = buffers.get(id)!;
+        if (bytes > b.bytes) fail(`${where} copies ${bytes} bytes but ${b.what} holds ${b.bytes}`);
+      }
+      return { kind: 'copy', label: step.label, src: step.src, dst: step.dst, bytes };
+    }
+    if (step.when && !inRange(step.when, symbols)) return null;
+    const kernel = program.kernels[step.kernel]!;
+    const where = `step '${step.label}' (kernel '${kernel.name}')`;
+    const total = size(step.workgroups, `the workgroup count of ${where}`);
+    const max = limits.maxComputeWorkgroupsPerDimension;
+    if (total > max * max) {
+      fail(`${where} needs ${total} workgroups but this device dispatches at most ${max} x ${max} (maxComputeWorkgroupsPerDimension)`);
+    }
+    let uniforms: Uint32Array | null = null;
+    if (kernel.uniformWords > 0) {
+      uniforms = new Uint32Array(Math.ceil(kernel.uniformWords / 4) * 4);
+      step.uniforms.forEach((u, i) => (uniforms![i] = uniformWord(u, where)));
+    }
+    return { kind: 'dispatch', label: step.label, kernel: step.kernel, buffers: step.buffers, uniforms, total, grid: workgroupGrid(total, max), cached: step.cached === true };
+  };
 
   return { symbols, params: checkedParams, buffers, inputs, outputs, steps: plan(program.steps) };
 }

@@ -12,6 +12,19 @@ import type { DType, Size } from '../dsl/types.ts';
  */
 export type SizeExpr = number | string | { readonly op: 'mul' | 'add' | 'ceildiv' | 'max' | 'min'; readonly args: readonly SizeExpr[] };
 
+/** A range of a size: `atLeast <= size < below`, each bound optional. */
+export interface SizeRange {
+  readonly size: SizeExpr;
+  readonly atLeast?: number;
+  readonly below?: number;
+}
+
+/** Whether a size range holds for the bound symbols. */
+export function inRange(range: SizeRange, symbols: Readonly<Record<string, number>>): boolean {
+  const v = evalSize(range.size, symbols);
+  return (range.atLeast === undefined || v >= range.atLeast) && (range.below === undefined || v < range.below);
+}
+
 /** A tensor the program reads or writes at its boundary. */
 export interface ProgramTensor {
   readonly name: string;
@@ -72,6 +85,12 @@ export type Step =
        * once per (program, symbols, parameters) and reuses the cache buffers afterwards.
        */
       readonly cached?: boolean;
+      /**
+       * Run the step only when `size` is at least `atLeast` and below `below` (each bound
+       * optional). A program carries kernel variants specialised for ranges of a symbolic size
+       * this way; the runtime compiles only the variants a run dispatches.
+       */
+      readonly when?: SizeRange;
     }
   | { readonly kind: 'copy'; readonly label: string; readonly src: number; readonly dst: number; readonly bytes: SizeExpr }
   | { readonly kind: 'loop'; readonly label: string; readonly count: number; readonly body: readonly Step[] };

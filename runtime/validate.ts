@@ -81,6 +81,10 @@ export function validateProgram(program: Program): void {
         for (const u of step.uniforms) {
           if ('param' in u && !paramNames.has(u.param)) fail(`${where} reads parameter '${u.param}', which the program does not declare`);
         }
+        for (const bound of ['atLeast', 'below'] as const) {
+          const v = step.when?.[bound];
+          if (v !== undefined && !Number.isFinite(v)) fail(`${where} has when.${bound} = ${String(v)}; it must be a finite number`);
+        }
       } else {
         fail(`unknown step kind '${String((step as { kind: unknown }).kind)}'`);
       }

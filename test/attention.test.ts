@@ -4,7 +4,7 @@
  *   (float32 tolerance), and through the `attention()` boundary helper;
  * - the compiled GPU program against the float64 interpreter for every modifier and mask alone and
  *   combined, with GQA and MQA, at sizes that are not multiples of any tile (N, M ∈ {1, 7, 33, 130},
- *   D ∈ {8, 20, 64, 128});
+ *   D ∈ {8, 20, 64, 128}), and on query axes long enough (≥ 256) for the long-axis flash variant;
  * - rows with nothing allowed (o = 0, lse = −∞) on both backends;
  * - that the compiler fused each of these programs into a flash kernel, and that no N×M buffer is
  *   ever allocated (the runtime's allocation record);
@@ -175,6 +175,14 @@ const CASES: readonly Case[] = [
     }),
     shape: { b: 2, hq: 4, hkv: 2, n: 33, m: 33, d: 20, dv: 20 },
     extra: (s) => ({ headBias: tensor([s.hkv, s.hq / s.hkv], 47, -0.2, 0.2) }),
+  },
+  // From 256 query rows the compiler's long-axis flash variant runs (fewer, fatter threads).
+  { name: 'long query axis, causal, GQA', kernel: attentionKernel({ causal: true }), shape: { b: 1, hq: 4, hkv: 2, n: 300, m: 333, d: 64, dv: 64 } },
+  {
+    name: 'long query axis, document mask + softcap + captured bias (block mask), value head not a multiple of the threads across',
+    kernel: attentionKernel({ documentMask: true, softcap: 5, extraInputs: headBias, scoreMod: (s, idx, { headBias }) => add(s, mul(headBias, toF32(sub(idx.q, idx.kv)))) }),
+    shape: { b: 2, hq: 2, hkv: 1, n: 260, m: 260, d: 24, dv: 18 },
+    extra: (s) => ({ headBias: tensor([s.hkv, s.hq / s.hkv], 53, -0.01, 0.01) }),
   },
 ];
 

@@ -238,15 +238,24 @@ describe('flash attention lowering', () => {
       const allowed = mask === 'causal' ? ge(qi, ki) : ne(mod(sub(qi, ki), 4), 3);
       return einsum('nm,me->ne', softmax(where(allowed, s, -Infinity), 'm'), v);
     });
-  const dispatches = (k: ReturnType<typeof build>) => compile(k.trace()).steps.map((s) => s.label.split(' ')[0]);
+  /** Each step's kind, with its size range when it has one. */
+  const dispatches = (k: ReturnType<typeof build>, sizes: Record<string, number> = {}) =>
+    compile(k.trace({ sizes })).steps.map((s) => {
+      const kind = s.label.split(' ')[0];
+      if (s.kind !== 'dispatch' || !s.when) return kind;
+      return `${kind} ${s.when.atLeast !== undefined ? `${String(s.when.size)}>=${s.when.atLeast}` : `${String(s.when.size)}<${s.when.below}`}`;
+    });
 
   it('bounds a causal mask analytically: one flash kernel, no block mask', () => {
-    expect(dispatches(build('causal'))).toEqual(['flash']);
+    // A symbolic query axis gets the long-axis variant from 256 rows and the short one below;
+    // a pinned one gets just the variant for its size.
+    expect(dispatches(build('causal'))).toEqual(['flash n>=256', 'flash n<256']);
+    expect(dispatches(build('causal'), { n: 7 })).toEqual(['flash']);
     expect(printFused(fuseGraph(build('causal').trace()))).toContain('valid=ge(#a0, #a1) kv>=[] kv<=[t+0:i32]');
   });
 
   it('gives a mask the bounds cannot capture a block mask: classify, compact, then flash over the list', () => {
-    expect(dispatches(build('stride'))).toEqual(['mask-classify', 'mask-compact', 'flash']);
-    expect(printFused(fuseGraph(build('stride').trace()))).toMatch(/blocks 64x32 counts b\d+ list b\d+/);
+    expect(dispatches(build('stride'))).toEqual(['mask-classify', 'mask-compact', 'flash n>=256', 'flash n<256']);
+    expect(printFused(fuseGraph(build('stride').trace()))).toMatch(/blocks 32x32 counts b\d+ list b\d+/);
   });
 });

@@ -32,7 +32,8 @@ export function flashDispatches(program: Program): { top: number; inLoops: numbe
   const visit = (steps: readonly Step[], inLoop: boolean): void => {
     for (const step of steps) {
       if (step.kind === 'loop') visit(step.body, true);
-      else if (step.kind === 'dispatch' && step.label.startsWith('flash')) counts[inLoop ? 'inLoops' : 'top']++;
+      // Size variants of one kernel (steps with a `when` range) count once: only one of them runs.
+      else if (step.kind === 'dispatch' && step.label.startsWith('flash') && step.when?.below === undefined) counts[inLoop ? 'inLoops' : 'top']++;
     }
   };
   visit(program.steps, false);

@@ -296,6 +296,24 @@ describe('planning a run (no device)', () => {
     expect(() => validateProgram(writesInput)).toThrow("program 'w' is malformed: step 'scale x' (kernel 'scale') binds input buffer 'x' as read_write at binding 1");
   });
 
+  it('runs only the size variants whose range holds, and rejects a non-finite bound', () => {
+    const base = scaleProgram.steps[0] as Step & { kind: 'dispatch' };
+    const variants = program({
+      ...scaleProgram,
+      name: 'variants',
+      steps: [
+        { ...base, label: 'long', when: { size: 'n', atLeast: 256 } },
+        { ...base, label: 'short', when: { size: 'n', below: 256 } },
+        { ...base, label: 'always' },
+      ],
+    });
+    const labels = (n: number) => planRun(variants, { x: { shape: [n] } }, { alpha: 1 }, DEFAULT_LIMITS).steps.map((s) => s.label);
+    expect(labels(255)).toEqual(['short', 'always']);
+    expect(labels(256)).toEqual(['long', 'always']);
+    const bad = program({ ...scaleProgram, name: 'bad-range', steps: [{ ...base, when: { size: 'n', below: NaN } }] });
+    expect(() => validateProgram(bad)).toThrow(new TesseraError("program 'bad-range' is malformed: step 'scale x' (kernel 'scale') has when.below = NaN; it must be a finite number"));
+  });
+
   it('formats sizes and WGSL listings with the offending line marked', () => {
     expect(formatBytes(209715200)).toBe('200.0 MiB');
     expect(formatBytes(4 * 1024 ** 3)).toBe('4.0 GiB');

@@ -183,8 +183,8 @@ const kernels = new Map<AttentionVariant, Kernel>();
 
 /**
  * `tessera`: `attentionKernel(config)` from `kernels/attention.ts`, traced with the head dims
- * pinned (`d = e = 64`, which the flash kernel needs to keep a query row and its accumulator in
- * registers) and compiled for the backend's limits, run with `backend.run` on tensors uploaded
+ * pinned (`d = e = 64`, which the flash kernel sizes its register blocks and tiles by; N and M stay
+ * symbolic, so the program's long-axis flash variant runs from N = 256) and compiled for the backend's limits, run with `backend.run` on tensors uploaded
  * once. q is uploaded as `[B, Hkv, G, N, D]` with Hkv = H and G = 1 (`splitHeads`), which is the
  * same memory as `[B, H, N, D]`; `o` comes back as `[B, H, 1, N, Dv]`, likewise the usual layout.
  * Each run reads back `o` only (what the peers return); `lse` is computed by the same dispatch

@@ -14,7 +14,7 @@ import type { Program, ProgramKernel, SizeExpr, Step, UniformWord } from '../../
 import { kernelExprs, kernelInputs, kernelOutputs, sizeExpr, type FlashKernel, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 import { printWgsl } from '../wgsl/print.ts';
-import type { FlashSchedule, GemmSchedule, ReduceSchedule, Schedule, TiledProgram, TiledStep } from './lower-to-tiles.ts';
+import { flashWorkgroupLayout, type FlashSchedule, type GemmSchedule, type ReduceSchedule, type Schedule, type TiledProgram, type TiledStep } from './lower-to-tiles.ts';
 
 const F32_LOWEST = -3.4028234663852886e38;
 
@@ -26,6 +26,9 @@ function storageType(d: DType): string {
   return d === 'bool' ? 'u32' : d;
 }
 
+
+/** An index expression into a region of a kernel's workgroup array. */
+type Region = (index: string) => string;
 
 /** Per-kernel emission state: bindings, uniform words, helpers. */
 class Emitter {
@@ -412,51 +415,73 @@ function staticSize(axes: readonly KAxis[]): number {
 }
 
 /**
- * The flash kernel: a workgroup owns `rows` query rows (one per thread) of one outer index; K and
- * V tiles of `kvTile` keys are staged through workgroup memory; each thread keeps its query row,
- * its output accumulator and its running (max, sum) in registers — the online softmax — so no
- * N×M score ever exists. Only kv tiles inside the analytic bounds are visited; within them the
- * validity predicate is evaluated per element (a masked score never becomes a number).
+ * The flash kernel, FlashAttention-2 style: a workgroup owns `rows` query rows of one outer index
+ * on `threads` threads, each the owner of the rows congruent to it. Per kv tile the threads
+ * compute the score tile Q·Kᵀ as a register-blocked GEMM (each thread a block of rows × keys; Q
+ * resident in workgroup memory or staged in head chunks, K staged) and write it to workgroup
+ * memory; each row's owner runs that row's online softmax — score modifier, validity, running
+ * (max, sum) — turning scores into probabilities in place; then the threads, register-blocked
+ * again, rescale their block of the output accumulator by the rows' correction factors and add
+ * P·V (V staged whole or in chunks). No N×M score ever exists; only kv tiles inside the analytic
+ * bounds (or listed by the block mask) are visited; a masked score never enters the sum (a row's
+ * validity in a tile is a bit mask). Four barriers per kv tile when Q is resident and K and V
+ * come whole: barriers are costly on lavapipe, which runs threads as coroutines.
+ *
+ * Loop trip counts that the shader compiler could unroll around the register blocks come from
+ * uniforms: lavapipe's LLVM took minutes on fully unrolled flash kernels.
  */
 function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   const em = new Emitter(k);
-  const BR = s.rows;
-  const BC = s.kvTile;
+  const { rows: BR, kvTile: BC, dTile: TK, vTile: VK } = s;
+  const NT = s.threads;
+  const TX = s.across;
+  const TY = NT / TX;
+  const RM = BR / TY;
+  const RS = BC / TX;
   const D = staticSize(k.d);
   const E = staticSize(k.e);
+  const RO = Math.ceil(E / TX);
+  const fullD = TK >= D;
+  const fullV = VK >= BC;
+  const QW = fullD ? D : TK;
+  // One workgroup array carved into regions (WGSL has no unions): row state, then the tiles. At
+  // the end each thread stages its output block over the tiles, so the global writes are one
+  // short loop rather than an unrolled epilogue.
+  const layout = flashWorkgroupLayout(s, D, E);
+  const region = (offset: number) => (i: string) => `wgm[${offset === 0 ? '' : `${offset}u + `}${i}]`;
+  const [wscale, wm, wl, wq, wk, ws, wv, wo] = [layout.scale, layout.m, layout.l, layout.q, layout.k, layout.s, layout.v, layout.o].map(region) as [Region, Region, Region, Region, Region, Region, Region, Region];
   const T = k.tiled ? em.size(k.tiled.size) : '1u';
   const M = em.size(k.kv.size);
   const NEG = wgslLiteral(F32_LOWEST, 'f32');
-  // Loop trip counts come from uniforms: lavapipe's LLVM fully unrolls short constant loops
-  // nested in the kv loop, which took minutes to compile for head dims of 32.
   const dCount = em.opaque(D);
-  const eCount = em.opaque(E);
   const bcCount = em.opaque(BC);
+  const tkCount = em.opaque(TK);
+  const vkCount = em.opaque(VK);
   em.helpers.set('ts_neg_inf_bits', 'var<private> ts_neg_inf_bits: u32 = 0xff800000u;');
   const parts = k.split?.parts ?? 1;
+  const rowOf = (i: number) => `ty + ${i * TY}u`;
+  const tiledLet = (row: string): Stmt[] => (k.tiled ? [{ s: 'let', name: k.tiled.id, value: `min(${row}, ${T} - 1u)` }] : []);
+  const kvLet: Stmt = { s: 'let', name: k.kv.id, value: 'kvi' };
   const body: Stmt[] = [
     { s: 'let', name: 'tiles_t', value: `(${T} + ${BR - 1}u) / ${BR}u` },
     { s: 'let', name: 'sp', value: `wid % ${parts}u` },
     { s: 'let', name: 'tt', value: `(wid / ${parts}u) % tiles_t` },
     { s: 'let', name: 'oflat', value: `(wid / ${parts}u) / tiles_t` },
     ...em.decompose('oflat', k.outer, 'o'),
-    { s: 'let', name: 'trow', value: `tt * ${BR}u + lid` },
-    { s: 'let', name: 'row_ok', value: `trow < ${T}` },
-  ];
-  if (k.tiled) body.push({ s: 'let', name: k.tiled.id, value: `min(trow, ${T} - 1u)` });
-  body.push(
-    { s: 'var', name: 'qr', type: `array<f32, ${D}>` },
-    { s: 'for', init: 'var dd = 0u', cond: `dd < ${dCount}`, update: 'dd += 1u', body: [...em.decompose('dd', k.d, 'qd'), { s: 'assign', target: 'qr[dd]', value: em.expr(k.q) }] },
-    { s: 'var', name: 'acc', type: `array<f32, ${E}>` },
-    { s: 'var', name: 'sc', type: `array<f32, ${BC}>` },
-    { s: 'var', name: 'ok', type: `array<bool, ${BC}>` },
-    { s: 'var', name: 'm_run', type: 'f32', value: NEG },
-    { s: 'var', name: 'l_run', type: 'f32', value: '0.0f' },
-    { s: 'let', name: 't_first', value: `i32(tt * ${BR}u)` },
-    { s: 'let', name: 't_last', value: `i32(min(tt * ${BR}u + ${BR}u, ${T})) - 1i` },
+    { s: 'let', name: 'tx', value: `lid % ${TX}u` },
+    { s: 'let', name: 'ty', value: `lid / ${TX}u` },
+    { s: 'let', name: 'row0', value: `tt * ${BR}u` },
+    { s: 'var', name: 'sacc', type: `array<f32, ${RM * RS}>` },
+    { s: 'var', name: 'acc', type: `array<f32, ${RM * RO}>` },
+    { s: 'var', name: 'ra', type: `array<f32, ${RM}>` },
+    { s: 'var', name: 'rb', type: `array<f32, ${Math.max(RS, RO)}>` },
+    // The running (max, sum) of every row, kept by the thread that owns the row (rr ≡ lid mod threads).
+    { s: 'for', init: 'var rr = lid', cond: `rr < ${BR}u`, update: `rr += ${NT}u`, body: [{ s: 'assign', target: `${wm(`rr`)}`, value: NEG }, { s: 'assign', target: `${wl(`rr`)}`, value: '0.0f' }] },
+    { s: 'let', name: 't_first', value: 'i32(row0)' },
+    { s: 'let', name: 't_last', value: `i32(min(row0 + ${BR}u, ${T})) - 1i` },
     { s: 'var', name: 'lo', type: 'i32', value: '0i' },
     { s: 'var', name: 'hi', type: 'i32', value: `i32(${M}) - 1i` },
-  );
+  ];
   const at = (t: -1 | 0 | 1, first: boolean) => (t === 0 ? '0i' : t === 1 ? (first ? 't_first' : 't_last') : first ? '(-t_last)' : '(-t_first)');
   if (k.split) {
     body.push(
@@ -467,78 +492,129 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   }
   for (const b of k.lower) body.push({ s: 'assign', target: 'lo', value: `max(lo, ${at(b.t, true)} + ${em.expr(b.c)})` });
   for (const b of k.upper) body.push({ s: 'assign', target: 'hi', value: `min(hi, ${at(b.t, false)} + ${em.expr(b.c)})` });
-  const kvLet: Stmt = { s: 'let', name: k.kv.id, value: 'kvi' };
-  /** Cooperative load of one kv tile of `expr` (per key: `width` values along `axes`). */
-  const loadTile = (tile: string, expr: KExpr, axes: readonly KAxis[], width: number, tag: string): Stmt => ({
+
+  /** Cooperative load of `count` elements into `tile(at)`, zero where `inRange` fails. */
+  const stage = (tile: Region, count: number, coords: Stmt[], inRange: string, setup: Stmt[], expr: KExpr, at: string): Stmt => ({
     s: 'for',
     init: 'var e = lid',
-    cond: `e < ${BC * width}u`,
-    update: `e += ${BR}u`,
-    body: [
-      { s: 'let', name: 'kvi', value: `kv0 + e / ${width}u` },
-      { s: 'let', name: 'c', value: `e % ${width}u` },
-      { s: 'var', name: 'val', type: 'f32', value: '0.0f' },
-      { s: 'if', cond: `kvi < ${M}`, then: [kvLet, ...em.decompose('c', axes, tag), { s: 'assign', target: 'val', value: em.expr(expr) }] },
-      { s: 'assign', target: `${tile}[e]`, value: 'val' },
-    ],
+    cond: `e < ${count}u`,
+    update: `e += ${NT}u`,
+    body: [...coords, { s: 'var', name: 'val', type: 'f32', value: '0.0f' }, { s: 'if', cond: inRange, then: [...setup, { s: 'assign', target: 'val', value: em.expr(expr) }] }, { s: 'assign', target: tile(at), value: 'val' }],
   });
-  const loadK = loadTile('tile_k', k.k, k.d, D, 'kd');
-  const loadV = loadTile('tile_v', k.v, k.e, E, 've');
+  // Score tile: sacc[i][j] = q[row i] · k[key j] (k-major tiles, as the GEMM). With `dTile >= D`
+  // the query block stays resident in workgroup memory for the whole kernel and K comes in one
+  // piece per kv tile; otherwise both are staged chunk by chunk (two barriers a chunk).
+  const stageQ = (base: string) =>
+    stage(wq, BR * QW, [{ s: 'let', name: 'qrow', value: `e / ${QW}u` }, { s: 'let', name: 'kk', value: `e % ${QW}u` }, { s: 'let', name: 'dflat', value: `${base}kk` }], `dflat < ${D}u`, [...tiledLet('row0 + qrow'), ...em.decompose('dflat', k.d, 'qd')], k.q, `kk * ${BR}u + qrow`);
+  const stageK = (base: string) =>
+    stage(wk, BC * QW, [{ s: 'let', name: 'key', value: `e / ${QW}u` }, { s: 'let', name: 'kk', value: `e % ${QW}u` }, { s: 'let', name: 'dflat', value: `${base}kk` }, { s: 'let', name: 'kvi', value: 'kv0 + key' }], `dflat < ${D}u && kvi < ${M}`, [kvLet, ...em.decompose('dflat', k.d, 'kd')], k.k, `kk * ${BC}u + key`);
+  const stageV = (base: string) =>
+    stage(wv, VK * E, [{ s: 'let', name: 'key', value: `e / ${E}u` }, { s: 'let', name: 'c', value: `e % ${E}u` }, { s: 'let', name: 'kvi', value: `kv0 + ${base}key` }], `kvi < ${M}`, [kvLet, ...em.decompose('c', k.e, 've')], k.v, 'e');
+  const scoreInner: Stmt[] = [];
+  for (let i = 0; i < RM; i++) scoreInner.push({ s: 'assign', target: `ra[${i}]`, value: `${wq(`kk * ${BR}u + ${rowOf(i)}`)}` });
+  for (let j = 0; j < RS; j++) scoreInner.push({ s: 'assign', target: `rb[${j}]`, value: `${wk(`kk * ${BC}u + tx + ${j * TX}u`)}` });
+  for (let i = 0; i < RM; i++) for (let j = 0; j < RS; j++) scoreInner.push({ s: 'assign', target: `sacc[${i * RS + j}]`, op: '+', value: `ra[${i}] * rb[${j}]` });
+  const scoreTile: Stmt[] = [];
+  if (fullD) scoreTile.push(stageK(''));
+  if (fullV && !layout.shareKV) scoreTile.push(stageV(''));
+  if (fullD || fullV) scoreTile.push({ s: 'barrier' });
+  for (let i = 0; i < RM * RS; i++) scoreTile.push({ s: 'assign', target: `sacc[${i}]`, value: '0.0f' });
+  if (fullD) {
+    scoreTile.push({ s: 'for', init: 'var kk = 0u', cond: `kk < ${dCount}`, update: 'kk += 1u', body: scoreInner });
+  } else {
+    scoreTile.push({
+      s: 'for',
+      init: 'var d0 = 0u',
+      cond: `d0 < ${dCount}`,
+      update: `d0 += ${tkCount}`,
+      body: [stageQ('d0 + '), stageK('d0 + '), { s: 'barrier' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${tkCount}`, update: 'kk += 1u', body: scoreInner }, { s: 'barrier' }],
+    });
+  }
+  for (let i = 0; i < RM; i++) for (let j = 0; j < RS; j++) scoreTile.push({ s: 'assign', target: `${ws(`(${rowOf(i)}) * ${BC}u + tx + ${j * TX}u`)}`, value: `sacc[${i * RS + j}]` });
+  scoreTile.push({ s: 'barrier' });
+
+  // This thread's row: modifier, validity, online softmax; probabilities replace scores in place.
   const validText = k.valid ? ` && ${em.expr(k.valid)}` : '';
-  const scores: Stmt = {
+  const ownRow = (inner: Stmt[]): Stmt => ({
     s: 'for',
-    init: 'var j = 0u',
-    cond: `j < ${bcCount}`,
-    update: 'j += 1u',
-    body: [
-      { s: 'let', name: 'kvi', value: 'kv0 + j' },
-      kvLet,
-      { s: 'var', name: 'dot', type: 'f32', value: '0.0f' },
-      { s: 'for', init: 'var dd = 0u', cond: `dd < ${dCount}`, update: 'dd += 1u', body: [{ s: 'assign', target: 'dot', op: '+', value: `qr[dd] * tile_k[j * ${D}u + dd]` }] },
-      { s: 'let', name: 'sv', value: em.expr(k.score) },
-      // A split's chunk boundary is not implied by the mask, so it is checked per key.
-      { s: 'let', name: 'okj', value: `kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${k.blockMask && k.valid ? ` && (full || ${em.expr(k.valid)})` : validText}` },
-      { s: 'assign', target: 'sc[j]', value: 'sv' },
-      { s: 'assign', target: 'ok[j]', value: 'okj' },
-      { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'seen', value: 'true' }] },
-    ],
-  };
-  const update: Stmt = {
-    s: 'if',
-    cond: 'seen',
-    then: [
-      { s: 'let', name: 'm_new', value: 'max(m_run, tmax)' },
-      { s: 'let', name: 'alpha', value: 'exp(m_run - m_new)' },
-      { s: 'assign', target: 'l_run', value: 'l_run * alpha' },
-      { s: 'for', init: 'var ee = 0u', cond: `ee < ${eCount}`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', value: 'acc[ee] * alpha' }] },
+    init: 'var rr = lid',
+    cond: `rr < ${BR}u`,
+    update: `rr += ${NT}u`,
+    body: [{ s: 'let', name: 'trow', value: 'row0 + rr' }, { s: 'let', name: 'row_ok', value: `trow < ${T}` }, ...tiledLet('trow'), { s: 'let', name: 'm_run', value: `${wm(`rr`)}` }, { s: 'let', name: 'l_run', value: `${wl(`rr`)}` }, ...inner],
+  });
+  const rowSoftmax: Stmt[] = [
+    ownRow([
+      { s: 'var', name: 'tmax', type: 'f32', value: NEG },
+      { s: 'var', name: 'okbits', type: 'u32', value: '0u' },
       {
         s: 'for',
         init: 'var j = 0u',
         cond: `j < ${bcCount}`,
         update: 'j += 1u',
         body: [
-          {
-            s: 'if',
-            cond: 'ok[j]',
-            then: [
-              { s: 'let', name: 'pj', value: 'exp(sc[j] - m_new)' },
-              { s: 'assign', target: 'l_run', op: '+', value: 'pj' },
-              { s: 'for', init: 'var ee = 0u', cond: `ee < ${eCount}`, update: 'ee += 1u', body: [{ s: 'assign', target: 'acc[ee]', op: '+', value: `pj * tile_v[j * ${E}u + ee]` }] },
-            ],
-          },
+          { s: 'let', name: 'kvi', value: 'kv0 + j' },
+          kvLet,
+          { s: 'let', name: em.accName, value: `${ws(`rr * ${BC}u + j`)}` },
+          { s: 'let', name: 'sv', value: em.expr(k.score) },
+          // A split's chunk boundary is not implied by the mask, so it is checked per key.
+          { s: 'let', name: 'okj', value: `row_ok && kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${k.blockMask && k.valid ? ` && (full || ${em.expr(k.valid)})` : validText}` },
+          { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'okbits', value: 'okbits | (1u << j)' }] },
+          { s: 'assign', target: `${ws(`rr * ${BC}u + j`)}`, value: 'sv' },
         ],
       },
-      { s: 'assign', target: 'm_run', value: 'm_new' },
-    ],
-  };
-  const tileBody = (): Stmt[] => [
-    { s: 'let', name: 'kv0', value: `u32(kt) * ${BC}u` },
-    loadK,
-    loadV,
-    { s: 'barrier' },
-    { s: 'if', cond: 'row_ok', then: [{ s: 'var', name: 'tmax', type: 'f32', value: NEG }, { s: 'var', name: 'seen', type: 'bool', value: 'false' }, scores, update] },
+      { s: 'let', name: 'm_new', value: 'max(m_run, tmax)' },
+      // No finite running max yet: the accumulator and sum are zero, whatever the factor.
+      { s: 'let', name: 'alpha', value: `select(0.0f, exp(m_run - m_new), m_run > ${NEG})` },
+      { s: 'var', name: 'lsum', type: 'f32', value: '0.0f' },
+      {
+        s: 'for',
+        init: 'var j = 0u',
+        cond: `j < ${bcCount}`,
+        update: 'j += 1u',
+        body: [
+          { s: 'let', name: 'pj', value: `select(0.0f, exp(${ws(`rr * ${BC}u + j`)} - m_new), ((okbits >> j) & 1u) != 0u)` },
+          { s: 'assign', target: 'lsum', op: '+', value: 'pj' },
+          { s: 'assign', target: `${ws(`rr * ${BC}u + j`)}`, value: 'pj' },
+        ],
+      },
+      { s: 'assign', target: `${wl(`rr`)}`, value: 'l_run * alpha + lsum' },
+      { s: 'assign', target: `${wm(`rr`)}`, value: 'm_new' },
+      { s: 'assign', target: `${wscale(`rr`)}`, value: 'alpha' },
+    ]),
+    // K is no longer read: V takes its region.
+    ...(layout.shareKV ? [stageV('')] : []),
     { s: 'barrier' },
   ];
+
+  // Output block: rescale by the rows' factors, then add P·V, V staged `vTile` keys at a time.
+  const pvInner: Stmt[] = [];
+  for (let i = 0; i < RM; i++) pvInner.push({ s: 'assign', target: `ra[${i}]`, value: `${ws(`(${rowOf(i)}) * ${BC}u + kc + kk`)}` });
+  for (let j = 0; j < RO; j++) pvInner.push({ s: 'assign', target: `rb[${j}]`, value: `${wv(`kk * ${E}u + tx + ${j * TX}u`)}` });
+  for (let i = 0; i < RM; i++) for (let j = 0; j < RO; j++) pvInner.push({ s: 'assign', target: `acc[${i * RO + j}]`, op: '+', value: `ra[${i}] * rb[${j}]` });
+  const oAt = (i: number, j: number) => wo(`(${rowOf(i)}) * ${E}u + tx + ${j * TX}u`);
+  /** Columns past the value head (E not a multiple of the threads across) are never stored. */
+  const inColumns = (j: number, st: Stmt): Stmt => ((j + 1) * TX > E ? { s: 'if', cond: `tx + ${j * TX}u < ${E}u`, then: [st] } : st);
+  const outputTile: Stmt[] = [];
+  for (let i = 0; i < RM; i++) {
+    outputTile.push({ s: 'let', name: `alpha${i}`, value: wscale(rowOf(i)) });
+    for (let j = 0; j < RO; j++) outputTile.push({ s: 'assign', target: `acc[${i * RO + j}]`, value: `acc[${i * RO + j}] * alpha${i}` });
+  }
+  if (fullV) {
+    outputTile.push({ s: 'let', name: 'kc', value: '0u' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${bcCount}`, update: 'kk += 1u', body: pvInner });
+  } else {
+    outputTile.push({
+      s: 'for',
+      init: 'var kc = 0u',
+      cond: `kc < ${bcCount}`,
+      update: `kc += ${vkCount}`,
+      body: [stageV('kc + '), { s: 'barrier' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${vkCount}`, update: 'kk += 1u', body: pvInner }, { s: 'barrier' }],
+    });
+  }
+  // Tiles staged at the top of the kv tile are overwritten by the next one: wait for every reader.
+  if (fullD || fullV) outputTile.push({ s: 'barrier' });
+
+  const tileBody = (): Stmt[] => [{ s: 'let', name: 'kv0', value: `u32(kt) * ${BC}u` }, ...scoreTile, ...rowSoftmax, ...outputTile];
+  if (fullD) body.push(stageQ(''));
   body.push(
     { s: 'let', name: 'kt_begin', value: `max(lo, 0i) / ${BC}i` },
     { s: 'let', name: 'kt_end', value: `select(-1i, hi / ${BC}i, hi >= 0i && lo <= hi)` },
@@ -572,42 +648,47 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
       },
     );
   }
+
+  // Each row's owner publishes its normaliser (or, split, writes its max and sum); then every
+  // thread writes its output block.
   const split = k.split;
-  const finish: Stmt[] = [];
+  const rowIndex = (value: string) => em.offset((split ? split.partial.axes : k.out.axes).map((a) => ({ size: a.size, index: a.id === 'slot' ? value : a.id })));
   if (split) {
-    // Partial state per (row, chunk): max, sum, then the unnormalised accumulator.
-    const slot = (value: string) => em.offset(split.partial.axes.map((a) => ({ size: a.size, index: a.id === 'slot' ? value : a.id })));
-    finish.push(
-      { s: 'assign', target: `out[${slot('0u')}]`, value: 'm_run' },
-      { s: 'assign', target: `out[${slot('1u')}]`, value: 'l_run' },
-      { s: 'for', init: 'var ee = 0u', cond: `ee < ${eCount}`, update: 'ee += 1u', body: [{ s: 'assign', target: `out[${slot('ee + 2u')}]`, value: 'acc[ee]' }] },
-    );
+    body.push(ownRow([{ s: 'if', cond: 'row_ok', then: [{ s: 'assign', target: `out[${rowIndex('0u')}]`, value: 'm_run' }, { s: 'assign', target: `out[${rowIndex('1u')}]`, value: 'l_run' }] }]));
   } else {
-    finish.push(
-      { s: 'let', name: 'inv', value: 'select(0.0f, 1.0f / l_run, l_run > 0.0f)' },
-      {
-        s: 'for',
-        init: 'var ee = 0u',
-        cond: `ee < ${eCount}`,
-        update: 'ee += 1u',
-        body: [...em.decompose('ee', k.e, 'oe'), { s: 'assign', target: `out[${em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })))}]`, value: 'acc[ee] * inv' }],
-      },
+    const lseAt = k.lse ? em.offset(k.lse.axes.map((a) => ({ size: a.size, index: a.id }))) : '';
+    body.push(
+      ownRow([
+        { s: 'assign', target: `${wscale(`rr`)}`, value: 'select(0.0f, 1.0f / l_run, l_run > 0.0f)' },
+        ...(k.lse ? [{ s: 'if', cond: 'row_ok', then: [{ s: 'assign', target: `out1[${lseAt}]`, value: 'select(bitcast<f32>(ts_neg_inf_bits), m_run + log(l_run), l_run > 0.0f)' }] } as Stmt] : []),
+      ]),
     );
-    if (k.lse) {
-      finish.push({
-        s: 'assign',
-        target: `out1[${em.offset(k.lse.axes.map((a) => ({ size: a.size, index: a.id })))}]`,
-        value: 'select(bitcast<f32>(ts_neg_inf_bits), m_run + log(l_run), l_run > 0.0f)',
-      });
-    }
   }
-  body.push({ s: 'if', cond: 'row_ok', then: finish });
+  // Every thread stages its output block (the tiles are free: the last kv tile ended in a barrier).
+  for (let i = 0; i < RM; i++) for (let j = 0; j < RO; j++) body.push(inColumns(j, { s: 'assign', target: oAt(i, j), value: `acc[${i * RO + j}]` }));
+  body.push(
+    { s: 'barrier' },
+    {
+      s: 'for',
+      init: 'var e = lid',
+      cond: `e < ${BR * E}u`,
+      update: `e += ${NT}u`,
+      body: [
+        { s: 'let', name: 'r', value: `e / ${E}u` },
+        { s: 'let', name: 'col', value: `e % ${E}u` },
+        {
+          s: 'if',
+          cond: `row0 + r < ${T}`,
+          then: [...tiledLet('row0 + r'), ...(split ? [] : em.decompose('col', k.e, 'oe')), { s: 'assign', target: `out[${split ? rowIndex('col + 2u') : rowIndex('')}]`, value: split ? wo('e') : `${wo('e')} * ${wscale('r')}` }],
+        },
+      ],
+    },
+  );
   const outerCount = sizeExpr(k.outer.map((a) => a.size));
   const tiles: SizeExpr = k.tiled ? { op: 'ceildiv', args: [k.tiled.size, BR] } : 1;
   return {
-    module: em.module(BR, body, [
-      { name: 'tile_k', type: `array<f32, ${BC * D}>` },
-      { name: 'tile_v', type: `array<f32, ${BC * E}>` },
+    module: em.module(NT, body, [
+      { name: 'wgm', type: `array<f32, ${layout.total}>` },
       ...(bm ? [{ name: 'wg_count', type: 'u32' }, { name: 'wg_entry', type: 'u32' }] : []),
     ]),
     workgroups: { op: 'mul', args: [outerCount, tiles, parts] },
@@ -812,7 +893,16 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
         });
       }
       const cached = kernelOutputs(s.kernel).every((o) => program.buffers[o.buffer]!.role === 'cache');
-      return { kind: 'dispatch', kernel: index, label: `${s.kernel.kind} ${s.kernel.name}`, buffers: e.buffers, uniforms: e.uniforms, workgroups: e.workgroups, ...(cached ? { cached } : {}) };
+      return {
+        kind: 'dispatch',
+        kernel: index,
+        label: `${s.kernel.kind} ${s.kernel.name}`,
+        buffers: e.buffers,
+        uniforms: e.uniforms,
+        workgroups: e.workgroups,
+        ...(cached ? { cached } : {}),
+        ...(s.when ? { when: s.when } : {}),
+      };
     });
   const programSteps = steps(program.steps);
   const boundary = (t: { name: string; dtype: DType; axes: readonly { name: string; size: Size }[]; buffer: number }) => ({
