@@ -462,6 +462,27 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   const rowOf = (i: number) => `ty + ${i * TY}u`;
   const tiledLet = (row: string): Stmt[] => (k.tiled ? [{ s: 'let', name: k.tiled.id, value: `min(${row}, ${T} - 1u)` }] : []);
   const kvLet: Stmt = { s: 'let', name: k.kv.id, value: 'kvi' };
+  /** `for (var v = lid; v < count; v += threads)`: the workgroup's threads share the iterations. */
+  const strided = (v: string, count: number, body: Stmt[]): Stmt => ({ s: 'for', init: `var ${v} = lid`, cond: `${v} < ${count}u`, update: `${v} += ${NT}u`, body });
+  /**
+   * A register-blocked product's loop (`kk`) over `count`: whole, its tiles already staged
+   * (`chunk` null), or `chunk` at a time (`v` the chunk start), staging each chunk's tiles
+   * between barriers.
+   */
+  const blocked = (v: string, count: string, chunk: string | null, stages: (base: string) => Stmt[], inner: Stmt[]): Stmt[] =>
+    chunk === null
+      ? [{ s: 'let', name: v, value: '0u' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${count}`, update: 'kk += 1u', body: inner }]
+      : [
+          {
+            s: 'for',
+            init: `var ${v} = 0u`,
+            cond: `${v} < ${count}`,
+            update: `${v} += ${chunk}`,
+            body: [...stages(`${v} + `), { s: 'barrier' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${chunk}`, update: 'kk += 1u', body: inner }, { s: 'barrier' }],
+          },
+        ];
+  /** A loop over the keys of the current kv tile (`j`). */
+  const overKeys = (body: Stmt[]): Stmt => ({ s: 'for', init: 'var j = 0u', cond: `j < ${bcCount}`, update: 'j += 1u', body });
   const body: Stmt[] = [
     { s: 'let', name: 'tiles_t', value: `(${T} + ${BR - 1}u) / ${BR}u` },
     { s: 'let', name: 'sp', value: `wid % ${parts}u` },
@@ -476,7 +497,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
     { s: 'var', name: 'ra', type: `array<f32, ${RM}>` },
     { s: 'var', name: 'rb', type: `array<f32, ${Math.max(RS, RO)}>` },
     // The running (max, sum) of every row, kept by the thread that owns the row (rr ≡ lid mod threads).
-    { s: 'for', init: 'var rr = lid', cond: `rr < ${BR}u`, update: `rr += ${NT}u`, body: [{ s: 'assign', target: `${wm(`rr`)}`, value: NEG }, { s: 'assign', target: `${wl(`rr`)}`, value: '0.0f' }] },
+    strided('rr', BR, [{ s: 'assign', target: wm('rr'), value: NEG }, { s: 'assign', target: wl('rr'), value: '0.0f' }]),
     { s: 'let', name: 't_first', value: 'i32(row0)' },
     { s: 'let', name: 't_last', value: `i32(min(row0 + ${BR}u, ${T})) - 1i` },
     { s: 'var', name: 'lo', type: 'i32', value: '0i' },
@@ -494,13 +515,8 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   for (const b of k.upper) body.push({ s: 'assign', target: 'hi', value: `min(hi, ${at(b.t, false)} + ${em.expr(b.c)})` });
 
   /** Cooperative load of `count` elements into `tile(at)`, zero where `inRange` fails. */
-  const stage = (tile: Region, count: number, coords: Stmt[], inRange: string, setup: Stmt[], expr: KExpr, at: string): Stmt => ({
-    s: 'for',
-    init: 'var e = lid',
-    cond: `e < ${count}u`,
-    update: `e += ${NT}u`,
-    body: [...coords, { s: 'var', name: 'val', type: 'f32', value: '0.0f' }, { s: 'if', cond: inRange, then: [...setup, { s: 'assign', target: 'val', value: em.expr(expr) }] }, { s: 'assign', target: tile(at), value: 'val' }],
-  });
+  const stage = (tile: Region, count: number, coords: Stmt[], inRange: string, setup: Stmt[], expr: KExpr, at: string): Stmt =>
+    strided('e', count, [...coords, { s: 'var', name: 'val', type: 'f32', value: '0.0f' }, { s: 'if', cond: inRange, then: [...setup, { s: 'assign', target: 'val', value: em.expr(expr) }] }, { s: 'assign', target: tile(at), value: 'val' }]);
   // Score tile: sacc[i][j] = q[row i] · k[key j] (k-major tiles, as the GEMM). With `dTile >= D`
   // the query block stays resident in workgroup memory for the whole kernel and K comes in one
   // piece per kv tile; otherwise both are staged chunk by chunk (two barriers a chunk).
@@ -511,75 +527,48 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   const stageV = (base: string) =>
     stage(wv, VK * E, [{ s: 'let', name: 'key', value: `e / ${E}u` }, { s: 'let', name: 'c', value: `e % ${E}u` }, { s: 'let', name: 'kvi', value: `kv0 + ${base}key` }], `kvi < ${M}`, [kvLet, ...em.decompose('c', k.e, 've')], k.v, 'e');
   const scoreInner: Stmt[] = [];
-  for (let i = 0; i < RM; i++) scoreInner.push({ s: 'assign', target: `ra[${i}]`, value: `${wq(`kk * ${BR}u + ${rowOf(i)}`)}` });
-  for (let j = 0; j < RS; j++) scoreInner.push({ s: 'assign', target: `rb[${j}]`, value: `${wk(`kk * ${BC}u + tx + ${j * TX}u`)}` });
+  for (let i = 0; i < RM; i++) scoreInner.push({ s: 'assign', target: `ra[${i}]`, value: wq(`kk * ${BR}u + ${rowOf(i)}`) });
+  for (let j = 0; j < RS; j++) scoreInner.push({ s: 'assign', target: `rb[${j}]`, value: wk(`kk * ${BC}u + tx + ${j * TX}u`) });
   for (let i = 0; i < RM; i++) for (let j = 0; j < RS; j++) scoreInner.push({ s: 'assign', target: `sacc[${i * RS + j}]`, op: '+', value: `ra[${i}] * rb[${j}]` });
   const scoreTile: Stmt[] = [];
   if (fullD) scoreTile.push(stageK(''));
   if (fullV && !layout.shareKV) scoreTile.push(stageV(''));
   if (fullD || fullV) scoreTile.push({ s: 'barrier' });
   for (let i = 0; i < RM * RS; i++) scoreTile.push({ s: 'assign', target: `sacc[${i}]`, value: '0.0f' });
-  if (fullD) {
-    scoreTile.push({ s: 'for', init: 'var kk = 0u', cond: `kk < ${dCount}`, update: 'kk += 1u', body: scoreInner });
-  } else {
-    scoreTile.push({
-      s: 'for',
-      init: 'var d0 = 0u',
-      cond: `d0 < ${dCount}`,
-      update: `d0 += ${tkCount}`,
-      body: [stageQ('d0 + '), stageK('d0 + '), { s: 'barrier' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${tkCount}`, update: 'kk += 1u', body: scoreInner }, { s: 'barrier' }],
-    });
-  }
-  for (let i = 0; i < RM; i++) for (let j = 0; j < RS; j++) scoreTile.push({ s: 'assign', target: `${ws(`(${rowOf(i)}) * ${BC}u + tx + ${j * TX}u`)}`, value: `sacc[${i * RS + j}]` });
+  scoreTile.push(...blocked('d0', dCount, fullD ? null : tkCount, (base) => [stageQ(base), stageK(base)], scoreInner));
+  for (let i = 0; i < RM; i++) for (let j = 0; j < RS; j++) scoreTile.push({ s: 'assign', target: ws(`(${rowOf(i)}) * ${BC}u + tx + ${j * TX}u`), value: `sacc[${i * RS + j}]` });
   scoreTile.push({ s: 'barrier' });
 
-  // This thread's row: modifier, validity, online softmax; probabilities replace scores in place.
+  // Each row's owner: modifier, validity, online softmax; probabilities replace scores in place.
   const validText = k.valid ? ` && ${em.expr(k.valid)}` : '';
-  const ownRow = (inner: Stmt[]): Stmt => ({
-    s: 'for',
-    init: 'var rr = lid',
-    cond: `rr < ${BR}u`,
-    update: `rr += ${NT}u`,
-    body: [{ s: 'let', name: 'trow', value: 'row0 + rr' }, { s: 'let', name: 'row_ok', value: `trow < ${T}` }, ...tiledLet('trow'), { s: 'let', name: 'm_run', value: `${wm(`rr`)}` }, { s: 'let', name: 'l_run', value: `${wl(`rr`)}` }, ...inner],
-  });
+  const ownRow = (inner: Stmt[]): Stmt =>
+    strided('rr', BR, [{ s: 'let', name: 'trow', value: 'row0 + rr' }, { s: 'let', name: 'row_ok', value: `trow < ${T}` }, ...tiledLet('trow'), { s: 'let', name: 'm_run', value: wm('rr') }, { s: 'let', name: 'l_run', value: wl('rr') }, ...inner]);
   const rowSoftmax: Stmt[] = [
     ownRow([
       { s: 'var', name: 'tmax', type: 'f32', value: NEG },
       { s: 'var', name: 'okbits', type: 'u32', value: '0u' },
-      {
-        s: 'for',
-        init: 'var j = 0u',
-        cond: `j < ${bcCount}`,
-        update: 'j += 1u',
-        body: [
-          { s: 'let', name: 'kvi', value: 'kv0 + j' },
-          kvLet,
-          { s: 'let', name: em.accName, value: `${ws(`rr * ${BC}u + j`)}` },
-          { s: 'let', name: 'sv', value: em.expr(k.score) },
-          // A split's chunk boundary is not implied by the mask, so it is checked per key.
-          { s: 'let', name: 'okj', value: `row_ok && kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${k.blockMask && k.valid ? ` && (full || ${em.expr(k.valid)})` : validText}` },
-          { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'okbits', value: 'okbits | (1u << j)' }] },
-          { s: 'assign', target: `${ws(`rr * ${BC}u + j`)}`, value: 'sv' },
-        ],
-      },
+      overKeys([
+        { s: 'let', name: 'kvi', value: 'kv0 + j' },
+        kvLet,
+        { s: 'let', name: em.accName, value: ws(`rr * ${BC}u + j`) },
+        { s: 'let', name: 'sv', value: em.expr(k.score) },
+        // A split's chunk boundary is not implied by the mask, so it is checked per key.
+        { s: 'let', name: 'okj', value: `row_ok && kvi < ${M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${k.blockMask && k.valid ? ` && (full || ${em.expr(k.valid)})` : validText}` },
+        { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'okbits', value: 'okbits | (1u << j)' }] },
+        { s: 'assign', target: ws(`rr * ${BC}u + j`), value: 'sv' },
+      ]),
       { s: 'let', name: 'm_new', value: 'max(m_run, tmax)' },
       // No finite running max yet: the accumulator and sum are zero, whatever the factor.
       { s: 'let', name: 'alpha', value: `select(0.0f, exp(m_run - m_new), m_run > ${NEG})` },
       { s: 'var', name: 'lsum', type: 'f32', value: '0.0f' },
-      {
-        s: 'for',
-        init: 'var j = 0u',
-        cond: `j < ${bcCount}`,
-        update: 'j += 1u',
-        body: [
-          { s: 'let', name: 'pj', value: `select(0.0f, exp(${ws(`rr * ${BC}u + j`)} - m_new), ((okbits >> j) & 1u) != 0u)` },
-          { s: 'assign', target: 'lsum', op: '+', value: 'pj' },
-          { s: 'assign', target: `${ws(`rr * ${BC}u + j`)}`, value: 'pj' },
-        ],
-      },
-      { s: 'assign', target: `${wl(`rr`)}`, value: 'l_run * alpha + lsum' },
-      { s: 'assign', target: `${wm(`rr`)}`, value: 'm_new' },
-      { s: 'assign', target: `${wscale(`rr`)}`, value: 'alpha' },
+      overKeys([
+        { s: 'let', name: 'pj', value: `select(0.0f, exp(${ws(`rr * ${BC}u + j`)} - m_new), ((okbits >> j) & 1u) != 0u)` },
+        { s: 'assign', target: 'lsum', op: '+', value: 'pj' },
+        { s: 'assign', target: ws(`rr * ${BC}u + j`), value: 'pj' },
+      ]),
+      { s: 'assign', target: wl('rr'), value: 'l_run * alpha + lsum' },
+      { s: 'assign', target: wm('rr'), value: 'm_new' },
+      { s: 'assign', target: wscale('rr'), value: 'alpha' },
     ]),
     // K is no longer read: V takes its region.
     ...(layout.shareKV ? [stageV('')] : []),
@@ -588,8 +577,8 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
 
   // Output block: rescale by the rows' factors, then add P·V, V staged `vTile` keys at a time.
   const pvInner: Stmt[] = [];
-  for (let i = 0; i < RM; i++) pvInner.push({ s: 'assign', target: `ra[${i}]`, value: `${ws(`(${rowOf(i)}) * ${BC}u + kc + kk`)}` });
-  for (let j = 0; j < RO; j++) pvInner.push({ s: 'assign', target: `rb[${j}]`, value: `${wv(`kk * ${E}u + tx + ${j * TX}u`)}` });
+  for (let i = 0; i < RM; i++) pvInner.push({ s: 'assign', target: `ra[${i}]`, value: ws(`(${rowOf(i)}) * ${BC}u + kc + kk`) });
+  for (let j = 0; j < RO; j++) pvInner.push({ s: 'assign', target: `rb[${j}]`, value: wv(`kk * ${E}u + tx + ${j * TX}u`) });
   for (let i = 0; i < RM; i++) for (let j = 0; j < RO; j++) pvInner.push({ s: 'assign', target: `acc[${i * RO + j}]`, op: '+', value: `ra[${i}] * rb[${j}]` });
   const oAt = (i: number, j: number) => wo(`(${rowOf(i)}) * ${E}u + tx + ${j * TX}u`);
   /** Columns past the value head (E not a multiple of the threads across) are never stored. */
@@ -599,17 +588,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
     outputTile.push({ s: 'let', name: `alpha${i}`, value: wscale(rowOf(i)) });
     for (let j = 0; j < RO; j++) outputTile.push({ s: 'assign', target: `acc[${i * RO + j}]`, value: `acc[${i * RO + j}] * alpha${i}` });
   }
-  if (fullV) {
-    outputTile.push({ s: 'let', name: 'kc', value: '0u' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${bcCount}`, update: 'kk += 1u', body: pvInner });
-  } else {
-    outputTile.push({
-      s: 'for',
-      init: 'var kc = 0u',
-      cond: `kc < ${bcCount}`,
-      update: `kc += ${vkCount}`,
-      body: [stageV('kc + '), { s: 'barrier' }, { s: 'for', init: 'var kk = 0u', cond: `kk < ${vkCount}`, update: 'kk += 1u', body: pvInner }, { s: 'barrier' }],
-    });
-  }
+  outputTile.push(...blocked('kc', bcCount, fullV ? null : vkCount, (base) => [stageV(base)], pvInner));
   // Tiles staged at the top of the kv tile are overwritten by the next one: wait for every reader.
   if (fullD || fullV) outputTile.push({ s: 'barrier' });
 
@@ -659,7 +638,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
     const lseAt = k.lse ? em.offset(k.lse.axes.map((a) => ({ size: a.size, index: a.id }))) : '';
     body.push(
       ownRow([
-        { s: 'assign', target: `${wscale(`rr`)}`, value: 'select(0.0f, 1.0f / l_run, l_run > 0.0f)' },
+        { s: 'assign', target: wscale('rr'), value: 'select(0.0f, 1.0f / l_run, l_run > 0.0f)' },
         ...(k.lse ? [{ s: 'if', cond: 'row_ok', then: [{ s: 'assign', target: `out1[${lseAt}]`, value: 'select(bitcast<f32>(ts_neg_inf_bits), m_run + log(l_run), l_run > 0.0f)' }] } as Stmt] : []),
       ]),
     );
@@ -668,21 +647,15 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   for (let i = 0; i < RM; i++) for (let j = 0; j < RO; j++) body.push(inColumns(j, { s: 'assign', target: oAt(i, j), value: `acc[${i * RO + j}]` }));
   body.push(
     { s: 'barrier' },
-    {
-      s: 'for',
-      init: 'var e = lid',
-      cond: `e < ${BR * E}u`,
-      update: `e += ${NT}u`,
-      body: [
-        { s: 'let', name: 'r', value: `e / ${E}u` },
-        { s: 'let', name: 'col', value: `e % ${E}u` },
-        {
-          s: 'if',
-          cond: `row0 + r < ${T}`,
-          then: [...tiledLet('row0 + r'), ...(split ? [] : em.decompose('col', k.e, 'oe')), { s: 'assign', target: `out[${split ? rowIndex('col + 2u') : rowIndex('')}]`, value: split ? wo('e') : `${wo('e')} * ${wscale('r')}` }],
-        },
-      ],
-    },
+    strided('e', BR * E, [
+      { s: 'let', name: 'r', value: `e / ${E}u` },
+      { s: 'let', name: 'col', value: `e % ${E}u` },
+      {
+        s: 'if',
+        cond: `row0 + r < ${T}`,
+        then: [...tiledLet('row0 + r'), ...(split ? [] : em.decompose('col', k.e, 'oe')), { s: 'assign', target: `out[${split ? rowIndex('col + 2u') : rowIndex('')}]`, value: split ? wo('e') : `${wo('e')} * ${wscale('r')}` }],
+      },
+    ]),
   );
   const outerCount = sizeExpr(k.outer.map((a) => a.size));
   const tiles: SizeExpr = k.tiled ? { op: 'ceildiv', args: [k.tiled.size, BR] } : 1;
