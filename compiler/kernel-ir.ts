@@ -16,8 +16,14 @@ export interface KAxis {
   readonly size: Size;
 }
 
+/**
+ * How a load indexes one axis of its buffer: by a kernel axis id, or (a gather) by an i32
+ * expression, clamped into the axis.
+ */
+export type KIndex = { readonly size: Size; readonly index: string } | { readonly size: Size; readonly at: KExpr };
+
 export type KExpr =
-  | { readonly k: 'load'; readonly buffer: number; readonly dtype: DType; readonly axes: readonly { readonly size: Size; readonly index: string }[] }
+  | { readonly k: 'load'; readonly buffer: number; readonly dtype: DType; readonly axes: readonly KIndex[] }
   | { readonly k: 'const'; readonly value: number; readonly dtype: DType }
   | { readonly k: 'param'; readonly name: string; readonly dtype: DType }
   | { readonly k: 'index'; readonly axis: string }
@@ -25,6 +31,9 @@ export type KExpr =
   /** In a flash kernel's score: the q·k dot product of the current query row and key. */
   | { readonly k: 'acc' }
   | { readonly k: 'op'; readonly fn: string; readonly args: readonly KExpr[]; readonly dtype: DType };
+
+/** A load indexed by kernel axes only (no gathered axis). */
+export type AxisLoad = Omit<Extract<KExpr, { k: 'load' }>, 'axes'> & { readonly axes: readonly { readonly size: Size; readonly index: string }[] };
 
 export interface KOutput {
   readonly buffer: number;
@@ -111,8 +120,8 @@ export interface BlockMask {
   readonly maskOuter: readonly KAxis[];
   readonly rows: number;
   readonly kvTile: number;
-  readonly counts: Extract<KExpr, { k: 'load' }>;
-  readonly list: Extract<KExpr, { k: 'load' }>;
+  readonly counts: AxisLoad;
+  readonly list: AxisLoad;
 }
 
 /** Classifies every (mask-outer, query tile, kv tile) block: 0 empty, 1 partial, 2 full. */
@@ -135,7 +144,7 @@ export interface MaskCompactKernel {
   /** The list; `counts` is the second output. */
   readonly out: KOutput;
   readonly counts: KOutput;
-  readonly blocks: Extract<KExpr, { k: 'load' }>;
+  readonly blocks: AxisLoad;
   readonly maskOuter: readonly KAxis[];
   readonly tiled: KAxis | null;
   readonly kv: KAxis;
@@ -150,7 +159,7 @@ export interface FlashCombineKernel {
   readonly out: KOutput;
   readonly lse: KOutput | null;
   /** The partial buffer, as a load over [rows..., split, slot] (for binding bookkeeping). */
-  readonly partial: Extract<KExpr, { k: 'load' }>;
+  readonly partial: AxisLoad;
   readonly rows: readonly KAxis[];
   readonly e: readonly KAxis[];
   readonly parts: number;
@@ -191,7 +200,7 @@ export interface FusedProgram {
 export function printExpr(e: KExpr): string {
   switch (e.k) {
     case 'load':
-      return `b${e.buffer}[${e.axes.map((a) => a.index).join(',')}]`;
+      return `b${e.buffer}[${e.axes.map((a) => ('at' in a ? `clamp(${printExpr(a.at)})` : a.index)).join(',')}]`;
     case 'const':
       return `${e.value}:${e.dtype}`;
     case 'param':
@@ -262,10 +271,17 @@ export function printFused(p: FusedProgram): string {
   return lines.join('\n');
 }
 
+/** The expressions directly under `e`: an op's operands, a gather's index expressions. */
+export function subExprs(e: KExpr): KExpr[] {
+  if (e.k === 'op') return [...e.args];
+  if (e.k === 'load') return e.axes.flatMap((a) => ('at' in a ? [a.at] : []));
+  return [];
+}
+
 /** Distinct buffers an expression loads. */
 export function loadedBuffers(e: KExpr, into: Set<number> = new Set()): Set<number> {
   if (e.k === 'load') into.add(e.buffer);
-  else if (e.k === 'op') for (const a of e.args) loadedBuffers(a, into);
+  for (const sub of subExprs(e)) loadedBuffers(sub, into);
   return into;
 }
 
@@ -311,7 +327,7 @@ export function kernelInputs(k: KernelIR): number[] {
 }
 
 function mapExpr(e: KExpr, f: (b: number) => number): KExpr {
-  if (e.k === 'load') return { ...e, buffer: f(e.buffer) };
+  if (e.k === 'load') return { ...e, buffer: f(e.buffer), axes: e.axes.map((a) => ('at' in a ? { size: a.size, at: mapExpr(a.at, f) } : a)) };
   if (e.k === 'op') return { ...e, args: e.args.map((a) => mapExpr(a, f)) };
   return e;
 }

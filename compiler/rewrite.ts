@@ -45,6 +45,7 @@ export function remapOperands(node: Node, map: (oldId: number) => number): NodeD
     case 'map':
     case 'contract':
     case 'flash':
+    case 'gather':
       return { ...data, args: data.args.map(map) };
     case 'reduce':
     case 'relabel':

@@ -55,6 +55,14 @@ export function inferMap(fn: string, args: readonly TensorType[], extra: readonl
   return { dtype, axes };
 }
 
+export function inferGather(table: TensorType, index: TensorType, axis: string): TensorType {
+  if (!table.axes.some((a) => a.name === axis)) throw new TesseraError(`gather: table has no axis '${axis}'; its axes are ${listAxes(table)}`);
+  if (index.dtype !== 'i32') throw new TesseraError(`gather: the index must be i32, got ${index.dtype}`);
+  if (index.axes.some((a) => a.name === axis)) throw new TesseraError(`gather: the index must not have the gathered axis '${axis}'; rename it first`);
+  const kept = { dtype: table.dtype, axes: table.axes.filter((a) => a.name !== axis) };
+  return { dtype: table.dtype, axes: unionAxes('gather', [kept, index]) };
+}
+
 export function inferReduce(fn: ReduceFn, arg: TensorType, axes: readonly string[]): TensorType {
   for (const name of axes) {
     if (!arg.axes.some((a) => a.name === name)) {

@@ -293,6 +293,8 @@ function evaluateNode(
       return evaluateContract(node.type, node.args.map(get), ctx);
     case 'relabel':
       return evaluateRelabel(node.type, get(node.arg), node.names, ctx);
+    case 'gather':
+      return evaluateGather(node.type, get(node.args[0]!), get(node.args[1]!), node.axis, ctx);
     case 'composite': {
       const results = evaluateGraph(decompositionOf(node), { ...ctx, inputs: { x: get(node.arg) } }, TOP_LEVEL);
       return results['out']!;
@@ -464,6 +466,24 @@ function evaluateMap(fn: string, type: TensorType, args: readonly InterpretedTen
       data[i] = roundTo(op.evaluate(operandValues, dtypes), dtype, float32);
     }
     rows.next();
+  }
+  return out;
+}
+
+/**
+ * `table` read along `axis` at `index` (clamped into the axis), for every element of the result;
+ * the other table axes and the index axes are walked by name like a map's operands.
+ */
+function evaluateGather(type: TensorType, table: InterpretedTensor, index: InterpretedTensor, axis: string, ctx: Context): InterpretedTensor {
+  const out = allocateTensor(type, ctx);
+  const at = table.axes.indexOf(axis);
+  const size = table.shape[at]!;
+  const along = rowMajorStrides(table.shape)[at]!;
+  const cursor = new StridedCursor(out.shape, [stridesByName(table, out.axes, out.shape), stridesByName(index, out.axes, out.shape)]);
+  for (let i = 0; i < out.data.length; i++) {
+    const position = Math.min(Math.max(index.data[cursor.offsets[1]!]!, 0), size - 1);
+    out.data[i] = table.data[cursor.offsets[0]! + position * along]!;
+    cursor.next();
   }
   return out;
 }

@@ -85,6 +85,18 @@ export interface RelabelNode extends NodeBase {
   readonly names: readonly string[];
 }
 
+/**
+ * Reads the table `args[0]` along `axis` at the positions an i32 index tensor `args[1]` gives,
+ * clamped into the axis: `out[…] = table[…, clamp(index[…], 0, size - 1), …]`. The result has the
+ * table's other axes, then the index's axes not among them; an axis both have selects the same
+ * position in each (a learned relative-position bias is `gather(bias, 'r', q − kv + M − 1)`).
+ */
+export interface GatherNode extends NodeBase {
+  readonly op: 'gather';
+  readonly args: readonly number[];
+  readonly axis: string;
+}
+
 export interface CompositeNode extends NodeBase {
   readonly op: 'composite';
   readonly fn: CompositeFn;
@@ -151,6 +163,7 @@ export type Node =
   | ReduceNode
   | ContractNode
   | RelabelNode
+  | GatherNode
   | CompositeNode
   | LoopNode
   | FlashNode
@@ -175,6 +188,7 @@ export function operands(node: Node): readonly number[] {
     case 'map':
     case 'contract':
     case 'flash':
+    case 'gather':
       return node.args;
     case 'reduce':
     case 'relabel':

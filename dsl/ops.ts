@@ -3,7 +3,7 @@
  * twice: statically through the signatures (axis names, operand counts, dtypes) and at trace time
  * by the shared rules in `infer.ts`, which also check sizes.
  */
-import { inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel } from './infer.ts';
+import { inferComposite, inferContract, inferGather, inferIota, inferMap, inferReduce, inferRelabel } from './infer.ts';
 import type { ReduceFn } from './ir.ts';
 import { GraphBuilder, currentBuilder, withBuilder } from './trace.ts';
 import { Tensor, emit, nodeIn, type Axes, type NumericDType, type UnionAxes, type WithoutAxes } from './tensor.ts';
@@ -160,6 +160,21 @@ export const prod = reducer<NumericDType>('prod');
 export const max = reducer<NumericDType>('max');
 export const min = reducer<NumericDType>('min');
 export const mean = reducer<'f32'>('mean');
+/**
+ * Reads `table` along `axis` at the positions in the i32 tensor `index`, clamped into the axis:
+ * `out[…] = table[…, clamp(index[…], 0, size − 1), …]`. The result has the table's other axes,
+ * then the index's axes not among them; an axis both have selects the same position in each. A
+ * relative-position bias over a table `[h, r]` with `r = 2·M − 1` is
+ * `gather(bias, 'r', add(sub(q, kv), sizeOf(s, 'm') − 1))`, read inside a fused kernel without
+ * materialising anything of size N×M.
+ */
+export function gather<A extends Axes, D extends DType, const X extends A[number], I extends Axes>(table: Tensor<A, D>, axis: X, index: Tensor<I, 'i32'>): Tensor<UnionAxes<WithoutAxes<A, X>, I>, D> {
+  const builder = currentBuilder('gather');
+  const args = [nodeIn(builder, table), nodeIn(builder, index)];
+  const type = inferGather(builder.type(args[0]!), builder.type(args[1]!), axis);
+  return new Tensor(builder, builder.add({ op: 'gather', args, axis, type })) as unknown as Tensor<UnionAxes<WithoutAxes<A, X>, I>, D>;
+}
+
 /** log(sum(exp(x))) over the axes, computed stably. */
 export const logsumexp = reducer<'f32'>('logsumexp');
 

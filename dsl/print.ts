@@ -26,6 +26,8 @@ function describe(node: Node): string {
       return `contract(${node.args.map(ref).join(', ')})`;
     case 'relabel':
       return `relabel(${ref(node.arg)}) as [${node.names.join(', ')}]`;
+    case 'gather':
+      return `gather(${ref(node.args[0]!)}) along ${node.axis} at ${ref(node.args[1]!)}`;
     case 'composite':
       return `${node.fn}(${ref(node.arg)}) over ${node.axis}${node.eps !== undefined ? ` eps=${node.eps}` : ''}`;
     case 'loop':

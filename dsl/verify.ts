@@ -3,7 +3,7 @@
  * checks graph structure (topological ids, loop-carried type stability, outputs). Runs after
  * tracing and after every compiler pass in debug builds.
  */
-import { inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel, typesEqual } from './infer.ts';
+import { inferGather, inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel, typesEqual } from './infer.ts';
 import { operands, type Graph, type Node } from './ir.ts';
 import { TesseraError, formatType, type TensorType } from './types.ts';
 
@@ -43,6 +43,8 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
       return expectType(node, inferContract(node.args.map(t), node.type.axes.map((a) => a.name)));
     case 'relabel':
       return expectType(node, inferRelabel(t(node.arg), node.names, node.type.axes.map((a) => a.name)));
+    case 'gather':
+      return expectType(node, inferGather(t(node.args[0]!), t(node.args[1]!), node.axis));
     case 'composite':
       return expectType(node, inferComposite(node.fn, t(node.arg), node.axis));
     case 'loop': {

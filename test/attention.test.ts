@@ -14,7 +14,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { add, einsum, eq, f32, gt, ge, iota, kernel, mod, mul, ne, or, softmax, sub, toF32, where, compileFor, createCpuBackend, interpretKernel, run } from '../index.ts';
+import { add, einsum, eq, f32, gather, gt, ge, iota, kernel, mod, mul, ne, or, sizeOf, softmax, sub, toF32, where, compileFor, createCpuBackend, interpretKernel, run } from '../index.ts';
 import type { Backend, HostTensor, Kernel, Program } from '../index.ts';
 import { attention, attentionKernel, mergeHeads, splitHeads, type AttentionConfig } from '../kernels/attention.ts';
 import { prepareGolden, runGolden } from './golden/cases.ts';
@@ -120,6 +120,16 @@ const withHeadBias = attentionKernel({
   scoreMod: (s, idx, { headBias }) => add(s, mul(headBias, toF32(sub(idx.q, idx.kv)))),
 });
 
+/**
+ * A learned relative-position bias, one table row per head over positions q − kv + M − 1 (so the
+ * table has N + M − 1 entries), read by a score modifier through `gather`.
+ */
+const relativeBias = attentionKernel({
+  causal: true,
+  extraInputs: { relBias: f32('hkv', 'g', 'r') },
+  scoreMod: (s, idx, { relBias }) => add(s, gather(relBias, 'r', add(sub(idx.q, idx.kv), sub(sizeOf(s, 'm'), 1)))),
+});
+
 /** A dense learned bias over (query, key) positions, added by a score modifier. */
 const denseBias = { bias: f32('n', 'm') };
 
@@ -175,6 +185,12 @@ const CASES: readonly Case[] = [
     }),
     shape: { b: 2, hq: 4, hkv: 2, n: 33, m: 33, d: 20, dv: 20 },
     extra: (s) => ({ headBias: tensor([s.hkv, s.hq / s.hkv], 47, -0.2, 0.2) }),
+  },
+  {
+    name: 'scoreMod gathering a relative-position bias table, causal, GQA',
+    kernel: relativeBias,
+    shape: { b: 1, hq: 4, hkv: 2, n: 33, m: 40, d: 20, dv: 20 },
+    extra: (s) => ({ relBias: tensor([s.hkv, s.hq / s.hkv, s.n + s.m - 1], 71) }),
   },
   // From 256 query rows the compiler's long-axis flash variant runs (fewer, fatter threads).
   { name: 'long query axis, causal, GQA', kernel: attentionKernel({ causal: true }), shape: { b: 1, hq: 4, hkv: 2, n: 300, m: 333, d: 64, dv: 64 } },

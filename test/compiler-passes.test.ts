@@ -3,7 +3,7 @@
  * checked by hand against the pass's contract (the comments say what to look for).
  */
 import { describe, expect, it } from 'vitest';
-import { add, constant, einsum, exp, f32, ge, iota, kernel, mod, mul, ne, param, relabel, softmax, sub, sum, transpose, where } from '../dsl/index.ts';
+import { add, constant, einsum, exp, f32, gather, ge, iota, kernel, mod, mul, ne, param, relabel, softmax, sub, sum, transpose, where } from '../dsl/index.ts';
 import { printGraph } from '../dsl/print.ts';
 import { canonicalize } from '../compiler/passes/canonicalize.ts';
 import { planContractions } from '../compiler/passes/plan-contractions.ts';
@@ -121,6 +121,13 @@ describe('fuse', () => {
         'elementwise %6 relabel -> b1 f32[a0=j:j, a1=i:i] = exp(add(mul(b0[a1,a0], $s), 1:f32))',
         'outputs out=b1',
       ].join('\n'),
+    );
+  });
+
+  it('inlines a gather as a load whose gathered axis is indexed by the clamped position', () => {
+    const k = kernel('rel', { t: f32('h', 'r'), x: f32('n', 'm') }, ({ t, x }) => add(x, gather(t, 'r', add(sub(iota(x, 'n'), iota(x, 'm')), 2))));
+    expect(printFused(fuse(optimizeGraph(k.trace()), { name: 'rel', maxStorageBuffers: 8 }))).toContain(
+      'elementwise %8 add -> b2 f32[a0=n:n, a1=m:m, a2=h:h] = add(b1[a0,a1], b0[a2,clamp(add(sub(#a0, #a1), 2:i32))])',
     );
   });
 

@@ -118,6 +118,17 @@ describe('printed IR of traced kernels', () => {
 });
 
 describe('errors at trace time', () => {
+  it('gather: a missing axis, a non-i32 index, an index with the gathered axis, clashing sizes', () => {
+    const tables = { t: f32('h', 'r'), x: f32('n'), y: f32('h2', 'r').pin({ h2: 5 }) };
+    const untyped = ops.gather as unknown as (t: Tensor, axis: string, i: Tensor) => Tensor;
+    const trace = (body: (t: Record<string, Tensor>) => Tensor) => () => kernel('g', tables, body as never).trace();
+    expectError(trace(({ t, x }) => untyped(t!, 'z', ops.iota(x!, 'n'))), "gather: table has no axis 'z'; its axes are [h, r]");
+    expectError(trace(({ t, x }) => untyped(t!, 'r', x!)), 'gather: the index must be i32, got f32');
+    expectError(trace(({ t }) => untyped(t!, 'r', ops.iota(t!, 'r'))), "gather: the index must not have the gathered axis 'r'; rename it first");
+    const idx = kernel('g', { t: f32('h', 'r'), i: i32('h').pin({ h: 3 }) }, ({ t, i }) => ops.gather(t, 'r', i));
+    expectError(() => idx.trace({ sizes: { h: 2 } }), "gather: conflicting sizes for axis 'h': 2 in operand 0 and 3 in operand 1");
+  });
+
   it('einsum: an operand whose rank does not match its term', () => {
     const k = kernel('k', { a: f32('b', 'i', 'j'), w: f32('j', 'k') }, ({ a, w }) => einsum('ij,jk->ik', a as never, w));
     expectError(() => k.trace(), "einsum: operand 0 has rank 3 but 'ij' names 2 axes");

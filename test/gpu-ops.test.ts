@@ -200,6 +200,21 @@ describeGPU('elementwise ops on WebGPU', (gpu) => {
     expect(T.compile(k.trace()).kernels).toHaveLength(1);
     await expectMatches(gpu, k, { x: { shape: [1000], data: random(1000, 47, -2, 2) } });
   });
+
+  it('gather: a relative-position lookup with out-of-range positions clamped, fused into its consumer', async () => {
+    // Positions q - kv + 2 run from -(M - 3) to N + 1: both ends leave the table [h, 5].
+    const k = T.kernel('rel', { t: T.f32('h', 'r'), x: T.f32('n', 'm') }, ({ t, x }) => T.add(x, T.gather(t, 'r', T.add(T.sub(T.iota(x, 'n'), T.iota(x, 'm')), 2))));
+    expect(T.compile(k.trace()).kernels).toHaveLength(1);
+    for (const [n, m] of [[7, 9], [33, 130]] as const) {
+      await expectMatches(gpu, k, { t: { shape: [3, 5], data: random(15, 53) }, x: { shape: [n, m], data: random(n * m, 59) } });
+    }
+  });
+
+  it('gather: from a computed table (materialised), with an axis the index shares, summed afterwards', async () => {
+    const k = T.kernel('pick', { t: T.f32('h', 'r'), i: T.i32('h', 'n') }, ({ t, i }) => T.sum(T.gather(T.exp(t), 'r', i), 'n'));
+    const i = { shape: [4, 70], data: randomInts(280, 61, -2, 12), dtype: 'i32' as const };
+    await expectMatches(gpu, k, { t: { shape: [4, 10], data: random(40, 67) }, i });
+  });
 });
 
 describeGPU('reductions and composites on WebGPU', (gpu) => {

@@ -403,6 +403,25 @@ describe('iota and broadcasting', () => {
   });
 });
 
+describe('gather', () => {
+  it('reads a table along an axis at computed positions, clamped into the axis', () => {
+    // out[h, n, m] = t[h, clamp(n - m + 1, 0, 3)]: a relative-position lookup.
+    const k = kernel('rel', { t: f32('h', 'r'), x: f32('n', 'm') }, ({ t, x }) => ops.gather(t, 'r', ops.add(ops.sub(ops.iota(x, 'n'), ops.iota(x, 'm')), 1)));
+    const t = mat(2, 4, [0, 1, 2, 3, 10, 11, 12, 13]);
+    const out = run(k, { t, x: mat(3, 3, new Array(9).fill(0)) });
+    expect(out.axes).toEqual(['h', 'n', 'm']);
+    // n - m + 1 over (n, m): [1, 0, -1], [2, 1, 0], [3, 2, 1]; -1 clamps to 0.
+    expectValues(out, [1, 0, 0, 2, 1, 0, 3, 2, 1, 11, 10, 10, 12, 11, 10, 13, 12, 11]);
+  });
+
+  it('an axis the table and the index share selects the same position in both', () => {
+    const k = kernel('pick', { t: f32('h', 'r'), i: i32('h', 'n') }, ({ t, i }) => ops.gather(t, 'r', i));
+    const out = run(k, { t: mat(2, 3, [0, 1, 2, 10, 11, 12]), i: { shape: [2, 2], data: Int32Array.from([2, 0, 1, 7]), dtype: 'i32' } });
+    expect(out.axes).toEqual(['h', 'n']);
+    expectValues(out, [2, 0, 11, 12]);
+  });
+});
+
 describe('contractions', () => {
   it('contract multiplies operands and sums the axes that leave', () => {
     const k = kernel('mm', { a: f32('i', 'j'), b: f32('j', 'k') }, ({ a, b }) => ops.contract([a, b], ['k', 'i']));

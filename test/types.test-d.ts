@@ -6,7 +6,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import { einsum } from '../dsl/einsum.ts';
 import { f32, i32, kernel, param, type Kernel } from '../dsl/kernel.ts';
-import { add, exp, ge, iota, logSoftmax, lt, mean, mul, softmax, sum, toF32, transpose, where } from '../dsl/ops.ts';
+import { add, exp, gather, ge, iota, logSoftmax, lt, mean, mul, softmax, sum, toF32, transpose, where } from '../dsl/ops.ts';
 import type { Axes, Tensor } from '../dsl/tensor.ts';
 
 declare const mk: Tensor<readonly ['m', 'k'], 'f32'>;
@@ -14,6 +14,8 @@ declare const kn: Tensor<readonly ['k', 'n'], 'f32'>;
 declare const bmk: Tensor<readonly ['b', 'm', 'k'], 'f32'>;
 declare const mkn: Tensor<readonly ['m', 'k', 'n'], 'f32'>;
 declare const counts: Tensor<readonly ['m', 'k'], 'i32'>;
+declare const table: Tensor<readonly ['h', 'r'], 'f32'>;
+declare const index: Tensor<readonly ['n', 'm'], 'i32'>;
 
 describe('reductions', () => {
   it('sum removes the summed axis', () => {
@@ -35,6 +37,16 @@ describe('reductions', () => {
     expectTypeOf(mean(mk, 'k')).toEqualTypeOf<Tensor<readonly ['m'], 'f32'>>();
     // @ts-expect-error mean of an i32 tensor
     mean(counts, 'k');
+  });
+});
+
+describe('gather', () => {
+  it('replaces the gathered axis by the index axes', () => {
+    expectTypeOf(gather(table, 'r', index)).toEqualTypeOf<Tensor<readonly ['h', 'n', 'm'], 'f32'>>();
+    // @ts-expect-error 'z' is not an axis of the table
+    gather(table, 'z', index);
+    // @ts-expect-error the index must be i32
+    gather(table, 'r', mk);
   });
 });
 

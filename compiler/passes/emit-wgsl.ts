@@ -11,7 +11,7 @@ import type { Graph } from '../../dsl/ir.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { Program, ProgramKernel, SizeExpr, Step, UniformWord } from '../../runtime/program.ts';
-import { kernelExprs, kernelInputs, kernelOutputs, sizeExpr, type FlashKernel, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { kernelExprs, kernelInputs, kernelOutputs, sizeExpr, subExprs, type FlashKernel, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 import { printWgsl } from '../wgsl/print.ts';
 import { flashWorkgroupLayout, type FlashSchedule, type GemmSchedule, type ReduceSchedule, type Schedule, type TiledProgram, type TiledStep } from './lower-to-tiles.ts';
@@ -50,7 +50,7 @@ class Emitter {
     for (const o of this.outputs) this.bindingOf.set(o, this.bindingOf.size);
     const visit = (e: KExpr) => {
       if (e.k === 'load') this.bufferDtypes.set(e.buffer, e.dtype);
-      if (e.k === 'op') e.args.forEach(visit);
+      subExprs(e).forEach(visit);
     };
     kernelExprs(kernel).forEach(visit);
     for (const o of kernelOutputs(kernel)) this.bufferDtypes.set(o.buffer, o.dtype);
@@ -104,7 +104,9 @@ class Emitter {
   expr(e: KExpr): string {
     switch (e.k) {
       case 'load': {
-        const v = `${this.buffer(e.buffer)}[${this.offset(e.axes)}]`;
+        // A gathered axis: the i32 index clamped into the axis.
+        const axes = e.axes.map((a) => ('at' in a ? { size: a.size, index: `u32(clamp(${this.expr(a.at)}, 0i, i32(${this.size(a.size)}) - 1i))` } : a));
+        const v = `${this.buffer(e.buffer)}[${this.offset(axes)}]`;
         return e.dtype === 'bool' ? `(${v} != 0u)` : v;
       }
       case 'const':

@@ -10,7 +10,7 @@ import { kvBounds, peelValidity } from '../flash-analysis.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../runtime/program.ts';
 import { defaultFlashSchedule } from './lower-to-tiles.ts';
 import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
-import { kernelInputs, kernelOutputs, loadedBuffers, sizeExpr, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { kernelInputs, kernelOutputs, loadedBuffers, sizeExpr, subExprs, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 
 /** An inlined expression shared by several consumers is recomputed only up to this many ops. */
 const RECOMPUTE_LIMIT = 6;
@@ -23,7 +23,7 @@ export interface FuseOptions {
   readonly limits?: DeviceLimits;
 }
 
-const INLINABLE = new Set<Node['op']>(['map', 'relabel', 'iota', 'const', 'param', 'size']);
+const INLINABLE = new Set<Node['op']>(['map', 'relabel', 'gather', 'iota', 'const', 'param', 'size']);
 
 class Fuser {
   readonly buffers: BufferDecl[] = [];
@@ -46,6 +46,8 @@ class Fuser {
     for (const node of graph.nodes) {
       for (const o of operands(node)) uses.set(o, (uses.get(o) ?? 0) + 1);
       if (node.op === 'loop') for (const o of operands(node)) mustMaterialize.add(o);
+      // A gather reads its table at computed positions: the table must sit in a buffer.
+      if (node.op === 'gather') mustMaterialize.add(node.args[0]!);
     }
     const cost = new Map<number, number>();
     const materialized = (id: number): boolean => {
@@ -55,7 +57,7 @@ class Fuser {
       return (uses.get(id) ?? 0) > 1 && (cost.get(id) ?? 0) > RECOMPUTE_LIMIT;
     };
     for (const node of graph.nodes) {
-      const c = node.op === 'map' || node.op === 'relabel' ? 1 + operands(node).reduce((s, o) => s + (materialized(o) ? 0 : cost.get(o) ?? 0), 0) : 0;
+      const c = node.op === 'map' || node.op === 'relabel' || node.op === 'gather' ? 1 + operands(node).reduce((s, o) => s + (materialized(o) ? 0 : cost.get(o) ?? 0), 0) : 0;
       cost.set(node.id, c);
     }
 
@@ -287,7 +289,7 @@ function flashKernel(
   const findContract = (id: number): number | null => {
     const n = body.nodes[id]!;
     if (n.op === 'contract') return id;
-    if (!['map', 'relabel'].includes(n.op)) return null;
+    if (!['map', 'relabel', 'gather'].includes(n.op)) return null;
     scoreTree.add(id);
     for (const o of operands(n)) {
       const c = findContract(o);
@@ -369,8 +371,8 @@ function flashKernel(
 /** Kernel axis ids an expression reads (as indices or through loads). */
 function axisRefs(e: KExpr, into: Set<string> = new Set()): Set<string> {
   if (e.k === 'index') into.add(e.axis);
-  else if (e.k === 'load') for (const a of e.axes) into.add(a.index);
-  else if (e.k === 'op') for (const a of e.args) axisRefs(a, into);
+  if (e.k === 'load') for (const a of e.axes) if ('index' in a) into.add(a.index);
+  for (const sub of subExprs(e)) axisRefs(sub, into);
   return into;
 }
 
@@ -383,6 +385,9 @@ function isDecodeShape(k: FlashKernel): boolean {
   if (typeof rows !== 'number' || rows > 4) return false;
   return typeof k.kv.size !== 'number' || k.kv.size >= 256;
 }
+
+/** Stands for a gathered axis while its table's load is built (never a kernel axis id). */
+const GATHERED = '<gathered>';
 
 /** A load of a materialised node's buffer at the kernel's indices for its axes. */
 function loadOf(graph: Graph, id: number, bufferOf: Map<number, number>, names: Map<string, string>): KExpr {
@@ -412,6 +417,14 @@ export function buildExpr(graph: Graph, id: number, names: Map<string, string>, 
       return { k: 'size', size: n.axis.size };
     case 'map':
       return { k: 'op', fn: n.fn, args: n.args.map((a) => buildExpr(graph, a, names, leaf)), dtype: n.type.dtype };
+    case 'gather': {
+      // The table's load, with the gathered axis indexed by the index expression.
+      const [tableId, indexId] = n.args as [number, number];
+      const table = leaf(tableId, new Map([...names, [n.axis, GATHERED]]));
+      if (table?.k !== 'load') throw new TesseraError(`fuse: gather %${id} reads a table that is not in a buffer`);
+      const at = buildExpr(graph, indexId, names, leaf);
+      return { ...table, axes: table.axes.map((a) => ('index' in a && a.index === GATHERED ? { size: a.size, at } : a)) };
+    }
     case 'relabel': {
       const argAxes = graph.nodes[n.arg]!.type.axes;
       const inner = new Map(argAxes.map((a, i) => [a.name, lookup(names, n.names[i]!)]));

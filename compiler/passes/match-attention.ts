@@ -11,7 +11,7 @@ import { TesseraError } from '../../dsl/types.ts';
 import { copyNode, eliminateDeadNodes, GraphWriter } from '../rewrite.ts';
 
 /** Ops computed per element, which a flash kernel evaluates inline. */
-const ELEMENTWISE = new Set<Node['op']>(['map', 'relabel', 'iota', 'const', 'param', 'size']);
+const ELEMENTWISE = new Set<Node['op']>(['map', 'relabel', 'gather', 'iota', 'const', 'param', 'size']);
 
 /** Head dims (d + dv) above this do not fit a useful K/V tile in 16 KiB of workgroup memory. */
 export const MAX_FLASH_HEAD_DIMS = 1024;
@@ -35,8 +35,12 @@ function sameSet(a: Set<string>, b: Set<string>): boolean {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
 
-/** The elementwise subtree under `root` (root included): its nodes and the leaves it reads. */
-function elementwiseTree(graph: Graph, root: number, stopAt: ReadonlySet<number> = new Set()): { nodes: Set<number>; leaves: Set<number> } {
+/**
+ * The elementwise subtree under `root` (root included): its nodes and the leaves it reads. Gather
+ * tables are always leaves: they are read at computed positions, so they must be buffers.
+ */
+function elementwiseTree(graph: Graph, root: number): { nodes: Set<number>; leaves: Set<number> } {
+  const stopAt = new Set(graph.nodes.flatMap((n) => (n.op === 'gather' ? [n.args[0]!] : [])));
   const nodes = new Set<number>();
   const leaves = new Set<number>();
   const visit = (id: number) => {
