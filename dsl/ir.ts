@@ -174,6 +174,12 @@ export type Node =
 export type NodeOp = Node['op'];
 
 /**
+ * Ops computed pointwise from their operands (a gather at a computed position of its table):
+ * the fuser inlines them into their consumers, and attention matching follows them.
+ */
+export const ELEMENTWISE_OPS: ReadonlySet<NodeOp> = new Set<NodeOp>(['map', 'relabel', 'gather', 'iota', 'const', 'param', 'size']);
+
+/**
  * A graph: nodes in topological order and named results. A top-level graph's results are its
  * outputs; a loop body's results are named `0`, `1`, ... for the next carried values.
  */

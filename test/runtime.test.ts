@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { add, mul } from '../dsl/ops.ts';
 import { f32, kernel, param } from '../dsl/kernel.ts';
 import type { Graph } from '../dsl/ir.ts';
-import { TesseraError } from '../dsl/types.ts';
+import { TesseraError, type DType } from '../dsl/types.ts';
 import { formatBytes, formatWgslListing } from '../runtime/format.ts';
 import {
   DEFAULT_LIMITS,
@@ -22,6 +22,7 @@ import {
   type Program,
   type ProgramKernel,
   type Step,
+  type UniformWord,
 } from '../runtime/index.ts';
 import { describeGPU } from './gpu.ts';
 
@@ -57,19 +58,50 @@ const SCALE: ProgramKernel = {
 
 const scaleKernel = kernel('scale', { x: f32('n'), alpha: param() }, ({ x, alpha }) => mul(x, alpha));
 
-const scaleProgram = program({
+const bytesN = { op: 'mul', args: ['n', 4] } as const;
+
+/**
+ * One kernel over n elements, input buffer 0 to output buffer 1, one dispatch of ⌈n / 64⌉
+ * workgroups: the shape of the scale and mixed programs.
+ */
+function mapProgram(p: {
+  name: string;
+  input: { name: string; dtype: DType };
+  output: string;
+  params: Program['params'];
+  kernel: ProgramKernel;
+  label: string;
+  uniforms: UniformWord[];
+  graph?: Graph;
+}): Program {
+  return program({
+    name: p.name,
+    inputs: [{ name: p.input.name, dtype: p.input.dtype, axes: ['n'], shape: ['n'], buffer: 0 }],
+    params: p.params,
+    outputs: [{ name: p.output, dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+    buffers: [
+      { id: 0, bytes: bytesN, role: 'input', label: p.input.name },
+      { id: 1, bytes: bytesN, role: 'output', label: p.output },
+    ],
+    kernels: [p.kernel],
+    steps: [{ kind: 'dispatch', kernel: 0, label: p.label, buffers: [0, 1], uniforms: p.uniforms, workgroups: { op: 'ceildiv', args: ['n', 64] } }],
+    ...(p.graph ? { graph: p.graph } : {}),
+  });
+}
+
+const scaleProgram = mapProgram({
   name: 'scale',
-  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  input: { name: 'x', dtype: 'f32' },
+  output: 'out',
   params: [{ name: 'alpha', dtype: 'f32' }],
-  outputs: [{ name: 'out', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
-  buffers: [
-    { id: 0, bytes: { op: 'mul', args: ['n', 4] }, role: 'input', label: 'x' },
-    { id: 1, bytes: { op: 'mul', args: ['n', 4] }, role: 'output', label: 'out' },
-  ],
-  kernels: [SCALE],
-  steps: [{ kind: 'dispatch', kernel: 0, label: 'scale x', buffers: [0, 1], uniforms: [{ size: 'n' }, { param: 'alpha' }], workgroups: { op: 'ceildiv', args: ['n', 64] } }],
+  kernel: SCALE,
+  label: 'scale x',
+  uniforms: [{ size: 'n' }, { param: 'alpha' }],
   graph: scaleKernel.trace(),
 });
+
+/** The scale program's dispatch, which the malformed-program cases edit. */
+const scaleStep = scaleProgram.steps[0] as Step & { kind: 'dispatch' };
 
 /** Every uniform word kind: y = f32(x + off * three) * half, with off an i32 param. */
 const MIXED: ProgramKernel = {
@@ -90,26 +122,14 @@ const MIXED: ProgramKernel = {
 }`,
 };
 
-const mixedProgram = program({
+const mixedProgram = mapProgram({
   name: 'mixed',
-  inputs: [{ name: 'x', dtype: 'i32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  input: { name: 'x', dtype: 'i32' },
+  output: 'y',
   params: [{ name: 'off', dtype: 'i32' }],
-  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
-  buffers: [
-    { id: 0, bytes: { op: 'mul', args: ['n', 4] }, role: 'input', label: 'x' },
-    { id: 1, bytes: { op: 'mul', args: ['n', 4] }, role: 'output', label: 'y' },
-  ],
-  kernels: [MIXED],
-  steps: [
-    {
-      kind: 'dispatch',
-      kernel: 0,
-      label: 'mixed',
-      buffers: [0, 1],
-      uniforms: [{ size: 'n' }, { param: 'off' }, { u32: 3 }, { f32: 0.5 }],
-      workgroups: { op: 'ceildiv', args: ['n', 64] },
-    },
-  ],
+  kernel: MIXED,
+  label: 'mixed',
+  uniforms: [{ size: 'n' }, { param: 'off' }, { u32: 3 }, { f32: 0.5 }],
 });
 
 /** b = a * 2 over n elements; used by the loop program. */
@@ -130,8 +150,6 @@ const DOUBLE: ProgramKernel = {
   b[i] = a[i] * 2.0;
 }`,
 };
-
-const bytesN = { op: 'mul', args: ['n', 4] } as const;
 
 /** y = x * 2^3: x is copied into a temp t, then three times: y = double(t); t = y. */
 const loopProgram = program({
@@ -286,18 +304,18 @@ describe('planning a run (no device)', () => {
   });
 
   it('rejects malformed programs with a message naming the step and kernel', () => {
-    const wrongCount = program({ ...scaleProgram, name: 'bad', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [0] }] });
+    const wrongCount = program({ ...scaleProgram, name: 'bad', steps: [{ ...scaleStep, buffers: [0] }] });
     expect(() => validateProgram(wrongCount)).toThrow(
       new TesseraError("program 'bad' is malformed: step 'scale x' (kernel 'scale') binds 1 buffers but the kernel declares 2 storage bindings"),
     );
-    const aliased = program({ ...scaleProgram, name: 'alias', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [1, 1] }] });
+    const aliased = program({ ...scaleProgram, name: 'alias', steps: [{ ...scaleStep, buffers: [1, 1] }] });
     expect(() => validateProgram(aliased)).toThrow(/step 'scale x' \(kernel 'scale'\) binds buffer 'out' at bindings 0 and 1 and writes it/);
-    const writesInput = program({ ...scaleProgram, name: 'w', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [1, 0] }] });
+    const writesInput = program({ ...scaleProgram, name: 'w', steps: [{ ...scaleStep, buffers: [1, 0] }] });
     expect(() => validateProgram(writesInput)).toThrow("program 'w' is malformed: step 'scale x' (kernel 'scale') binds input buffer 'x' as read_write at binding 1");
   });
 
   it('runs only the size variants whose range holds, and rejects a non-finite bound', () => {
-    const base = scaleProgram.steps[0] as Step & { kind: 'dispatch' };
+    const base = scaleStep;
     const variants = program({
       ...scaleProgram,
       name: 'variants',
@@ -598,7 +616,7 @@ describeGPU('WebGPU backend', (gpu) => {
   });
 
   it('throws for a malformed program (wrong binding count) before touching the device', async () => {
-    const p = program({ ...scaleProgram, name: 'bad', steps: [{ ...(scaleProgram.steps[0] as Step & { kind: 'dispatch' }), buffers: [0] }] });
+    const p = program({ ...scaleProgram, name: 'bad', steps: [{ ...scaleStep, buffers: [0] }] });
     await expect(gpu.run(p, { x: { shape: [2], data: [1, 2] } }, { alpha: 1 })).rejects.toThrow(
       "program 'bad' is malformed: step 'scale x' (kernel 'scale') binds 1 buffers but the kernel declares 2 storage bindings",
     );

@@ -457,8 +457,6 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   const NEG = wgslLiteral(F32_LOWEST, 'f32');
   const dCount = em.opaque(D);
   const bcCount = em.opaque(BC);
-  const tkCount = em.opaque(TK);
-  const vkCount = em.opaque(VK);
   em.helpers.set('ts_neg_inf_bits', 'var<private> ts_neg_inf_bits: u32 = 0xff800000u;');
   const parts = k.split?.parts ?? 1;
   const rowOf = (i: number) => `ty + ${i * TY}u`;
@@ -537,7 +535,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
   if (fullV && !layout.shareKV) scoreTile.push(stageV(''));
   if (fullD || fullV) scoreTile.push({ s: 'barrier' });
   for (let i = 0; i < RM * RS; i++) scoreTile.push({ s: 'assign', target: `sacc[${i}]`, value: '0.0f' });
-  scoreTile.push(...blocked('d0', dCount, fullD ? null : tkCount, (base) => [stageQ(base), stageK(base)], scoreInner));
+  scoreTile.push(...blocked('d0', dCount, fullD ? null : em.opaque(TK), (base) => [stageQ(base), stageK(base)], scoreInner));
   for (let i = 0; i < RM; i++) for (let j = 0; j < RS; j++) scoreTile.push({ s: 'assign', target: ws(`(${rowOf(i)}) * ${BC}u + tx + ${j * TX}u`), value: `sacc[${i * RS + j}]` });
   scoreTile.push({ s: 'barrier' });
 
@@ -590,7 +588,7 @@ function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
     outputTile.push({ s: 'let', name: `alpha${i}`, value: wscale(rowOf(i)) });
     for (let j = 0; j < RO; j++) outputTile.push({ s: 'assign', target: `acc[${i * RO + j}]`, value: `acc[${i * RO + j}] * alpha${i}` });
   }
-  outputTile.push(...blocked('kc', bcCount, fullV ? null : vkCount, (base) => [stageV(base)], pvInner));
+  outputTile.push(...blocked('kc', bcCount, fullV ? null : em.opaque(VK), (base) => [stageV(base)], pvInner));
   // Tiles staged at the top of the kv tile are overwritten by the next one: wait for every reader.
   if (fullD || fullV) outputTile.push({ s: 'barrier' });
 

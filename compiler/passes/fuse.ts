@@ -5,7 +5,7 @@
  * only when it is an output, a loop's input, captured by a loop, or shared by several consumers
  * and costly to recompute. Loops become host loop steps over their body's kernels.
  */
-import { operands, type FlashNode, type Graph, type Node } from '../../dsl/ir.ts';
+import { ELEMENTWISE_OPS, operands, type FlashNode, type Graph, type Node } from '../../dsl/ir.ts';
 import { kvBounds, peelValidity } from '../flash-analysis.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../runtime/program.ts';
 import { defaultFlashSchedule } from './lower-to-tiles.ts';
@@ -22,8 +22,6 @@ export interface FuseOptions {
   /** Device limits (flash kernels with a block mask fix their tile sizes here). */
   readonly limits?: DeviceLimits;
 }
-
-const INLINABLE = new Set<Node['op']>(['map', 'relabel', 'gather', 'iota', 'const', 'param', 'size']);
 
 class Fuser {
   readonly buffers: BufferDecl[] = [];
@@ -52,12 +50,12 @@ class Fuser {
     const cost = new Map<number, number>();
     const materialized = (id: number): boolean => {
       const node = graph.nodes[id]!;
-      if (!INLINABLE.has(node.op)) return true;
+      if (!ELEMENTWISE_OPS.has(node.op)) return true;
       if (mustMaterialize.has(id)) return true;
       return (uses.get(id) ?? 0) > 1 && (cost.get(id) ?? 0) > RECOMPUTE_LIMIT;
     };
     for (const node of graph.nodes) {
-      const c = node.op === 'map' || node.op === 'relabel' || node.op === 'gather' ? 1 + operands(node).reduce((s, o) => s + (materialized(o) ? 0 : cost.get(o) ?? 0), 0) : 0;
+      const c = ELEMENTWISE_OPS.has(node.op) && operands(node).length > 0 ? 1 + operands(node).reduce((s, o) => s + (materialized(o) ? 0 : cost.get(o) ?? 0), 0) : 0;
       cost.set(node.id, c);
     }
 
@@ -261,7 +259,7 @@ class Fuser {
       const names = env([...out.axes, ...k]);
       return { kind: 'gemm', name, out, batch, m, n, k, a: build(node.args[0]!, names), b: build(node.args[1]!, names) };
     }
-    if (INLINABLE.has(node.op)) return { kind: 'elementwise', name, out, value: build(node.id, env(out.axes), true) };
+    if (ELEMENTWISE_OPS.has(node.op)) return { kind: 'elementwise', name, out, value: build(node.id, env(out.axes), true) };
     throw new TesseraError(`fuse: no kernel for ${node.op} %${node.id}`);
   }
 }
@@ -285,12 +283,10 @@ function flashKernel(
   const vId = oNode.args[1 - pIndex]!;
   const sId = p.arg;
   const sType = body.nodes[sId]!.type;
-  const scoreTree = new Set<number>();
   const findContract = (id: number): number | null => {
     const n = body.nodes[id]!;
     if (n.op === 'contract') return id;
-    if (!['map', 'relabel', 'gather'].includes(n.op)) return null;
-    scoreTree.add(id);
+    if (!ELEMENTWISE_OPS.has(n.op)) return null;
     for (const o of operands(n)) {
       const c = findContract(o);
       if (c !== null) return c;

@@ -6,12 +6,11 @@
  * prologues of Q, K and V come along into the body so they are fused too. A region whose head
  * dims are symbolic, or too large for a K/V tile in workgroup memory, is left unfused.
  */
-import { operands, type Graph, type Node } from '../../dsl/ir.ts';
+import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
 import { TesseraError } from '../../dsl/types.ts';
 import { copyNode, eliminateDeadNodes, GraphWriter } from '../rewrite.ts';
 
 /** Ops computed per element, which a flash kernel evaluates inline. */
-const ELEMENTWISE = new Set<Node['op']>(['map', 'relabel', 'gather', 'iota', 'const', 'param', 'size']);
 
 /** Head dims (d + dv) above this do not fit a useful K/V tile in 16 KiB of workgroup memory. */
 export const MAX_FLASH_HEAD_DIMS = 1024;
@@ -46,7 +45,7 @@ function elementwiseTree(graph: Graph, root: number): { nodes: Set<number>; leav
   const visit = (id: number) => {
     if (nodes.has(id) || leaves.has(id)) return;
     const n = graph.nodes[id]!;
-    if (stopAt.has(id) || !ELEMENTWISE.has(n.op)) {
+    if (stopAt.has(id) || !ELEMENTWISE_OPS.has(n.op)) {
       leaves.add(id);
       return;
     }
