@@ -10,13 +10,13 @@ import type { Kernel } from './dsl/kernel.ts';
 import type { DType, HostTensor } from './dsl/types.ts';
 import { compile, type CompileOptions } from './compiler/index.ts';
 import type { Backend, RuntimeTensor } from './runtime/index.ts';
-import type { Program } from './runtime/program.ts';
+import type { Program } from './program/index.ts';
 
 export * from './dsl/index.ts';
-export { interpret, interpretKernel, type InterpretOptions, type InterpretedTensor } from './dsl/interpret.ts';
+export { interpret, interpretKernel, type InterpretOptions, type InterpretedTensor } from './interpreter/index.ts';
 export { compile, fuseGraph, optimizeGraph, type CompileOptions, type ScheduleOverrides } from './compiler/index.ts';
 export * from './runtime/index.ts';
-export type { Program, DeviceLimits } from './runtime/program.ts';
+export type { Program, DeviceLimits } from './program/index.ts';
 
 export interface RunOptions {
   /** Scalar parameters by name. */

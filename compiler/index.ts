@@ -6,7 +6,7 @@
 import type { Graph } from '../dsl/ir.ts';
 import { printGraph } from '../dsl/print.ts';
 import { verifyGraph } from '../dsl/verify.ts';
-import { DEFAULT_LIMITS, type DeviceLimits, type Program } from '../runtime/program.ts';
+import { DEFAULT_LIMITS, type DeviceLimits, type Program } from '../program/index.ts';
 import { printFused, type FusedProgram } from './kernel-ir.ts';
 import { canonicalize } from './passes/canonicalize.ts';
 import { decompose } from './passes/decompose.ts';

@@ -7,7 +7,8 @@
  */
 import type { ReduceFn } from '../dsl/ir.ts';
 import { formatSize, type Axis, type DType, type Size } from '../dsl/types.ts';
-import type { SizeExpr } from '../runtime/program.ts';
+import type { SizeExpr } from '../program/index.ts';
+export { sizeProduct as sizeExpr } from '../program/index.ts';
 
 /** An iteration axis of a kernel: a local id (`a0`, `a1`, ...) for a Tensor IR axis. */
 export interface KAxis {
@@ -366,11 +367,3 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
   }
 }
 
-/** The product of sizes as a run-time size expression. */
-export function sizeExpr(sizes: readonly Size[]): SizeExpr {
-  const fixed = sizes.filter((s): s is number => typeof s === 'number').reduce((a, b) => a * b, 1);
-  const symbols = sizes.filter((s): s is string => typeof s === 'string');
-  if (symbols.length === 0) return fixed;
-  const args: SizeExpr[] = fixed === 1 ? symbols : [fixed, ...symbols];
-  return args.length === 1 ? args[0]! : { op: 'mul', args };
-}

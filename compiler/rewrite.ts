@@ -3,9 +3,9 @@
  * Loop bodies are rewritten recursively with the same visitor; dead nodes are dropped afterwards.
  */
 import { operands, type Graph, type LoopNode, type Node } from '../dsl/ir.ts';
-import { GraphBuilder, type NodeData } from '../dsl/trace.ts';
+import { GraphBuilder, type NodeData } from '../dsl/graph-builder.ts';
 
-export type { NodeData } from '../dsl/trace.ts';
+export type { NodeData } from '../dsl/graph-builder.ts';
 
 /** Passes write new graphs with the same builder tracing uses (no parent: no captures). */
 export class GraphWriter extends GraphBuilder {}

@@ -3,6 +3,7 @@
  * verifier (which re-derives every type and compares), so the two cannot disagree.
  */
 import type { CompositeFn, ReduceFn } from './ir.ts';
+import { reduction } from './reductions.ts';
 import { scalarOp } from './scalar-ops.ts';
 import { TesseraError, formatSize, type Axis, type DType, type Size, type TensorType } from './types.ts';
 
@@ -70,11 +71,7 @@ export function inferReduce(fn: ReduceFn, arg: TensorType, axes: readonly string
     }
   }
   if (new Set(axes).size !== axes.length) throw new TesseraError(`${fn}: axis listed twice in [${axes.join(', ')}]`);
-  if ((fn === 'mean' || fn === 'logsumexp') && arg.dtype !== 'f32') {
-    throw new TesseraError(`${fn}: needs an f32 tensor, got ${arg.dtype}`);
-  }
-  if (arg.dtype === 'bool') throw new TesseraError(`${fn}: needs a numeric tensor, got bool`);
-  return { dtype: arg.dtype, axes: arg.axes.filter((a) => !axes.includes(a.name)) };
+  return { dtype: reduction(fn).type(arg.dtype), axes: arg.axes.filter((a) => !axes.includes(a.name)) };
 }
 
 export function inferContract(args: readonly TensorType[], out: readonly string[]): TensorType {

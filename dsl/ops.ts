@@ -77,6 +77,11 @@ export const rsqrt = unary<'f32', null>('rsqrt');
 export const tanh = unary<'f32', null>('tanh');
 export const sigmoid = unary<'f32', null>('sigmoid');
 export const logSigmoid = unary<'f32', null>('log_sigmoid');
+/** True where the value is neither infinite nor NaN. */
+export const isFinite = unary<'f32', 'bool'>('is_finite');
+/** True where the value is +Infinity or -Infinity. */
+export const isInf = unary<'f32', 'bool'>('is_inf');
+export const isNan = unary<'f32', 'bool'>('is_nan');
 
 export const lt = binary<NumericDType, 'bool'>('lt');
 export const le = binary<NumericDType, 'bool'>('le');

@@ -88,6 +88,12 @@ function floating(op: string, args: readonly DType[]): DType {
   return d;
 }
 
+/** An f32 operand classified into a bool (finite, infinite, NaN). */
+function floatClass(op: string, args: readonly DType[]): DType {
+  floating(op, args);
+  return 'bool';
+}
+
 function boolean(op: string, args: readonly DType[]): DType {
   const d = sameDtype(op, args);
   if (d !== 'bool') fail(op, `needs bool operands, got ${d}`);
@@ -261,6 +267,11 @@ const entries: ScalarOp[] = [
   unary('sigmoid', floating, jsSigmoid, (a) => `ts_sigmoid(${a})`, HELPERS.sigmoid),
   unary('log_sigmoid', floating, (a) => Math.min(a, 0) - Math.log1p(Math.exp(-Math.abs(a))), (a) => `ts_log_sigmoid(${a})`, HELPERS.logSigmoid),
   unary('id', (_op, args) => args[0]!, (a) => a, (a) => a),
+  // Classification reads the bits, so it holds even where a WGSL implementation assumes finite
+  // floats in arithmetic (its comparisons with infinities may be folded away).
+  unary('is_finite', floatClass, (a) => (Number.isFinite(a) ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7f800000u) != 0x7f800000u)`),
+  unary('is_inf', floatClass, (a) => (a === Infinity || a === -Infinity ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7fffffffu) == 0x7f800000u)`),
+  unary('is_nan', floatClass, (a) => (Number.isNaN(a) ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7fffffffu) > 0x7f800000u)`),
   comparison('lt', '<', (a, b) => a < b, false),
   comparison('le', '<=', (a, b) => a <= b, false),
   comparison('gt', '>', (a, b) => a > b, false),

@@ -4,7 +4,7 @@
  * suite) can run the same Program on either and compare.
  */
 import type { DType, HostTensor } from '../dsl/types.ts';
-import type { DeviceLimits, Program } from './program.ts';
+import type { DeviceLimits, Program } from '../program/index.ts';
 import type { MemoryRecord } from './memory.ts';
 
 export type { MemoryRecord } from './memory.ts';

@@ -3,7 +3,7 @@
  * otherwise the CPU interpreter, with `fallbackReason` saying why WebGPU was not used. Split from
  * the probing so the choice can be tested on machines that do have an adapter.
  */
-import type { Precision } from '../dsl/interpret.ts';
+import type { Precision } from '../interpreter/interpret.ts';
 import type { Backend } from './backend.ts';
 import { createCpuBackend } from './cpu.ts';
 import { probeGPU, type GPUProbe } from './device.ts';

@@ -4,12 +4,12 @@
  * any machine, and is the fallback when no WebGPU adapter exists.
  */
 import { bindSymbols, checkParams, type Shaped } from '../dsl/bind.ts';
-import { interpret, type InterpretedTensor, type Precision } from '../dsl/interpret.ts';
+import { interpret, type InterpretedTensor, type Precision } from '../interpreter/interpret.ts';
 import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
 import { isRuntimeTensor, type Backend, type RunInputs, type RuntimeTensor, type TensorData } from './backend.ts';
 import { uploadData } from './host.ts';
 import { MemoryTracker } from './memory.ts';
-import { DEFAULT_LIMITS, type DeviceLimits, type Program } from './program.ts';
+import { DEFAULT_LIMITS, type DeviceLimits, type Program } from '../program/index.ts';
 import { validateProgram } from './validate.ts';
 
 /** A tensor in host memory. `read()` hands out copies so callers cannot change it in place. */

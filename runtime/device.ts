@@ -3,7 +3,7 @@
  * package (Dawn) in Node. The package is imported dynamically through a variable so a browser
  * bundle never tries to include it.
  */
-import type { DeviceLimits } from './program.ts';
+import type { DeviceLimits } from '../program/index.ts';
 
 /** An adapter plus whatever must stay referenced for the device's whole life (Dawn's GPU object). */
 export interface AcquiredGPU {

@@ -12,4 +12,4 @@ export { formatBytes } from './format.ts';
 export { planRun, workgroupGrid, type RunPlan } from './plan.ts';
 export { validateProgram } from './validate.ts';
 export { createWebGPUBackend } from './webgpu.ts';
-export { DEFAULT_LIMITS, evalSize, type DeviceLimits, type Program, type ProgramBuffer, type ProgramKernel, type ProgramTensor, type SizeExpr, type SizeRange, type Step, type UniformWord } from './program.ts';
+export { DEFAULT_LIMITS, evalSize, type DeviceLimits, type Program, type ProgramBuffer, type ProgramKernel, type ProgramTensor, type SizeExpr, type SizeRange, type Step, type UniformWord } from '../program/index.ts';

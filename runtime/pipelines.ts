@@ -7,7 +7,7 @@
 import { WebGPUError, popScopes, pushScopes } from './errors.ts';
 import { formatWgslListing, type WgslMessage } from './format.ts';
 import { ShaderStage } from './gpu-flags.ts';
-import type { ProgramKernel } from './program.ts';
+import type { ProgramKernel } from '../program/index.ts';
 
 export interface CompiledKernel {
   readonly pipeline: GPUComputePipeline;

@@ -7,7 +7,7 @@
 import { bindSymbols, checkParams, concreteShape, elementCount, type Shaped } from '../dsl/bind.ts';
 import { TesseraError, type DType } from '../dsl/types.ts';
 import { formatBytes } from './format.ts';
-import { evalSize, inRange, type DeviceLimits, type Program, type ProgramBuffer, type SizeExpr, type Step, type UniformWord } from './program.ts';
+import { evalSize, inRange, type DeviceLimits, type Program, type ProgramBuffer, type SizeExpr, type Step, type UniformWord } from '../program/index.ts';
 
 export interface PlannedDispatch {
   readonly kind: 'dispatch';

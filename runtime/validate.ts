@@ -5,7 +5,7 @@
  * explains a bad one in the compiler's terms instead of leaving WebGPU to fail on it later.
  */
 import { TesseraError } from '../dsl/types.ts';
-import type { Program, ProgramBuffer, Step } from './program.ts';
+import type { Program, ProgramBuffer, Step } from '../program/index.ts';
 
 const checked = new WeakSet<Program>();
 

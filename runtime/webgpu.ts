@@ -20,7 +20,7 @@ import { MemoryTracker } from './memory.ts';
 import { exceedsLimits, planRun, type PlannedDispatch, type PlannedStep, type RunPlan } from './plan.ts';
 import { PipelineCache, type CompiledKernel } from './pipelines.ts';
 import { BufferPool } from './pool.ts';
-import type { DeviceLimits, Program } from './program.ts';
+import type { DeviceLimits, Program } from '../program/index.ts';
 import { validateProgram } from './validate.ts';
 
 /** WebGPU allows at most 4096 queries per query set: two timestamps per timed dispatch. */

@@ -13,7 +13,7 @@ import { planMemory } from '../compiler/passes/plan-memory.ts';
 import { checkSchedule, lowerToTiles } from '../compiler/passes/lower-to-tiles.ts';
 import { compile, fuseGraph, optimizeGraph } from '../compiler/index.ts';
 import { printFused } from '../compiler/kernel-ir.ts';
-import { DEFAULT_LIMITS } from '../runtime/program.ts';
+import { DEFAULT_LIMITS } from '../program/index.ts';
 
 describe('canonicalize', () => {
   it('folds constants, removes identity relabels, shares common subexpressions and drops dead nodes', () => {
@@ -94,17 +94,21 @@ describe('decompose', () => {
       [
         '%0 = input "x" : f32[r:r, c:c]',
         '%1 = reduce max(%0) over [c] : f32[r:r]',
-        '%2 = const -Infinity : f32[]',
-        '%3 = map ne(%1, %2) : bool[r:r]',
-        '%4 = const 0 : f32[]',
-        '%5 = map where(%3, %1, %4) : f32[r:r]',
-        '%6 = map sub(%0, %5) : f32[r:r, c:c]',
-        '%7 = map exp(%6) : f32[r:r, c:c]',
-        '%8 = reduce sum(%7) over [c] : f32[r:r]',
-        '%9 = const 1 : f32[]',
-        '%10 = map where(%3, %8, %9) : f32[r:r]',
-        '%11 = map div(%7, %10) : f32[r:r, c:c]',
-        'outputs out=%11',
+        '%2 = map is_finite(%1) : bool[r:r]',
+        '%3 = const 0 : f32[]',
+        '%4 = map where(%2, %1, %3) : f32[r:r]',
+        '%5 = map is_inf(%1) : bool[r:r]',
+        '%6 = const 0 : f32[]',
+        '%7 = map lt(%1, %6) : bool[r:r]',
+        '%8 = map and(%5, %7) : bool[r:r]',
+        '%9 = map not(%8) : bool[r:r]',
+        '%10 = map sub(%0, %4) : f32[r:r, c:c]',
+        '%11 = map exp(%10) : f32[r:r, c:c]',
+        '%12 = reduce sum(%11) over [c] : f32[r:r]',
+        '%13 = const 1 : f32[]',
+        '%14 = map where(%9, %12, %13) : f32[r:r]',
+        '%15 = map div(%11, %14) : f32[r:r, c:c]',
+        'outputs out=%15',
       ].join('\n'),
     );
   });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { bindSymbols } from '../dsl/bind.ts';
 import { einsum } from '../dsl/einsum.ts';
-import { interpretKernel } from '../dsl/interpret.ts';
+import { interpretKernel } from '../interpreter/interpret.ts';
 import { f32, i32, kernel, param } from '../dsl/kernel.ts';
 import * as ops from '../dsl/ops.ts';
 import { printGraph } from '../dsl/print.ts';

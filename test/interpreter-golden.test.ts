@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { interpretKernel, type Precision } from '../dsl/interpret.ts';
+import { interpretKernel, type Precision } from '../interpreter/interpret.ts';
 import { einsumKernel } from '../kernels/einsum.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 

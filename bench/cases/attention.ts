@@ -13,7 +13,7 @@
  */
 import type { AttentionConfig } from '../../kernels/attention.ts';
 import type { Kernel } from '../../dsl/kernel.ts';
-import type { Program, Step } from '../../runtime/program.ts';
+import type { Program, Step } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';

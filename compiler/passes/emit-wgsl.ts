@@ -10,7 +10,7 @@
 import type { Graph } from '../../dsl/ir.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
-import type { Program, ProgramKernel, SizeExpr, Step, UniformWord } from '../../runtime/program.ts';
+import type { Program, ProgramKernel, SizeExpr, Step, UniformWord } from '../../program/index.ts';
 import { kernelExprs, kernelInputs, kernelOutputs, sizeExpr, subExprs, type FlashKernel, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 import { printWgsl } from '../wgsl/print.ts';

@@ -7,7 +7,7 @@
  */
 import { ELEMENTWISE_OPS, operands, type FlashNode, type Graph, type Node } from '../../dsl/ir.ts';
 import { kvBounds, peelValidity } from '../flash-analysis.ts';
-import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../runtime/program.ts';
+import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../program/index.ts';
 import { defaultFlashSchedule } from './lower-to-tiles.ts';
 import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
 import { kernelInputs, kernelOutputs, loadedBuffers, sizeExpr, subExprs, type FlashKernel, type KOutput, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';

@@ -5,7 +5,7 @@
  * schedules.
  */
 import { TesseraError } from '../../dsl/types.ts';
-import type { DeviceLimits, SizeRange } from '../../runtime/program.ts';
+import type { DeviceLimits, SizeRange } from '../../program/index.ts';
 import type { FlashKernel, FusedProgram, HostStep, KernelIR } from '../kernel-ir.ts';
 
 export interface ElementwiseSchedule {

@@ -1,29 +1,11 @@
 /**
  * The compiled Program: plain, JSON-serialisable data that the compiler writes and the runtime
  * executes. It is the only thing the two share, so an app can ship programs built ahead of time
- * and never load the compiler.
+ * and never load the compiler. Neither `compiler/` nor `runtime/` owns it: both import it from here.
  */
 import type { Graph } from '../dsl/ir.ts';
 import type { DType, Size } from '../dsl/types.ts';
-
-/**
- * A size computed at run time from the bound symbols: a number, a symbol name, or an operation
- * over sizes. `ceildiv` is ⌈a / b⌉.
- */
-export type SizeExpr = number | string | { readonly op: 'mul' | 'add' | 'ceildiv' | 'max' | 'min'; readonly args: readonly SizeExpr[] };
-
-/** A range of a size: `atLeast <= size < below`, each bound optional. */
-export interface SizeRange {
-  readonly size: SizeExpr;
-  readonly atLeast?: number;
-  readonly below?: number;
-}
-
-/** Whether a size range holds for the bound symbols. */
-export function inRange(range: SizeRange, symbols: Readonly<Record<string, number>>): boolean {
-  const v = evalSize(range.size, symbols);
-  return (range.atLeast === undefined || v >= range.atLeast) && (range.below === undefined || v < range.below);
-}
+import type { SizeExpr, SizeRange } from './size.ts';
 
 /** A tensor the program reads or writes at its boundary. */
 export interface ProgramTensor {
@@ -109,47 +91,3 @@ export interface Program {
   readonly graph: Graph;
 }
 
-/** Evaluates a size expression with bound symbols. */
-export function evalSize(expr: SizeExpr, symbols: Readonly<Record<string, number>>): number {
-  if (typeof expr === 'number') return expr;
-  if (typeof expr === 'string') {
-    const v = symbols[expr];
-    if (v === undefined) throw new Error(`size symbol '${expr}' is not bound`);
-    return v;
-  }
-  const args = expr.args.map((a) => evalSize(a, symbols));
-  switch (expr.op) {
-    case 'mul':
-      return args.reduce((a, b) => a * b, 1);
-    case 'add':
-      return args.reduce((a, b) => a + b, 0);
-    case 'ceildiv':
-      return Math.ceil(args[0]! / args[1]!);
-    case 'max':
-      return Math.max(...args);
-    case 'min':
-      return Math.min(...args);
-  }
-}
-
-/** The device limits the compiler plans against (WebGPU names). */
-export interface DeviceLimits {
-  readonly maxStorageBufferBindingSize: number;
-  readonly maxBufferSize: number;
-  readonly maxComputeWorkgroupStorageSize: number;
-  readonly maxComputeInvocationsPerWorkgroup: number;
-  readonly maxComputeWorkgroupSizeX: number;
-  readonly maxComputeWorkgroupsPerDimension: number;
-  readonly maxStorageBuffersPerShaderStage: number;
-}
-
-/** WebGPU's guaranteed minimum limits: what the compiler assumes when told nothing. */
-export const DEFAULT_LIMITS: DeviceLimits = {
-  maxStorageBufferBindingSize: 134217728,
-  maxBufferSize: 268435456,
-  maxComputeWorkgroupStorageSize: 16384,
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxComputeWorkgroupSizeX: 256,
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxStorageBuffersPerShaderStage: 8,
-};

@@ -13,18 +13,17 @@
  * the registry's `roundTo`, in both modes.
  *
  * Scalar semantics come from the scalar-op registry (`scalar-ops.ts`) and nowhere else; composites
- * are run through `decomposeComposite`, a graph of primitive nodes, so the interpreter and any
+ * are run through their definitions (`dsl/composites.ts`), graphs of primitive nodes, so the interpreter and any
  * compiler pass that splices in the same decomposition agree by construction.
  */
-import { allocHost, bindSymbols, checkParams, concreteShape, elementCount, hostData, type BoundaryTensor } from './bind.ts';
-import { graphInputs, graphParams, operands, type CompositeFn, type CompositeNode, type Graph, type Node, type ReduceFn } from './ir.ts';
-import type { TraceOptions } from './kernel.ts';
-import { add, div, exp, log, max, mean, mul, ne, sqrt, sub, sum, where } from './ops.ts';
-import { roundTo, scalarOp } from './scalar-ops.ts';
-import { Tensor, nodeIn, type Axes } from './tensor.ts';
-import { GraphBuilder, withBuilder } from './trace.ts';
-import { TesseraError, type DType, type HostTensor, type TensorType } from './types.ts';
-import { verifyGraph } from './verify.ts';
+import { allocHost, bindSymbols, checkParams, concreteShape, elementCount, hostData, type BoundaryTensor } from '../dsl/bind.ts';
+import { definedByGraph, definitionGraph, type DefinedNode } from '../dsl/composites.ts';
+import { graphInputs, graphParams, operands, type Graph, type Node } from '../dsl/ir.ts';
+import type { TraceOptions } from '../dsl/kernel.ts';
+import { reductionFold } from '../dsl/reductions.ts';
+import { roundTo, scalarOp } from '../dsl/scalar-ops.ts';
+import { TesseraError, type DType, type HostTensor, type TensorType } from '../dsl/types.ts';
+import { verifyGraph } from '../dsl/verify.ts';
 
 export type Precision = 'f64' | 'f32';
 
@@ -129,69 +128,6 @@ export function interpretKernel(
   return interpret(graph, inputs, options);
 }
 
-// ---- composites -----------------------------------------------------------------------------------
-
-type F32 = Tensor<Axes, 'f32'>;
-
-/**
- * The max-shift used by softmax and log_softmax. A row whose max is -Infinity (every entry masked
- * out) gets shift 0 instead, so `x - shift` stays -Infinity rather than NaN, and `valid` is false
- * there so callers can give such rows their defined result.
- */
-function stableShift(x: F32, axis: string): { valid: Tensor<Axes, 'bool'>; shift: F32 } {
-  const m = max(x, axis);
-  const valid = ne(m, -Infinity);
-  return { valid, shift: where(valid, m, 0) };
-}
-
-const DECOMPOSITIONS: Readonly<Record<CompositeFn, (x: F32, axis: string, eps: number | undefined) => F32>> = {
-  /** exp(x - max) / sum(exp(x - max)); a row with no finite max gives zeros (0 / 1, not 0 / 0). */
-  softmax(x, axis) {
-    const { valid, shift } = stableShift(x, axis);
-    const e = exp(sub(x, shift));
-    return div(e, where(valid, sum(e, axis), 1));
-  },
-  /** (x - max) - log(sum(exp(x - max))); a row with no finite max stays -Infinity. */
-  log_softmax(x, axis) {
-    const { valid, shift } = stableShift(x, axis);
-    const z = sub(x, shift);
-    return sub(z, log(where(valid, sum(exp(z), axis), 1)));
-  },
-  /** (x - mean) / sqrt(var + eps) with the population variance; no affine terms. */
-  layer_norm(x, axis, eps) {
-    if (eps === undefined) throw new TesseraError('layer_norm: the composite node has no eps');
-    const centered = sub(x, mean(x, axis));
-    const variance = mean(mul(centered, centered), axis);
-    return div(centered, sqrt(add(variance, eps)));
-  },
-};
-
-/**
- * The primitive graph a composite stands for: one input `x` (the composite's operand type) and
- * one output `out` of the same type. This is the composite's definition; a compiler pass that
- * expands composites can splice this graph in and match the interpreter exactly.
- */
-export function decomposeComposite(node: Pick<CompositeNode, 'fn' | 'axis' | 'eps' | 'type'>): Graph {
-  const builder = new GraphBuilder();
-  const outputs = withBuilder(builder, () => {
-    const x: F32 = new Tensor(builder, builder.add({ op: 'input', name: 'x', type: node.type }));
-    const y = DECOMPOSITIONS[node.fn](x, node.axis, node.eps);
-    return { out: nodeIn(builder, y) };
-  });
-  return builder.finish(outputs);
-}
-
-const decompositionCache = new WeakMap<CompositeNode, Graph>();
-
-function decompositionOf(node: CompositeNode): Graph {
-  let graph = decompositionCache.get(node);
-  if (!graph) {
-    graph = decomposeComposite(node);
-    decompositionCache.set(node, graph);
-  }
-  return graph;
-}
-
 // ---- graph evaluation -----------------------------------------------------------------------------
 
 const liveCache = new WeakMap<Graph, Uint8Array>();
@@ -288,6 +224,7 @@ function evaluateNode(
     case 'map':
       return evaluateMap(node.fn, node.type, node.args.map(get), ctx);
     case 'reduce':
+      if (definedByGraph(node)) return evaluateDefinition(node, get(node.arg), ctx);
       return evaluateReduce(node.fn, node.type, get(node.arg), node.axes, ctx);
     case 'contract':
       return evaluateContract(node.type, node.args.map(get), ctx);
@@ -295,10 +232,8 @@ function evaluateNode(
       return evaluateRelabel(node.type, get(node.arg), node.names, ctx);
     case 'gather':
       return evaluateGather(node.type, get(node.args[0]!), get(node.args[1]!), node.axis, ctx);
-    case 'composite': {
-      const results = evaluateGraph(decompositionOf(node), { ...ctx, inputs: { x: get(node.arg) } }, TOP_LEVEL);
-      return results['out']!;
-    }
+    case 'composite':
+      return evaluateDefinition(node, get(node.arg), ctx);
     case 'loop':
       throw new Error('interpret: internal error: loops are run by evaluateGraph');
     case 'flash':
@@ -489,54 +424,41 @@ function evaluateGather(type: TensorType, table: InterpretedTensor, index: Inter
 }
 
 /**
- * A reduction over named axes. sum/prod/max/min fold with the registry's add/mul/max/min (so
- * integers wrap exactly as elementwise ops do); mean is sum / count; logsumexp is
- * max + log(sum(exp(x - max))), and -Infinity (or any non-finite max) when the max is not finite.
+ * A composite (softmax, log_softmax, layer_norm) or the logsumexp reduction: its definition graph
+ * (`dsl/composites.ts`, the same graph the compiler splices in) run on the operand.
  */
-function evaluateReduce(fn: ReduceFn, type: TensorType, arg: InterpretedTensor, axes: readonly string[], ctx: Context): InterpretedTensor {
+function evaluateDefinition(node: DefinedNode, operand: InterpretedTensor, ctx: Context): InterpretedTensor {
+  const definition = definitionGraph(node, nodeTypeOf(operand));
+  return evaluateGraph(definition, { ...ctx, inputs: { x: operand } }, TOP_LEVEL)['out']!;
+}
+
+/** The type of an interpreted tensor (its sizes concrete), for a definition graph's input. */
+function nodeTypeOf(t: InterpretedTensor): TensorType {
+  return { dtype: t.dtype, axes: t.axes.map((name, i) => ({ name, size: t.shape[i]! })) };
+}
+
+/**
+ * A primitive reduction over named axes: the registry's fold (`dsl/reductions.ts`) — its scalar
+ * combine op from its identity (so integers wrap exactly as elementwise ops do, and an empty axis
+ * gives the identity), then its finalise with the element count (mean).
+ */
+function evaluateReduce(fn: string, type: TensorType, arg: InterpretedTensor, axes: readonly string[], ctx: Context): InterpretedTensor {
   const out = allocateTensor(type, ctx);
   const reducedSizes = axes.map((name) => arg.shape[arg.axes.indexOf(name)]!);
   const inner = offsetsOver(reducedSizes, stridesByName(arg, axes, reducedSizes));
   const cursor = new StridedCursor(out.shape, [stridesByName(arg, out.axes, out.shape)]);
   const dtype = arg.dtype;
   const f32 = ctx.float32;
-  const round = (v: number) => roundTo(v, dtype, f32);
+  const fold = reductionFold(fn);
+  const combine = binaryScalar(fold.combine, dtype, f32);
+  const identity = roundTo(fold.identity(dtype), dtype, f32);
+  const finalise = fold.finalise;
   const src = arg.data;
-  const fold = (name: string): ((base: number) => number) => {
-    const combine = binaryScalar(name, dtype, f32);
-    return (base) => {
-      let acc = src[base + inner[0]!]!;
-      for (let j = 1; j < inner.length; j++) acc = combine(acc, src[base + inner[j]!]!);
-      return acc;
-    };
-  };
-  let reduceAt: (base: number) => number;
-  switch (fn) {
-    case 'sum':
-    case 'prod':
-    case 'max':
-    case 'min':
-      reduceAt = fold(fn === 'sum' ? 'add' : fn === 'prod' ? 'mul' : fn);
-      break;
-    case 'mean': {
-      const total = fold('add');
-      reduceAt = (base) => round(total(base) / inner.length);
-      break;
-    }
-    case 'logsumexp': {
-      const maxOf = fold('max');
-      reduceAt = (base) => {
-        const m = maxOf(base);
-        if (!Number.isFinite(m)) return m;
-        let s = 0;
-        for (let j = 0; j < inner.length; j++) s = round(s + round(Math.exp(round(src[base + inner[j]!]! - m))));
-        return round(m + round(Math.log(s)));
-      };
-      break;
-    }
-  }
   for (let i = 0; i < out.data.length; i++) {
-    out.data[i] = reduceAt(cursor.offsets[0]!);
+    const base = cursor.offsets[0]!;
+    let acc = identity;
+    for (let j = 0; j < inner.length; j++) acc = combine(acc, src[base + inner[j]!]!);
+    out.data[i] = finalise ? roundTo(finalise.evaluate(acc, inner.length), dtype, f32) : acc;
     cursor.next();
   }
   return out;

@@ -1,0 +1,94 @@
+/**
+ * The composites' definitions: softmax, log_softmax, layer_norm and the logsumexp reduction, each
+ * a graph of primitive nodes over one input `x`. This is the only place their semantics are
+ * written: the interpreter evaluates these graphs and the compiler's `decompose` pass splices the
+ * same graphs in, so the CPU and the GPU give one answer for every input, ±∞ rows included.
+ *
+ * Rows with infinities follow from one rule: shift by the row's max when it is finite, else by 0.
+ * - A row whose max is -∞ (everything masked out): softmax gives zeros, log_softmax and
+ *   logsumexp -∞.
+ * - A row whose max is +∞: logsumexp is +∞; softmax and log_softmax give NaN at the +∞ entries
+ *   (∞/∞) and 0 / -∞ elsewhere.
+ * - A NaN anywhere in a row makes the whole row NaN.
+ */
+import { GraphBuilder } from './graph-builder.ts';
+import type { CompositeNode, Graph, Node, ReduceNode } from './ir.ts';
+import { TesseraError, type TensorType } from './types.ts';
+
+/** What a definition sees: the builder, the operand node, and the composite's own fields. */
+type Definition = (b: GraphBuilder, x: number, axes: readonly string[], eps: number | undefined) => number;
+
+/**
+ * The max over `axes` when it is finite, else 0 (`shift`), and whether the row has any entry
+ * above -∞ (`valid`), so callers can give rows with nothing allowed their defined result.
+ */
+function stableShift(b: GraphBuilder, x: number, axes: readonly string[]): { valid: number; shift: number } {
+  const m = b.reduce('max', x, axes);
+  const shift = b.map('where', b.map('is_finite', m), m, b.constant(0));
+  const valid = b.map('not', b.map('and', b.map('is_inf', m), b.map('lt', m, b.constant(0))));
+  return { valid, shift };
+}
+
+const DEFINITIONS: Readonly<Record<CompositeNode['fn'] | 'logsumexp', Definition>> = {
+  /** exp(x - shift) / sum(exp(x - shift)); a row with nothing above -∞ gives zeros (0 / 1). */
+  softmax(b, x, axes) {
+    const { valid, shift } = stableShift(b, x, axes);
+    const e = b.map('exp', b.map('sub', x, shift));
+    return b.map('div', e, b.map('where', valid, b.reduce('sum', e, axes), b.constant(1)));
+  },
+  /** (x - shift) - log(sum(exp(x - shift))); a row with nothing above -∞ stays -∞. */
+  log_softmax(b, x, axes) {
+    const { valid, shift } = stableShift(b, x, axes);
+    const z = b.map('sub', x, shift);
+    return b.map('sub', z, b.map('log', b.map('where', valid, b.reduce('sum', b.map('exp', z), axes), b.constant(1))));
+  },
+  /** shift + log(sum(exp(x - shift))): -∞ for a row of -∞, +∞ for a row with +∞. */
+  logsumexp(b, x, axes) {
+    const { shift } = stableShift(b, x, axes);
+    const s = b.reduce('sum', b.map('exp', b.map('sub', x, shift)), axes);
+    return b.map('add', b.map('log', s), shift);
+  },
+  /** (x - mean) / sqrt(var + eps) with the population variance; no affine terms. */
+  layer_norm(b, x, axes, eps) {
+    if (eps === undefined) throw new TesseraError('layer_norm: the composite node has no eps');
+    const centered = b.map('sub', x, b.reduce('mean', x, axes));
+    const variance = b.reduce('mean', b.map('mul', centered, centered), axes);
+    return b.map('div', centered, b.map('sqrt', b.map('add', variance, b.constant(eps))));
+  },
+};
+
+/** A composite node, or a reduction that is defined by a graph (see `reductions.ts`). */
+export type DefinedNode = Pick<CompositeNode, 'op' | 'fn' | 'arg' | 'axis' | 'eps'> | Pick<ReduceNode, 'op' | 'fn' | 'arg' | 'axes'>;
+
+/** Whether a node stands for a graph of primitives (a composite, or the logsumexp reduction). */
+export function definedByGraph(node: Node): DefinedNode | null {
+  return node.op === 'composite' || (node.op === 'reduce' && node.fn === 'logsumexp') ? node : null;
+}
+
+/**
+ * Writes the primitive form of `node` into `b`, reading its operand as `x` (an id in `b`), and
+ * returns the id of the result.
+ */
+export function writeDefinition(b: GraphBuilder, node: DefinedNode, x: number): number {
+  if (node.op === 'composite') return DEFINITIONS[node.fn](b, x, [node.axis], node.eps);
+  if (node.fn !== 'logsumexp') throw new TesseraError(`${node.fn} is a primitive reduction, not defined by a graph`);
+  return DEFINITIONS.logsumexp(b, x, node.axes, undefined);
+}
+
+const cache = new WeakMap<object, Graph>();
+
+/**
+ * The definition of `node` as a graph of its own: one input `x` of the operand's type, one output
+ * `out`. Cached per node object (the interpreter evaluates a loop body's composites every
+ * iteration).
+ */
+export function definitionGraph(node: DefinedNode, operand: TensorType): Graph {
+  let graph = cache.get(node);
+  if (!graph) {
+    const b = new GraphBuilder();
+    const x = b.add({ op: 'input', name: 'x', type: operand });
+    graph = b.finish({ out: writeDefinition(b, node, x) });
+    cache.set(node, graph);
+  }
+  return graph;
+}

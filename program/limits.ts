@@ -1,0 +1,25 @@
+/**
+ * Device limits: what the compiler plans against and what the runtime checks a run against,
+ * under WebGPU's names.
+ */
+/** The device limits the compiler plans against (WebGPU names). */
+export interface DeviceLimits {
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxBufferSize: number;
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  readonly maxComputeWorkgroupSizeX: number;
+  readonly maxComputeWorkgroupsPerDimension: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+}
+
+/** WebGPU's guaranteed minimum limits: what the compiler assumes when told nothing. */
+export const DEFAULT_LIMITS: DeviceLimits = {
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBuffersPerShaderStage: 8,
+};
