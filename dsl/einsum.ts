@@ -1,7 +1,8 @@
 /**
  * numpy-exact einsum over positional axes: repeated letters in one operand take the diagonal,
- * `...` broadcasts (size-1 dimensions included), an empty output sums everything, and an implicit
- * output (no `->`) lists the letters used once, in character-code order, after the ellipsis.
+ * `...` broadcasts (size-1 dimensions included), an empty output sums everything, an implicit
+ * output (no `->`) lists the letters used once, in character-code order, after the ellipsis, and an
+ * empty term is a rank-0 operand (`einsum('->', x)`, `einsum(',', a, b)`, `einsum('i,->i', v, s)`).
  *
  * It lowers to named-axis IR: each operand is relabelled to its letters (ellipsis dimensions become
  * `_0`, `_1`, ...), size-1 ellipsis dimensions that broadcast are summed away, and one n-ary
@@ -74,7 +75,9 @@ export function parseEinsum(spec: string): ParsedEinsum {
   const arrows = text.split('->');
   if (arrows.length > 2) throw new TesseraError(`einsum: cannot parse '${spec}': more than one '->'`);
   const [lhs, rhs] = arrows as [string, string | undefined];
-  if (lhs === '') throw new TesseraError(`einsum: cannot parse '${spec}': no operand terms before '->'`);
+  // An empty term is a rank-0 operand, as in numpy: '->' and '' take one scalar, ',' two. Only an
+  // output letter with nothing before the arrow is an error (no operand could supply it).
+  if (lhs === '' && rhs !== undefined && rhs !== '') throw new TesseraError(`einsum: cannot parse '${spec}': no operand terms before '->'`);
   const inputs = lhs.split(',').map((part) => parseTerm(spec, part));
   const output = rhs === undefined ? null : parseTerm(spec, rhs);
   if (output) {

@@ -7,6 +7,7 @@
  * bool. WGSL emission receives operand expressions already in their register types
  * (f32, i32, u32, bool) and returns an expression of the result's register type.
  */
+import { xfUnaryHelper } from './nonfinite-wgsl.ts';
 import { TesseraError, type DType } from './types.ts';
 
 export interface ScalarOp {
@@ -20,6 +21,52 @@ export interface ScalarOp {
   wgsl(args: readonly string[], dtypes: readonly DType[]): string;
   /** WGSL helper functions the emission calls, by name (deduplicated by the emitter). */
   readonly helpers?: Readonly<Record<string, string>>;
+  /**
+   * The op where an f32 operand may be ±∞ or NaN (see `nonfinite-wgsl.ts`): f32 operands arrive as
+   * `xf` expressions, others plain; the result is an `xf` expression when it is f32, plain
+   * otherwise. Absent for ops that take no f32 operand.
+   */
+  readonly xf?: XfEmission;
+}
+
+/** An op's emission on `xf` operands and the helpers it calls (shared ones by name, or its own). */
+export interface XfEmission {
+  emit(args: readonly string[], dtypes: readonly DType[]): string;
+  /** Helper names: entries of `XF_HELPERS` or of `own`. */
+  readonly helpers: readonly string[];
+  readonly own?: Readonly<Record<string, { readonly text: string; readonly needs?: readonly string[] }>>;
+}
+
+/** An xf emission that calls one shared helper with the operands in order. */
+function xfCall(helper: string): XfEmission {
+  return { emit: (args) => `${helper}(${args.join(', ')})`, helpers: [helper] };
+}
+
+/** An xf emission through a helper of the op's own (generated from its semantics). */
+function xfOwn(name: string, text: string, needs: readonly string[]): XfEmission {
+  return { emit: (args) => `${name}(${args.join(', ')})`, helpers: [name], own: { [name]: { text, needs } } };
+}
+
+/**
+ * A unary f32 op on xf: ±∞ and NaN give what `evaluate` gives for them, finite operands the plain
+ * WGSL (classified afterwards), except at `singular` points where the result is written exactly.
+ */
+function xfUnary(op: string, evaluate: (x: number) => number, wgsl: (a: string) => string, helpers: Record<string, string> | undefined, singular: { when: string; value: number }[] = []): XfEmission {
+  const name = `xf_${op}`;
+  return xfOwn(name, xfUnaryHelper(name, evaluate, wgsl, singular), ['xf_of', ...Object.keys(helpers ?? {})]);
+}
+
+/** A comparison on xf: NaN compares unequal to everything (only `ne` holds). */
+function xfComparison(op: string, symbol: string): XfEmission {
+  const name = `xf_${op}`;
+  const text = [`fn ${name}(a: xf, b: xf) -> bool {`, `  if (a.c == 3u || b.c == 3u) { return ${op === 'ne' ? 'true' : 'false'}; }`, `  return xf_cmp(a, b) ${symbol} 0i;`, '}'].join('\n');
+  return xfOwn(name, text, ['xf_cmp']);
+}
+
+/** A classification on xf: a test of the class code. */
+function xfClass(op: string, test: string): XfEmission {
+  const name = `xf_${op}`;
+  return xfOwn(name, `fn ${name}(a: xf) -> bool {\n  return ${test};\n}`, ['xf']);
 }
 
 const I32_MIN = -2147483648;
@@ -120,6 +167,7 @@ function binary(
   evaluate: (a: number, b: number, d: DType) => number,
   wgsl: (a: string, b: string, d: DType) => string,
   helpers?: Record<string, string>,
+  xf?: XfEmission,
 ): ScalarOp {
   return {
     name,
@@ -128,6 +176,7 @@ function binary(
     evaluate: ([a, b], [d]) => evaluate(a!, b!, d!),
     wgsl: ([a, b], [d]) => wgsl(a!, b!, d!),
     ...(helpers ? { helpers } : {}),
+    ...(xf ? { xf } : {}),
   };
 }
 
@@ -137,6 +186,7 @@ function unary(
   evaluate: (a: number, d: DType) => number,
   wgsl: (a: string, d: DType) => string,
   helpers?: Record<string, string>,
+  xf?: XfEmission,
 ): ScalarOp {
   return {
     name,
@@ -145,7 +195,13 @@ function unary(
     evaluate: ([a], [d]) => evaluate(a!, d!),
     wgsl: ([a], [d]) => wgsl(a!, d!),
     ...(helpers ? { helpers } : {}),
+    ...(xf ? { xf } : {}),
   };
+}
+
+/** A unary f32 op whose xf form follows from its own semantics (`xfUnary`). */
+function floatUnary(name: string, evaluate: (a: number) => number, wgsl: (a: string) => string, helpers?: Record<string, string>, singular: { when: string; value: number }[] = []): ScalarOp {
+  return unary(name, floating, evaluate, wgsl, helpers, xfUnary(name, evaluate, wgsl, helpers, singular));
 }
 
 function comparison(name: string, symbol: string, evaluate: (a: number, b: number) => boolean, allowBool: boolean): ScalarOp {
@@ -158,28 +214,51 @@ function comparison(name: string, symbol: string, evaluate: (a: number, b: numbe
     },
     (a, b) => (evaluate(a, b) ? 1 : 0),
     (a, b) => `(${a} ${symbol} ${b})`,
+    undefined,
+    xfComparison(name, symbol),
   );
 }
 
 function cast(to: DType): ScalarOp {
   const name = `to_${to}`;
+  const evaluate = (a: number, from: DType): number => {
+    if (to === 'bool') return a !== 0 ? 1 : 0;
+    if (to === 'f32' || from !== 'f32') return a;
+    // f32 -> integer: truncate toward zero, clamp to the range WGSL guarantees.
+    if (Number.isNaN(a)) return 0;
+    const t = Math.trunc(a);
+    return to === 'i32' ? Math.min(Math.max(t, I32_MIN), 2147483520) : Math.min(Math.max(t, 0), 4294967040);
+  };
+  // On xf (only f32 operands are ever xf): the class decides, then the plain cast of a finite value.
+  const xf: XfEmission =
+    to === 'f32'
+      ? { emit: ([a]) => a!, helpers: [] }
+      : to === 'bool'
+        ? xfClass(name, '(a.c != 0u || a.v != 0.0f)')
+        : xfOwn(
+            `xf_${name}`,
+            [
+              `fn xf_${name}(a: xf) -> ${to} {`,
+              `  if (a.c == 1u) { return ${wgslLiteral(evaluate(Infinity, 'f32'), to)}; }`,
+              `  if (a.c == 2u) { return ${wgslLiteral(evaluate(-Infinity, 'f32'), to)}; }`,
+              `  if (a.c == 3u) { return ${wgslLiteral(evaluate(NaN, 'f32'), to)}; }`,
+              `  return ${to}(a.v);`,
+              '}',
+            ].join('\n'),
+            ['xf'],
+          );
   return unary(
     name,
     () => to,
-    (a, from) => {
-      if (to === 'bool') return a !== 0 ? 1 : 0;
-      if (to === 'f32' || from !== 'f32') return a;
-      // f32 -> integer: truncate toward zero, clamp to the range WGSL guarantees.
-      if (Number.isNaN(a)) return 0;
-      const t = Math.trunc(a);
-      return to === 'i32' ? Math.min(Math.max(t, I32_MIN), 2147483520) : Math.min(Math.max(t, 0), 4294967040);
-    },
+    evaluate,
     (a, from) => {
       if (from === to) return a;
       if (to === 'bool') return from === 'f32' ? `(${a} != 0.0f)` : from === 'i32' ? `(${a} != 0i)` : `(${a} != 0u)`;
       if (from === 'bool') return `select(${wgslLiteral(0, to)}, ${wgslLiteral(1, to)}, ${a})`;
       return `${to}(${a})`;
     },
+    undefined,
+    xf,
   );
 }
 
@@ -235,43 +314,53 @@ function jsSigmoid(x: number): number {
 }
 
 const entries: ScalarOp[] = [
-  binary('add', numeric, (a, b) => a + b, (a, b) => `(${a} + ${b})`),
-  binary('sub', numeric, (a, b) => a - b, (a, b) => `(${a} - ${b})`),
-  binary('mul', numeric, (a, b, d) => (d === 'i32' ? Math.imul(a, b) : d === 'u32' ? Math.imul(a, b) >>> 0 : a * b), (a, b) => `(${a} * ${b})`),
+  binary('add', numeric, (a, b) => a + b, (a, b) => `(${a} + ${b})`, undefined, xfCall('xf_add')),
+  binary('sub', numeric, (a, b) => a - b, (a, b) => `(${a} - ${b})`, undefined, xfCall('xf_sub')),
+  binary('mul', numeric, (a, b, d) => (d === 'i32' ? Math.imul(a, b) : d === 'u32' ? Math.imul(a, b) >>> 0 : a * b), (a, b) => `(${a} * ${b})`, undefined, xfCall('xf_mul')),
   binary('div', numeric, truncDiv, (a, b, d) => (d === 'f32' ? `(${a} / ${b})` : `ts_div_${d}(${a}, ${b})`), {
     ts_div_i32: 'fn ts_div_i32(a: i32, b: i32) -> i32 {\n  if (b == 0i) { return a; }\n  if (a == i32(-2147483647 - 1) && b == -1i) { return a; }\n  return a / b;\n}',
     ts_div_u32: 'fn ts_div_u32(a: u32, b: u32) -> u32 {\n  if (b == 0u) { return a; }\n  return a / b;\n}',
-  }),
+  }, xfCall('xf_div')),
   binary('mod', numeric, truncRem, (a, b, d) => (d === 'f32' ? `(${a} - ${b} * trunc(${a} / ${b}))` : `ts_rem_${d}(${a}, ${b})`), {
     ts_rem_i32: 'fn ts_rem_i32(a: i32, b: i32) -> i32 {\n  if (b == 0i || b == -1i) { return 0i; }\n  return a % b;\n}',
     ts_rem_u32: 'fn ts_rem_u32(a: u32, b: u32) -> u32 {\n  if (b == 0u) { return 0u; }\n  return a % b;\n}',
-  }),
-  binary('min', numeric, (a, b) => Math.min(a, b), (a, b) => `min(${a}, ${b})`),
-  binary('max', numeric, (a, b) => Math.max(a, b), (a, b) => `max(${a}, ${b})`),
+  }, xfCall('xf_mod')),
+  binary('min', numeric, (a, b) => Math.min(a, b), (a, b) => `min(${a}, ${b})`, undefined, xfCall('xf_min')),
+  binary('max', numeric, (a, b) => Math.max(a, b), (a, b) => `max(${a}, ${b})`, undefined, xfCall('xf_max')),
   binary(
     'pow',
     floating,
     (a, b) => (a < 0 && b !== Math.trunc(b) ? NaN : Math.pow(a, b)),
     (a, b) => `ts_pow(${a}, ${b})`,
     HELPERS.pow,
+    xfCall('xf_pow'),
   ),
-  unary('neg', numeric, (a) => -a, (a, d) => (d === 'u32' ? `(0u - ${a})` : `(-${a})`)),
-  unary('abs', numeric, (a) => Math.abs(a), (a, d) => (d === 'u32' ? a : `abs(${a})`)),
-  unary('exp', floating, Math.exp, (a) => `exp(${a})`),
-  unary('log', floating, Math.log, (a) => `log(${a})`),
-  unary('log1p', floating, jsLog1p, (a) => `ts_log1p(${a})`, HELPERS.log1p),
-  unary('sqrt', floating, Math.sqrt, (a) => `sqrt(${a})`),
-  unary('rsqrt', floating, (a) => 1 / Math.sqrt(a), (a) => `inverseSqrt(${a})`),
+  unary('neg', numeric, (a) => -a, (a, d) => (d === 'u32' ? `(0u - ${a})` : `(-${a})`), undefined, xfCall('xf_neg')),
+  unary('abs', numeric, (a) => Math.abs(a), (a, d) => (d === 'u32' ? a : `abs(${a})`), undefined, xfCall('xf_abs')),
+  floatUnary('exp', Math.exp, (a) => `exp(${a})`),
+  floatUnary('log', Math.log, (a) => `log(${a})`, undefined, [
+    { when: 'a.v == 0.0f', value: -Infinity },
+    { when: 'a.v < 0.0f', value: NaN },
+  ]),
+  floatUnary('log1p', jsLog1p, (a) => `ts_log1p(${a})`, HELPERS.log1p, [
+    { when: 'a.v == -1.0f', value: -Infinity },
+    { when: 'a.v < -1.0f', value: NaN },
+  ]),
+  floatUnary('sqrt', Math.sqrt, (a) => `sqrt(${a})`, undefined, [{ when: 'a.v < 0.0f', value: NaN }]),
+  floatUnary('rsqrt', (a) => 1 / Math.sqrt(a), (a) => `inverseSqrt(${a})`, undefined, [
+    { when: 'a.v == 0.0f', value: Infinity },
+    { when: 'a.v < 0.0f', value: NaN },
+  ]),
   // tanh saturates to ±1 in f32 beyond |x| = 15; clamping keeps every WGSL implementation finite.
-  unary('tanh', floating, Math.tanh, (a) => `tanh(clamp(${a}, -15.0f, 15.0f))`),
-  unary('sigmoid', floating, jsSigmoid, (a) => `ts_sigmoid(${a})`, HELPERS.sigmoid),
-  unary('log_sigmoid', floating, (a) => Math.min(a, 0) - Math.log1p(Math.exp(-Math.abs(a))), (a) => `ts_log_sigmoid(${a})`, HELPERS.logSigmoid),
-  unary('id', (_op, args) => args[0]!, (a) => a, (a) => a),
+  floatUnary('tanh', Math.tanh, (a) => `tanh(clamp(${a}, -15.0f, 15.0f))`),
+  floatUnary('sigmoid', jsSigmoid, (a) => `ts_sigmoid(${a})`, HELPERS.sigmoid),
+  floatUnary('log_sigmoid', (a) => Math.min(a, 0) - Math.log1p(Math.exp(-Math.abs(a))), (a) => `ts_log_sigmoid(${a})`, HELPERS.logSigmoid),
+  unary('id', (_op, args) => args[0]!, (a) => a, (a) => a, undefined, { emit: ([a]) => a!, helpers: [] }),
   // Classification reads the bits, so it holds even where a WGSL implementation assumes finite
   // floats in arithmetic (its comparisons with infinities may be folded away).
-  unary('is_finite', floatClass, (a) => (Number.isFinite(a) ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7f800000u) != 0x7f800000u)`),
-  unary('is_inf', floatClass, (a) => (a === Infinity || a === -Infinity ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7fffffffu) == 0x7f800000u)`),
-  unary('is_nan', floatClass, (a) => (Number.isNaN(a) ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7fffffffu) > 0x7f800000u)`),
+  unary('is_finite', floatClass, (a) => (Number.isFinite(a) ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7f800000u) != 0x7f800000u)`, undefined, xfClass('is_finite', 'a.c == 0u')),
+  unary('is_inf', floatClass, (a) => (a === Infinity || a === -Infinity ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7fffffffu) == 0x7f800000u)`, undefined, xfClass('is_inf', 'a.c == 1u || a.c == 2u')),
+  unary('is_nan', floatClass, (a) => (Number.isNaN(a) ? 1 : 0), (a) => `((bitcast<u32>(${a}) & 0x7fffffffu) > 0x7f800000u)`, undefined, xfClass('is_nan', 'a.c == 3u')),
   comparison('lt', '<', (a, b) => a < b, false),
   comparison('le', '<=', (a, b) => a <= b, false),
   comparison('gt', '>', (a, b) => a > b, false),
@@ -291,6 +380,7 @@ const entries: ScalarOp[] = [
     },
     evaluate: ([c, a, b]) => (c ? a! : b!),
     wgsl: ([c, a, b]) => `select(${b}, ${a}, ${c})`,
+    xf: { emit: ([c, a, b]) => `xf_select(${b}, ${a}, ${c})`, helpers: ['xf_select'] },
   },
   cast('f32'),
   cast('i32'),

@@ -3,7 +3,7 @@
  * Node, over lavapipe on machines without a GPU), else on the CPU interpreter, and says which.
  * Checks the result against the float64 interpreter.
  */
-import { createBackend, interpretKernel, run } from '../index.ts';
+import { compileFor, createBackend, interpretKernel, run } from '../index.ts';
 import { attention } from './softmax-attention.ts';
 
 function random(count: number, seed: number): Float32Array {
@@ -29,6 +29,10 @@ console.log(`backend: ${backend.kind} — ${backend.deviceDescription}`);
 if (backend.fallbackReason) console.log(`(using the CPU interpreter because ${backend.fallbackReason})`);
 
 const { o } = await run(attention, inputs, backend, { params });
+// run() pinned the head dims d and e from the inputs, so the kernel compiled to one fused flash
+// kernel; compileFor with the same inputs returns that cached program.
+const program = compileFor(attention, backend, {}, inputs);
+console.log(`compiled kernels: ${program.kernels.map((k) => k.name).join(', ')}`);
 const reference = interpretKernel(attention, inputs, { params, precision: 'f64' }).o!;
 let maxErr = 0;
 for (let i = 0; i < reference.data.length; i++) maxErr = Math.max(maxErr, Math.abs(o!.data[i]! - reference.data[i]!));

@@ -27,8 +27,6 @@ import { contract, and, add, div, exp, ge, iota, le, lt, mul, or, eq, rename, si
 import { f32, i32, kernel, param, type Kernel, type Spec, type Specs, type TensorSpec, type TensorsOf } from '../dsl/kernel.ts';
 import type { Tensor, Axes } from '../dsl/tensor.ts';
 import { TesseraError, type HostTensor } from '../dsl/types.ts';
-import { run, type RunResult } from '../index.ts';
-import type { Backend } from '../runtime/backend.ts';
 
 /** Axes of the score tensor, in the order every score-shaped tensor of the kernel keeps. */
 export const SCORE_AXES = ['b', 'hkv', 'g', 'n', 'm'] as const;
@@ -128,7 +126,7 @@ function inScoreLayout(t: Tensor<Axes, 'f32'>, scores: Scores): Scores {
  * `documentMask` is on, and the `extraInputs`. Outputs: `o: f32[b, hkv, g, n, e]` and
  * `lse: f32[b, hkv, g, n]`; a query row with no allowed key gives `o = 0` and `lse = −∞`.
  * `splitHeads` / `mergeHeads` convert from and to the usual `[B, H, N, D]` layouts, and `attention`
- * does the whole round trip.
+ * (in `tessera`, next to `run`, since it compiles) does the whole round trip.
  */
 export function attentionKernel<E extends Specs = {}>(config: AttentionConfig<E> = {}): Kernel {
   checkConfig(config);
@@ -248,92 +246,4 @@ export function mergeHeads<T extends { readonly shape: readonly number[] }>(t: T
   if (s.length === 5) return { ...t, shape: [s[0]!, s[1]! * s[2]!, s[3]!, s[4]!] };
   if (s.length === 4) return { ...t, shape: [s[0]!, s[1]! * s[2]!, s[3]!] };
   throw new TesseraError(`mergeHeads: expected a [B, Hkv, G, N, Dv] or [B, Hkv, G, N] tensor, got ${shapeText(s)}`);
-}
-
-/** Inputs of `attention`: the usual layouts, `doc [B, N]` with `documentMask`, and extra inputs. */
-export interface AttentionInputs {
-  readonly q: HostTensor;
-  readonly k: HostTensor;
-  readonly v: HostTensor;
-  readonly doc?: HostTensor;
-  readonly [extra: string]: HostTensor | undefined;
-}
-
-/** `attention`'s options: a kernel configuration plus the scale (default `1 / sqrt(D)`). */
-export type AttentionOptions<E extends Specs = {}> = AttentionConfig<E> & { readonly scale?: number };
-
-/**
- * Kernels built by `attention`, by configuration: tracing and compiling happen once per distinct
- * configuration (and pinned head dims) rather than once per call. Modifier functions and extra
- * specs are told apart by identity, so hoist them out of hot loops to share a kernel.
- */
-const kernelCache = new Map<string, Kernel>();
-const KERNEL_CACHE_CAPACITY = 64;
-const identities = new WeakMap<object, number>();
-let nextIdentity = 1;
-
-function identity(value: object | undefined): number | null {
-  if (value === undefined) return null;
-  let id = identities.get(value);
-  if (id === undefined) identities.set(value, (id = nextIdentity++));
-  return id;
-}
-
-function cachedKernel<E extends Specs>(config: AttentionConfig<E>): Kernel {
-  const key = JSON.stringify([
-    config.softcap ?? null,
-    config.alibi === true,
-    config.causal === true,
-    config.window ?? null,
-    config.documentMask === true,
-    config.prefix ?? null,
-    identity(config.scoreMod),
-    identity(config.maskMod),
-    identity(config.extraInputs),
-  ]);
-  let k = kernelCache.get(key);
-  if (k) {
-    kernelCache.delete(key);
-  } else {
-    k = attentionKernel(config);
-    if (kernelCache.size >= KERNEL_CACHE_CAPACITY) kernelCache.delete(kernelCache.keys().next().value!);
-  }
-  kernelCache.set(key, k);
-  return k;
-}
-
-/**
- * Runs attention on `backend` with the usual layouts: `q [B, Hq, N, D]`, `k [B, Hkv, M, D]`,
- * `v [B, Hkv, M, Dv]` (and `doc [B, N]`, and any extra inputs, passed through unchanged). Returns
- * `o [B, Hq, N, Dv]` and `lse [B, Hq, N]`. The head dims are pinned when compiling, because the
- * fused flash kernel sizes its register blocks and workgroup tiles by them; N, M, B and the head
- * counts stay symbolic (the compiled program picks its flash variant by N at run time).
- */
-export async function attention<E extends Specs = {}>(
-  backend: Backend,
-  inputs: AttentionInputs,
-  options: AttentionOptions<E> = {},
-): Promise<{ o: RunResult; lse: RunResult }> {
-  const { q, k, v, doc, ...extra } = inputs;
-  for (const [name, t] of [['k', k], ['v', v]] as const) {
-    if (!t || t.shape.length !== 4) throw new TesseraError(`attention: ${name} must have shape [B, Hkv, M, ${name === 'k' ? 'D' : 'Dv'}], got ${t ? shapeText(t.shape) : 'nothing'}`);
-  }
-  if (!q || q.shape.length !== 4) throw new TesseraError(`attention: q must have shape [B, Hq, N, D], got ${q ? shapeText(q.shape) : 'nothing'}`);
-  const [, , n, d] = q.shape as [number, number, number, number];
-  const [, hkv, m, dk] = k.shape as [number, number, number, number];
-  const dv = v.shape[3]!;
-  if (dk !== d) throw new TesseraError(`attention: q has head dim ${d} but k has ${dk}`);
-  if (options.documentMask === true) {
-    if (n !== m) throw new TesseraError(`attention: documentMask needs as many queries as keys, got N = ${n} and M = ${m}`);
-    if (!doc) throw new TesseraError('attention: documentMask needs the input doc [B, N]');
-  } else if (doc) {
-    throw new TesseraError('attention: doc was given but documentMask is off');
-  }
-  const scale = options.scale ?? 1 / Math.sqrt(d);
-  if (!Number.isFinite(scale)) throw new TesseraError(`attention: scale must be a finite number, got ${scale}`);
-  const runInputs: Record<string, HostTensor> = { q: splitHeads(q, hkv), k, v };
-  if (doc) runInputs['doc'] = doc;
-  for (const [name, t] of Object.entries(extra)) if (t) runInputs[name] = t;
-  const result = await run(cachedKernel(options), runInputs, backend, { params: { scale }, sizes: { d, e: dv } });
-  return { o: mergeHeads(result['o']!), lse: mergeHeads(result['lse']!) };
 }

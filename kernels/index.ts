@@ -1,15 +1,16 @@
-/** The kernel library, written in the DSL itself. */
+/**
+ * The kernel library, written in the DSL itself: kernels and the helpers that shape their inputs,
+ * nothing that compiles or runs (that is `run` and `attention` in `tessera`), so importing this
+ * module loads the DSL and not the compiler or the runtime.
+ */
 export { einsumKernel, einsumAxisName } from './einsum.ts';
 export {
-  attention,
   attentionKernel,
   splitHeads,
   mergeHeads,
   SCORE_AXES,
   type AttentionConfig,
   type AttentionIndices,
-  type AttentionInputs,
-  type AttentionOptions,
   type Scores,
 } from './attention.ts';
 export { hopfieldKernel } from './hopfield.ts';

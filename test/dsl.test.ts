@@ -253,7 +253,7 @@ describe('errors at the kernel boundary', () => {
     expectError(() => interpretKernel(scale, { x: one }, { params: { s: NaN } }), "parameter 's' must be a number, got NaN");
     expectError(() => interpretKernel(scale, { x: one }, { params: { s: 1, t: 2 } }), "unknown parameter 't'; the parameters are s");
     const shift = kernel('shift', { x: i32('i'), n: param('i32') }, ({ x, n }) => ops.add(x, n));
-    expectError(() => interpretKernel(shift, { x: one }, { params: { n: 1.5 } }), "parameter 'n' is i32 but got 1.5");
+    expectError(() => interpretKernel(shift, { x: one }, { params: { n: 1.5 } }), "parameter 'n' is 1.5, which an i32 cannot hold (whole numbers in [-2147483648, 2147483647])");
   });
 
   it('an unknown interpreter precision', () => {

@@ -151,6 +151,53 @@ const DOUBLE: ProgramKernel = {
 }`,
 };
 
+/**
+ * Busy work for the profiler: each of SPIN_LANES lanes iterates a multiply-add `iters` times (a
+ * literal uniform), so a dispatch's GPU time grows with `iters`; y = the result.
+ */
+const SPIN: ProgramKernel = {
+  name: 'spin',
+  entryPoint: 'main',
+  workgroupSize: [64, 1, 1],
+  bindings: ['read', 'read_write'],
+  uniformWords: 2,
+  wgsl: `struct U { n: u32, iters: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+@compute @workgroup_size(64) fn main(${BUILTINS}) {
+  ${LINEAR_ID}
+  let i = gid * 64u + li;
+  if (i >= u.n) { return; }
+  var acc = x[i];
+  for (var k = 0u; k < u.iters; k++) { acc = fma(acc, 0.999, 0.001); }
+  y[i] = acc;
+}`,
+};
+const SPIN_LANES = 4096;
+const SPIN_LIGHT = 1;
+const SPIN_HEAVY = 20000;
+const spinStep = (label: string, iters: number): Step => ({
+  kind: 'dispatch',
+  kernel: 0,
+  label,
+  buffers: [0, 1],
+  uniforms: [{ size: 'n' }, { u32: iters }],
+  workgroups: { op: 'ceildiv', args: ['n', 64] },
+});
+/** Three dispatches of the spin kernel: light, heavy, light. */
+const spinProgram = program({
+  name: 'spin',
+  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+  buffers: [
+    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
+    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
+  ],
+  kernels: [SPIN],
+  steps: [spinStep('light before', SPIN_LIGHT), spinStep('heavy', SPIN_HEAVY), spinStep('light after', SPIN_LIGHT)],
+});
+
 /** y = x * 2^3: x is copied into a temp t, then three times: y = double(t); t = y. */
 const loopProgram = program({
   name: 'loop',
@@ -627,7 +674,9 @@ describeGPU('WebGPU backend', (gpu) => {
       await expect(gpu.profile(loopProgram, { x: { shape: [4], data: [1, 2, 3, 4] } })).rejects.toThrow(/no 'timestamp-query' feature/);
       return;
     }
+    const start = performance.now();
     const { outputs, profile } = await gpu.profile(loopProgram, { x: { shape: [4], data: [1, 2, 3, 4] } });
+    const wallMs = performance.now() - start;
     expect(Array.from(await outputs.y!.read())).toEqual([8, 16, 24, 32]);
     outputs.y!.destroy();
     expect(profile.steps.map((s) => [s.label, s.kernel, s.iteration])).toEqual([
@@ -635,8 +684,37 @@ describeGPU('WebGPU backend', (gpu) => {
       ['double', 'double', [1]],
       ['double', 'double', [2]],
     ]);
-    for (const s of profile.steps) expect(s.ms).toBeGreaterThanOrEqual(0);
-    expect(profile.totalMs).toBeCloseTo(profile.steps.reduce((a, s) => a + s.ms, 0), 9);
+    // Step times and their total are GPU time inside the measured call: finite, and no more than
+    // the wall-clock time of the whole call (a wrong tick unit, e.g. µs read as ns, breaks this).
+    for (const s of profile.steps) expect(Number.isFinite(s.ms), `${s.label} ${s.iteration}: ${s.ms} ms`).toBe(true);
+    expect(profile.totalMs).toBeLessThanOrEqual(wallMs);
+  });
+
+  it('attributes each timestamp pair to its own dispatch: the heavy one between two light ones dominates', async () => {
+    if (!gpu.hasTimestamps) return;
+    const given = { x: { shape: [SPIN_LANES], data: new Float32Array(SPIN_LANES).fill(0.5) } };
+    // Warm up (pipeline creation), then time one profiled run from the outside.
+    (await gpu.run(spinProgram, given)).y!.destroy();
+    const start = performance.now();
+    const { outputs, profile } = await gpu.profile(spinProgram, given);
+    await outputs.y!.read();
+    const wallMs = performance.now() - start;
+    outputs.y!.destroy();
+    expect(profile.steps.map((s) => [s.label, s.kernel, s.iteration])).toEqual([
+      ['light before', 'spin', []],
+      ['heavy', 'spin', []],
+      ['light after', 'spin', []],
+    ]);
+    const [before, heavy, after] = profile.steps.map((s) => s.ms) as [number, number, number];
+    for (const ms of [before, heavy, after]) expect(Number.isFinite(ms)).toBe(true);
+    // The heavy dispatch does SPIN_HEAVY / SPIN_LIGHT times the work of each light one: its own
+    // pair of timestamps must show it (a pairing shifted by one, or a zeroed delta, does not).
+    expect(heavy).toBeGreaterThan(0);
+    expect(heavy).toBeGreaterThan(before);
+    expect(heavy).toBeGreaterThan(after);
+    expect(heavy).toBeGreaterThan(profile.totalMs / 2);
+    // GPU time fits inside the wall-clock time of the call that measured it.
+    expect(profile.totalMs).toBeLessThanOrEqual(wallMs);
   });
 });
 

@@ -1,0 +1,133 @@
+/**
+ * specialize: which size symbols of a traced kernel its best lowering needs static. The fused flash
+ * kernel sizes its register blocks and K/V tiles by the head axes — `d`, the axes q·kᵀ contracts,
+ * and `e`, the value axes not in the scores — so `match-attention` leaves a region whose head dims
+ * are symbolic unfused (gemm, reduce, reduce, gemm, with an N×M buffer). A runner that knows the
+ * sizes at run time (`run()`) pins exactly these symbols to the values the inputs bind and leaves
+ * every other size symbolic: one program per head-dim signature serves every N, M and batch.
+ *
+ * A pure function of the graph. It cannot ask the passes "what would match if these were static"
+ * directly, so it runs them on a copy whose symbols are all replaced by distinct small stand-in
+ * numbers (none equal to a static size of the graph, none 1, so nothing broadcasts or folds that
+ * would not with the real sizes), then reads the head axes of every flash region the passes found
+ * and maps their stand-ins back to symbols. Head axes that are already static need no pin.
+ */
+import type { Graph, Node } from '../dsl/ir.ts';
+import { ELEMENTWISE_OPS, operands } from '../dsl/ir.ts';
+import type { Size } from '../dsl/types.ts';
+import { optimizeGraph } from './index.ts';
+
+/**
+ * The symbols to pin so that every attention region of `graph` gets the fused flash lowering: the
+ * symbolic sizes of each region's head axes (`d` and `e`), sorted. Empty for a graph with no
+ * attention region, and for one whose head dims are static already.
+ */
+export function symbolsToPin(graph: Graph): string[] {
+  const symbols = new Set<string>();
+  const statics = new Set<number>();
+  collectSizes(graph, symbols, statics);
+  if (symbols.size === 0) return [];
+
+  // Distinct stand-ins, smallest first so head dims stay well inside the flash tile limits.
+  const standIn = new Map<string, number>();
+  const symbolOf = new Map<number, string>();
+  let next = 2;
+  for (const symbol of [...symbols].sort()) {
+    while (statics.has(next)) next++;
+    standIn.set(symbol, next);
+    symbolOf.set(next, symbol);
+    next++;
+  }
+
+  let optimized: Graph;
+  try {
+    optimized = optimizeGraph(substitute(graph, standIn) as Graph);
+  } catch {
+    // The probe only decides what to pin; the real compilation reports any genuine error.
+    return [];
+  }
+  const pins = new Set<string>();
+  for (const flash of flashNodes(optimized)) {
+    for (const size of headSizes(flash)) {
+      if (typeof size === 'string') pins.add(size);
+      else if (symbolOf.has(size)) pins.add(symbolOf.get(size)!);
+    }
+  }
+  return [...pins].sort();
+}
+
+/** Every symbol and static size on an axis anywhere in the graph (loop and flash bodies too). */
+function collectSizes(value: unknown, symbols: Set<string>, statics: Set<number>): void {
+  if (Array.isArray(value)) {
+    for (const v of value) collectSizes(v, symbols, statics);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const record = value as Record<string, unknown>;
+  if (isAxis(record)) {
+    if (typeof record.size === 'string') symbols.add(record.size);
+    else statics.add(record.size as number);
+    return;
+  }
+  for (const v of Object.values(record)) collectSizes(v, symbols, statics);
+}
+
+/** A copy of the graph with every symbolic axis size replaced by its stand-in. */
+function substitute(value: unknown, standIn: ReadonlyMap<string, number>): unknown {
+  if (Array.isArray(value)) return value.map((v) => substitute(v, standIn));
+  if (value === null || typeof value !== 'object') return value;
+  const record = value as Record<string, unknown>;
+  if (isAxis(record)) return typeof record.size === 'string' ? { ...record, size: standIn.get(record.size)! } : record;
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, substitute(v, standIn)]));
+}
+
+/** An axis `{ name, size }` (in a tensor type, or a `size` node's axis). */
+function isAxis(record: Record<string, unknown>): boolean {
+  const keys = Object.keys(record);
+  return keys.length === 2 && typeof record['name'] === 'string' && (typeof record['size'] === 'string' || typeof record['size'] === 'number');
+}
+
+/** The flash nodes of a graph and of its loop bodies. */
+function flashNodes(graph: Graph): Extract<Node, { op: 'flash' }>[] {
+  const found: Extract<Node, { op: 'flash' }>[] = [];
+  for (const node of graph.nodes) {
+    if (node.op === 'flash') found.push(node);
+    if (node.op === 'loop') found.push(...flashNodes(node.body));
+  }
+  return found;
+}
+
+/**
+ * The sizes of a flash region's head axes, derived from its body as the flash lowering derives
+ * them: `o = contract(softmax(S), V)` with S an elementwise tree over `contract(Q, K)`; d are the
+ * axes Q and K share that S does not have, e the axes of V that S does not have.
+ */
+function headSizes(flash: Extract<Node, { op: 'flash' }>): Size[] {
+  const body = flash.body;
+  const o = body.nodes[body.outputs['o']!]!;
+  if (o.op !== 'contract') return [];
+  const pIndex = o.args.findIndex((a) => body.nodes[a]!.op === 'composite');
+  if (pIndex < 0) return [];
+  const p = body.nodes[o.args[pIndex]!] as Extract<Node, { op: 'composite' }>;
+  const v = body.nodes[o.args[1 - pIndex]!]!;
+  const s = body.nodes[p.arg]!;
+  const findContract = (id: number): Node | null => {
+    const n = body.nodes[id]!;
+    if (n.op === 'contract') return n;
+    if (!ELEMENTWISE_OPS.has(n.op)) return null;
+    for (const operand of operands(n)) {
+      const c = findContract(operand);
+      if (c) return c;
+    }
+    return null;
+  };
+  const c = findContract(p.arg);
+  if (!c || c.op !== 'contract' || c.args.length !== 2) return [];
+  let [q, k] = c.args.map((a) => body.nodes[a]!) as [Node, Node];
+  if (q.type.axes.some((a) => a.name === flash.axis)) [q, k] = [k, q];
+  const inS = (name: string) => s.type.axes.some((a) => a.name === name);
+  const inK = (name: string) => k.type.axes.some((a) => a.name === name);
+  const d = q.type.axes.filter((a) => inK(a.name) && !inS(a.name));
+  const e = v.type.axes.filter((a) => !inS(a.name));
+  return [...d, ...e].map((a) => a.size);
+}
