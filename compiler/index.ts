@@ -13,9 +13,10 @@ import { decompose } from './passes/decompose.ts';
 import { emitWgsl } from './passes/emit-wgsl.ts';
 import { fuse } from './passes/fuse.ts';
 import { matchAttention } from './passes/match-attention.ts';
-import { lowerToTiles, type ScheduleOverrides } from './passes/lower-to-tiles.ts';
+import { lowerToTiles } from './passes/lower-to-tiles.ts';
 import { planContractions } from './passes/plan-contractions.ts';
 import { planMemory } from './passes/plan-memory.ts';
+import type { ScheduleOverrides } from './schedule.ts';
 
 export interface CompileOptions {
   /** Program name, used in labels and error messages. */
@@ -70,5 +71,5 @@ export function compile(graph: Graph, options: CompileOptions = {}): Program {
   return program;
 }
 
-export type { ScheduleOverrides } from './passes/lower-to-tiles.ts';
+export type { ScheduleOverrides } from './schedule.ts';
 export { printFused } from './kernel-ir.ts';

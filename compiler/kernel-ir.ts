@@ -8,7 +8,19 @@
 import type { ReduceFn } from '../dsl/ir.ts';
 import { formatSize, type Axis, type DType, type Size } from '../dsl/types.ts';
 import type { SizeExpr } from '../program/index.ts';
-export { sizeProduct as sizeExpr } from '../program/index.ts';
+
+/**
+ * The product of sizes known at compile time, or null when one is symbolic (the run-time product
+ * is `sizeProduct` in `program/`).
+ */
+export function staticProduct(sizes: readonly Size[]): number | null {
+  let p = 1;
+  for (const s of sizes) {
+    if (typeof s !== 'number') return null;
+    p *= s;
+  }
+  return p;
+}
 
 /** An iteration axis of a kernel: a local id (`a0`, `a1`, ...) for a Tensor IR axis. */
 export interface KAxis {
@@ -176,6 +188,9 @@ export interface BufferDecl {
   readonly label: string;
 }
 
+/** Declares a buffer of the fused program and returns its id. */
+export type NewBuffer = (dtype: DType, axes: readonly Axis[], role: BufferDecl['role'], label: string, elements?: SizeExpr) => number;
+
 export type HostStep =
   | { readonly kind: 'kernel'; readonly kernel: KernelIR }
   | { readonly kind: 'copy'; readonly src: number; readonly dst: number; readonly label: string }
@@ -198,7 +213,7 @@ export interface FusedProgram {
   readonly params: readonly { readonly name: string; readonly dtype: DType }[];
 }
 
-export function printExpr(e: KExpr): string {
+function printExpr(e: KExpr): string {
   switch (e.k) {
     case 'load':
       return `b${e.buffer}[${e.axes.map((a) => ('at' in a ? `clamp(${printExpr(a.at)})` : a.index)).join(',')}]`;
@@ -221,7 +236,7 @@ function axesText(axes: readonly KAxis[]): string {
   return `[${axes.map((a) => `${a.id}=${a.name}:${formatSize(a.size)}`).join(', ')}]`;
 }
 
-export function printKernel(k: KernelIR): string {
+function printKernel(k: KernelIR): string {
   const head = `${k.kind} ${k.name} -> b${k.out.buffer} ${k.out.dtype}${axesText(k.out.axes)}`;
   switch (k.kind) {
     case 'mask-classify':

@@ -7,13 +7,12 @@
  * dims are symbolic, or too large for a K/V tile in workgroup memory, is left unfused.
  */
 import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
-import { TesseraError } from '../../dsl/types.ts';
+import { TesseraError, type Size } from '../../dsl/types.ts';
+import { staticProduct } from '../kernel-ir.ts';
 import { copyNode, eliminateDeadNodes, GraphWriter } from '../rewrite.ts';
 
-/** Ops computed per element, which a flash kernel evaluates inline. */
-
 /** Head dims (d + dv) above this do not fit a useful K/V tile in 16 KiB of workgroup memory. */
-export const MAX_FLASH_HEAD_DIMS = 1024;
+const MAX_FLASH_HEAD_DIMS = 1024;
 
 interface Match {
   readonly o: number;
@@ -56,14 +55,9 @@ function elementwiseTree(graph: Graph, root: number): { nodes: Set<number>; leav
   return { nodes, leaves };
 }
 
-function staticProduct(graph: Graph, id: number, names: readonly string[]): number | null {
-  let p = 1;
-  for (const name of names) {
-    const size = graph.nodes[id]!.type.axes.find((a) => a.name === name)?.size;
-    if (typeof size !== 'number') return null;
-    p *= size;
-  }
-  return p;
+/** The sizes of the named axes of node `id`. */
+function sizesOf(graph: Graph, id: number, names: readonly string[]): Size[] {
+  return names.map((name) => graph.nodes[id]!.type.axes.find((a) => a.name === name)!.size);
 }
 
 function matchAt(graph: Graph, o: Node): Match | null {
@@ -108,8 +102,8 @@ function matchAt(graph: Graph, o: Node): Match | null {
   // V may vary with batch axes only (K/V tiles are shared by the rows of a workgroup).
   if (![...axisSet(v)].every((x) => x === m || e.includes(x) || batch.includes(x))) return null;
   // Static head dims, small enough for a tile.
-  const dSize = staticProduct(graph, qId, d);
-  const eSize = staticProduct(graph, vId, e);
+  const dSize = staticProduct(sizesOf(graph, qId, d));
+  const eSize = staticProduct(sizesOf(graph, vId, e));
   if (dSize === null || eSize === null || dSize + eSize > MAX_FLASH_HEAD_DIMS) return null;
   if (graph.nodes[vId]!.type.dtype !== 'f32' || c.type.dtype !== 'f32') return null;
 

@@ -11,7 +11,7 @@ import type { Size } from '../../dsl/types.ts';
 import { copyNode, rewriteGraph, type GraphWriter } from '../rewrite.ts';
 
 /** Size used for cost estimates when an axis size is only known at run time. */
-export const SYMBOLIC_SIZE_ESTIMATE = 64;
+const SYMBOLIC_SIZE_ESTIMATE = 64;
 
 function estimate(size: Size): number {
   return typeof size === 'number' ? size : SYMBOLIC_SIZE_ESTIMATE;

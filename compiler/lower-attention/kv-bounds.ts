@@ -4,7 +4,7 @@
  * derive analytic kv bounds from comparisons that are linear in the query and kv indices (causal,
  * sliding window, ...), so whole kv tiles outside them are never visited.
  */
-import type { KExpr, KvBound } from './kernel-ir.ts';
+import type { KExpr, KvBound } from '../kernel-ir.ts';
 
 function isNegInf(e: KExpr): boolean {
   return e.k === 'const' && e.value === -Infinity;

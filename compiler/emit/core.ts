@@ -1,0 +1,237 @@
+/**
+ * What every kernel emitter shares: the `Emitter`, which owns one kernel's bindings, uniform
+ * words (sizes, parameters, opaque literals), helper functions and expression emission, and
+ * assembles the WGSL module. Index arithmetic is u32.
+ *
+ * Every shader reads word 0 of its uniforms as the total workgroup count (the runtime may round
+ * the grid up when it splits it in two dimensions), then the size symbols it uses, then the
+ * parameters it uses, then its opaque literals.
+ */
+import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
+import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
+import type { SizeExpr } from '../../program/index.ts';
+import { kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import type { Stmt, WgslModule } from '../wgsl/ast.ts';
+
+/** The lowest finite f32: where a running max starts (WGSL may assume there are no infinities). */
+export const F32_LOWEST = wgslLiteral(-Infinity, 'f32');
+
+/** The register type of a dtype (booleans are stored as u32). */
+export function regType(d: DType): string {
+  return d === 'bool' ? 'bool' : d;
+}
+
+/** A flash head's element count (match-attention only fuses static heads). */
+export function staticHeadSize(axes: readonly KAxis[]): number {
+  const n = staticProduct(axes.map((a) => a.size));
+  if (n === null) throw new TesseraError(`emit: flash head axis '${axes.find((a) => typeof a.size !== 'number')!.name}' must have a static size`);
+  return n;
+}
+
+function storageType(d: DType): string {
+  return d === 'bool' ? 'u32' : d;
+}
+
+function dtypeOf(e: KExpr): DType {
+  switch (e.k) {
+    case 'load':
+    case 'const':
+    case 'param':
+    case 'op':
+      return e.dtype;
+    case 'index':
+    case 'size':
+      return 'i32';
+    case 'acc':
+      return 'f32';
+  }
+}
+
+/** One emitted kernel: its module, its dispatch's workgroup count and the state that bound it. */
+export interface Emitted {
+  readonly module: WgslModule;
+  readonly workgroups: SizeExpr;
+  readonly em: Emitter;
+}
+
+/** Per-kernel emission state: bindings, uniform words, helpers. */
+export class Emitter {
+  readonly symbols: string[] = [];
+  readonly params: { name: string; dtype: DType }[] = [];
+  /** Literal values passed as uniform words (so the shader compiler cannot unroll on them). */
+  readonly literals: number[] = [];
+  readonly helpers = new Map<string, string>();
+  readonly bindingOf = new Map<number, number>();
+  readonly bufferDtypes = new Map<number, DType>();
+
+  readonly outputs: readonly number[];
+  /** The WGSL expression a flash score's `acc` placeholder stands for. */
+  accName = 'dot';
+
+  constructor(readonly kernel: KernelIR) {
+    this.outputs = kernelOutputs(kernel).map((o) => o.buffer);
+    kernelInputs(kernel)
+      .sort((a, b) => a - b)
+      .forEach((b, i) => this.bindingOf.set(b, i));
+    for (const o of this.outputs) this.bindingOf.set(o, this.bindingOf.size);
+    const visit = (e: KExpr) => {
+      if (e.k === 'load') this.bufferDtypes.set(e.buffer, e.dtype);
+      subExprs(e).forEach(visit);
+    };
+    kernelExprs(kernel).forEach(visit);
+    for (const o of kernelOutputs(kernel)) this.bufferDtypes.set(o.buffer, o.dtype);
+  }
+
+  /** A u32 read from a uniform word holding `value`. */
+  opaque(value: number): string {
+    let i = this.literals.indexOf(value);
+    if (i < 0) {
+      i = this.literals.length;
+      this.literals.push(value);
+    }
+    return `c${i}`;
+  }
+
+  /** A size as a u32: a literal, or the uniform word of its symbol. */
+  size(s: Size): string {
+    if (typeof s === 'number') return `${s}u`;
+    let i = this.symbols.indexOf(s);
+    if (i < 0) {
+      i = this.symbols.length;
+      this.symbols.push(s);
+    }
+    return `n${i}`;
+  }
+
+  /** The product of sizes as a u32 expression (static factors folded). */
+  product(sizes: readonly Size[]): string {
+    if (sizes.length === 0) return '1u';
+    const fixed = sizes.filter((s): s is number => typeof s === 'number').reduce((a, b) => a * b, 1);
+    const parts = sizes.filter((s) => typeof s === 'string').map((s) => this.size(s));
+    if (fixed !== 1 || parts.length === 0) parts.unshift(`${fixed}u`);
+    return parts.length === 1 ? parts[0]! : `(${parts.join(' * ')})`;
+  }
+
+  /** The binding name of a buffer: `out`, `out1`, ... for outputs, `in<binding>` for inputs. */
+  buffer(b: number): string {
+    const i = this.bindingOf.get(b);
+    if (i === undefined) throw new TesseraError(`emit: buffer ${b} is not bound`);
+    const o = this.outputs.indexOf(b);
+    return o === 0 ? 'out' : o > 0 ? `out${o}` : `in${i}`;
+  }
+
+  /** The row-major flat offset of indices into axes of the given sizes. */
+  offset(axes: readonly { size: Size; index: string }[]): string {
+    if (axes.length === 0) return '0u';
+    let text = axes[0]!.index;
+    for (let i = 1; i < axes.length; i++) text = `(${text} * ${this.size(axes[i]!.size)} + ${axes[i]!.index})`;
+    return text;
+  }
+
+  /** A scalar op of the registry applied to WGSL operands (its helper functions included). */
+  op(fn: string, args: readonly string[], dtypes: readonly DType[]): string {
+    const op = scalarOp(fn);
+    for (const [name, text] of Object.entries(op.helpers ?? {})) this.helpers.set(name, text);
+    return op.wgsl(args, dtypes);
+  }
+
+  /** A kernel expression as WGSL, in its register type. */
+  expr(e: KExpr): string {
+    switch (e.k) {
+      case 'load': {
+        // A gathered axis: the i32 index clamped into the axis.
+        const axes = e.axes.map((a) => ('at' in a ? { size: a.size, index: `u32(clamp(${this.expr(a.at)}, 0i, i32(${this.size(a.size)}) - 1i))` } : a));
+        const v = `${this.buffer(e.buffer)}[${this.offset(axes)}]`;
+        return e.dtype === 'bool' ? `(${v} != 0u)` : v;
+      }
+      case 'const':
+        return wgslLiteral(e.value, e.dtype);
+      case 'param': {
+        let i = this.params.findIndex((p) => p.name === e.name);
+        if (i < 0) {
+          i = this.params.length;
+          this.params.push({ name: e.name, dtype: e.dtype });
+        }
+        return `p${i}`;
+      }
+      case 'index':
+        return `i32(${e.axis})`;
+      case 'size':
+        return `i32(${this.size(e.size)})`;
+      case 'acc':
+        return this.accName;
+      case 'op':
+        return this.op(
+          e.fn,
+          e.args.map((a) => this.expr(a)),
+          e.args.map(dtypeOf),
+        );
+    }
+  }
+
+  /** -Infinity at run time (a private variable's bits: a constant would be an overflow error). */
+  negInfinity(): string {
+    this.helpers.set('ts_neg_inf_bits', 'var<private> ts_neg_inf_bits: u32 = 0xff800000u;');
+    return 'bitcast<f32>(ts_neg_inf_bits)';
+  }
+
+  /** `let` statements giving each axis's index from a flat row-major index. */
+  decompose(flat: string, axes: readonly KAxis[], tag: string): Stmt[] {
+    if (axes.length === 0) return [];
+    if (axes.length === 1) return [{ s: 'let', name: axes[0]!.id, value: flat }];
+    const out: Stmt[] = [{ s: 'var', name: `rem_${tag}`, type: 'u32', value: flat }];
+    for (let i = axes.length - 1; i >= 1; i--) {
+      const size = this.size(axes[i]!.size);
+      out.push({ s: 'let', name: axes[i]!.id, value: `rem_${tag} % ${size}` });
+      out.push({ s: 'assign', target: `rem_${tag}`, value: `rem_${tag} / ${size}` });
+    }
+    out.push({ s: 'let', name: axes[0]!.id, value: `rem_${tag}` });
+    return out;
+  }
+
+  /** A value as stored in the kernel's output (booleans as 0/1 words). */
+  store(value: string): string {
+    return this.kernel.out.dtype === 'bool' ? `select(0u, 1u, ${value})` : value;
+  }
+
+  /** Uniform reads and the workgroup guard that open every kernel. */
+  private prologue(): Stmt[] {
+    const word = (i: number) => `u.w[${i >> 2}].${'xyzw'[i & 3]}`;
+    const stmts: Stmt[] = [{ s: 'let', name: 'total_wg', value: word(0) }];
+    this.symbols.forEach((_, i) => stmts.push({ s: 'let', name: `n${i}`, value: word(1 + i) }));
+    this.literals.forEach((_, i) => stmts.push({ s: 'let', name: `c${i}`, value: word(1 + this.symbols.length + this.params.length + i) }));
+    this.params.forEach((p, i) => {
+      const raw = word(1 + this.symbols.length + i);
+      const value = p.dtype === 'f32' ? `bitcast<f32>(${raw})` : p.dtype === 'i32' ? `bitcast<i32>(${raw})` : p.dtype === 'bool' ? `(${raw} != 0u)` : raw;
+      stmts.push({ s: 'let', name: `p${i}`, value });
+    });
+    stmts.push({ s: 'let', name: 'wid', value: 'wg.x + wg.y * nwg.x' });
+    stmts.push({ s: 'if', cond: 'wid >= total_wg', then: [{ s: 'return' }] });
+    return stmts;
+  }
+
+  private uniformCount(): number {
+    return 1 + this.symbols.length + this.params.length + this.literals.length;
+  }
+
+  /** The module: bindings, uniforms, workgroup variables, helpers, and the prologue before `body`. */
+  module(workgroupSize: number, body: Stmt[], workgroupVars: { name: string; type: string }[] = []): WgslModule {
+    const prologue = this.prologue();
+    const bindings = [...this.bindingOf.entries()]
+      .sort((a, b) => a[1] - b[1])
+      .map(([buffer, binding]) => ({
+        binding,
+        name: this.buffer(buffer),
+        space: this.outputs.includes(buffer) ? ('storage-read_write' as const) : ('storage-read' as const),
+        type: `array<${storageType(this.bufferDtypes.get(buffer)!)}>`,
+      }));
+    const vec4s = Math.ceil(this.uniformCount() / 4);
+    return {
+      structs: [`struct Uniforms {\n  w: array<vec4<u32>, ${vec4s}>,\n}`],
+      bindings: [...bindings, { binding: bindings.length, name: 'u', space: 'uniform', type: 'Uniforms' }],
+      workgroupVars,
+      helpers: [...this.helpers.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, t]) => t),
+      entry: { name: 'main', workgroupSize: [workgroupSize, 1, 1], body: [...prologue, ...body] },
+    };
+  }
+}

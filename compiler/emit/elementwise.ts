@@ -1,0 +1,19 @@
+/** Elementwise kernels: one thread per output element, the fused expression evaluated in place. */
+import { sizeProduct } from '../../program/index.ts';
+import type { KernelIR } from '../kernel-ir.ts';
+import type { ElementwiseSchedule } from '../schedule.ts';
+import type { Stmt } from '../wgsl/ast.ts';
+import { Emitter, type Emitted } from './core.ts';
+
+export function emitElementwise(k: Extract<KernelIR, { kind: 'elementwise' }>, s: ElementwiseSchedule): Emitted {
+  const em = new Emitter(k);
+  const wg = s.workgroupSize;
+  const total = em.product(k.out.axes.map((a) => a.size));
+  const body: Stmt[] = [
+    { s: 'let', name: 'flat', value: `wid * ${wg}u + lid` },
+    { s: 'if', cond: `flat >= ${total}`, then: [{ s: 'return' }] },
+    ...em.decompose('flat', k.out.axes, 'o'),
+    { s: 'assign', target: 'out[flat]', value: em.store(em.expr(k.value)) },
+  ];
+  return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [sizeProduct(k.out.axes.map((a) => a.size)), wg] }, em };
+}

@@ -1,0 +1,98 @@
+/**
+ * GEMM kernels (a binary contraction with its fused prologues): a (tileM × tileN) output tile per
+ * workgroup, K staged `tileK` at a time through workgroup memory, each thread a register block
+ * of (tileM / threadsM) × (tileN / threadsN) outputs.
+ */
+import { wgslLiteral } from '../../dsl/scalar-ops.ts';
+import { sizeProduct, type SizeExpr } from '../../program/index.ts';
+import type { KAxis, KExpr, KernelIR } from '../kernel-ir.ts';
+import type { GemmSchedule } from '../schedule.ts';
+import type { Stmt } from '../wgsl/ast.ts';
+import { Emitter, regType, type Emitted } from './core.ts';
+import { forRange, strided } from './loops.ts';
+
+export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule): Emitted {
+  const em = new Emitter(k);
+  const d = k.out.dtype;
+  const T = regType(d);
+  const zero = wgslLiteral(0, d);
+  const { tileM: TM, tileN: TN, tileK: TK, threadsM: TY, threadsN: TX } = s;
+  const RM = TM / TY;
+  const RN = TN / TX;
+  const threads = TX * TY;
+  const M = em.product(k.m.map((a) => a.size));
+  const N = em.product(k.n.map((a) => a.size));
+  const K = em.product(k.k.map((a) => a.size));
+  const body: Stmt[] = [
+    { s: 'let', name: 'tiles_n', value: `(${N} + ${TN - 1}u) / ${TN}u` },
+    { s: 'let', name: 'tiles_m', value: `(${M} + ${TM - 1}u) / ${TM}u` },
+    { s: 'let', name: 'tn', value: 'wid % tiles_n' },
+    { s: 'let', name: 'tm', value: '(wid / tiles_n) % tiles_m' },
+    { s: 'let', name: 'bflat', value: '(wid / tiles_n) / tiles_m' },
+    ...em.decompose('bflat', k.batch, 'b'),
+    { s: 'let', name: 'tx', value: `lid % ${TX}u` },
+    { s: 'let', name: 'ty', value: `lid / ${TX}u` },
+    { s: 'var', name: 'acc', type: `array<${T}, ${RM * RN}>` },
+    { s: 'var', name: 'ra', type: `array<${T}, ${RM}>` },
+    { s: 'var', name: 'rb', type: `array<${T}, ${RN}>` },
+  ];
+  /**
+   * Cooperative load of one operand tile, stored k-major (`tile[kk * width + free]`). A walks its
+   * global memory k-fastest, B free-fastest: each reads along its contiguous axis.
+   */
+  const loadTile = (tile: string, width: number, kFastest: boolean, base: string, free: readonly KAxis[], bound: string, expr: KExpr, tag: string): Stmt =>
+    strided('e', width * TK, threads, [
+      { s: 'let', name: 'fi', value: kFastest ? `e / ${TK}u` : `e % ${width}u` },
+      { s: 'let', name: 'kk', value: kFastest ? `e % ${TK}u` : `e / ${width}u` },
+      { s: 'let', name: `${tag}flat`, value: `${base} * ${width}u + fi` },
+      { s: 'let', name: 'kflat', value: 'k0 + kk' },
+      { s: 'var', name: 'v', type: T, value: zero },
+      {
+        s: 'if',
+        cond: `${tag}flat < ${bound} && kflat < ${K}`,
+        then: [...em.decompose(`${tag}flat`, free, tag), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: em.expr(expr) }],
+      },
+      { s: 'assign', target: `${tile}[kk * ${width}u + fi]`, value: 'v' },
+    ]);
+  const loadA = loadTile('tile_a', TM, true, 'tm', k.m, M, k.a, 'm');
+  const loadB = loadTile('tile_b', TN, false, 'tn', k.n, N, k.b, 'n');
+  const inner: Stmt[] = [];
+  for (let i = 0; i < RM; i++) inner.push({ s: 'assign', target: `ra[${i}]`, value: `tile_a[kk * ${TM}u + ty + ${i * TY}u]` });
+  for (let j = 0; j < RN; j++) inner.push({ s: 'assign', target: `rb[${j}]`, value: `tile_b[kk * ${TN}u + tx + ${j * TX}u]` });
+  for (let i = 0; i < RM; i++) {
+    for (let j = 0; j < RN; j++) inner.push({ s: 'assign', target: `acc[${i * RN + j}]`, op: '+', value: `ra[${i}] * rb[${j}]` });
+  }
+  body.push(forRange('k0', K, [loadA, loadB, { s: 'barrier' }, forRange('kk', TK, inner), { s: 'barrier' }], TK));
+  const outIndex = em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })));
+  for (let i = 0; i < RM; i++) {
+    for (let j = 0; j < RN; j++) {
+      body.push({
+        s: 'if',
+        cond: `tm * ${TM}u + ty + ${i * TY}u < ${M} && tn * ${TN}u + tx + ${j * TX}u < ${N}`,
+        then: [
+          { s: 'let', name: `mo${i}_${j}`, value: `tm * ${TM}u + ty + ${i * TY}u` },
+          { s: 'let', name: `no${i}_${j}`, value: `tn * ${TN}u + tx + ${j * TX}u` },
+          ...em.decompose(`mo${i}_${j}`, k.m, `mo${i}_${j}`),
+          ...em.decompose(`no${i}_${j}`, k.n, `no${i}_${j}`),
+          { s: 'assign', target: `out[${outIndex}]`, value: `acc[${i * RN + j}]` },
+        ],
+      });
+    }
+  }
+  const workgroups: SizeExpr = {
+    op: 'mul',
+    args: [
+      sizeProduct(k.batch.map((a) => a.size)),
+      { op: 'ceildiv', args: [sizeProduct(k.m.map((a) => a.size)), TM] },
+      { op: 'ceildiv', args: [sizeProduct(k.n.map((a) => a.size)), TN] },
+    ],
+  };
+  return {
+    module: em.module(threads, body, [
+      { name: 'tile_a', type: `array<${T}, ${TM * TK}>` },
+      { name: 'tile_b', type: `array<${T}, ${TN * TK}>` },
+    ]),
+    workgroups,
+    em,
+  };
+}

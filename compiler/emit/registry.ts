@@ -1,0 +1,39 @@
+/**
+ * The emitter of every kernel kind, in one table: each kind's emitter and the schedule kind it
+ * runs under. Adding a kernel kind means adding its IR, its default schedule and a row here.
+ */
+import { TesseraError } from '../../dsl/types.ts';
+import type { KernelIR } from '../kernel-ir.ts';
+import type { Schedule, ScheduleOf } from '../schedule.ts';
+import type { Emitted } from './core.ts';
+import { emitElementwise } from './elementwise.ts';
+import { emitFlashCombine } from './flash-combine.ts';
+import { emitFlash } from './flash.ts';
+import { emitGemm } from './gemm.ts';
+import { emitMaskClassify } from './mask-classify.ts';
+import { emitMaskCompact } from './mask-compact.ts';
+import { emitReduce } from './reduce.ts';
+
+type KernelEmitters = {
+  readonly [K in KernelIR['kind']]: {
+    readonly schedule: ScheduleOf[K]['kind'];
+    readonly emit: (kernel: Extract<KernelIR, { kind: K }>, schedule: ScheduleOf[K]) => Emitted;
+  };
+};
+
+const EMITTERS: KernelEmitters = {
+  elementwise: { schedule: 'elementwise', emit: emitElementwise },
+  reduce: { schedule: 'reduce', emit: emitReduce },
+  gemm: { schedule: 'gemm', emit: emitGemm },
+  flash: { schedule: 'flash', emit: emitFlash },
+  'flash-combine': { schedule: 'elementwise', emit: emitFlashCombine },
+  'mask-classify': { schedule: 'elementwise', emit: emitMaskClassify },
+  'mask-compact': { schedule: 'elementwise', emit: emitMaskCompact },
+};
+
+/** Emits one kernel under its schedule: the WGSL module, its workgroup count and its bindings. */
+export function emitModule(kernel: KernelIR, schedule: Schedule): Emitted {
+  const entry = EMITTERS[kernel.kind] as { readonly schedule: Schedule['kind']; readonly emit: (k: KernelIR, s: Schedule) => Emitted };
+  if (schedule.kind !== entry.schedule) throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
+  return entry.emit(kernel, schedule);
+}

@@ -1,0 +1,97 @@
+/**
+ * A flash node's body (see `match-attention`) as a flash kernel: Q·K, the score tree, V and the
+ * softmax axis found; the validity predicate split from the score; analytic kv bounds derived,
+ * with the tiled query axis chosen as one the bounds speak of.
+ */
+import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
+import type { FlashKernel, KAxis, KExpr, KOutput } from '../kernel-ir.ts';
+import { axisEnv, axisIds, buildExpr, lookup } from '../lower-expr.ts';
+import { kvBounds, peelValidity } from './kv-bounds.ts';
+
+/** A flash node's captured operand: its buffer and type. */
+interface FlashArg {
+  readonly buffer: number;
+  readonly type: Node['type'];
+}
+
+export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[], oBuffer: number, lseBuffer: number | null, name: string): FlashKernel {
+  const oNode = body.nodes[body.outputs['o']!] as Extract<Node, { op: 'contract' }>;
+  const pIndex = oNode.args.findIndex((a) => body.nodes[a]!.op === 'composite');
+  const p = body.nodes[oNode.args[pIndex]!] as Extract<Node, { op: 'composite' }>;
+  const vId = oNode.args[1 - pIndex]!;
+  const sId = p.arg;
+  const sType = body.nodes[sId]!.type;
+  const findContract = (id: number): number | null => {
+    const n = body.nodes[id]!;
+    if (n.op === 'contract') return id;
+    if (!ELEMENTWISE_OPS.has(n.op)) return null;
+    for (const o of operands(n)) {
+      const c = findContract(o);
+      if (c !== null) return c;
+    }
+    return null;
+  };
+  const cId = findContract(sId)!;
+  const c = body.nodes[cId] as Extract<Node, { op: 'contract' }>;
+  let [qId, kId] = c.args as [number, number];
+  if (body.nodes[qId]!.type.axes.some((a) => a.name === axis)) [qId, kId] = [kId, qId];
+  const qType = body.nodes[qId]!.type;
+  const kType = body.nodes[kId]!.type;
+  const vType = body.nodes[vId]!.type;
+  const inS = (n: string) => sType.axes.some((a) => a.name === n);
+  const inK = (n: string) => kType.axes.some((a) => a.name === n);
+
+  const kaxis = axisIds();
+  const rows = sType.axes.filter((a) => a.name !== axis).map(kaxis);
+  const kv = kaxis(sType.axes.find((a) => a.name === axis)!);
+  const d = qType.axes.filter((a) => inK(a.name) && !inS(a.name)).map(kaxis);
+  const e = vType.axes.filter((a) => !inS(a.name)).map(kaxis);
+  const batch = rows.filter((a) => inK(a.name));
+  const oType = body.nodes[body.outputs['o']!]!.type;
+  const lseType = body.nodes[body.outputs['lse']!]!.type;
+  const out: KOutput = { buffer: oBuffer, dtype: 'f32', axes: oType.axes.map(kaxis) };
+  const lse: KOutput | null = lseBuffer === null ? null : { buffer: lseBuffer, dtype: 'f32', axes: lseType.axes.map(kaxis) };
+
+  const leaf = (id: number, names: Map<string, string>): KExpr | null => {
+    const n = body.nodes[id]!;
+    if (id === cId) return { k: 'acc' };
+    if (n.op === 'capture') {
+      const arg = args[n.index]!;
+      return { k: 'load', buffer: arg.buffer, dtype: n.type.dtype, axes: n.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
+    }
+    return null;
+  };
+  const { score, valid } = peelValidity(buildExpr(body, sId, axisEnv([...rows, kv]), leaf));
+  const qrows = rows.filter((a) => !inK(a.name));
+  let tiled: KAxis | null = qrows.length > 0 ? qrows[qrows.length - 1]! : null;
+  let bounds = kvBounds(valid, tiled?.id ?? null, kv.id);
+  for (const candidate of [...qrows].reverse()) {
+    const b = kvBounds(valid, candidate.id, kv.id);
+    if ([...b.lower, ...b.upper].some((x) => x.t !== 0)) {
+      tiled = candidate;
+      bounds = b;
+      break;
+    }
+  }
+  return {
+    kind: 'flash',
+    name,
+    out,
+    lse,
+    outer: rows.filter((a) => a !== tiled),
+    batch,
+    tiled,
+    kv,
+    d,
+    e,
+    q: buildExpr(body, qId, axisEnv([...rows, ...d]), leaf),
+    k: buildExpr(body, kId, axisEnv([...batch, kv, ...d]), leaf),
+    v: buildExpr(body, vId, axisEnv([...batch, kv, ...e]), leaf),
+    score,
+    valid,
+    lower: bounds.lower,
+    upper: bounds.upper,
+    split: null,
+    blockMask: null,
+  };
+}

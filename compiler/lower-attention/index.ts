@@ -1,0 +1,41 @@
+/**
+ * Attention lowering, called by the fuser for every flash node: the flash kernel built from the
+ * node's body (`flash-kernel.ts`), preceded by block-mask kernels when the mask escapes the
+ * analytic kv bounds (`block-mask.ts`), and split along kv with a combine kernel for decode
+ * shapes (`split-kv.ts`).
+ */
+import type { FlashNode, Graph } from '../../dsl/ir.ts';
+import type { DeviceLimits } from '../../program/index.ts';
+import type { HostStep, NewBuffer } from '../kernel-ir.ts';
+import { blockMask, needsBlockMask } from './block-mask.ts';
+import { flashKernel } from './flash-kernel.ts';
+import { isDecodeShape, splitKv } from './split-kv.ts';
+
+/**
+ * The host steps computing a flash node and its sibling of the other output (same args and body)
+ * with one flash kernel; records the output buffers of both in `bufferOf`.
+ */
+export function lowerFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, number>, label: string, newBuffer: NewBuffer, limits: DeviceLimits): HostStep[] {
+  const key = JSON.stringify([node.args, node.axis, node.body]);
+  const siblings = graph.nodes.filter((n): n is FlashNode => n.op === 'flash' && JSON.stringify([n.args, n.axis, n.body]) === key);
+  const body = node.body;
+  const bufferFor = (output: 'o' | 'lse'): number => {
+    const owner = siblings.find((n) => n.output === output);
+    const type = body.nodes[body.outputs[output]!]!.type;
+    const buffer = newBuffer(type.dtype, type.axes, 'temp', `${label} ${output}`);
+    if (owner) bufferOf.set(owner.id, buffer);
+    return buffer;
+  };
+  const wantsLse = siblings.some((n) => n.output === 'lse');
+  const oBuffer = bufferFor('o');
+  const lseBuffer = wantsLse ? bufferFor('lse') : null;
+  let kernel = flashKernel(body, node.axis, node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type })), oBuffer, lseBuffer, label);
+  const steps: HostStep[] = [];
+  if (needsBlockMask(kernel)) {
+    const masked = blockMask(kernel, label, newBuffer, limits);
+    steps.push(...masked.steps);
+    kernel = masked.kernel;
+  }
+  if (!isDecodeShape(kernel)) return [...steps, { kind: 'kernel', kernel }];
+  return [...steps, ...splitKv(kernel, label, newBuffer)];
+}

@@ -1,0 +1,225 @@
+/**
+ * Schedules: how a kernel maps onto the device — workgroup size, reduction strategy, GEMM and
+ * flash tile sizes. A schedule is a plain record and emission is a pure function of kernel plus
+ * schedule, so autotuning and invariance tests just enumerate schedules. This module holds the
+ * schedule types, the defaults, the checks against device limits and the flash kernel's workgroup
+ * memory layout; `lower-to-tiles` attaches schedules to kernels, and the fuser reads the flash
+ * default when it fixes a block mask's tile sizes.
+ */
+import { TesseraError } from '../dsl/types.ts';
+import type { DeviceLimits } from '../program/index.ts';
+import { staticProduct, type FlashKernel, type KAxis, type KernelIR } from './kernel-ir.ts';
+
+export interface ElementwiseSchedule {
+  readonly kind: 'elementwise';
+  readonly workgroupSize: number;
+}
+
+/** `workgroup`: one workgroup per output with a tree reduction; `thread`: one thread per output. */
+export interface ReduceSchedule {
+  readonly kind: 'reduce';
+  readonly strategy: 'workgroup' | 'thread';
+  readonly workgroupSize: number;
+}
+
+/** A (tileM × tileN) output tile per workgroup of threadsM × threadsN, K staged tileK at a time. */
+export interface GemmSchedule {
+  readonly kind: 'gemm';
+  readonly tileM: number;
+  readonly tileN: number;
+  readonly tileK: number;
+  readonly threadsM: number;
+  readonly threadsN: number;
+}
+
+/**
+ * A flash kernel: `rows` query rows per workgroup of `threads` threads, `across` of them across
+ * the score and output tiles (the rest go down, each thread a register block); kv tiles of
+ * `kvTile` keys (at most 32: a row's validity is a bit mask); the score tile computed `dTile`
+ * head elements at a time (`dTile >= D`: the query block stays resident) and the value tile
+ * staged `vTile` keys at a time.
+ */
+export interface FlashSchedule {
+  readonly kind: 'flash';
+  readonly rows: number;
+  readonly threads: number;
+  readonly across: number;
+  readonly kvTile: number;
+  readonly dTile: number;
+  readonly vTile: number;
+}
+
+export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule | FlashSchedule;
+
+/** The schedule each kernel kind runs under (the block-mask and combine kernels are one thread per item). */
+export interface ScheduleOf {
+  readonly elementwise: ElementwiseSchedule;
+  readonly reduce: ReduceSchedule;
+  readonly gemm: GemmSchedule;
+  readonly flash: FlashSchedule;
+  readonly 'flash-combine': ElementwiseSchedule;
+  readonly 'mask-classify': ElementwiseSchedule;
+  readonly 'mask-compact': ElementwiseSchedule;
+}
+
+export interface ScheduleOverrides {
+  readonly elementwise?: Omit<ElementwiseSchedule, 'kind'>;
+  readonly reduce?: Omit<ReduceSchedule, 'kind'>;
+  readonly gemm?: Omit<GemmSchedule, 'kind'>;
+  readonly flash?: Omit<FlashSchedule, 'kind'>;
+}
+
+/** Threads one workgroup may have (all along x, as every kernel here is one-dimensional). */
+function maxWorkgroupThreads(limits: DeviceLimits): number {
+  return Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+}
+
+/**
+ * Where a flash schedule's regions sit in its one workgroup array (offsets in floats): the row
+ * state (correction factor or normaliser, running max, running sum), then the Q and K tiles, the
+ * score tile and the V tile (padded so thread columns past the value head stay in bounds). When Q
+ * is resident and K and V come whole, V is staged after the scores are done and shares K's
+ * region. At the end the output block `o` is staged over the tiles.
+ */
+export function flashWorkgroupLayout(s: Omit<FlashSchedule, 'kind'>, headSize: number, valueSize: number) {
+  const qw = Math.min(s.dTile, headSize);
+  const shareKV = s.dTile >= headSize && s.vTile >= s.kvTile;
+  const kSize = s.kvTile * qw;
+  const vSize = s.vTile * valueSize + Math.ceil(valueSize / s.across) * s.across;
+  const sizes = { scale: s.rows, m: s.rows, l: s.rows, q: s.rows * qw, k: shareKV ? Math.max(kSize, vSize) : kSize, s: s.rows * s.kvTile, v: shareKV ? 0 : vSize };
+  let at = 0;
+  const offsets = Object.fromEntries(
+    Object.entries(sizes).map(([name, size]) => {
+      const offset = at;
+      at += size;
+      return [name, offset];
+    }),
+  ) as Record<keyof typeof sizes, number>;
+  const o = offsets.q;
+  return { ...offsets, v: shareKV ? offsets.k : offsets.v, o, shareKV, total: Math.max(at, o + s.rows * valueSize) };
+}
+
+function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+/** A flash head's element count (NaN when symbolic: match-attention only fuses static heads). */
+function headSize(axes: readonly KAxis[]): number {
+  return staticProduct(axes.map((a) => a.size)) ?? NaN;
+}
+
+/** Checks a schedule against the device; throws a readable error for an illegal one. */
+export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: KernelIR): void {
+  const fail = (msg: string): never => {
+    throw new TesseraError(`schedule: ${msg}`);
+  };
+  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' ? s.threads : s.workgroupSize;
+  if (!(Number.isInteger(threads) && threads >= 1)) fail(`${s.kind} workgroup size must be a whole number >= 1`);
+  if (threads > maxWorkgroupThreads(limits)) fail(`${s.kind} workgroup of ${threads} threads exceeds the device's ${maxWorkgroupThreads(limits)}`);
+  if (s.kind === 'reduce' && s.strategy === 'workgroup' && !isPow2(s.workgroupSize)) fail(`reduce workgroup size ${s.workgroupSize} must be a power of two`);
+  if (s.kind === 'flash' && kernel?.kind === 'flash') {
+    if (!isPow2(s.rows)) fail(`flash rows must be a power of two, got ${s.rows}`);
+    if (!(isPow2(s.threads) && s.threads <= s.rows)) fail(`flash threads must be a power of two up to rows ${s.rows}, got ${s.threads}`);
+    if (!(isPow2(s.across) && s.across <= s.threads)) fail(`flash across must be a power of two up to threads ${s.threads}, got ${s.across}`);
+    if (!(isPow2(s.kvTile) && s.kvTile >= s.across && s.kvTile <= 32)) fail(`flash kvTile must be a power of two from ${s.across} to 32, got ${s.kvTile}`);
+    if (!(Number.isInteger(s.dTile) && s.dTile >= 1)) fail(`flash dTile must be a whole number >= 1, got ${s.dTile}`);
+    if (!(Number.isInteger(s.vTile) && s.vTile >= 1 && s.kvTile % s.vTile === 0)) fail(`flash vTile must divide kvTile ${s.kvTile}, got ${s.vTile}`);
+    const bytes = flashWorkgroupLayout(s, headSize(kernel.d), headSize(kernel.e)).total * 4;
+    if (bytes > limits.maxComputeWorkgroupStorageSize) {
+      fail(`flash tiles need ${bytes} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
+    }
+  }
+  if (s.kind === 'gemm') {
+    for (const [name, v] of Object.entries({ tileM: s.tileM, tileN: s.tileN, tileK: s.tileK })) {
+      if (!(Number.isInteger(v) && v >= 1)) fail(`gemm ${name} must be a whole number >= 1, got ${v}`);
+    }
+    if (s.tileM % s.threadsM !== 0) fail(`gemm tileM ${s.tileM} is not a multiple of threadsM ${s.threadsM}`);
+    if (s.tileN % s.threadsN !== 0) fail(`gemm tileN ${s.tileN} is not a multiple of threadsN ${s.threadsN}`);
+    const bytes = (s.tileM + s.tileN) * s.tileK * 4;
+    if (bytes > limits.maxComputeWorkgroupStorageSize) {
+      fail(`gemm tiles need ${bytes} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
+    }
+  }
+}
+
+/** A kernel's schedule: the override for its kind where one is given, else the default. */
+export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverrides = {}): Schedule {
+  const maxThreads = maxWorkgroupThreads(limits);
+  switch (kernel.kind) {
+    case 'elementwise':
+      return { kind: 'elementwise', workgroupSize: Math.min(256, maxThreads), ...overrides.elementwise };
+    case 'reduce': {
+      if (overrides.reduce) return { kind: 'reduce', ...overrides.reduce };
+      const r = staticProduct(kernel.reduced.map((a) => a.size));
+      if (r !== null && r <= 16) return { kind: 'reduce', strategy: 'thread', workgroupSize: Math.min(64, maxThreads) };
+      const size = r !== null && r >= 2048 ? 256 : 64;
+      return { kind: 'reduce', strategy: 'workgroup', workgroupSize: Math.min(size, 1 << Math.floor(Math.log2(maxThreads))) };
+    }
+    case 'gemm':
+      // 8×8 threads with 8×8 register blocks: the fastest of six schedules measured on lavapipe
+      // (512³ f32: 110 ms against 170 ms for 16×16 threads with 4×4 blocks).
+      return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 8, threadsN: 8, ...overrides.gemm };
+    case 'flash-combine':
+      return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
+    case 'flash':
+      // A block mask's tiles are fixed by its buffers (fuse chose them with the same default).
+      if (kernel.blockMask) return { ...defaultFlashSchedule(kernel, limits), rows: kernel.blockMask.rows, kvTile: kernel.blockMask.kvTile };
+      if (overrides.flash) return { kind: 'flash', ...overrides.flash };
+      return defaultFlashSchedule(kernel, limits);
+    case 'mask-classify':
+      return { kind: 'elementwise', workgroupSize: kernel.rows };
+    case 'mask-compact':
+      return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
+  }
+}
+
+/** Query rows from which the long-axis flash schedule pays for its slower first compile. */
+export const LONG_QUERY_ROWS = 256;
+
+/**
+ * The long-axis flash schedule, for head dims up to 64: 32 rows on 8 threads, 4 across, so each
+ * thread holds 16×8 scores and 16×16 outputs. Fewer, fatter threads load less from workgroup
+ * memory per multiply-add, which is what lavapipe's SIMD-over-threads execution pays for; it was
+ * the fastest schedule measured there (N = M = 1024, D = 64). Its first compile takes lavapipe
+ * tens of seconds, so only long query axes get it. Null where it does not apply or fit.
+ */
+export function longFlashSchedule(kernel: Pick<FlashKernel, 'd' | 'e' | 'tiled'>, limits: DeviceLimits): FlashSchedule | null {
+  const d = headSize(kernel.d);
+  const e = headSize(kernel.e);
+  if (!kernel.tiled || !(d <= 64 && e <= 64)) return null;
+  const s = { rows: 32, threads: 8, across: 4, kvTile: 32, dTile: d, vTile: 32 };
+  return fits(s, d, e, limits) ? { kind: 'flash', ...s } : null;
+}
+
+function fits(s: Omit<FlashSchedule, 'kind'>, d: number, e: number, limits: DeviceLimits): boolean {
+  return s.threads <= maxWorkgroupThreads(limits) && flashWorkgroupLayout(s, d, e).total * 4 <= limits.maxComputeWorkgroupStorageSize;
+}
+
+/**
+ * The default flash schedule. A static query axis of at least `LONG_QUERY_ROWS` rows gets the
+ * long-axis schedule where it applies. Otherwise: one thread per row, 8 across; the most rows (up
+ * to 32), then the largest kv tile, then the query block resident (`dTile = D`) or the largest
+ * head chunk, then the largest value chunk that fit the device.
+ */
+export function defaultFlashSchedule(kernel: Pick<FlashKernel, 'd' | 'e' | 'tiled'>, limits: DeviceLimits): FlashSchedule {
+  const t = kernel.tiled?.size;
+  const d = headSize(kernel.d);
+  const e = headSize(kernel.e);
+  if (!Number.isFinite(d * e)) throw new TesseraError('schedule: a flash kernel needs static head sizes (the head axes of q, k and v)');
+  const long = typeof t === 'number' && t >= LONG_QUERY_ROWS ? longFlashSchedule(kernel, limits) : null;
+  if (long) return long;
+  const maxRows = Math.min(typeof t === 'number' ? Math.min(32, 1 << Math.ceil(Math.log2(t))) : kernel.tiled ? 32 : 1, 1 << Math.floor(Math.log2(maxWorkgroupThreads(limits))));
+  const dTiles = [d, 16, 8, 4, 2, 1].filter((x) => x <= d);
+  for (let rows = maxRows; rows >= 1; rows /= 2) {
+    const across = Math.min(8, rows);
+    for (let kvTile = 32; kvTile >= across; kvTile /= 2) {
+      for (const dTile of dTiles) {
+        for (let vTile = kvTile; vTile >= 1; vTile /= 2) {
+          const s = { rows, threads: rows, across, kvTile, dTile, vTile };
+          if (fits(s, d, e, limits)) return { kind: 'flash', ...s };
+        }
+      }
+    }
+  }
+  throw new TesseraError(`schedule: no flash tiles fit ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory (head ${d}, value head ${e})`);
+}

@@ -1,0 +1,602 @@
+/**
+ * WGSL text per kernel kind, on every machine (no GPU needed): small kernels compiled and their
+ * shaders pinned in full, plus the Program's kernels and dispatch steps. The expected texts were
+ * generated once from the emitters and read line by line against the kernel each one implements
+ * (the comments say what to look for); a change to an emitter shows up here as a text diff.
+ */
+import { describe, expect, it } from 'vitest';
+import { compile, einsum, eq, exp, f32, i32, kernel, max, mean, mul, param, softmax, where, type Program } from '../index.ts';
+
+/** One line per step: the kernel it dispatches, its grid and its size guard. */
+function stepsOf(p: Program): string[] {
+  return p.steps.map((s) => (s.kind === 'dispatch' ? `${p.kernels[s.kernel]!.name} wg=${JSON.stringify(s.workgroups)}${s.when ? ` when=${JSON.stringify(s.when)}` : ''}` : s.kind));
+}
+
+/** The WGSL of the program's kernel named `name` (the only one of that name). */
+function wgslOf(p: Program, name: string): string {
+  const found = p.kernels.filter((k) => k.name === name);
+  expect(found.length, name).toBe(1);
+  return found[0]!.wgsl;
+}
+
+/** softmax(q·kᵀ)·v over named axes: fused into one flash kernel once the head sizes are pinned. */
+const attn = kernel('attn', { q: f32('n', 'd'), k: f32('m', 'd'), v: f32('m', 'e') }, ({ q, k, v }) => ({
+  o: einsum('nm,me->ne', softmax(einsum('nd,md->nm', q, k), 'm'), v),
+}));
+
+/** A document mask read from tensors (query and key document ids): no analytic kv bound captures it. */
+const docAttn = kernel('doc', { q: f32('n', 'd'), k: f32('m', 'd'), v: f32('m', 'e'), qdoc: i32('n'), kdoc: i32('m') }, ({ q, k, v, qdoc, kdoc }) => ({
+  o: einsum('nm,me->ne', softmax(where(eq(qdoc, kdoc), einsum('nd,md->nm', q, k), -Infinity), 'm'), v),
+}));
+
+describe('emit-wgsl: elementwise', () => {
+  it('one thread per element, the fused expression in place, the parameter read from the uniforms', () => {
+    const p = compile(kernel('ew', { x: f32('i'), s: param() }, ({ x, s }) => ({ y: mul(exp(x), s) })).trace(), { name: 'ew' });
+    expect(stepsOf(p)).toEqual(['ew:elementwise wg={"op":"ceildiv","args":["i",256]}']);
+    // Words: total workgroups, i, the parameter s (as f32 bits); a guard past the last element.
+    expect(p.kernels[0]!.wgsl).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+      '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      '@compute @workgroup_size(256, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let p0 = bitcast<f32>(u.w[0].z);',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let flat = wid * 256u + lid;',
+      '  if (flat >= n0) {',
+      '    return;',
+      '  }',
+      '  let a0 = flat;',
+      '  out[flat] = (exp(in0[a0]) * p0);',
+      '}',
+      '',
+    ].join('\n'));
+  });
+});
+
+describe('emit-wgsl: reduce', () => {
+  it('thread strategy (short static axis): one thread per output, the fold from the reduction registry (mean: add from 0, then / count)', () => {
+    const p = compile(kernel('rt', { x: f32('i', 'j') }, ({ x }) => ({ y: mean(x, 'j') })).trace({ sizes: { j: 8 } }), { name: 'rt' });
+    expect(stepsOf(p)).toEqual(['rt:reduce wg={"op":"ceildiv","args":["i",64]}']);
+    expect(p.kernels[0]!.wgsl).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+      '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      '@compute @workgroup_size(64, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let o = wid * 64u + lid;',
+      '  if (o >= n0) {',
+      '    return;',
+      '  }',
+      '  let a0 = o;',
+      '  var acc: f32 = 0.0f;',
+      '  for (var r = 0u; r < 8u; r += 1u) {',
+      '    let a1 = r;',
+      '    acc = (acc + in0[(a0 * 8u + a1)]);',
+      '  }',
+      '  out[o] = (acc / f32(8u));',
+      '}',
+      '',
+    ].join('\n'));
+  });
+
+  it('workgroup strategy (symbolic axis): strided partial folds, then a tree in workgroup memory (max from -FLT_MAX)', () => {
+    const p = compile(kernel('rw', { x: f32('i', 'j') }, ({ x }) => ({ y: max(x, 'j') })).trace(), { name: 'rw' });
+    expect(stepsOf(p)).toEqual(['rw:reduce wg="i"']);
+    expect(p.kernels[0]!.wgsl).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+      '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      'var<workgroup> partial: array<f32, 64>;',
+      '@compute @workgroup_size(64, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let n1 = u.w[0].z;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let a0 = wid;',
+      '  var acc: f32 = -3.4028234663852886e+38f;',
+      '  for (var r = lid; r < n1; r += 64u) {',
+      '    let a1 = r;',
+      '    acc = max(acc, in0[(a0 * n1 + a1)]);',
+      '  }',
+      '  partial[lid] = acc;',
+      '  workgroupBarrier();',
+      '  for (var half = 32u; half > 0u; half = half >> 1u) {',
+      '    if (lid < half) {',
+      '      partial[lid] = max(partial[lid], partial[lid + half]);',
+      '    }',
+      '    workgroupBarrier();',
+      '  }',
+      '  if (lid == 0u) {',
+      '    out[wid] = partial[0];',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  });
+});
+
+describe('emit-wgsl: gemm', () => {
+  it('k-major operand tiles in workgroup memory and 2×2 register blocks, every store guarded', () => {
+    const k = kernel('mm', { a: f32('i', 'k'), b: f32('k', 'j') }, ({ a, b }) => ({ c: einsum('ik,kj->ij', a, b) }));
+    const p = compile(k.trace(), { name: 'mm', schedules: { gemm: { tileM: 4, tileN: 4, tileK: 2, threadsM: 2, threadsN: 2 } } });
+    expect(stepsOf(p)).toEqual(['mm:gemm wg={"op":"mul","args":[1,{"op":"ceildiv","args":["i",4]},{"op":"ceildiv","args":["j",4]}]}']);
+    // A [i, k] is read at i * K + k, B [k, j] at k * J + j; the tile loops and K come from the uniforms.
+    expect(p.kernels[0]!.wgsl).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+      '@group(0) @binding(1) var<storage, read> in1: array<f32>;',
+      '@group(0) @binding(2) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(3) var<uniform> u: Uniforms;',
+      'var<workgroup> tile_a: array<f32, 8>;',
+      'var<workgroup> tile_b: array<f32, 8>;',
+      '@compute @workgroup_size(4, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let n1 = u.w[0].z;',
+      '  let n2 = u.w[0].w;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let tiles_n = (n1 + 3u) / 4u;',
+      '  let tiles_m = (n0 + 3u) / 4u;',
+      '  let tn = wid % tiles_n;',
+      '  let tm = (wid / tiles_n) % tiles_m;',
+      '  let bflat = (wid / tiles_n) / tiles_m;',
+      '  let tx = lid % 2u;',
+      '  let ty = lid / 2u;',
+      '  var acc: array<f32, 4>;',
+      '  var ra: array<f32, 2>;',
+      '  var rb: array<f32, 2>;',
+      '  for (var k0 = 0u; k0 < n2; k0 += 2u) {',
+      '    for (var e = lid; e < 8u; e += 4u) {',
+      '      let fi = e / 2u;',
+      '      let kk = e % 2u;',
+      '      let mflat = tm * 4u + fi;',
+      '      let kflat = k0 + kk;',
+      '      var v: f32 = 0.0f;',
+      '      if (mflat < n0 && kflat < n2) {',
+      '        let a0 = mflat;',
+      '        let a2 = kflat;',
+      '        v = in0[(a0 * n2 + a2)];',
+      '      }',
+      '      tile_a[kk * 4u + fi] = v;',
+      '    }',
+      '    for (var e = lid; e < 8u; e += 4u) {',
+      '      let fi = e % 4u;',
+      '      let kk = e / 4u;',
+      '      let nflat = tn * 4u + fi;',
+      '      let kflat = k0 + kk;',
+      '      var v: f32 = 0.0f;',
+      '      if (nflat < n1 && kflat < n2) {',
+      '        let a1 = nflat;',
+      '        let a2 = kflat;',
+      '        v = in1[(a2 * n1 + a1)];',
+      '      }',
+      '      tile_b[kk * 4u + fi] = v;',
+      '    }',
+      '    workgroupBarrier();',
+      '    for (var kk = 0u; kk < 2u; kk += 1u) {',
+      '      ra[0] = tile_a[kk * 4u + ty + 0u];',
+      '      ra[1] = tile_a[kk * 4u + ty + 2u];',
+      '      rb[0] = tile_b[kk * 4u + tx + 0u];',
+      '      rb[1] = tile_b[kk * 4u + tx + 2u];',
+      '      acc[0] += ra[0] * rb[0];',
+      '      acc[1] += ra[0] * rb[1];',
+      '      acc[2] += ra[1] * rb[0];',
+      '      acc[3] += ra[1] * rb[1];',
+      '    }',
+      '    workgroupBarrier();',
+      '  }',
+      '  if (tm * 4u + ty + 0u < n0 && tn * 4u + tx + 0u < n1) {',
+      '    let mo0_0 = tm * 4u + ty + 0u;',
+      '    let no0_0 = tn * 4u + tx + 0u;',
+      '    let a0 = mo0_0;',
+      '    let a1 = no0_0;',
+      '    out[(a0 * n1 + a1)] = acc[0];',
+      '  }',
+      '  if (tm * 4u + ty + 0u < n0 && tn * 4u + tx + 2u < n1) {',
+      '    let mo0_1 = tm * 4u + ty + 0u;',
+      '    let no0_1 = tn * 4u + tx + 2u;',
+      '    let a0 = mo0_1;',
+      '    let a1 = no0_1;',
+      '    out[(a0 * n1 + a1)] = acc[1];',
+      '  }',
+      '  if (tm * 4u + ty + 2u < n0 && tn * 4u + tx + 0u < n1) {',
+      '    let mo1_0 = tm * 4u + ty + 2u;',
+      '    let no1_0 = tn * 4u + tx + 0u;',
+      '    let a0 = mo1_0;',
+      '    let a1 = no1_0;',
+      '    out[(a0 * n1 + a1)] = acc[2];',
+      '  }',
+      '  if (tm * 4u + ty + 2u < n0 && tn * 4u + tx + 2u < n1) {',
+      '    let mo1_1 = tm * 4u + ty + 2u;',
+      '    let no1_1 = tn * 4u + tx + 2u;',
+      '    let a0 = mo1_1;',
+      '    let a1 = no1_1;',
+      '    out[(a0 * n1 + a1)] = acc[3];',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  });
+});
+
+describe('emit-wgsl: flash', () => {
+  it('a small schedule in full: Q resident, K then V staged per kv tile, online softmax per row, normalised output', () => {
+    const p = compile(attn.trace({ sizes: { d: 2, e: 2 } }), { name: 'attn', schedules: { flash: { rows: 2, threads: 2, across: 2, kvTile: 2, dTile: 2, vTile: 2 } } });
+    expect(stepsOf(p)).toEqual(['attn:flash wg={"op":"mul","args":[1,{"op":"ceildiv","args":["n",2]},1]}']);
+    // Regions of wgm: scale [0, 2), m [2, 4), l [4, 6), q [6, 10), k and v [10, 16), s [16, 20);
+    // the output block is staged over q at the end. The kv tile's key count is an opaque uniform (c0).
+    expect(p.kernels[0]!.wgsl).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+      '@group(0) @binding(1) var<storage, read> in1: array<f32>;',
+      '@group(0) @binding(2) var<storage, read> in2: array<f32>;',
+      '@group(0) @binding(3) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(4) var<uniform> u: Uniforms;',
+      'var<workgroup> wgm: array<f32, 20>;',
+      'var<private> ts_neg_inf_bits: u32 = 0xff800000u;',
+      '@compute @workgroup_size(2, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let n1 = u.w[0].z;',
+      '  let c0 = u.w[0].w;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let tiles_t = (n0 + 1u) / 2u;',
+      '  let sp = wid % 1u;',
+      '  let tt = (wid / 1u) % tiles_t;',
+      '  let oflat = (wid / 1u) / tiles_t;',
+      '  let tx = lid % 2u;',
+      '  let ty = lid / 2u;',
+      '  let row0 = tt * 2u;',
+      '  var sacc: array<f32, 2>;',
+      '  var acc: array<f32, 2>;',
+      '  var ra: array<f32, 2>;',
+      '  var rb: array<f32, 1>;',
+      '  for (var rr = lid; rr < 2u; rr += 2u) {',
+      '    wgm[2u + rr] = -3.4028234663852886e+38f;',
+      '    wgm[4u + rr] = 0.0f;',
+      '  }',
+      '  let t_first = i32(row0);',
+      '  let t_last = i32(min(row0 + 2u, n0)) - 1i;',
+      '  var lo: i32 = 0i;',
+      '  var hi: i32 = i32(n1) - 1i;',
+      '  for (var e = lid; e < 4u; e += 2u) {',
+      '    let qrow = e / 2u;',
+      '    let kk = e % 2u;',
+      '    let dflat = kk;',
+      '    var val: f32 = 0.0f;',
+      '    if (dflat < 2u) {',
+      '      let a0 = min(row0 + qrow, n0 - 1u);',
+      '      let a2 = dflat;',
+      '      val = in0[(a0 * 2u + a2)];',
+      '    }',
+      '    wgm[6u + kk * 2u + qrow] = val;',
+      '  }',
+      '  let kt_begin = max(lo, 0i) / 2i;',
+      '  let kt_end = select(-1i, hi / 2i, hi >= 0i && lo <= hi);',
+      '  for (var kt = kt_begin; kt <= kt_end; kt += 1i) {',
+      '    let kv0 = u32(kt) * 2u;',
+      '    for (var e = lid; e < 4u; e += 2u) {',
+      '      let key = e / 2u;',
+      '      let kk = e % 2u;',
+      '      let dflat = kk;',
+      '      let kvi = kv0 + key;',
+      '      var val: f32 = 0.0f;',
+      '      if (dflat < 2u && kvi < n1) {',
+      '        let a1 = kvi;',
+      '        let a2 = dflat;',
+      '        val = in1[(a1 * 2u + a2)];',
+      '      }',
+      '      wgm[10u + kk * 2u + key] = val;',
+      '    }',
+      '    workgroupBarrier();',
+      '    sacc[0] = 0.0f;',
+      '    sacc[1] = 0.0f;',
+      '    let d0 = 0u;',
+      '    for (var kk = 0u; kk < c0; kk += 1u) {',
+      '      ra[0] = wgm[6u + kk * 2u + ty + 0u];',
+      '      ra[1] = wgm[6u + kk * 2u + ty + 1u];',
+      '      rb[0] = wgm[10u + kk * 2u + tx + 0u];',
+      '      sacc[0] += ra[0] * rb[0];',
+      '      sacc[1] += ra[1] * rb[0];',
+      '    }',
+      '    wgm[16u + (ty + 0u) * 2u + tx + 0u] = sacc[0];',
+      '    wgm[16u + (ty + 1u) * 2u + tx + 0u] = sacc[1];',
+      '    workgroupBarrier();',
+      '    for (var rr = lid; rr < 2u; rr += 2u) {',
+      '      let trow = row0 + rr;',
+      '      let row_ok = trow < n0;',
+      '      let a0 = min(trow, n0 - 1u);',
+      '      let m_run = wgm[2u + rr];',
+      '      let l_run = wgm[4u + rr];',
+      '      var tmax: f32 = -3.4028234663852886e+38f;',
+      '      var okbits: u32 = 0u;',
+      '      for (var j = 0u; j < c0; j += 1u) {',
+      '        let kvi = kv0 + j;',
+      '        let a1 = kvi;',
+      '        let dot = wgm[16u + rr * 2u + j];',
+      '        let sv = dot;',
+      '        let okj = row_ok && kvi < n1;',
+      '        if (okj) {',
+      '          tmax = max(tmax, sv);',
+      '          okbits = okbits | (1u << j);',
+      '        }',
+      '        wgm[16u + rr * 2u + j] = sv;',
+      '      }',
+      '      let m_new = max(m_run, tmax);',
+      '      let alpha = select(0.0f, exp(m_run - m_new), m_run > -3.4028234663852886e+38f);',
+      '      var lsum: f32 = 0.0f;',
+      '      for (var j = 0u; j < c0; j += 1u) {',
+      '        let pj = select(0.0f, exp(wgm[16u + rr * 2u + j] - m_new), ((okbits >> j) & 1u) != 0u);',
+      '        lsum += pj;',
+      '        wgm[16u + rr * 2u + j] = pj;',
+      '      }',
+      '      wgm[4u + rr] = l_run * alpha + lsum;',
+      '      wgm[2u + rr] = m_new;',
+      '      wgm[rr] = alpha;',
+      '    }',
+      '    for (var e = lid; e < 4u; e += 2u) {',
+      '      let key = e / 2u;',
+      '      let c = e % 2u;',
+      '      let kvi = kv0 + key;',
+      '      var val: f32 = 0.0f;',
+      '      if (kvi < n1) {',
+      '        let a1 = kvi;',
+      '        let a3 = c;',
+      '        val = in2[(a1 * 2u + a3)];',
+      '      }',
+      '      wgm[10u + e] = val;',
+      '    }',
+      '    workgroupBarrier();',
+      '    let alpha0 = wgm[ty + 0u];',
+      '    acc[0] = acc[0] * alpha0;',
+      '    let alpha1 = wgm[ty + 1u];',
+      '    acc[1] = acc[1] * alpha1;',
+      '    let kc = 0u;',
+      '    for (var kk = 0u; kk < c0; kk += 1u) {',
+      '      ra[0] = wgm[16u + (ty + 0u) * 2u + kc + kk];',
+      '      ra[1] = wgm[16u + (ty + 1u) * 2u + kc + kk];',
+      '      rb[0] = wgm[10u + kk * 2u + tx + 0u];',
+      '      acc[0] += ra[0] * rb[0];',
+      '      acc[1] += ra[1] * rb[0];',
+      '    }',
+      '    workgroupBarrier();',
+      '  }',
+      '  for (var rr = lid; rr < 2u; rr += 2u) {',
+      '    let trow = row0 + rr;',
+      '    let row_ok = trow < n0;',
+      '    let a0 = min(trow, n0 - 1u);',
+      '    let m_run = wgm[2u + rr];',
+      '    let l_run = wgm[4u + rr];',
+      '    wgm[rr] = select(0.0f, 1.0f / l_run, l_run > 0.0f);',
+      '  }',
+      '  wgm[6u + (ty + 0u) * 2u + tx + 0u] = acc[0];',
+      '  wgm[6u + (ty + 1u) * 2u + tx + 0u] = acc[1];',
+      '  workgroupBarrier();',
+      '  for (var e = lid; e < 4u; e += 2u) {',
+      '    let r = e / 2u;',
+      '    let col = e % 2u;',
+      '    if (row0 + r < n0) {',
+      '      let a0 = min(row0 + r, n0 - 1u);',
+      '      let a3 = col;',
+      '      out[(a0 * 2u + a3)] = wgm[6u + e] * wgm[r];',
+      '    }',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  });
+
+  it('a symbolic query axis gets the long-query variant (≥ 256 rows) and the short one, guarded by the size', () => {
+    const p = compile(attn.trace({ sizes: { d: 2, e: 2 } }), { name: 'attn' });
+    expect(stepsOf(p)).toEqual([
+      'attn:flash wg={"op":"mul","args":[1,{"op":"ceildiv","args":["n",32]},1]} when={"size":"n","atLeast":256}',
+      'attn:flash wg={"op":"mul","args":[1,{"op":"ceildiv","args":["n",32]},1]} when={"size":"n","below":256}',
+    ]);
+    const [long, short] = p.kernels;
+    // Long: 32 rows on 8 threads, 4 across (16 × 8 scores per thread); short: one thread per row, 8
+    // across (8 × 4 scores per thread).
+    expect(long!.workgroupSize).toEqual([8, 1, 1]);
+    expect(short!.workgroupSize).toEqual([32, 1, 1]);
+    expect(long!.wgsl).toContain('var sacc: array<f32, 128>;');
+    expect(short!.wgsl).toContain('var sacc: array<f32, 32>;');
+    for (const k of [long!, short!]) expect(k.wgsl).toContain('for (var kt = kt_begin; kt <= kt_end; kt += 1i) {');
+  });
+});
+
+describe('emit-wgsl: flash-combine (split-KV)', () => {
+  it('a decode shape (one static query row, a symbolic kv axis) splits kv into 16 parts and merges them by log-sum-exp', () => {
+    const p = compile(attn.trace({ sizes: { n: 1, d: 2, e: 2 } }), { name: 'decode' });
+    expect(stepsOf(p)).toEqual(['decode:flash wg={"op":"mul","args":[1,{"op":"ceildiv","args":[1,1]},16]}', 'decode:flash-combine wg={"op":"ceildiv","args":[1,64]}']);
+    // The split kernel writes (max, sum, accumulator) per part: slots 0, 1, then 2.. of each row.
+    expect(wgslOf(p, 'decode:flash')).toContain('out[((a0 * 16u + sp) * 4u + 0u)] = m_run;');
+    // Partials [row, 16 parts, 2 + E slots]: max over parts with a non-zero sum, weights, the merged row.
+    expect(wgslOf(p, 'decode:flash-combine')).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+      '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      'var<private> ts_neg_inf_bits: u32 = 0xff800000u;',
+      '@compute @workgroup_size(64, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let r = wid * 64u + lid;',
+      '  if (r >= 1u) {',
+      '    return;',
+      '  }',
+      '  let a0 = r;',
+      '  var mx: f32 = -3.4028234663852886e+38f;',
+      '  for (var sp = 0u; sp < 16u; sp += 1u) {',
+      '    if (in0[((a0 * 16u + sp) * 4u + 1u)] > 0.0f) {',
+      '      mx = max(mx, in0[((a0 * 16u + sp) * 4u + 0u)]);',
+      '    }',
+      '  }',
+      '  var w: array<f32, 16>;',
+      '  var total: f32 = 0.0f;',
+      '  for (var sp = 0u; sp < 16u; sp += 1u) {',
+      '    let ls = in0[((a0 * 16u + sp) * 4u + 1u)];',
+      '    w[sp] = select(0.0f, exp(in0[((a0 * 16u + sp) * 4u + 0u)] - mx), ls > 0.0f);',
+      '    total += w[sp] * ls;',
+      '  }',
+      '  let inv = select(0.0f, 1.0f / total, total > 0.0f);',
+      '  for (var ee = 0u; ee < 2u; ee += 1u) {',
+      '    var o: f32 = 0.0f;',
+      '    for (var sp = 0u; sp < 16u; sp += 1u) {',
+      '      o += w[sp] * in0[((a0 * 16u + sp) * 4u + ee + 2u)];',
+      '    }',
+      '    let a3 = ee;',
+      '    out[(a0 * 2u + a3)] = o * inv;',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  });
+});
+
+describe('emit-wgsl: block masks', () => {
+  const p = compile(docAttn.trace({ sizes: { d: 2, e: 2 } }), { name: 'doc' });
+
+  it('a mask read from tensors is classified per block and compacted before the flash variants', () => {
+    expect(stepsOf(p)).toEqual([
+      'doc:mask-classify wg={"op":"mul","args":[1,{"op":"ceildiv","args":["n",32]},{"op":"ceildiv","args":["m",32]}]}',
+      'doc:mask-compact wg={"op":"ceildiv","args":[{"op":"mul","args":[1,{"op":"ceildiv","args":["n",32]}]},64]}',
+      'doc:flash wg={"op":"mul","args":[1,{"op":"ceildiv","args":["n",32]},1]} when={"size":"n","atLeast":256}',
+      'doc:flash wg={"op":"mul","args":[1,{"op":"ceildiv","args":["n",32]},1]} when={"size":"n","below":256}',
+    ]);
+    // The flash kernels visit only the listed kv tiles and skip the mask on full ones.
+    for (const k of p.kernels.filter((k) => k.name === 'doc:flash')) {
+      expect(k.wgsl).toContain('let n_blocks = workgroupUniformLoad(&wg_count);');
+      expect(k.wgsl).toContain('let okj = row_ok && kvi < n1 && (full || (in3[a0] == in4[a1]));');
+    }
+  });
+
+  it('mask-classify: one workgroup per (query tile, kv tile) block, one thread per row, counting allowed pairs', () => {
+    // 0 empty, 1 partial, 2 full: full when every (row, key) inside the axes is allowed.
+    expect(wgslOf(p, 'doc:mask-classify')).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<i32>;',
+      '@group(0) @binding(1) var<storage, read> in1: array<i32>;',
+      '@group(0) @binding(2) var<storage, read_write> out: array<u32>;',
+      '@group(0) @binding(3) var<uniform> u: Uniforms;',
+      'var<workgroup> n_valid: atomic<u32>;',
+      '@compute @workgroup_size(32, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let n1 = u.w[0].z;',
+      '  let c0 = u.w[0].w;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let kt = wid % ((n1 + 31u) / 32u);',
+      '  let qt = (wid / ((n1 + 31u) / 32u)) % ((n0 + 31u) / 32u);',
+      '  let mo = (wid / ((n1 + 31u) / 32u)) / ((n0 + 31u) / 32u);',
+      '  let trow = qt * 32u + lid;',
+      '  var cnt: u32 = 0u;',
+      '  if (trow < n0) {',
+      '    let a0 = trow;',
+      '    for (var j = 0u; j < c0; j += 1u) {',
+      '      let kvi = kt * 32u + j;',
+      '      if (kvi < n1) {',
+      '        let a1 = kvi;',
+      '        if ((in0[a0] == in1[a1])) {',
+      '          cnt += 1u;',
+      '        }',
+      '      }',
+      '    }',
+      '  }',
+      '  let added = atomicAdd(&n_valid, cnt);',
+      '  workgroupBarrier();',
+      '  if (lid == 0u) {',
+      '    let rows_in = min(n0 - qt * 32u, 32u);',
+      '    let keys_in = min(n1 - kt * 32u, 32u);',
+      '    let nv = atomicLoad(&n_valid);',
+      '    out[wid] = select(select(1u, 2u, nv == rows_in * keys_in), 0u, nv == 0u);',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  });
+
+  it('mask-compact: one thread per query tile lists its non-empty kv tiles (bit 31: full) and counts them', () => {
+    expect(wgslOf(p, 'doc:mask-compact')).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<u32>;',
+      '@group(0) @binding(1) var<storage, read_write> out: array<u32>;',
+      '@group(0) @binding(2) var<storage, read_write> out1: array<u32>;',
+      '@group(0) @binding(3) var<uniform> u: Uniforms;',
+      '@compute @workgroup_size(64, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let n1 = u.w[0].z;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let r = wid * 64u + lid;',
+      '  if (r >= 1u * ((n0 + 31u) / 32u)) {',
+      '    return;',
+      '  }',
+      '  let nkt = ((n1 + 31u) / 32u);',
+      '  var count: u32 = 0u;',
+      '  for (var kt = 0u; kt < nkt; kt += 1u) {',
+      '    let c = in0[r * nkt + kt];',
+      '    if (c != 0u) {',
+      '      out[r * nkt + count] = select(kt, kt | 0x80000000u, c == 2u);',
+      '      count += 1u;',
+      '    }',
+      '  }',
+      '  out1[r] = count;',
+      '}',
+      '',
+    ].join('\n'));
+  });
+});
