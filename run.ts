@@ -91,7 +91,7 @@ export function compileFor(
 ): Program {
   const userSizes = options.sizes ?? {};
   const t = traced(k, userSizes);
-  const specialised: Record<string, number> = {};
+  const specialised: Record<string, number> = Object.create(null);
   if (inputs && t.pin.length > 0) {
     // The same binding (and the same errors for bad shapes) as the backend's run.
     const bound = bindSymbols(t.declared, inputs);
@@ -123,7 +123,7 @@ export async function run(
 ): Promise<Record<string, RunResult>> {
   const program = compileFor(k, backend, options, inputs);
   const outputs = await backend.run(program, inputs, options.params ?? {});
-  const results: Record<string, RunResult> = {};
+  const results: Record<string, RunResult> = Object.create(null);
   for (const [name, t] of Object.entries(outputs)) {
     results[name] = { shape: t.shape, dtype: t.dtype, data: await t.read() };
     t.destroy();

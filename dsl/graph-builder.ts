@@ -6,6 +6,7 @@
 import type { Graph, Node, ReduceFn } from './ir.ts';
 import { inferMap, inferReduce } from './infer.ts';
 import { TesseraError, type DType, type TensorType } from './types.ts';
+import { ownEntries } from './bind.ts';
 
 /** A node's fields without its id (the builder assigns ids). */
 export type NodeData = Node extends infer N ? (N extends Node ? Omit<N, 'id'> : never) : never;
@@ -63,7 +64,8 @@ export class GraphBuilder {
     return this.add({ op: 'reduce', fn, arg, axes, type: inferReduce(fn, this.type(arg), axes) });
   }
 
-  finish(outputs: Record<string, number>): Graph {
-    return { nodes: this.nodes, outputs };
+  /** The graph; its outputs record has no prototype, since output names are data (`__proto__` too). */
+  finish(outputs: Readonly<Record<string, number>>): Graph {
+    return { nodes: this.nodes, outputs: ownEntries(outputs) };
   }
 }

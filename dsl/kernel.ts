@@ -8,6 +8,7 @@ import { GraphBuilder, currentBuilder, withBuilder } from './trace.ts';
 import { Tensor, nodeIn, type Axes } from './tensor.ts';
 import { verifyGraph } from './verify.ts';
 import { TesseraError, type DType, type Size } from './types.ts';
+import { nameRecord, ownEntries, ownEntry } from './bind.ts';
 
 /** Declares a tensor input: dtype, axis names, and sizes pinned to numbers (others are symbols). */
 export interface TensorSpec<A extends Axes = Axes, D extends DType = DType> {
@@ -35,7 +36,10 @@ export type TensorsOf<S extends Specs> = {
 
 export type KernelResult = Tensor | Readonly<Record<string, Tensor>>;
 
-function tensorSpec<const A extends Axes, D extends DType>(dtype: D, axes: A, sizes: Record<string, Size> = {}): TensorSpec<A, D> {
+function tensorSpec<const A extends Axes, D extends DType>(dtype: D, axes: A, given: Readonly<Record<string, Size>> = {}): TensorSpec<A, D> {
+  // Axis names are data: a prototype-free record, so an axis called `constructor` has no size
+  // unless one is pinned.
+  const sizes = ownEntries(given);
   const seen = new Set<string>();
   for (const a of axes) {
     if (typeof a !== 'string' || a === '') throw new TesseraError(`${dtype}(...): axis names must be non-empty strings`);
@@ -54,7 +58,9 @@ function tensorSpec<const A extends Axes, D extends DType>(dtype: D, axes: A, si
           throw new TesseraError(`pin: size of '${name}' must be a whole number >= 1, got ${size}`);
         }
       }
-      return tensorSpec(dtype, axes, { ...sizes, ...(more as Record<string, Size>) });
+      const merged = ownEntries(sizes);
+      for (const [name, size] of Object.entries(more)) merged[name] = size as Size;
+      return tensorSpec(dtype, axes, merged);
     },
   };
 }
@@ -99,10 +105,12 @@ function outputsOf(name: string, result: unknown): Record<string, Tensor> {
   if (result && typeof result === 'object') {
     const entries = Object.entries(result as Record<string, unknown>);
     if (entries.length === 0) throw new TesseraError(`kernel '${name}': body returned no tensors`);
+    const outputs = nameRecord<Tensor>();
     for (const [key, value] of entries) {
       if (!(value instanceof Tensor)) throw new TesseraError(`kernel '${name}': output '${key}' is not a tensor`);
+      outputs[key] = value;
     }
-    return Object.fromEntries(entries) as Record<string, Tensor>;
+    return outputs;
   }
   throw new TesseraError(`kernel '${name}': body must return a tensor or an object of tensors`);
 }
@@ -112,7 +120,7 @@ export function kernel<const S extends Specs, R extends KernelResult>(name: stri
   const call = (inputs: TensorsOf<S>): R => {
     const builder = currentBuilder(`kernel '${name}'`);
     for (const [key, spec] of Object.entries(specs)) {
-      const t = (inputs as Record<string, unknown>)[key];
+      const t = ownEntry(inputs as Readonly<Record<string, unknown>>, key);
       if (!(t instanceof Tensor)) throw new TesseraError(`kernel '${name}': input '${key}' is missing`);
       const want = spec.kind === 'param' ? [] : spec.axes;
       if (t.dtype !== spec.dtype || t.rank !== want.length) {
@@ -133,21 +141,25 @@ export function kernel<const S extends Specs, R extends KernelResult>(name: stri
         if (!(Number.isInteger(size) && size >= 1)) throw new TesseraError(`kernel '${name}': pinned size '${sym}' must be a whole number >= 1, got ${size}`);
       }
       const outputs = withBuilder(builder, () => {
-        const inputs: Record<string, Tensor> = {};
+        // Input and parameter names are data (one may be called `__proto__`): a prototype-free record.
+        const inputs = nameRecord<Tensor>();
         for (const [key, spec] of Object.entries(specs)) {
           if (spec.kind === 'param') {
             inputs[key] = new Tensor(builder, builder.add({ op: 'param', name: key, type: { dtype: spec.dtype, axes: [] } }));
           } else {
             const axes = spec.axes.map((axis) => {
-              const declared = spec.sizes[axis] ?? axis;
-              const size = typeof declared === 'string' && pins[declared] !== undefined ? pins[declared]! : declared;
+              const declared = ownEntry(spec.sizes, axis) ?? axis;
+              const pinned = typeof declared === 'string' ? ownEntry(pins, declared) : undefined;
+              const size = pinned !== undefined ? pinned : declared;
               return { name: axis, size };
             });
             inputs[key] = new Tensor(builder, builder.add({ op: 'input', name: key, type: { dtype: spec.dtype, axes } }));
           }
         }
         const result = outputsOf(name, body(inputs as TensorsOf<S>));
-        return Object.fromEntries(Object.entries(result).map(([key, t]) => [key, nodeIn(builder, t)]));
+        const ids = nameRecord<number>();
+        for (const [key, t] of Object.entries(result)) ids[key] = nodeIn(builder, t);
+        return ids;
       });
       const graph = builder.finish(outputs);
       verifyGraph(graph);

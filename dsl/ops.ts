@@ -225,7 +225,7 @@ export function rename<A extends Axes, D extends DType, const M extends Partial<
   for (const key of Object.keys(mapping)) {
     if (!x.axes.includes(key)) throw new TesseraError(`rename: tensor has no axis '${key}'; its axes are [${x.axes.join(', ')}]`);
   }
-  const names = x.axes.map((a) => (mapping as Record<string, string>)[a] ?? a);
+  const names = x.axes.map((a) => (Object.hasOwn(mapping, a) ? (mapping as Record<string, string>)[a]! : a));
   return relabel(x, names) as never;
 }
 

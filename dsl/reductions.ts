@@ -8,18 +8,17 @@
 import type { ReduceFn } from './ir.ts';
 import { TesseraError, type DType } from './types.ts';
 
-/** How a primitive reduction folds: `acc = combine(acc, x)` from `identity`, then `finalise`. */
+/** How a primitive reduction folds: `acc = combine(acc, x)` from `identity`, then `finalise(acc, count)`. */
 export interface ReductionFold {
   /** The scalar op (see `scalar-ops.ts`) that combines the accumulator with one element. */
   readonly combine: string;
   /** The accumulator's start, also the result over an empty axis. */
   identity(dtype: DType): number;
-  /** The result from the folded accumulator and the number of elements folded (mean). */
-  readonly finalise?: {
-    evaluate(acc: number, count: number): number;
-    /** WGSL: `acc` an expression of the register type, `count` a u32 expression. */
-    wgsl(acc: string, count: string): string;
-  };
+  /**
+   * The scalar op that turns the folded accumulator and the number of elements folded (in the
+   * accumulator's dtype) into the result: `div` for mean.
+   */
+  readonly finalise?: string;
 }
 
 export interface Reduction {
@@ -63,7 +62,7 @@ const entries: Reduction[] = [
     fold: {
       combine: 'add',
       identity: () => 0,
-      finalise: { evaluate: (acc, count) => acc / count, wgsl: (acc, count) => `(${acc} / f32(${count}))` },
+      finalise: 'div',
     },
   },
   { name: 'logsumexp', type: (d) => floating('logsumexp', d), fold: null },

@@ -27,6 +27,12 @@ export interface ScalarOp {
    * otherwise. Absent for ops that take no f32 operand.
    */
   readonly xf?: XfEmission;
+  /**
+   * The f32 result can be ±∞ or NaN for finite operands at points of its domain (log 0, x / 0,
+   * sqrt of a negative): such a result is carried as `xf` like one computed from an infinity.
+   * (Overflow of exp, add or mul is left to the device, which rounds it to ±∞ as IEEE does.)
+   */
+  readonly singular?: true;
 }
 
 /** An op's emission on `xf` operands and the helpers it calls (shared ones by name, or its own). */
@@ -388,8 +394,11 @@ const entries: ScalarOp[] = [
   cast('bool'),
 ];
 
+/** Ops whose f32 result is ±∞ or NaN at points of their domain (see `ScalarOp.singular`). */
+const SINGULAR = new Set(['div', 'mod', 'pow', 'log', 'log1p', 'sqrt', 'rsqrt']);
+
 /** All scalar ops by name. */
-export const SCALAR_OPS: ReadonlyMap<string, ScalarOp> = new Map(entries.map((e) => [e.name, e]));
+export const SCALAR_OPS: ReadonlyMap<string, ScalarOp> = new Map(entries.map((e) => [e.name, SINGULAR.has(e.name) ? { ...e, singular: true as const } : e]));
 
 export function scalarOp(name: string): ScalarOp {
   const op = SCALAR_OPS.get(name);

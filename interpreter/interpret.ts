@@ -16,7 +16,7 @@
  * are run through their definitions (`dsl/composites.ts`), graphs of primitive nodes, so the interpreter and any
  * compiler pass that splices in the same decomposition agree by construction.
  */
-import { allocHost, bindSymbols, checkParams, concreteShape, elementCount, hostData, type BoundaryTensor } from '../dsl/bind.ts';
+import { allocHost, bindSymbols, checkParams, concreteShape, elementCount, hostData, nameRecord, type BoundaryTensor } from '../dsl/bind.ts';
 import { definedByGraph, definitionGraph, type DefinedNode } from '../dsl/composites.ts';
 import { graphInputs, graphParams, operands, type Graph, type Node } from '../dsl/ir.ts';
 import type { TraceOptions } from '../dsl/kernel.ts';
@@ -96,13 +96,15 @@ export function interpret(
     graphParams(graph).map((p) => ({ name: p.name, dtype: p.type.dtype })),
     options.params ?? {},
   );
-  const values: Record<string, InterpretedTensor> = {};
+  // Names are data (an input may be called `constructor`): records here have no prototype, and
+  // bindSymbols has checked that each input is the caller's own entry.
+  const values = nameRecord<InterpretedTensor>();
   for (const node of inputNodes) values[node.name] = inputValue(node.name, node.type, inputs[node.name]!, float32);
 
   const results = evaluateGraph(graph, { float32, symbols, params, inputs: values }, TOP_LEVEL);
   // Two output names may share one node; give each caller-visible tensor its own data.
   const handedOut = new Set<InterpretedTensor>();
-  const outputs: Record<string, InterpretedTensor> = {};
+  const outputs = nameRecord<InterpretedTensor>();
   for (const [name, value] of Object.entries(results)) {
     outputs[name] = handedOut.has(value) ? { ...value, shape: [...value.shape], axes: [...value.axes], data: value.data.slice() } : value;
     handedOut.add(value);
@@ -166,7 +168,7 @@ function evaluateGraph(graph: Graph, ctx: Context, scope: BodyScope): Record<str
     }
     values[node.id] = evaluateNode(node, ctx, scope, get, loopFinals);
   }
-  const outputs: Record<string, InterpretedTensor> = {};
+  const outputs = nameRecord<InterpretedTensor>();
   for (const [name, id] of Object.entries(graph.outputs)) outputs[name] = get(id);
   return outputs;
 }
@@ -452,13 +454,13 @@ function evaluateReduce(fn: string, type: TensorType, arg: InterpretedTensor, ax
   const fold = reductionFold(fn);
   const combine = binaryScalar(fold.combine, dtype, f32);
   const identity = roundTo(fold.identity(dtype), dtype, f32);
-  const finalise = fold.finalise;
+  const finalise = fold.finalise ? binaryScalar(fold.finalise, dtype, f32) : null;
   const src = arg.data;
   for (let i = 0; i < out.data.length; i++) {
     const base = cursor.offsets[0]!;
     let acc = identity;
     for (let j = 0; j < inner.length; j++) acc = combine(acc, src[base + inner[j]!]!);
-    out.data[i] = finalise ? roundTo(finalise.evaluate(acc, inner.length), dtype, f32) : acc;
+    out.data[i] = finalise ? finalise(acc, inner.length) : acc;
     cursor.next();
   }
   return out;

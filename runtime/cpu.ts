@@ -3,14 +3,14 @@
  * reference interpreter. It ignores the WGSL, so it answers "what should this program compute" on
  * any machine, and is the fallback when no WebGPU adapter exists.
  */
-import { bindSymbols, checkParams, type Shaped } from '../dsl/bind.ts';
+import { bindSymbols, checkParams, nameRecord, ownEntry, type Shaped } from '../dsl/bind.ts';
 import { interpret, type InterpretedTensor, type Precision } from '../interpreter/interpret.ts';
 import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
 import { isRuntimeTensor, type Backend, type RunInputs, type RuntimeTensor, type TensorData } from './backend.ts';
 import { uploadData } from './host.ts';
 import { MemoryTracker } from './memory.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type Program } from '../program/index.ts';
-import { validateProgram } from './validate.ts';
+import { validateProgram } from '../program/validate.ts';
 
 /** A tensor in host memory. `read()` hands out copies so callers cannot change it in place. */
 class CpuTensor implements RuntimeTensor {
@@ -84,9 +84,10 @@ class CpuRuntime implements Backend {
     // The same boundary checks, in the same order, as the WebGPU backend, so errors read the same.
     bindSymbols(program.inputs, inputs as Readonly<Record<string, Shaped | undefined>>);
     checkParams(program.params, params ?? {});
-    const host: Record<string, HostTensor> = {};
+    // Names are data (an input may be called `constructor`): prototype-free records, own entries only.
+    const host = nameRecord<HostTensor>();
     for (const decl of program.inputs) {
-      const given = inputs[decl.name]!;
+      const given = ownEntry(inputs, decl.name)!;
       if (!isRuntimeTensor(given)) {
         host[decl.name] = given;
         continue;
@@ -97,9 +98,9 @@ class CpuRuntime implements Backend {
       host[decl.name] = { shape: given.shape, data, dtype: given.dtype };
     }
     const results = interpret(program.graph, host, { precision: this.precision, params: params ?? {} });
-    const outputs: Record<string, RuntimeTensor> = {};
+    const outputs = nameRecord<RuntimeTensor>();
     for (const out of program.outputs) {
-      const r = results[out.name];
+      const r = ownEntry(results, out.name);
       if (!r) throw new TesseraError(`program '${program.name}' is malformed: output '${out.name}' is not an output of its graph`);
       outputs[out.name] = new CpuTensor(r.shape, r.dtype, tensorData(r), this.memory, `${program.name}/${out.name}`);
     }

@@ -2,7 +2,7 @@
  * Host tensors at a backend's boundary: which dtype a bare array means, and checking a tensor
  * before it is uploaded. Shared by both backends so `upload` behaves identically on each.
  */
-import { hostData } from '../dsl/bind.ts';
+import { checkShapeValues, hostData } from '../dsl/bind.ts';
 import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
 import type { TensorData } from './backend.ts';
 
@@ -23,6 +23,7 @@ export function inferDType(t: HostTensor): DType {
  */
 export function uploadData(t: HostTensor, dtype?: DType): { data: TensorData; shape: number[]; dtype: DType } {
   if (!t || !Array.isArray(t.shape)) throw new TesseraError(`upload: the tensor has no shape`);
+  checkShapeValues('upload', t.shape);
   for (const s of t.shape) {
     if (!Number.isInteger(s) || s < 1) throw new TesseraError(`upload: shape [${t.shape.join(', ')}] has a size that is not a whole number >= 1`);
   }

@@ -10,6 +10,5 @@ export { probeGPU, requestGPU, type AcquiredGPU, type GPUProbe } from './device.
 export { WebGPUError } from './errors.ts';
 export { formatBytes } from './format.ts';
 export { planRun, workgroupGrid, type RunPlan } from './plan.ts';
-export { validateProgram } from './validate.ts';
 export { createWebGPUBackend } from './webgpu.ts';
-export { DEFAULT_LIMITS, evalSize, type DeviceLimits, type Program, type ProgramBuffer, type ProgramKernel, type ProgramTensor, type SizeExpr, type SizeRange, type Step, type UniformWord } from '../program/index.ts';
+export { DEFAULT_LIMITS, evalSize, parseProgram, serializeProgram, validateProgram, type DeviceLimits, type Program, type ProgramBuffer, type ProgramKernel, type ProgramTensor, type SizeExpr, type SizeRange, type Step, type UniformWord } from '../program/index.ts';

@@ -4,7 +4,8 @@
  * one command encoder and submitting it, with every device call inside error scopes so a WebGPU
  * error becomes an exception that names the program, the step and the kernel.
  */
-import { hostData, type Shaped } from '../dsl/bind.ts';
+import { exactKey } from '../program/index.ts';
+import { hostData, nameRecord, ownEntry, type Shaped } from '../dsl/bind.ts';
 import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
 import { isRuntimeTensor, type Profile, type RunInputs, type RuntimeTensor, type StepTiming, type TensorData, type WebGPUBackend } from './backend.ts';
 import { BindingCache } from './bindings.ts';
@@ -21,7 +22,7 @@ import { exceedsLimits, planRun, type PlannedDispatch, type PlannedStep, type Ru
 import { PipelineCache, type CompiledKernel } from './pipelines.ts';
 import { BufferPool } from './pool.ts';
 import type { DeviceLimits, Program } from '../program/index.ts';
-import { validateProgram } from './validate.ts';
+import { validateProgram } from '../program/validate.ts';
 
 /** WebGPU allows at most 4096 queries per query set: two timestamps per timed dispatch. */
 const MAX_TIMED_DISPATCHES = 2048;
@@ -101,7 +102,7 @@ class WebGPURuntime implements WebGPUBackend {
   async #prepareInputs(plan: RunPlan, inputs: RunInputs): Promise<PreparedInput[]> {
     const prepared: PreparedInput[] = [];
     for (const t of plan.inputs) {
-      const given = inputs[t.name]!;
+      const given = ownEntry(inputs, t.name)!;
       if (!isRuntimeTensor(given)) {
         prepared.push({ name: t.name, host: hostData(t.name, given, t.dtype), shape: t.shape, dtype: t.dtype });
         continue;
@@ -151,14 +152,15 @@ class WebGPURuntime implements WebGPUBackend {
     // From here to the submit nothing awaits, so no other run can push error scopes in between.
     const buffers = new Map<number, GPUBuffer>();
     // Cache buffers kept from an earlier run with the same symbols and parameters, if any.
-    const cacheKey = JSON.stringify([plan.symbols, plan.params]);
+    const cacheKey = exactKey([plan.symbols, plan.params]);
     const programCache = this.#cached.get(program);
     const cacheHit = programCache?.get(cacheKey);
     const freshCache = new Map<number, TrackedBuffer>();
     const steps = cacheHit ? withoutCachedSteps(plan.steps) : plan.steps;
     const uploaded: GPUTensor[] = [];
     const temps: { tracked: TrackedBuffer; bytes: number }[] = [];
-    const outputs: Record<string, GPUTensor> = {};
+    // Output names are data (one may be called `__proto__`): a prototype-free record.
+    const outputs = nameRecord<GPUTensor>();
     const allocations: { what: string; bytes: number; error: Promise<{ kind: GPUErrorFilter; message: string } | null> }[] = [];
     const allocate = <T>(what: string, bytes: number, create: () => T): T => {
       pushScopes(device);

@@ -7,10 +7,12 @@
  * the grid up when it splits it in two dimensions), then the size symbols it uses, then the
  * parameters it uses, then its opaque literals.
  */
+import { withDependencies, xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
 import { kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { mayBeNonFinite } from '../nonfinite.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 
 /** The lowest finite f32: where a running max starts (WGSL may assume there are no infinities). */
@@ -68,7 +70,14 @@ export class Emitter {
   /** The WGSL expression a flash score's `acc` placeholder stands for. */
   accName = 'dot';
 
-  constructor(readonly kernel: KernelIR) {
+  /**
+   * `nonFinite`: the program's buffers that may hold ±∞ or NaN. Values computed from them (or
+   * from non-finite constants) are carried as `xf` (see `dsl/nonfinite-wgsl.ts`).
+   */
+  constructor(
+    readonly kernel: KernelIR,
+    readonly nonFinite: ReadonlySet<number> = new Set(),
+  ) {
     this.outputs = kernelOutputs(kernel).map((o) => o.buffer);
     kernelInputs(kernel)
       .sort((a, b) => a - b)
@@ -131,11 +140,50 @@ export class Emitter {
   /** A scalar op of the registry applied to WGSL operands (its helper functions included). */
   op(fn: string, args: readonly string[], dtypes: readonly DType[]): string {
     const op = scalarOp(fn);
-    for (const [name, text] of Object.entries(op.helpers ?? {})) this.helpers.set(name, text);
-    return op.wgsl(args, dtypes);
+    const text = op.wgsl(args, dtypes);
+    // Only the helpers the text calls (directly or through another helper): div's integer
+    // helpers stay out of an f32 kernel.
+    const used = [text];
+    let added = true;
+    while (added) {
+      added = false;
+      for (const [name, helper] of Object.entries(op.helpers ?? {})) {
+        if (!this.helpers.has(name) && used.some((t) => t.includes(`${name}(`) || t.includes(`${name})`) || t.includes(`${name};`))) {
+          this.helpers.set(name, helper);
+          used.push(helper);
+          added = true;
+        }
+      }
+    }
+    return text;
   }
 
-  /** A kernel expression as WGSL, in its register type. */
+  /**
+   * A scalar op on operands that may be non-finite: f32 operands as `xf` expressions, others
+   * plain; an `xf` result when the op gives f32.
+   */
+  xop(fn: string, args: readonly string[], dtypes: readonly DType[]): string {
+    const op = scalarOp(fn);
+    if (!op.xf) throw new TesseraError(`emit: '${fn}' has no emission for non-finite operands`);
+    const plain = Object.fromEntries(Object.entries(op.helpers ?? {}).map(([name, text]) => [name, { text }]));
+    this.useHelpers(op.xf.helpers, { ...plain, ...op.xf.own });
+    return op.xf.emit(args, dtypes);
+  }
+
+  /** Records WGSL helpers (and what they need) by name. */
+  useHelpers(names: readonly string[], own: Parameters<typeof withDependencies>[1] = {}): void {
+    for (const [name, text] of withDependencies(names, own)) this.helpers.set(name, text);
+  }
+
+  /** Whether `e` may be ±∞ or NaN here, so it is carried as `xf`. */
+  special(e: KExpr): boolean {
+    return mayBeNonFinite(e, this.nonFinite);
+  }
+
+  /**
+   * A kernel expression as WGSL, in its register type. A value that may be non-finite is
+   * computed as `xf` and handed over with its IEEE bits (what a store or a GEMM tile wants).
+   */
   expr(e: KExpr): string {
     switch (e.k) {
       case 'load': {
@@ -145,6 +193,7 @@ export class Emitter {
         return e.dtype === 'bool' ? `(${v} != 0u)` : v;
       }
       case 'const':
+        if (this.special(e)) return this.bits(this.xexpr(e));
         return wgslLiteral(e.value, e.dtype);
       case 'param': {
         let i = this.params.findIndex((p) => p.name === e.name);
@@ -161,12 +210,39 @@ export class Emitter {
       case 'acc':
         return this.accName;
       case 'op':
+        if (this.special(e)) return this.bits(this.xexpr(e));
+        // A bool or integer result over operands that may be non-finite (a comparison, a cast).
+        if (e.args.some((a) => this.special(a))) return this.xop(e.fn, this.xargs(e.args), e.args.map(dtypeOf));
         return this.op(
           e.fn,
           e.args.map((a) => this.expr(a)),
           e.args.map(dtypeOf),
         );
     }
+  }
+
+  /** An f32 kernel expression as an `xf` expression (classes decided by integer logic). */
+  xexpr(e: KExpr): string {
+    if (e.k === 'const') {
+      this.useHelpers(['xf']);
+      return xfLiteral(e.value);
+    }
+    if (e.k === 'op' && this.special(e)) return this.xop(e.fn, this.xargs(e.args), e.args.map(dtypeOf));
+    // Anything else is classified by its bits: a load from a buffer that may hold ±∞, or a value
+    // whose arithmetic ran plain (an overflow becomes +∞ here too).
+    this.useHelpers(['xf_of']);
+    return `xf_of(${this.expr(e)})`;
+  }
+
+  /** Operands for `xop`: f32 ones as `xf`, others plain. */
+  private xargs(args: readonly KExpr[]): string[] {
+    return args.map((a) => (dtypeOf(a) === 'f32' ? this.xexpr(a) : this.expr(a)));
+  }
+
+  /** An `xf` expression's IEEE value (non-finite classes as bit patterns). */
+  bits(x: string): string {
+    this.useHelpers(['xf_bits']);
+    return `xf_bits(${x})`;
   }
 
   /** -Infinity at run time (a private variable's bits: a constant would be an overflow error). */

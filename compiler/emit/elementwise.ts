@@ -5,8 +5,7 @@ import type { ElementwiseSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, type Emitted } from './core.ts';
 
-export function emitElementwise(k: Extract<KernelIR, { kind: 'elementwise' }>, s: ElementwiseSchedule): Emitted {
-  const em = new Emitter(k);
+export function emitElementwise(k: Extract<KernelIR, { kind: 'elementwise' }>, s: ElementwiseSchedule, em: Emitter): Emitted {
   const wg = s.workgroupSize;
   const total = em.product(k.out.axes.map((a) => a.size));
   const body: Stmt[] = [

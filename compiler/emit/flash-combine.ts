@@ -9,8 +9,7 @@ import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, F32_LOWEST, staticHeadSize, type Emitted } from './core.ts';
 import { forRange } from './loops.ts';
 
-export function emitFlashCombine(k: Extract<KernelIR, { kind: 'flash-combine' }>, s: ElementwiseSchedule): Emitted {
-  const em = new Emitter(k);
+export function emitFlashCombine(k: Extract<KernelIR, { kind: 'flash-combine' }>, s: ElementwiseSchedule, em: Emitter): Emitted {
   const wg = s.workgroupSize;
   const E = staticHeadSize(k.e);
   const P = k.parts;

@@ -142,6 +142,12 @@ export function rowSoftmax(c: FlashContext): Stmt[] {
   const validText = k.valid ? ` && ${em.expr(k.valid)}` : '';
   /** A loop over the keys of the current kv tile (`j`). */
   const overKeys = (body: Stmt[]) => forRange('j', c.bcCount, body);
+  // A score that may be non-finite (a −∞ added by a modifier) is carried as xf: a −∞ score is a
+  // masked key, exactly as softmax treats it. +∞ and NaN scores are masked too (the interpreter
+  // gives NaN rows there); the README says so.
+  const special = em.special(k.score);
+  const score: Stmt[] = special ? [{ s: 'let', name: 'sx', value: em.xexpr(k.score) }, { s: 'let', name: 'sv', value: 'sx.v' }] : [{ s: 'let', name: 'sv', value: em.expr(k.score) }];
+  const scoreOk = special ? ' && sx.c == 0u' : '';
   return [
     ownRow(c, [
       { s: 'var', name: 'tmax', type: 'f32', value: F32_LOWEST },
@@ -150,9 +156,9 @@ export function rowSoftmax(c: FlashContext): Stmt[] {
         { s: 'let', name: 'kvi', value: 'kv0 + j' },
         kvLet(c),
         { s: 'let', name: em.accName, value: w.s(`rr * ${BC}u + j`) },
-        { s: 'let', name: 'sv', value: em.expr(k.score) },
+        ...score,
         // A split's chunk boundary is not implied by the mask, so it is checked per key.
-        { s: 'let', name: 'okj', value: `row_ok && kvi < ${c.M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${k.blockMask && k.valid ? ` && (full || ${em.expr(k.valid)})` : validText}` },
+        { s: 'let', name: 'okj', value: `row_ok && kvi < ${c.M}${k.split ? ' && i32(kvi) >= lo && i32(kvi) <= hi' : ''}${k.blockMask && k.valid ? ` && (full || ${em.expr(k.valid)})` : validText}${scoreOk}` },
         { s: 'if', cond: 'okj', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'okbits', value: 'okbits | (1u << j)' }] },
         { s: 'assign', target: w.s(`rr * ${BC}u + j`), value: 'sv' },
       ]),

@@ -24,8 +24,7 @@ import { Emitter, F32_LOWEST, type Emitted } from './core.ts';
 import { flashContext, inColumns, outputAt, outputTile, ownRow, rowSoftmax, scoreTile, stageQ, tiledLet, type FlashContext } from './flash-tiles.ts';
 import { forRange, strided } from './loops.ts';
 
-export function emitFlash(k: FlashKernel, s: FlashSchedule): Emitted {
-  const em = new Emitter(k);
+export function emitFlash(k: FlashKernel, s: FlashSchedule, em: Emitter): Emitted {
   const c = flashContext(em, k, s);
   const { BR, BC, NT, TX, RM, RS, RO, E, T, M, w } = c;
   const negInf = em.negInfinity();

@@ -11,8 +11,7 @@ import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
 import { forRange, strided } from './loops.ts';
 
-export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule): Emitted {
-  const em = new Emitter(k);
+export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: Emitter): Emitted {
   const d = k.out.dtype;
   const T = regType(d);
   const zero = wgslLiteral(0, d);

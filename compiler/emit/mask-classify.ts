@@ -24,8 +24,7 @@ export function blockGrid(em: Emitter, k: { tiled: KAxis | null; kv: KAxis; rows
 }
 
 /** The workgroup size is the block's query rows (the schedule's is the same, by construction). */
-export function emitMaskClassify(k: Extract<KernelIR, { kind: 'mask-classify' }>, _s: ElementwiseSchedule): Emitted {
-  const em = new Emitter(k);
+export function emitMaskClassify(k: Extract<KernelIR, { kind: 'mask-classify' }>, _s: ElementwiseSchedule, em: Emitter): Emitted {
   const g = blockGrid(em, k);
   const body: Stmt[] = [
     { s: 'let', name: 'kt', value: `wid % ${g.kvTiles}` },

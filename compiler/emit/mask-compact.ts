@@ -10,8 +10,7 @@ import { Emitter, type Emitted } from './core.ts';
 import { forRange } from './loops.ts';
 import { blockGrid } from './mask-classify.ts';
 
-export function emitMaskCompact(k: Extract<KernelIR, { kind: 'mask-compact' }>, s: ElementwiseSchedule): Emitted {
-  const em = new Emitter(k);
+export function emitMaskCompact(k: Extract<KernelIR, { kind: 'mask-compact' }>, s: ElementwiseSchedule, em: Emitter): Emitted {
   const wg = s.workgroupSize;
   const g = blockGrid(em, k);
   const blocks = em.buffer(k.blocks.buffer);

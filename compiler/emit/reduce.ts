@@ -6,6 +6,7 @@
  * reduction through workgroup memory at the end.
  */
 import { reductionFold, type ReductionFold } from '../../dsl/reductions.ts';
+import { xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import type { DType } from '../../dsl/types.ts';
 import { sizeProduct } from '../../program/index.ts';
@@ -15,44 +16,65 @@ import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
 import { forRange, strided } from './loops.ts';
 
-/** The accumulator's start: the fold's identity (±Infinity becomes the finite ±FLT_MAX). */
-function accInit(fold: ReductionFold, d: DType): string {
-  return wgslLiteral(fold.identity(d), d);
+/**
+ * How the accumulator is carried: plain registers, or `xf` when the folded values may be ±∞ or
+ * NaN (the identity of max is then −∞ itself, not −FLT_MAX).
+ */
+interface Acc {
+  readonly type: string;
+  readonly init: string;
+  /** `acc` combined with one more element `v` (an expression in the accumulator's form). */
+  combine(acc: string, v: string): string;
+  /** One element of the reduced value, in the accumulator's form. */
+  element(): string;
+  /** The stored result from the folded accumulator and the reduced element count (a u32 expression). */
+  finalise(acc: string, count: string): string;
 }
 
-/** `acc` combined with one more element `v`. */
-function accCombine(em: Emitter, fold: ReductionFold, d: DType, acc: string, v: string): string {
-  return em.op(fold.combine, [acc, v], [d, d]);
+function accumulator(em: Emitter, k: Extract<KernelIR, { kind: 'reduce' }>, fold: ReductionFold): Acc {
+  const d = k.out.dtype;
+  if (d === 'f32' && em.special(k.value)) {
+    em.useHelpers(['xf']);
+    return {
+      type: 'xf',
+      init: xfLiteral(fold.identity(d)),
+      combine: (acc, v) => em.xop(fold.combine, [acc, v], [d, d]),
+      element: () => em.xexpr(k.value),
+      finalise: (acc, count) => em.bits(fold.finalise ? em.xop(fold.finalise, [acc, `xf(f32(${count}), 0u)`], [d, d]) : acc),
+    };
+  }
+  return {
+    type: regType(d),
+    init: wgslLiteral(fold.identity(d), d),
+    combine: (acc, v) => em.op(fold.combine, [acc, v], [d, d]),
+    element: () => em.expr(k.value),
+    finalise: (acc, count) => (fold.finalise ? em.op(fold.finalise, [acc, d === 'f32' ? `f32(${count})` : `${regType(d)}(${count})`], [d, d]) : acc),
+  };
 }
 
-/** The result from the folded accumulator and the reduced element count (a u32 expression). */
-function accFinalise(fold: ReductionFold, acc: string, count: string): string {
-  return fold.finalise ? fold.finalise.wgsl(acc, count) : acc;
-}
-
-export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule): Emitted {
-  const em = new Emitter(k);
+export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule, em: Emitter): Emitted {
   const fold = reductionFold(k.fn);
   const d = k.out.dtype;
   const outCount = em.product(k.out.axes.map((a) => a.size));
   const redCount = em.product(k.reduced.map((a) => a.size));
   const wg = s.workgroupSize;
   /** Folds the reduced elements the loop `r` visits into `acc`. */
-  const foldInto = (): Stmt[] => [...em.decompose('r', k.reduced, 'r'), { s: 'assign', target: 'acc', value: accCombine(em, fold, d, 'acc', em.expr(k.value)) }];
+  const acc = accumulator(em, k, fold);
+  const foldInto = (): Stmt[] => [...em.decompose('r', k.reduced, 'r'), { s: 'assign', target: 'acc', value: acc.combine('acc', acc.element()) }];
   if (s.strategy === 'thread') {
     const body: Stmt[] = [
       { s: 'let', name: 'o', value: `wid * ${wg}u + lid` },
       { s: 'if', cond: `o >= ${outCount}`, then: [{ s: 'return' }] },
       ...em.decompose('o', k.out.axes, 'o'),
-      { s: 'var', name: 'acc', type: regType(d), value: accInit(fold, d) },
+      { s: 'var', name: 'acc', type: acc.type, value: acc.init },
       forRange('r', redCount, foldInto()),
-      { s: 'assign', target: 'out[o]', value: accFinalise(fold, 'acc', redCount) },
+      { s: 'assign', target: 'out[o]', value: acc.finalise('acc', redCount) },
     ];
     return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [sizeProduct(k.out.axes.map((a) => a.size)), wg] }, em };
   }
   const body: Stmt[] = [
     ...em.decompose('wid', k.out.axes, 'o'),
-    { s: 'var', name: 'acc', type: regType(d), value: accInit(fold, d) },
+    { s: 'var', name: 'acc', type: acc.type, value: acc.init },
     strided('r', redCount, wg, foldInto()),
     { s: 'assign', target: 'partial[lid]', value: 'acc' },
     { s: 'barrier' },
@@ -62,14 +84,14 @@ export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSc
       cond: 'half > 0u',
       update: 'half = half >> 1u',
       body: [
-        { s: 'if', cond: 'lid < half', then: [{ s: 'assign', target: 'partial[lid]', value: accCombine(em, fold, d, 'partial[lid]', 'partial[lid + half]') }] },
+        { s: 'if', cond: 'lid < half', then: [{ s: 'assign', target: 'partial[lid]', value: acc.combine('partial[lid]', 'partial[lid + half]') }] },
         { s: 'barrier' },
       ],
     },
-    { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'out[wid]', value: accFinalise(fold, 'partial[0]', redCount) }] },
+    { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'out[wid]', value: acc.finalise('partial[0]', redCount) }] },
   ];
   return {
-    module: em.module(wg, body, [{ name: 'partial', type: `array<${regType(d)}, ${wg}>` }]),
+    module: em.module(wg, body, [{ name: 'partial', type: `array<${acc.type}, ${wg}>` }]),
     workgroups: sizeProduct(k.out.axes.map((a) => a.size)),
     em,
   };

@@ -5,7 +5,7 @@
 import { TesseraError } from '../../dsl/types.ts';
 import type { KernelIR } from '../kernel-ir.ts';
 import type { Schedule, ScheduleOf } from '../schedule.ts';
-import type { Emitted } from './core.ts';
+import { Emitter, type Emitted } from './core.ts';
 import { emitElementwise } from './elementwise.ts';
 import { emitFlashCombine } from './flash-combine.ts';
 import { emitFlash } from './flash.ts';
@@ -17,7 +17,7 @@ import { emitReduce } from './reduce.ts';
 type KernelEmitters = {
   readonly [K in KernelIR['kind']]: {
     readonly schedule: ScheduleOf[K]['kind'];
-    readonly emit: (kernel: Extract<KernelIR, { kind: K }>, schedule: ScheduleOf[K]) => Emitted;
+    readonly emit: (kernel: Extract<KernelIR, { kind: K }>, schedule: ScheduleOf[K], em: Emitter) => Emitted;
   };
 };
 
@@ -31,9 +31,12 @@ const EMITTERS: KernelEmitters = {
   'mask-compact': { schedule: 'elementwise', emit: emitMaskCompact },
 };
 
-/** Emits one kernel under its schedule: the WGSL module, its workgroup count and its bindings. */
-export function emitModule(kernel: KernelIR, schedule: Schedule): Emitted {
-  const entry = EMITTERS[kernel.kind] as { readonly schedule: Schedule['kind']; readonly emit: (k: KernelIR, s: Schedule) => Emitted };
+/**
+ * Emits one kernel under its schedule: the WGSL module, its workgroup count and its bindings.
+ * `nonFinite` are the program's buffers that may hold ±∞ or NaN (see `nonfinite.ts`).
+ */
+export function emitModule(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>): Emitted {
+  const entry = EMITTERS[kernel.kind] as { readonly schedule: Schedule['kind']; readonly emit: (k: KernelIR, s: Schedule, em: Emitter) => Emitted };
   if (schedule.kind !== entry.schedule) throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
-  return entry.emit(kernel, schedule);
+  return entry.emit(kernel, schedule, new Emitter(kernel, nonFinite));
 }

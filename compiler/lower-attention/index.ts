@@ -4,6 +4,7 @@
  * analytic kv bounds (`block-mask.ts`), and split along kv with a combine kernel for decode
  * shapes (`split-kv.ts`).
  */
+import { exactKey } from '../../program/index.ts';
 import type { FlashNode, Graph } from '../../dsl/ir.ts';
 import type { DeviceLimits } from '../../program/index.ts';
 import type { HostStep, NewBuffer } from '../kernel-ir.ts';
@@ -16,8 +17,8 @@ import { isDecodeShape, splitKv } from './split-kv.ts';
  * with one flash kernel; records the output buffers of both in `bufferOf`.
  */
 export function lowerFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, number>, label: string, newBuffer: NewBuffer, limits: DeviceLimits): HostStep[] {
-  const key = JSON.stringify([node.args, node.axis, node.body]);
-  const siblings = graph.nodes.filter((n): n is FlashNode => n.op === 'flash' && JSON.stringify([n.args, n.axis, n.body]) === key);
+  const key = exactKey([node.args, node.axis, node.body]);
+  const siblings = graph.nodes.filter((n): n is FlashNode => n.op === 'flash' && exactKey([n.args, n.axis, n.body]) === key);
   const body = node.body;
   const bufferFor = (output: 'o' | 'lse'): number => {
     const owner = siblings.find((n) => n.output === output);

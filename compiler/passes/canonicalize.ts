@@ -2,6 +2,7 @@
  * canonicalize: fold constants, drop identity relabels and copies, turn permutation-only
  * contractions into relabels, share common subexpressions, and drop dead nodes.
  */
+import { exactKey } from '../../program/index.ts';
 import { type Graph, type Node } from '../../dsl/ir.ts';
 import { roundTo, scalarOp } from '../../dsl/scalar-ops.ts';
 import { typesEqual } from '../../dsl/infer.ts';
@@ -9,7 +10,7 @@ import { copyNode, eliminateDeadNodes, remapOperands, rewriteGraph, type GraphWr
 
 /** A key identifying a node's computation (operands already remapped), for CSE; loops have none. */
 function cseKey(node: Node, map: (id: number) => number): string | null {
-  return node.op === 'loop' ? null : JSON.stringify(remapOperands(node, map));
+  return node.op === 'loop' ? null : exactKey(remapOperands(node, map));
 }
 
 function simplify(node: Node, out: GraphWriter, map: (id: number) => number): number | null {

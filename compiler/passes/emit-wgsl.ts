@@ -8,14 +8,15 @@ import type { Graph } from '../../dsl/ir.ts';
 import type { DType, Size } from '../../dsl/types.ts';
 import { sizeProduct, type Program, type ProgramKernel, type SizeExpr, type Step, type UniformWord } from '../../program/index.ts';
 import { emitModule } from '../emit/registry.ts';
+import { nonFiniteBuffers } from '../nonfinite.ts';
 import { kernelOutputs, type KernelIR } from '../kernel-ir.ts';
 import type { Schedule } from '../schedule.ts';
 import { printWgsl } from '../wgsl/print.ts';
 import type { TiledProgram, TiledStep } from './lower-to-tiles.ts';
 
 /** One kernel's WGSL text, the buffers it binds in binding order, its uniform words and grid. */
-function emitKernel(kernel: KernelIR, schedule: Schedule): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number } {
-  const { em, module, workgroups } = emitModule(kernel, schedule);
+function emitKernel(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number } {
+  const { em, module, workgroups } = emitModule(kernel, schedule, nonFinite);
   const uniforms: UniformWord[] = [
     { size: workgroups },
     ...em.symbols.map((s) => ({ size: s })),
@@ -29,6 +30,7 @@ function emitKernel(kernel: KernelIR, schedule: Schedule): { wgsl: string; workg
 /** Assembles the runtime Program from the tiled program. */
 export function emitWgsl(program: TiledProgram, graph: Graph): Program {
   const kernels: ProgramKernel[] = [];
+  const nonFinite = nonFiniteBuffers(program.steps);
   const byText = new Map<string, number>();
   const steps = (list: readonly TiledStep[]): Step[] =>
     list.map((s): Step => {
@@ -37,7 +39,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
         return { kind: 'copy', label: s.label, src: s.src, dst: s.dst, bytes: { op: 'mul', args: [4, sizeProduct(b.axes.map((a) => a.size))] } };
       }
       if (s.kind === 'loop') return { kind: 'loop', label: s.label, count: s.count, body: steps(s.body) };
-      const e = emitKernel(s.kernel, s.schedule);
+      const e = emitKernel(s.kernel, s.schedule, nonFinite);
       let index = byText.get(e.wgsl);
       if (index === undefined) {
         index = kernels.length;

@@ -1,0 +1,84 @@
+/**
+ * Which values may be ±∞ or NaN, so emission carries exactly those as `xf` (see
+ * `dsl/nonfinite-wgsl.ts`) and leaves all other arithmetic plain. A value may be non-finite when it
+ * is a non-finite constant, reads a buffer that may hold one, is an f32 op over such a value, or
+ * is the result of an op with singular points (log, division, sqrt: `ScalarOp.singular`);
+ * a buffer may hold one when a kernel writing it computes such a value, when it is a flash
+ * kernel's log-sum-exp (−∞ for a row with nothing allowed), or when a copy fills it from one.
+ *
+ * Inputs and parameters count as finite: infinities a caller uploads meet the device's own float
+ * arithmetic, as in any hand-written shader. The masks and infinities a kernel writes are exact.
+ */
+import { scalarOp } from '../dsl/scalar-ops.ts';
+import { kernelExprs, kernelOutputs, subExprs, type HostStep, type KExpr, type KernelIR } from './kernel-ir.ts';
+
+/** The buffers of a program that may hold non-finite f32 values (loop bodies to a fixed point). */
+export function nonFiniteBuffers(steps: readonly HostStep[]): Set<number> {
+  const buffers = new Set<number>();
+  let changed = true;
+  const visit = (list: readonly HostStep[]) => {
+    for (const step of list) {
+      if (step.kind === 'loop') visit(step.body);
+      else if (step.kind === 'copy') {
+        if (buffers.has(step.src) && !buffers.has(step.dst)) {
+          buffers.add(step.dst);
+          changed = true;
+        }
+      } else {
+        for (const b of writesNonFinite(step.kernel, buffers)) {
+          if (!buffers.has(b)) {
+            buffers.add(b);
+            changed = true;
+          }
+        }
+      }
+    }
+  };
+  while (changed) {
+    changed = false;
+    visit(steps);
+  }
+  return buffers;
+}
+
+/** The outputs of `k` that may hold non-finite values, given the buffers that already may. */
+function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
+  switch (k.kind) {
+    case 'flash':
+    case 'flash-combine':
+      // lse is −∞ for a row with nothing allowed (written as its bit pattern).
+      return k.lse ? [k.lse.buffer] : [];
+    case 'mask-classify':
+    case 'mask-compact':
+      return [];
+    default:
+      return kernelExprs(k).some((e) => mayBeNonFinite(e, buffers)) ? kernelOutputs(k).filter((o) => o.dtype === 'f32').map((o) => o.buffer) : [];
+  }
+}
+
+/** Whether an expression's value may be ±∞ or NaN (f32 results only; other dtypes never are). */
+export function mayBeNonFinite(e: KExpr, buffers: ReadonlySet<number>): boolean {
+  switch (e.k) {
+    case 'const':
+      return e.dtype === 'f32' && !Number.isFinite(e.value);
+    case 'load':
+      return e.dtype === 'f32' && buffers.has(e.buffer);
+    case 'op':
+      return e.dtype === 'f32' && (singularAt(e) || subExprs(e).some((a) => mayBeNonFinite(a, buffers)));
+    default:
+      return false;
+  }
+}
+
+/** Whether an op may hit a singular point: never for a division by a finite non-zero constant. */
+function singularAt(e: Extract<KExpr, { k: 'op' }>): boolean {
+  if (!scalarOp(e.fn).singular) return false;
+  const divisor = e.args[1];
+  const safeDivisor = (e.fn === 'div' || e.fn === 'mod') && divisor?.k === 'const' && Number.isFinite(divisor.value) && divisor.value !== 0;
+  return !safeDivisor;
+}
+
+/** Whether evaluating `e` involves a possibly non-finite f32 anywhere (its result need not be f32). */
+export function touchesNonFinite(e: KExpr, buffers: ReadonlySet<number>): boolean {
+  return mayBeNonFinite(e, buffers) || subExprs(e).some((a) => touchesNonFinite(a, buffers));
+}
