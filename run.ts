@@ -4,10 +4,10 @@
  * the compiler, so they live here, in the full bundle (`tessera`), and not in `tessera/kernels`
  * (the library written in the DSL) or `tessera/runtime` (which runs precompiled Programs only).
  */
-import type { Graph } from './dsl/ir.ts';
+import { graphInputs, type Graph } from './dsl/ir.ts';
 import type { Kernel, Specs } from './dsl/kernel.ts';
 import { TesseraError, type DType, type HostTensor } from './dsl/types.ts';
-import { bindSymbols, type BoundaryTensor, type Shaped } from './dsl/bind.ts';
+import { bindSymbols, boundaryOf, type BoundaryTensor, type Shaped } from './dsl/bind.ts';
 import { compile, type CompileOptions } from './compiler/index.ts';
 import { symbolsToPin } from './compiler/specialize.ts';
 import type { Backend, RuntimeTensor } from './runtime/index.ts';
@@ -57,11 +57,7 @@ function traced(k: Kernel, sizes: Readonly<Record<string, number>>): Traced {
   let t = byPins.get(key);
   if (!t) {
     const graph = k.trace({ sizes });
-    const declared: BoundaryTensor[] = [];
-    for (const node of graph.nodes) {
-      if (node.op !== 'input') continue;
-      declared.push({ name: node.name, dtype: node.type.dtype, axes: node.type.axes.map((a) => a.name), shape: node.type.axes.map((a) => a.size) });
-    }
+    const declared = graphInputs(graph).map((node) => boundaryOf(node.name, node.type));
     t = { graph, declared, pin: symbolsToPin(graph) };
     byPins.set(key, t);
   }

@@ -2,7 +2,7 @@
  * Rebuilding Tensor IR: passes walk a graph in order and write a new one, mapping old ids to new.
  * Loop bodies are rewritten recursively with the same visitor; dead nodes are dropped afterwards.
  */
-import { operands, type Graph, type LoopNode, type Node } from '../dsl/ir.ts';
+import { liveNodes, type Graph, type LoopNode, type Node } from '../dsl/ir.ts';
 import { GraphBuilder, type NodeData } from '../dsl/graph-builder.ts';
 
 export type { NodeData } from '../dsl/graph-builder.ts';
@@ -70,15 +70,11 @@ export function copyNode(node: Node, out: GraphWriter, map: (oldId: number) => n
  * loop inputs are kept as the loop's interface needs them).
  */
 export function eliminateDeadNodes(graph: Graph): Graph {
-  const live = new Set<number>(Object.values(graph.outputs));
-  for (let i = graph.nodes.length - 1; i >= 0; i--) {
-    if (!live.has(i)) continue;
-    for (const o of operands(graph.nodes[i]!)) live.add(o);
-  }
+  const live = liveNodes(graph);
   const remap = new Map<number, number>();
   const out = new GraphWriter();
   for (const node of graph.nodes) {
-    const keep = live.has(node.id) || node.op === 'input' || node.op === 'param';
+    const keep = live[node.id] === 1 || node.op === 'input' || node.op === 'param';
     if (!keep) continue;
     const map = (old: number) => remap.get(old)!;
     if (node.op === 'loop') {

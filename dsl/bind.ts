@@ -3,7 +3,7 @@
  * symbols. Shared by the interpreter and every runtime backend so that bad input gives the same
  * readable error everywhere.
  */
-import { TesseraError, formatSize, type DType, type HostArray, type HostTensor, type Size } from './types.ts';
+import { TesseraError, formatSize, type DType, type HostArray, type HostTensor, type Size, type TensorType } from './types.ts';
 
 /** What the boundary declares for one input tensor. */
 export interface BoundaryTensor {
@@ -11,6 +11,11 @@ export interface BoundaryTensor {
   readonly dtype: DType;
   readonly axes: readonly string[];
   readonly shape: readonly Size[];
+}
+
+/** The boundary record of a tensor of the given type (sizes static or symbols). */
+export function boundaryOf(name: string, type: TensorType): BoundaryTensor {
+  return { name, dtype: type.dtype, axes: type.axes.map((a) => a.name), shape: type.axes.map((a) => a.size) };
 }
 
 /** Anything with a shape and maybe a dtype: host tensors and device tensors alike. */

@@ -229,3 +229,17 @@ export function graphInputs(graph: Graph): InputNode[] {
 export function graphParams(graph: Graph): ParamNode[] {
   return graph.nodes.filter((n): n is ParamNode => n.op === 'param');
 }
+
+/**
+ * The nodes the outputs depend on (1) and the dead ones (0): the one liveness walk that the
+ * interpreter (dead nodes cost nothing and need no bound sizes) and dead-node elimination share.
+ */
+export function liveNodes(graph: Graph): Uint8Array {
+  const live = new Uint8Array(graph.nodes.length);
+  for (const id of Object.values(graph.outputs)) live[id] = 1;
+  for (let id = graph.nodes.length - 1; id >= 0; id--) {
+    if (!live[id]) continue;
+    for (const operand of operands(graph.nodes[id]!)) live[operand] = 1;
+  }
+  return live;
+}

@@ -16,9 +16,9 @@
  * are run through their definitions (`dsl/composites.ts`), graphs of primitive nodes, so the interpreter and any
  * compiler pass that splices in the same decomposition agree by construction.
  */
-import { allocHost, bindSymbols, checkParams, concreteShape, elementCount, hostData, nameRecord, type BoundaryTensor } from '../dsl/bind.ts';
+import { allocHost, bindSymbols, boundaryOf, checkParams, concreteShape, elementCount, hostData, nameRecord } from '../dsl/bind.ts';
 import { definedByGraph, definitionGraph, type DefinedNode } from '../dsl/composites.ts';
-import { graphInputs, graphParams, operands, type Graph, type Node } from '../dsl/ir.ts';
+import { graphInputs, graphParams, liveNodes, type Graph, type Node } from '../dsl/ir.ts';
 import type { TraceOptions } from '../dsl/kernel.ts';
 import { reductionFold } from '../dsl/reductions.ts';
 import { roundTo, scalarOp } from '../dsl/scalar-ops.ts';
@@ -85,12 +85,7 @@ export function interpret(
   if (precision !== 'f64' && precision !== 'f32') throw new TesseraError(`interpret: precision must be 'f64' or 'f32', got '${String(precision)}'`);
   const float32 = precision === 'f32';
   const inputNodes = graphInputs(graph);
-  const declared: BoundaryTensor[] = inputNodes.map((node) => ({
-    name: node.name,
-    dtype: node.type.dtype,
-    axes: node.type.axes.map((a) => a.name),
-    shape: node.type.axes.map((a) => a.size),
-  }));
+  const declared = inputNodes.map((node) => boundaryOf(node.name, node.type));
   const symbols = bindSymbols(declared, inputs, options.sizes ?? {});
   const params = checkParams(
     graphParams(graph).map((p) => ({ name: p.name, dtype: p.type.dtype })),
@@ -134,25 +129,15 @@ export function interpretKernel(
 
 const liveCache = new WeakMap<Graph, Uint8Array>();
 
-/**
- * Marks the nodes the outputs depend on, so dead nodes cost nothing (and need no bound sizes).
- * Cached per graph because a loop body is evaluated once per iteration.
- */
-function liveNodes(graph: Graph): Uint8Array {
-  const cached = liveCache.get(graph);
-  if (cached) return cached;
-  const live = new Uint8Array(graph.nodes.length);
-  for (const id of Object.values(graph.outputs)) live[id] = 1;
-  for (let id = graph.nodes.length - 1; id >= 0; id--) {
-    if (!live[id]) continue;
-    for (const operand of operands(graph.nodes[id]!)) live[operand] = 1;
-  }
-  liveCache.set(graph, live);
+/** `liveNodes`, cached per graph because a loop body is evaluated once per iteration. */
+function liveOf(graph: Graph): Uint8Array {
+  let live = liveCache.get(graph);
+  if (!live) liveCache.set(graph, (live = liveNodes(graph)));
   return live;
 }
 
 function evaluateGraph(graph: Graph, ctx: Context, scope: BodyScope): Record<string, InterpretedTensor> {
-  const live = liveNodes(graph);
+  const live = liveOf(graph);
   const values: (InterpretedTensor | undefined)[] = new Array(graph.nodes.length);
   const loopFinals = new Map<number, readonly InterpretedTensor[]>();
   const get = (id: number): InterpretedTensor => {

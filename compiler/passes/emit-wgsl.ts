@@ -5,11 +5,11 @@
  * and uniform words (workgroup count, size symbols, parameters, opaque literals).
  */
 import type { Graph } from '../../dsl/ir.ts';
-import type { DType, Size } from '../../dsl/types.ts';
+import { boundaryOf } from '../../dsl/bind.ts';
 import { sizeProduct, type Program, type ProgramKernel, type SizeExpr, type Step, type UniformWord } from '../../program/index.ts';
 import { emitModule } from '../emit/registry.ts';
 import { nonFiniteBuffers } from '../nonfinite.ts';
-import { kernelOutputs, type KernelIR } from '../kernel-ir.ts';
+import { kernelOutputs, type BoundaryDecl, type KernelIR } from '../kernel-ir.ts';
 import type { Schedule } from '../schedule.ts';
 import { printWgsl } from '../wgsl/print.ts';
 import type { TiledProgram, TiledStep } from './lower-to-tiles.ts';
@@ -66,13 +66,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
       };
     });
   const programSteps = steps(program.steps);
-  const boundary = (t: { name: string; dtype: DType; axes: readonly { name: string; size: Size }[]; buffer: number }) => ({
-    name: t.name,
-    dtype: t.dtype,
-    axes: t.axes.map((a) => a.name),
-    shape: t.axes.map((a) => a.size),
-    buffer: t.buffer,
-  });
+  const boundary = (t: BoundaryDecl) => ({ ...boundaryOf(t.name, t), buffer: t.buffer });
   return {
     format: 'tessera-program',
     version: 1,
