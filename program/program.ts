@@ -1,7 +1,8 @@
 /**
- * The compiled Program: plain, JSON-serialisable data that the compiler writes and the runtime
- * executes. It is the only thing the two share, so an app can ship programs built ahead of time
- * and never load the compiler. Neither `compiler/` nor `runtime/` owns it: both import it from here.
+ * The compiled Program: plain data that the compiler writes and the runtime executes, written to
+ * and read from JSON losslessly by `serializeProgram` / `parseProgram` (`json.ts`). It is the only
+ * thing the two share, so an app can ship programs built ahead of time and never load the
+ * compiler. Neither `compiler/` nor `runtime/` owns it: both import it from here.
  */
 import type { Graph } from '../dsl/ir.ts';
 import type { DType, Size } from '../dsl/types.ts';
