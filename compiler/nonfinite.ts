@@ -78,7 +78,3 @@ function singularAt(e: Extract<KExpr, { k: 'op' }>): boolean {
   return !safeDivisor;
 }
 
-/** Whether evaluating `e` involves a possibly non-finite f32 anywhere (its result need not be f32). */
-export function touchesNonFinite(e: KExpr, buffers: ReadonlySet<number>): boolean {
-  return mayBeNonFinite(e, buffers) || subExprs(e).some((a) => touchesNonFinite(a, buffers));
-}

@@ -58,7 +58,7 @@ export function ownEntries<T>(record: Readonly<Record<string, T>> | null | undef
 }
 
 /** A value as boundary messages show it: strings quoted, arrays bracketed. */
-export function showValue(v: unknown): string {
+function showValue(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
   if (Array.isArray(v)) return `[${v.map(showValue).join(', ')}]`;
   if (typeof v === 'object' && v !== null) return 'an object';

@@ -19,7 +19,7 @@ function listAxes(type: TensorType): string {
  * Merges axes by name in order of first appearance, checking that equal names have equal sizes.
  * `what` names the operation for the error message.
  */
-export function unionAxes(what: string, types: readonly TensorType[]): Axis[] {
+function unionAxes(what: string, types: readonly TensorType[]): Axis[] {
   const out: Axis[] = [];
   const where = new Map<string, { size: Size; operand: number }>();
   types.forEach((type, operand) => {

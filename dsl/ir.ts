@@ -209,18 +209,6 @@ export function operands(node: Node): readonly number[] {
   }
 }
 
-export function axisNames(type: TensorType): string[] {
-  return type.axes.map((a) => a.name);
-}
-
-export function findAxis(type: TensorType, name: string): Axis | undefined {
-  return type.axes.find((a) => a.name === name);
-}
-
-export function scalarType(dtype: DType): TensorType {
-  return { dtype, axes: [] };
-}
-
 /** Inputs of a graph in declaration order. */
 export function graphInputs(graph: Graph): InputNode[] {
   return graph.nodes.filter((n): n is InputNode => n.op === 'input');

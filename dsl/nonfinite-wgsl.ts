@@ -16,7 +16,7 @@
 import type { DType } from './types.ts';
 
 /** The class of a JS number, as `xf` codes it. */
-export function classOf(v: number): 0 | 1 | 2 | 3 {
+function classOf(v: number): 0 | 1 | 2 | 3 {
   if (Number.isNaN(v)) return 3;
   if (v === Infinity) return 1;
   if (v === -Infinity) return 2;
@@ -207,7 +207,3 @@ export function withDependencies(names: Iterable<string>, extra: Readonly<Record
   return out;
 }
 
-/** Whether a dtype is carried as xf when it may be non-finite (only f32 can). */
-export function carriesClass(dtype: DType): boolean {
-  return dtype === 'f32';
-}

@@ -5,6 +5,11 @@
 import type { Graph, Node } from './ir.ts';
 import { formatType } from './types.ts';
 
+/** A number as `String` writes it, except that -0 keeps its sign (so the text parses back to it). */
+function formatNumber(value: number): string {
+  return Object.is(value, -0) ? '-0' : String(value);
+}
+
 function describe(node: Node): string {
   const ref = (id: number) => `%${id}`;
   switch (node.op) {
@@ -13,7 +18,7 @@ function describe(node: Node): string {
     case 'param':
       return `param "${node.name}"`;
     case 'const':
-      return `const ${node.value}`;
+      return `const ${formatNumber(node.value)}`;
     case 'iota':
       return `iota`;
     case 'size':
@@ -29,7 +34,7 @@ function describe(node: Node): string {
     case 'gather':
       return `gather(${ref(node.args[0]!)}) along ${node.axis} at ${ref(node.args[1]!)}`;
     case 'composite':
-      return `${node.fn}(${ref(node.arg)}) over ${node.axis}${node.eps !== undefined ? ` eps=${node.eps}` : ''}`;
+      return `${node.fn}(${ref(node.arg)}) over ${node.axis}${node.eps !== undefined ? ` eps=${formatNumber(node.eps)}` : ''}`;
     case 'loop':
       return `loop ${node.count} init(${node.init.map(ref).join(', ')}) captures(${node.captures.map(ref).join(', ')})`;
     case 'flash':

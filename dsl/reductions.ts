@@ -69,7 +69,7 @@ const entries: Reduction[] = [
 ];
 
 /** All reductions by name. */
-export const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map(entries.map((e) => [e.name, e]));
+const REDUCTIONS: ReadonlyMap<string, Reduction> = new Map(entries.map((e) => [e.name, e]));
 
 export function reduction(name: string): Reduction {
   const r = REDUCTIONS.get(name);

@@ -42,10 +42,6 @@ export class TesseraError extends Error {
   override name = 'TesseraError';
 }
 
-export function isStatic(size: Size): size is number {
-  return typeof size === 'number';
-}
-
 export function formatSize(size: Size): string {
   return typeof size === 'number' ? String(size) : size;
 }
@@ -54,11 +50,3 @@ export function formatType(type: TensorType): string {
   return `${type.dtype}[${type.axes.map((a) => `${a.name}:${formatSize(a.size)}`).join(', ')}]`;
 }
 
-export function isFloat(dtype: DType): boolean {
-  return dtype === 'f32';
-}
-
-/** Bytes per element of a dtype in GPU storage (bool occupies a u32). */
-export function bytesPerElement(_dtype: DType): number {
-  return 4;
-}

@@ -8,7 +8,7 @@ export class WebGPUError extends Error {
 }
 
 /** The scopes every group of device calls is wrapped in, innermost last. */
-export const SCOPES: readonly GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
+const SCOPES: readonly GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
 
 /** Pushes `SCOPES` onto the device's error-scope stack. */
 export function pushScopes(device: GPUDevice): void {

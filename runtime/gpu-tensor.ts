@@ -9,13 +9,13 @@ import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
 import { BufferUsage, MapMode, TENSOR_USAGE } from './gpu-flags.ts';
 
 /** The words a dtype's host data occupies on the GPU (bool widened to u32). */
-export function toGpuWords(data: TensorData, dtype: DType): Float32Array | Int32Array | Uint32Array {
+function toGpuWords(data: TensorData, dtype: DType): Float32Array | Int32Array | Uint32Array {
   if (dtype === 'bool') return Uint32Array.from(data as Uint8Array, (v) => (v ? 1 : 0));
   return data as Float32Array | Int32Array | Uint32Array;
 }
 
 /** Host data of a dtype from GPU words (bool narrowed to 0/1 bytes). */
-export function fromGpuWords(words: ArrayBuffer, dtype: DType): TensorData {
+function fromGpuWords(words: ArrayBuffer, dtype: DType): TensorData {
   switch (dtype) {
     case 'f32':
       return new Float32Array(words);

@@ -7,7 +7,7 @@ import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
 import type { TensorData } from './backend.ts';
 
 /** The dtype a host tensor declares, or that its array type implies (plain numbers: f32). */
-export function inferDType(t: HostTensor): DType {
+function inferDType(t: HostTensor): DType {
   if (t.dtype !== undefined) return t.dtype;
   const data = t.data;
   if (data instanceof Int32Array) return 'i32';

@@ -76,7 +76,7 @@ export function workgroupGrid(total: number, maxPerDimension: number): [number, 
 }
 
 /** The bits of a run-time parameter as one 32-bit word, as the shader reads it. */
-export function paramBits(value: number, dtype: DType): number {
+function paramBits(value: number, dtype: DType): number {
   const word = new DataView(new ArrayBuffer(4));
   switch (dtype) {
     case 'f32':

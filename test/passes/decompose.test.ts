@@ -1,0 +1,188 @@
+/**
+ * decompose: printed Tensor IR in, printed Tensor IR out. Composites (softmax, log_softmax,
+ * layer_norm) and the logsumexp reduction are replaced by the primitive graphs the interpreter
+ * evaluates (`dsl/composites.ts`), node for node; everything else is copied. Each expectation was
+ * read against those definitions.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseGraph } from '../../dsl/parse.ts';
+import { printGraph } from '../../dsl/print.ts';
+import { decompose } from '../../compiler/passes/decompose.ts';
+
+/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
+function ir(strings: TemplateStringsArray): string {
+  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
+  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
+  return lines.map((l) => l.slice(indent)).join('\n');
+}
+
+const run = (text: string) => printGraph(decompose(parseGraph(text)));
+
+describe('decompose', () => {
+  it('splices the interpreter’s softmax definition in place of the composite', () => {
+    const input = ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = softmax(%0) over c : f32[r:r, c:c]
+      outputs out=%1
+    `;
+    // dsl/composites.ts: shift = the row max where finite, else 0 (%4); valid = not(max is −∞) (%9);
+    // e = exp(x − shift) (%11); softmax = e / (valid ? sum(e) : 1), so a fully masked row gives 0.
+    expect(run(input)).toBe(ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = reduce max(%0) over [c] : f32[r:r]
+      %2 = map is_finite(%1) : bool[r:r]
+      %3 = const 0 : f32[]
+      %4 = map where(%2, %1, %3) : f32[r:r]
+      %5 = map is_inf(%1) : bool[r:r]
+      %6 = const 0 : f32[]
+      %7 = map lt(%1, %6) : bool[r:r]
+      %8 = map and(%5, %7) : bool[r:r]
+      %9 = map not(%8) : bool[r:r]
+      %10 = map sub(%0, %4) : f32[r:r, c:c]
+      %11 = map exp(%10) : f32[r:r, c:c]
+      %12 = reduce sum(%11) over [c] : f32[r:r]
+      %13 = const 1 : f32[]
+      %14 = map where(%9, %12, %13) : f32[r:r]
+      %15 = map div(%11, %14) : f32[r:r, c:c]
+      outputs out=%15
+    `);
+  });
+
+  it('splices log_softmax: (x − shift) − log(valid ? sum(exp(x − shift)) : 1)', () => {
+    const input = ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = log_softmax(%0) over c : f32[r:r, c:c]
+      outputs out=%1
+    `;
+    // z = x − shift is %10 and is reused by the final sub (%16), as in the definition.
+    expect(run(input)).toBe(ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = reduce max(%0) over [c] : f32[r:r]
+      %2 = map is_finite(%1) : bool[r:r]
+      %3 = const 0 : f32[]
+      %4 = map where(%2, %1, %3) : f32[r:r]
+      %5 = map is_inf(%1) : bool[r:r]
+      %6 = const 0 : f32[]
+      %7 = map lt(%1, %6) : bool[r:r]
+      %8 = map and(%5, %7) : bool[r:r]
+      %9 = map not(%8) : bool[r:r]
+      %10 = map sub(%0, %4) : f32[r:r, c:c]
+      %11 = map exp(%10) : f32[r:r, c:c]
+      %12 = reduce sum(%11) over [c] : f32[r:r]
+      %13 = const 1 : f32[]
+      %14 = map where(%9, %12, %13) : f32[r:r]
+      %15 = map log(%14) : f32[r:r]
+      %16 = map sub(%10, %15) : f32[r:r, c:c]
+      outputs out=%16
+    `);
+  });
+
+  it('splices layer_norm with its eps as a constant', () => {
+    const input = ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = layer_norm(%0) over c eps=0.00001 : f32[r:r, c:c]
+      outputs out=%1
+    `;
+    // (x − mean) / sqrt(mean((x − mean)²) + eps), population variance; eps=0.00001 becomes const 0.00001.
+    expect(run(input)).toBe(ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = reduce mean(%0) over [c] : f32[r:r]
+      %2 = map sub(%0, %1) : f32[r:r, c:c]
+      %3 = map mul(%2, %2) : f32[r:r, c:c]
+      %4 = reduce mean(%3) over [c] : f32[r:r]
+      %5 = const 0.00001 : f32[]
+      %6 = map add(%4, %5) : f32[r:r]
+      %7 = map sqrt(%6) : f32[r:r]
+      %8 = map div(%2, %7) : f32[r:r, c:c]
+      outputs out=%8
+    `);
+  });
+
+  it('splices the logsumexp reduction: shift + log(sum(exp(x − shift)))', () => {
+    const input = ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = reduce logsumexp(%0) over [c] : f32[r:r]
+      outputs out=%1
+    `;
+    // The shared helper also writes the validity nodes (%5–%9), which logsumexp does not use:
+    // decompose does not drop dead nodes (the canonicalize after it does).
+    expect(run(input)).toBe(ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = reduce max(%0) over [c] : f32[r:r]
+      %2 = map is_finite(%1) : bool[r:r]
+      %3 = const 0 : f32[]
+      %4 = map where(%2, %1, %3) : f32[r:r]
+      %5 = map is_inf(%1) : bool[r:r]
+      %6 = const 0 : f32[]
+      %7 = map lt(%1, %6) : bool[r:r]
+      %8 = map and(%5, %7) : bool[r:r]
+      %9 = map not(%8) : bool[r:r]
+      %10 = map sub(%0, %4) : f32[r:r, c:c]
+      %11 = map exp(%10) : f32[r:r, c:c]
+      %12 = reduce sum(%11) over [c] : f32[r:r]
+      %13 = map log(%12) : f32[r:r]
+      %14 = map add(%13, %4) : f32[r:r]
+      outputs out=%14
+    `);
+  });
+
+  it('decomposes composites inside loop bodies', () => {
+    const input = ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = loop 2 init(%0) captures() : f32[r:r, c:c] {
+        %0 = carry 0 : f32[r:r, c:c]
+        %1 = reduce logsumexp(%0) over [c] : f32[r:r]
+        %2 = map sub(%0, %1) : f32[r:r, c:c]
+        outputs 0=%2
+      }
+      %2 = loop_result %1[0] : f32[r:r, c:c]
+      outputs out=%2
+    `;
+    // The body's logsumexp is replaced in place; the loop interface is unchanged.
+    expect(run(input)).toBe(ir`
+      %0 = input "x" : f32[r:r, c:c]
+      %1 = loop 2 init(%0) captures() : f32[r:r, c:c] {
+        %0 = carry 0 : f32[r:r, c:c]
+        %1 = reduce max(%0) over [c] : f32[r:r]
+        %2 = map is_finite(%1) : bool[r:r]
+        %3 = const 0 : f32[]
+        %4 = map where(%2, %1, %3) : f32[r:r]
+        %5 = map is_inf(%1) : bool[r:r]
+        %6 = const 0 : f32[]
+        %7 = map lt(%1, %6) : bool[r:r]
+        %8 = map and(%5, %7) : bool[r:r]
+        %9 = map not(%8) : bool[r:r]
+        %10 = map sub(%0, %4) : f32[r:r, c:c]
+        %11 = map exp(%10) : f32[r:r, c:c]
+        %12 = reduce sum(%11) over [c] : f32[r:r]
+        %13 = map log(%12) : f32[r:r]
+        %14 = map add(%13, %4) : f32[r:r]
+        %15 = map sub(%0, %14) : f32[r:r, c:c]
+        outputs 0=%15
+      }
+      %2 = loop_result %1[0] : f32[r:r, c:c]
+      outputs out=%2
+    `);
+  });
+
+  it('leaves flash bodies alone: the fuser lowers their softmax and logsumexp itself', () => {
+    const input = ir`
+      %0 = input "q" : f32[n:n, d:4]
+      %1 = input "k" : f32[m:m, d:4]
+      %2 = input "v" : f32[m:m, e:2]
+      %3 = flash o over m args(%0, %1, %2) : f32[n:n, e:2] {
+        %0 = capture 0 : f32[n:n, d:4]
+        %1 = capture 1 : f32[m:m, d:4]
+        %2 = capture 2 : f32[m:m, e:2]
+        %3 = contract(%0, %1) : f32[n:n, m:m]
+        %4 = softmax(%3) over m : f32[n:n, m:m]
+        %5 = contract(%4, %2) : f32[n:n, e:2]
+        %6 = reduce logsumexp(%3) over [m] : f32[n:n]
+        outputs o=%5, lse=%6
+      }
+      outputs o=%3
+    `;
+    // rewriteGraph recurses into loops only; a flash node is copied with its body as it is.
+    expect(run(input)).toBe(input);
+  });
+});

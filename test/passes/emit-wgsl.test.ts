@@ -1,0 +1,46 @@
+/**
+ * emit-wgsl: printed Tensor IR in, compiled through every pass; the WGSL text is the pipeline
+ * cache key, so it must be deterministic, and sizes are uniforms unless pinned. (The WGSL of each
+ * kernel kind is pinned by the emitter tests; these check the properties of the pass's output.)
+ */
+import { describe, expect, it } from 'vitest';
+import { parseGraph } from '../../dsl/parse.ts';
+import { compile } from '../../compiler/index.ts';
+
+/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
+function ir(strings: TemplateStringsArray): string {
+  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
+  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
+  return lines.map((l) => l.slice(indent)).join('\n');
+}
+
+describe('emit-wgsl', () => {
+  it('prints the same WGSL for the same kernel, and one shader serves every size', () => {
+    const text = ir`
+      %0 = input "a" : f32[m:m, k:k]
+      %1 = input "b" : f32[k:k, n:n]
+      %2 = contract(%0, %1) : f32[m:m, n:n]
+      outputs out=%2
+    `;
+    const p1 = compile(parseGraph(text), { name: 'mm' });
+    const p2 = compile(parseGraph(text), { name: 'mm' });
+    expect(p1.kernels.map((x) => x.wgsl)).toEqual(p2.kernels.map((x) => x.wgsl));
+    expect(p1.kernels).toHaveLength(1);
+    // Sizes are uniforms: the shader names no size literal of its own.
+    expect(p1.kernels[0]!.wgsl).toContain('let n0 = u.w[0].y;');
+    expect(JSON.parse(JSON.stringify(p1))).toEqual(p1);
+  });
+
+  it('specialises pinned sizes into the shader', () => {
+    const p = compile(
+      parseGraph(ir`
+        %0 = input "a" : f32[m:m, k:24]
+        %1 = input "b" : f32[k:24, n:n]
+        %2 = contract(%0, %1) : f32[m:m, n:n]
+        outputs out=%2
+      `),
+      { name: 'mm' },
+    );
+    expect(p.kernels[0]!.wgsl).toContain('k0 < 24u');
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * plan-contractions: printed Tensor IR in, printed Tensor IR out. Every n-ary contraction becomes
+ * binary steps, greedily merging the pair with the smallest intermediate (symbolic sizes count
+ * as 64; ties go to the smaller pair volume, then the first pair), after pre-summing axes only one
+ * operand carries. A binary step with a summed axis and free axes on both sides stays a
+ * `contract` (a GEMM); otherwise it is `map mul` then `reduce sum` (dot products, matrix-vector),
+ * reordered by a relabel when the result order differs. Each expectation was checked by hand.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseGraph } from '../../dsl/parse.ts';
+import { printGraph } from '../../dsl/print.ts';
+import { planContractions } from '../../compiler/passes/plan-contractions.ts';
+
+/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
+function ir(strings: TemplateStringsArray): string {
+  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
+  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
+  return lines.map((l) => l.slice(indent)).join('\n');
+}
+
+const run = (text: string) => printGraph(planContractions(parseGraph(text)));
+
+describe('plan-contractions', () => {
+  it('splits a five-operand cyclic contraction into binary steps, smallest intermediate first', () => {
+    // einsum('ij,jk,kl,lm,mi->') with i=4 j=5 k=6 l=7 m=3. Intermediates kept for each pair:
+    // a·e → [j, m] = 15 is smallest; then b·(ae) → [k, m] = 18 ties c·d → [k, m] = 18 but has the
+    // smaller pair volume (j·k·m = 90 < k·l·m = 126); then c·d → [k, m]. The last step sums
+    // everything (no free axes): map mul + reduce sum over [k, m].
+    const input = ir`
+      %0 = input "a" : f32[i:4, j:5]
+      %1 = input "b" : f32[j:5, k:6]
+      %2 = input "c" : f32[k:6, l:7]
+      %3 = input "d" : f32[l:7, m:3]
+      %4 = input "e" : f32[m:3, i:4]
+      %5 = contract(%0, %1, %2, %3, %4) : f32[]
+      outputs out=%5
+    `;
+    expect(run(input)).toBe(ir`
+      %0 = input "a" : f32[i:4, j:5]
+      %1 = input "b" : f32[j:5, k:6]
+      %2 = input "c" : f32[k:6, l:7]
+      %3 = input "d" : f32[l:7, m:3]
+      %4 = input "e" : f32[m:3, i:4]
+      %5 = contract(%0, %4) : f32[j:5, m:3]
+      %6 = contract(%1, %5) : f32[k:6, m:3]
+      %7 = contract(%2, %3) : f32[k:6, m:3]
+      %8 = map mul(%6, %7) : f32[k:6, m:3]
+      %9 = reduce sum(%8) over [k, m] : f32[]
+      outputs out=%9
+    `);
+  });
+
+  it('orders a three-matrix chain by the sizes: the small side first', () => {
+    // (2×100)(100×100)(100×50): a·b is 2×100 = 200, b·c would be 100×50 = 5000.
+    expect(
+      run(ir`
+        %0 = input "a" : f32[i:2, j:100]
+        %1 = input "b" : f32[j:100, k:100]
+        %2 = input "c" : f32[k:100, l:50]
+        %3 = contract(%0, %1, %2) : f32[i:2, l:50]
+        outputs out=%3
+      `),
+    ).toBe(ir`
+      %0 = input "a" : f32[i:2, j:100]
+      %1 = input "b" : f32[j:100, k:100]
+      %2 = input "c" : f32[k:100, l:50]
+      %3 = contract(%0, %1) : f32[i:2, k:100]
+      %4 = contract(%2, %3) : f32[i:2, l:50]
+      outputs out=%4
+    `);
+    // (50×100)(100×100)(100×2): now b·c (100×2 = 200) is the smaller intermediate.
+    expect(
+      run(ir`
+        %0 = input "a" : f32[i:50, j:100]
+        %1 = input "b" : f32[j:100, k:100]
+        %2 = input "c" : f32[k:100, l:2]
+        %3 = contract(%0, %1, %2) : f32[i:50, l:2]
+        outputs out=%3
+      `),
+    ).toBe(ir`
+      %0 = input "a" : f32[i:50, j:100]
+      %1 = input "b" : f32[j:100, k:100]
+      %2 = input "c" : f32[k:100, l:2]
+      %3 = contract(%1, %2) : f32[j:100, l:2]
+      %4 = contract(%0, %3) : f32[i:50, l:2]
+      outputs out=%4
+    `);
+  });
+
+  it('turns a dot product and a matrix-vector product into map mul + reduce sum', () => {
+    expect(
+      run(ir`
+        %0 = input "x" : f32[i:i]
+        %1 = input "y" : f32[i:i]
+        %2 = contract(%0, %1) : f32[]
+        outputs out=%2
+      `),
+    ).toBe(ir`
+      %0 = input "x" : f32[i:i]
+      %1 = input "y" : f32[i:i]
+      %2 = map mul(%0, %1) : f32[i:i]
+      %3 = reduce sum(%2) over [i] : f32[]
+      outputs out=%3
+    `);
+    // x has no free axis: no GEMM, a reduction over k of the broadcast product.
+    expect(
+      run(ir`
+        %0 = input "a" : f32[m:m, k:k]
+        %1 = input "x" : f32[k:k]
+        %2 = contract(%0, %1) : f32[m:m]
+        outputs out=%2
+      `),
+    ).toBe(ir`
+      %0 = input "a" : f32[m:m, k:k]
+      %1 = input "x" : f32[k:k]
+      %2 = map mul(%0, %1) : f32[m:m, k:k]
+      %3 = reduce sum(%2) over [k] : f32[m:m]
+      outputs out=%3
+    `);
+  });
+
+  it('pre-sums an axis only one operand carries, and keeps a true matrix product', () => {
+    // einsum('mkx,kn->nm'): x is only in a, so it is summed first; then k is summed with m and n
+    // free on either side: a GEMM, written straight to the result order [n, m].
+    expect(
+      run(ir`
+        %0 = input "a" : f32[m:m, k:k, x:x]
+        %1 = input "b" : f32[k:k, n:n]
+        %2 = contract(%0, %1) : f32[n:n, m:m]
+        outputs out=%2
+      `),
+    ).toBe(ir`
+      %0 = input "a" : f32[m:m, k:k, x:x]
+      %1 = input "b" : f32[k:k, n:n]
+      %2 = reduce sum(%0) over [x] : f32[m:m, k:k]
+      %3 = contract(%2, %1) : f32[n:n, m:m]
+      outputs out=%3
+    `);
+  });
+
+  it('keeps a batched matrix product as one contraction', () => {
+    const input = ir`
+      %0 = input "a" : f32[b:b, i:i, j:j]
+      %1 = input "b" : f32[b:b, j:j, k:k]
+      %2 = contract(%0, %1) : f32[b:b, i:i, k:k]
+      outputs out=%2
+    `;
+    expect(run(input)).toBe(input);
+  });
+
+  it('writes an outer product as map mul, relabelled into the result order', () => {
+    // Nothing is summed: mul broadcasts to [i, j] (operand order); the result wants [j, i].
+    expect(
+      run(ir`
+        %0 = input "a" : f32[i:i]
+        %1 = input "b" : f32[j:j]
+        %2 = contract(%0, %1) : f32[j:j, i:i]
+        outputs out=%2
+      `),
+    ).toBe(ir`
+      %0 = input "a" : f32[i:i]
+      %1 = input "b" : f32[j:j]
+      %2 = map mul(%0, %1) : f32[i:i, j:j]
+      %3 = relabel(%2) as [i, j] : f32[j:j, i:i]
+      outputs out=%3
+    `);
+  });
+
+  it('plans contractions inside loop bodies', () => {
+    // x ← wᵀx with w square (j sized i): a matrix-vector product in the body.
+    expect(
+      run(ir`
+        %0 = input "x" : f32[i:i]
+        %1 = input "w" : f32[i:i, j:i]
+        %2 = loop 3 init(%0) captures(%1) : f32[i:i] {
+          %0 = carry 0 : f32[i:i]
+          %1 = capture 0 : f32[i:i, j:i]
+          %2 = contract(%1, %0) : f32[j:i]
+          %3 = relabel(%2) as [i] : f32[i:i]
+          outputs 0=%3
+        }
+        %3 = loop_result %2[0] : f32[i:i]
+        outputs out=%3
+      `),
+    ).toBe(ir`
+      %0 = input "x" : f32[i:i]
+      %1 = input "w" : f32[i:i, j:i]
+      %2 = loop 3 init(%0) captures(%1) : f32[i:i] {
+        %0 = carry 0 : f32[i:i]
+        %1 = capture 0 : f32[i:i, j:i]
+        %2 = map mul(%1, %0) : f32[i:i, j:i]
+        %3 = reduce sum(%2) over [i] : f32[j:i]
+        %4 = relabel(%3) as [i] : f32[i:i]
+        outputs 0=%4
+      }
+      %3 = loop_result %2[0] : f32[i:i]
+      outputs out=%3
+    `);
+  });
+});
