@@ -267,7 +267,8 @@ function printKernel(k: KernelIR): string {
 
 function printSteps(steps: readonly HostStep[], indent: string, lines: string[]): void {
   for (const s of steps) {
-    if (s.kind === 'kernel') lines.push(`${indent}${printKernel(s.kernel)}`);
+    // A kernel may print on several lines (flash): each is indented with the step.
+    if (s.kind === 'kernel') lines.push(...printKernel(s.kernel).split('\n').map((line) => `${indent}${line}`));
     else if (s.kind === 'copy') lines.push(`${indent}copy b${s.src} -> b${s.dst} (${s.label})`);
     else {
       lines.push(`${indent}loop ${s.count} (${s.label}) {`);

@@ -91,8 +91,8 @@ function parseType(text: string, line: number): TensorType {
 /** One node's description (the text between `%id = ` and ` : type`), without its id and type. */
 function parseDescription(text: string, line: number): Record<string, unknown> & { op: Node['op'] } {
   let m: RegExpExecArray | null;
-  if ((m = /^input "(.*)"$/.exec(text))) return { op: 'input', name: m[1]! };
-  if ((m = /^param "(.*)"$/.exec(text))) return { op: 'param', name: m[1]! };
+  if ((m = /^input ("(?:[^"\\]|\\.)*")$/.exec(text))) return { op: 'input', name: JSON.parse(m[1]!) as string };
+  if ((m = /^param ("(?:[^"\\]|\\.)*")$/.exec(text))) return { op: 'param', name: JSON.parse(m[1]!) as string };
   if ((m = /^const (\S+)$/.exec(text))) return { op: 'const', value: parseNumber(m[1]!, line, 'a constant') };
   if (text === 'iota') return { op: 'iota' };
   if ((m = /^size (\S+)$/.exec(text))) return { op: 'size', axis: parseAxis(m[1]!, line) };

@@ -14,9 +14,10 @@ function describe(node: Node): string {
   const ref = (id: number) => `%${id}`;
   switch (node.op) {
     case 'input':
-      return `input "${node.name}"`;
+      // Names are quoted as JSON strings, so any name (quotes, newlines) reads back exactly.
+      return `input ${JSON.stringify(node.name)}`;
     case 'param':
-      return `param "${node.name}"`;
+      return `param ${JSON.stringify(node.name)}`;
     case 'const':
       return `const ${formatNumber(node.value)}`;
     case 'iota':

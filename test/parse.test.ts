@@ -215,3 +215,12 @@ describe('parseGraph errors name the line', () => {
     expect(bad(['%0 = input "x" : f32[i:i]', '  outputs out=%0'])).toThrow('parseGraph: line 2: expected indentation of 0 spaces, got 2');
   });
 });
+
+describe('names that need quoting', () => {
+  it('prints input and parameter names as JSON strings and reads them back', () => {
+    const text = ['%0 = input "a \\"quoted\\"\\nname" : f32[i:i]', '%1 = param "p\\\\q" : f32[]', '%2 = map mul(%0, %1) : f32[i:i]', 'outputs out=%2'].join('\n');
+    const graph = parseGraph(text);
+    expect(graph.nodes.map((n) => (n.op === 'input' || n.op === 'param' ? n.name : null))).toEqual(['a "quoted"\nname', 'p\\q', null]);
+    expect(printGraph(graph)).toBe(text);
+  });
+});

@@ -93,9 +93,32 @@ function unwrap(e: KExpr): KExpr {
   return e.k === 'op' && e.fn === 'id' ? unwrap(e.args[0]!) : e;
 }
 
+/** The comparison that holds exactly where `fn` does not (integer operands: no NaN). */
+const NEGATED: Readonly<Record<string, string>> = { lt: 'ge', le: 'gt', gt: 'le', ge: 'lt' };
+
+/**
+ * The conjuncts of a predicate. A negation is pushed inward (De Morgan, a negated comparison as
+ * its complement), so `where(gt(kv, q), -Infinity, s)` — which peels to `not(gt(kv, q))` — bounds
+ * kv like `le(kv, q)`. Complements are exact only on integers, and only integer positions are
+ * linear, so a negated f32 comparison stays as it is (in `rest`).
+ */
 function conjuncts(e: KExpr): KExpr[] {
   const u = unwrap(e);
-  return u.k === 'op' && u.fn === 'and' ? u.args.flatMap(conjuncts) : [u];
+  if (u.k !== 'op') return [u];
+  if (u.fn === 'and') return u.args.flatMap(conjuncts);
+  if (u.fn !== 'not') return [u];
+  const inner = unwrap(u.args[0]!);
+  if (inner.k !== 'op') return [u];
+  if (inner.fn === 'not') return conjuncts(inner.args[0]!);
+  if (inner.fn === 'or') return inner.args.flatMap((a) => conjuncts({ k: 'op', fn: 'not', args: [a], dtype: 'bool' }));
+  const complement = NEGATED[inner.fn];
+  if (complement && inner.args.every((a) => dtypeOfIndex(a))) return [{ ...inner, fn: complement }];
+  return [u];
+}
+
+/** Whether an operand is an integer value (where a comparison's complement is exact). */
+function dtypeOfIndex(e: KExpr): boolean {
+  return e.k === 'index' || e.k === 'size' || ((e.k === 'const' || e.k === 'op' || e.k === 'load' || e.k === 'param') && e.dtype !== 'f32');
 }
 
 /**

@@ -81,31 +81,36 @@ class Fuser {
         throw new TesseraError(`fuse: ${node.op} %${node.id} has no buffer`);
       }
       const buffer = this.newBuffer(node.type.dtype, node.type.axes, 'temp', label);
-      let kernel = this.kernelFor(graph, node, buffer, bufferOf, materialized, label);
-      // Too many bindings: materialise the inlined operand subtrees that load the most buffers.
-      const forced = new Set<number>();
-      while (kernelBindings(kernel) > this.options.maxStorageBuffers) {
-        const candidate = widestInlined(graph, node, materialized, forced);
-        if (candidate === null) throw new TesseraError(`fuse: kernel ${label} needs more than ${this.options.maxStorageBuffers} storage buffers`);
-        forced.add(candidate);
-        const sub = this.fuseGraphNode(graph, candidate, bufferOf, (id) => materialized(id) || forced.has(id), `${scope}`);
-        steps.push(...sub);
-        kernel = this.kernelFor(graph, node, buffer, bufferOf, (id) => materialized(id) || forced.has(id), label);
-      }
+      steps.push(...this.fitted(graph, node, buffer, bufferOf, materialized, label, scope));
       bufferOf.set(node.id, buffer);
-      steps.push({ kind: 'kernel', kernel });
     }
     return { steps, bufferOf };
   }
 
-  /** Materialises one inlinable node (used when a kernel has too many bindings). */
-  private fuseGraphNode(graph: Graph, id: number, bufferOf: Map<number, number>, materialized: (id: number) => boolean, scope: string): HostStep[] {
-    const node = graph.nodes[id]!;
-    const label = `${scope}%${id} ${node.op === 'map' ? node.fn : node.op}`;
-    const buffer = this.newBuffer(node.type.dtype, node.type.axes, 'temp', label);
-    const kernel = this.kernelFor(graph, node, buffer, bufferOf, (x) => x !== id && materialized(x), label);
-    bufferOf.set(id, buffer);
-    return [{ kind: 'kernel', kernel }];
+  /**
+   * The kernel computing `node` into `buffer`, after the kernels of any inlined operand subtrees
+   * it had to split off: while it binds more storage buffers than the device allows, the inlined
+   * subtree that loads the most buffers gets a kernel of its own — fitted the same way, since it
+   * may be too wide itself.
+   */
+  private fitted(graph: Graph, node: Node, buffer: number, bufferOf: Map<number, number>, materialized: (id: number) => boolean, label: string, scope: string): HostStep[] {
+    const steps: HostStep[] = [];
+    const forced = new Set<number>();
+    const leaf = (id: number) => id !== node.id && (materialized(id) || forced.has(id));
+    let kernel = this.kernelFor(graph, node, buffer, bufferOf, leaf, label);
+    while (kernelBindings(kernel) > this.options.maxStorageBuffers) {
+      const candidate = widestInlined(graph, node, materialized, forced);
+      if (candidate === null) throw new TesseraError(`fuse: kernel ${label} needs more than ${this.options.maxStorageBuffers} storage buffers`);
+      forced.add(candidate);
+      const sub = graph.nodes[candidate]!;
+      const subLabel = `${scope}%${candidate} ${sub.op === 'map' ? sub.fn : sub.op}`;
+      const subBuffer = this.newBuffer(sub.type.dtype, sub.type.axes, 'temp', subLabel);
+      steps.push(...this.fitted(graph, sub, subBuffer, bufferOf, leaf, subLabel, scope));
+      bufferOf.set(candidate, subBuffer);
+      kernel = this.kernelFor(graph, node, buffer, bufferOf, leaf, label);
+    }
+    steps.push({ kind: 'kernel', kernel });
+    return steps;
   }
 
   private readonly loopCarry = new Map<string, number>();

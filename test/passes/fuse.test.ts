@@ -743,10 +743,42 @@ describe('fuse', () => {
       %6 = map add(%4, %5) : f32[i:i]
       outputs out=%6
     `;
-    expect(() => run(input, 2)).toThrow('fuse: kernel %6 add needs more than 2 storage buffers');
+    // The split recurses into the widest operand, so the error names the innermost add that fails.
+    expect(() => run(input, 2)).toThrow('fuse: kernel %4 add needs more than 2 storage buffers');
   });
 
-  // A materialised subtree's own kernel is not checked against the limit: with a limit of 4,
-  // f + ((a + b + c) + (d + e)) materialises the five-input subtree as one kernel binding 6.
-  it.todo('splits a materialised subtree that itself binds more storage buffers than the limit');
+  it('splits a materialised subtree that itself binds more storage buffers than the limit', () => {
+    // f + ((a + b + c) + (d + e)) with 4 bindings: the widest subtree (five inputs) is split off,
+    // and it is too wide itself, so its own widest subtree (a + b + c) is split off first. Every
+    // kernel below binds at most 4 buffers (inputs read plus its output).
+    const input = ir`
+      %0 = input "a" : f32[i:i]
+      %1 = input "b" : f32[i:i]
+      %2 = input "c" : f32[i:i]
+      %3 = input "d" : f32[i:i]
+      %4 = input "e" : f32[i:i]
+      %5 = input "f" : f32[i:i]
+      %6 = map add(%0, %1) : f32[i:i]
+      %7 = map add(%6, %2) : f32[i:i]
+      %8 = map add(%3, %4) : f32[i:i]
+      %9 = map add(%7, %8) : f32[i:i]
+      %10 = map add(%5, %9) : f32[i:i]
+      outputs out=%10
+    `;
+    expect(run(input, 4)).toBe(ir`
+      b0 input f32[i:i] "input 'a'"
+      b1 input f32[i:i] "input 'b'"
+      b2 input f32[i:i] "input 'c'"
+      b3 input f32[i:i] "input 'd'"
+      b4 input f32[i:i] "input 'e'"
+      b5 input f32[i:i] "input 'f'"
+      b6 temp f32[i:i] "%10 add"
+      b7 temp f32[i:i] "%9 add"
+      b8 temp f32[i:i] "%7 add"
+      elementwise %7 add -> b8 f32[a0=i:i] = add(add(b0[a0], b1[a0]), b2[a0])
+      elementwise %9 add -> b7 f32[a0=i:i] = add(b8[a0], add(b3[a0], b4[a0]))
+      elementwise %10 add -> b6 f32[a0=i:i] = add(b5[a0], b7[a0])
+      outputs out=b6
+    `);
+  });
 });

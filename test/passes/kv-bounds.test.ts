@@ -84,8 +84,8 @@ describe('peelValidity', () => {
 
   it('joins nested masks with and, outermost last, and negates a mask whose then-branch is -Infinity', () => {
     // where(kv > 5, -inf, where(q >= kv, s, -inf)): the outer mask is peeled first, as not(kv > 5);
-    // the inner q >= kv is and-ed after it. kv > 5 under not() is not a comparison conjunct, so it
-    // is left for the per-element test (see the todo below).
+    // the inner q >= kv is and-ed after it. not(kv > 5) is kv <= 5, a bound like q >= kv: both
+    // become upper bounds and nothing is left for the per-element test.
     expect(
       analyse(ir`
         %0 = input "s" : f32[n:n, m:m]
@@ -102,8 +102,8 @@ describe('peelValidity', () => {
     ).toBe(ir`
       score=b0[a0,a1]
       valid=and(not(gt(#a1, 5:i32)), ge(#a0, #a1))
-      kv>=[] kv<=[t+0:i32]
-      rest=[not(gt(#a1, 5:i32))]
+      kv>=[] kv<=[add(0:i32, 5:i32), t+0:i32]
+      rest=[]
     `);
   });
 
@@ -287,7 +287,47 @@ describe('kvBounds', () => {
   });
 
   // peelValidity writes `where(gt(kv, q), -Infinity, s)` — causal with the masked value first —
-  // as not(gt(kv, q)), and kvBounds does not look through not(), so this causal mask gets no
-  // bound (and the fuser gives it a block mask) where ge(q, kv) gets kv <= t + 0.
-  it.todo('bounds a negated comparison: not(gt(kv, q)) is kv <= q');
+  // as not(gt(kv, q)); its complement le(kv, q) is the causal bound kv <= t + 0, and a negated
+  // or() splits into negated conjuncts (De Morgan): not(or(lt(kv, q − 4), gt(kv, q))) is a window.
+  it('bounds a negated comparison: not(gt(kv, q)) is kv <= q', () => {
+    expect(
+      analyse(ir`
+        %0 = input "s" : f32[n:n, m:m]
+        %1 = iota : i32[n:n]
+        %2 = iota : i32[m:m]
+        %3 = map gt(%2, %1) : bool[m:m, n:n]
+        %4 = const -Infinity : f32[]
+        %5 = map where(%3, %4, %0) : f32[n:n, m:m]
+        outputs score=%5
+      `),
+    ).toBe(ir`
+      score=b0[a0,a1]
+      valid=not(gt(#a1, #a0))
+      kv>=[] kv<=[t+0:i32]
+      rest=[]
+    `);
+  });
+
+  it('splits a negated or() into negated comparisons (a sliding window written as its complement)', () => {
+    expect(
+      analyse(ir`
+        %0 = input "s" : f32[n:n, m:m]
+        %1 = iota : i32[n:n]
+        %2 = iota : i32[m:m]
+        %3 = const 4 : i32[]
+        %4 = map sub(%1, %3) : i32[n:n]
+        %5 = map lt(%2, %4) : bool[m:m, n:n]
+        %6 = map gt(%2, %1) : bool[m:m, n:n]
+        %7 = map or(%5, %6) : bool[m:m, n:n]
+        %8 = const -Infinity : f32[]
+        %9 = map where(%7, %8, %0) : f32[n:n, m:m]
+        outputs score=%9
+      `),
+    ).toBe(ir`
+      score=b0[a0,a1]
+      valid=not(or(lt(#a1, sub(#a0, 4:i32)), gt(#a1, #a0)))
+      kv>=[t+sub(0:i32, 4:i32)] kv<=[t+0:i32]
+      rest=[]
+    `);
+  });
 });
