@@ -6,15 +6,19 @@
  * a buffer may hold one when a kernel writing it computes such a value, when it is a flash
  * kernel's log-sum-exp (−∞ for a row with nothing allowed), or when a copy fills it from one.
  *
- * Inputs and parameters count as finite: infinities a caller uploads meet the device's own float
- * arithmetic, as in any hand-written shader. The masks and infinities a kernel writes are exact.
+ * Input tensors may hold anything (a bias of −∞, a NaN), so every f32 input buffer starts in the
+ * set. Parameters count as finite: they scale and shift, and a non-finite one meets the device's
+ * own float arithmetic.
  */
 import { scalarOp } from '../dsl/scalar-ops.ts';
 import { kernelExprs, kernelOutputs, subExprs, type HostStep, type KExpr, type KernelIR } from './kernel-ir.ts';
 
-/** The buffers of a program that may hold non-finite f32 values (loop bodies to a fixed point). */
-export function nonFiniteBuffers(steps: readonly HostStep[]): Set<number> {
-  const buffers = new Set<number>();
+/**
+ * The buffers of a program that may hold non-finite f32 values (loop bodies to a fixed point),
+ * starting from `inputs`: the caller's f32 tensors, which may hold anything.
+ */
+export function nonFiniteBuffers(steps: readonly HostStep[], inputs: readonly number[]): Set<number> {
+  const buffers = new Set<number>(inputs);
   let changed = true;
   const visit = (list: readonly HostStep[]) => {
     for (const step of list) {

@@ -34,6 +34,8 @@ describe('emit-wgsl: elementwise', () => {
     const p = compile(kernel('ew', { x: f32('i'), s: param() }, ({ x, s }) => ({ y: mul(exp(x), s) })).trace(), { name: 'ew' });
     expect(stepsOf(p)).toEqual(['ew:elementwise wg={"op":"ceildiv","args":["i",256]}']);
     // Words: total workgroups, i, the parameter s (as f32 bits); a guard past the last element.
+    // x is an input, which may hold ±∞ or NaN: exp and the product are carried as xf and the result
+    // is stored with its IEEE bits.
     expect(p.kernels[0]!.wgsl).toBe([
       'struct Uniforms {',
       '  w: array<vec4<u32>, 1>,',
@@ -41,6 +43,37 @@ describe('emit-wgsl: elementwise', () => {
       '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
       '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
       '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      'struct xf {',
+      '  v: f32,',
+      '  c: u32,',
+      '}',
+      '// The IEEE value of an xf, non-finite classes written as bit patterns (for storage).',
+      'fn xf_bits(x: xf) -> f32 {',
+      '  if (x.c == 0u) { return x.v; }',
+      '  return bitcast<f32>(select(select(0x7fc00000u, 0xff800000u, x.c == 2u), 0x7f800000u, x.c == 1u));',
+      '}',
+      'fn xf_exp(a: xf) -> xf {',
+      '  if (a.c == 1u) { return xf(0.0f, 1u); }',
+      '  if (a.c == 2u) { return xf(0.0f, 0u); }',
+      '  if (a.c == 3u) { return xf(0.0f, 3u); }',
+      '  return xf_of(exp(a.v));',
+      '}',
+      'fn xf_mul(a: xf, b: xf) -> xf {',
+      '  if ((a.c | b.c) == 0u) { return xf_of(a.v * b.v); }',
+      '  if (a.c == 3u || b.c == 3u) { return xf(0.0f, 3u); }',
+      '  if ((a.c == 0u && a.v == 0.0f) || (b.c == 0u && b.v == 0.0f)) { return xf(0.0f, 3u); }',
+      '  return xf(0.0f, select(1u, 2u, xf_signbit(a) != xf_signbit(b)));',
+      '}',
+      '// Classifies a hardware f32 by its bits (integer logic, never folded away).',
+      'fn xf_of(v: f32) -> xf {',
+      '  let b = bitcast<u32>(v);',
+      '  if ((b & 0x7f800000u) != 0x7f800000u) { return xf(v, 0u); }',
+      '  if ((b & 0x007fffffu) != 0u) { return xf(0.0f, 3u); }',
+      '  return xf(0.0f, select(1u, 2u, (b >> 31u) != 0u));',
+      '}',
+      'fn xf_signbit(a: xf) -> bool {',
+      '  return a.c == 2u || (a.c == 0u && a.v < 0.0f);',
+      '}',
       '@compute @workgroup_size(256, 1, 1)',
       'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
       '  let total_wg = u.w[0].x;',
@@ -55,7 +88,7 @@ describe('emit-wgsl: elementwise', () => {
       '    return;',
       '  }',
       '  let a0 = flat;',
-      '  out[flat] = (exp(in0[a0]) * p0);',
+      '  out[flat] = xf_bits(xf_mul(xf_exp(xf_of(in0[a0])), xf_of(p0)));',
       '}',
       '',
     ].join('\n'));
@@ -63,7 +96,7 @@ describe('emit-wgsl: elementwise', () => {
 });
 
 describe('emit-wgsl: reduce', () => {
-  it('thread strategy (short static axis): one thread per output, the fold from the reduction registry (mean: add from 0, then / count)', () => {
+  it('thread strategy (short static axis): one thread per output, the fold from the reduction registry (mean: add from 0, then / count), on xf values', () => {
     const p = compile(kernel('rt', { x: f32('i', 'j') }, ({ x }) => ({ y: mean(x, 'j') })).trace({ sizes: { j: 8 } }), { name: 'rt' });
     expect(stepsOf(p)).toEqual(['rt:reduce wg={"op":"ceildiv","args":["i",64]}']);
     expect(p.kernels[0]!.wgsl).toBe([
@@ -73,6 +106,40 @@ describe('emit-wgsl: reduce', () => {
       '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
       '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
       '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      'struct xf {',
+      '  v: f32,',
+      '  c: u32,',
+      '}',
+      'fn xf_add(a: xf, b: xf) -> xf {',
+      '  if ((a.c | b.c) == 0u) { return xf_of(a.v + b.v); }',
+      '  return xf(0.0f, a.c | b.c);',
+      '}',
+      '// The IEEE value of an xf, non-finite classes written as bit patterns (for storage).',
+      'fn xf_bits(x: xf) -> f32 {',
+      '  if (x.c == 0u) { return x.v; }',
+      '  return bitcast<f32>(select(select(0x7fc00000u, 0xff800000u, x.c == 2u), 0x7f800000u, x.c == 1u));',
+      '}',
+      'fn xf_div(a: xf, b: xf) -> xf {',
+      '  if (a.c == 3u || b.c == 3u) { return xf(0.0f, 3u); }',
+      '  if ((a.c | b.c) == 0u) {',
+      '    if (b.v != 0.0f) { return xf_of(a.v / b.v); }',
+      '    if (a.v == 0.0f) { return xf(0.0f, 3u); }',
+      '    return xf(0.0f, select(1u, 2u, a.v < 0.0f));',
+      '  }',
+      '  if (a.c != 0u && b.c != 0u) { return xf(0.0f, 3u); }',
+      '  if (b.c != 0u) { return xf(0.0f, 0u); }',
+      '  return xf(0.0f, select(1u, 2u, xf_signbit(a) != (b.v < 0.0f)));',
+      '}',
+      '// Classifies a hardware f32 by its bits (integer logic, never folded away).',
+      'fn xf_of(v: f32) -> xf {',
+      '  let b = bitcast<u32>(v);',
+      '  if ((b & 0x7f800000u) != 0x7f800000u) { return xf(v, 0u); }',
+      '  if ((b & 0x007fffffu) != 0u) { return xf(0.0f, 3u); }',
+      '  return xf(0.0f, select(1u, 2u, (b >> 31u) != 0u));',
+      '}',
+      'fn xf_signbit(a: xf) -> bool {',
+      '  return a.c == 2u || (a.c == 0u && a.v < 0.0f);',
+      '}',
       '@compute @workgroup_size(64, 1, 1)',
       'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
       '  let total_wg = u.w[0].x;',
@@ -86,18 +153,18 @@ describe('emit-wgsl: reduce', () => {
       '    return;',
       '  }',
       '  let a0 = o;',
-      '  var acc: f32 = 0.0f;',
+      '  var acc: xf = xf(0.0f, 0u);',
       '  for (var r = 0u; r < 8u; r += 1u) {',
       '    let a1 = r;',
-      '    acc = (acc + in0[(a0 * 8u + a1)]);',
+      '    acc = xf_add(acc, xf_of(in0[(a0 * 8u + a1)]));',
       '  }',
-      '  out[o] = (acc / f32(8u));',
+      '  out[o] = xf_bits(xf_div(acc, xf(f32(8u), 0u)));',
       '}',
       '',
     ].join('\n'));
   });
 
-  it('workgroup strategy (symbolic axis): strided partial folds, then a tree in workgroup memory (max from -FLT_MAX)', () => {
+  it('workgroup strategy (symbolic axis): strided partial folds, then a tree in workgroup memory (max of xf values from −∞)', () => {
     const p = compile(kernel('rw', { x: f32('i', 'j') }, ({ x }) => ({ y: max(x, 'j') })).trace(), { name: 'rw' });
     expect(stepsOf(p)).toEqual(['rw:reduce wg="i"']);
     expect(p.kernels[0]!.wgsl).toBe([
@@ -107,7 +174,34 @@ describe('emit-wgsl: reduce', () => {
       '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
       '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
       '@group(0) @binding(2) var<uniform> u: Uniforms;',
-      'var<workgroup> partial: array<f32, 64>;',
+      'var<workgroup> partial: array<xf, 64>;',
+      'struct xf {',
+      '  v: f32,',
+      '  c: u32,',
+      '}',
+      '// The IEEE value of an xf, non-finite classes written as bit patterns (for storage).',
+      'fn xf_bits(x: xf) -> f32 {',
+      '  if (x.c == 0u) { return x.v; }',
+      '  return bitcast<f32>(select(select(0x7fc00000u, 0xff800000u, x.c == 2u), 0x7f800000u, x.c == 1u));',
+      '}',
+      'fn xf_max(a: xf, b: xf) -> xf {',
+      '  if (a.c == 3u || b.c == 3u) { return xf(0.0f, 3u); }',
+      '  let ra = xf_rank(a);',
+      '  let rb = xf_rank(b);',
+      '  if (ra > rb) { return a; }',
+      '  if (ra < rb) { return b; }',
+      '  return xf(max(a.v, b.v), a.c);',
+      '}',
+      '// Classifies a hardware f32 by its bits (integer logic, never folded away).',
+      'fn xf_of(v: f32) -> xf {',
+      '  let b = bitcast<u32>(v);',
+      '  if ((b & 0x7f800000u) != 0x7f800000u) { return xf(v, 0u); }',
+      '  if ((b & 0x007fffffu) != 0u) { return xf(0.0f, 3u); }',
+      '  return xf(0.0f, select(1u, 2u, (b >> 31u) != 0u));',
+      '}',
+      'fn xf_rank(a: xf) -> i32 {',
+      '  return select(select(0i, -1i, a.c == 2u), 1i, a.c == 1u);',
+      '}',
       '@compute @workgroup_size(64, 1, 1)',
       'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
       '  let total_wg = u.w[0].x;',
@@ -118,25 +212,44 @@ describe('emit-wgsl: reduce', () => {
       '    return;',
       '  }',
       '  let a0 = wid;',
-      '  var acc: f32 = -3.4028234663852886e+38f;',
+      '  var acc: xf = xf(0.0f, 2u);',
       '  for (var r = lid; r < n1; r += 64u) {',
       '    let a1 = r;',
-      '    acc = max(acc, in0[(a0 * n1 + a1)]);',
+      '    acc = xf_max(acc, xf_of(in0[(a0 * n1 + a1)]));',
       '  }',
       '  partial[lid] = acc;',
       '  workgroupBarrier();',
       '  for (var half = 32u; half > 0u; half = half >> 1u) {',
       '    if (lid < half) {',
-      '      partial[lid] = max(partial[lid], partial[lid + half]);',
+      '      partial[lid] = xf_max(partial[lid], partial[lid + half]);',
       '    }',
       '    workgroupBarrier();',
       '  }',
       '  if (lid == 0u) {',
-      '    out[wid] = partial[0];',
+      '    out[wid] = xf_bits(partial[0]);',
       '  }',
       '}',
       '',
     ].join('\n'));
+  });
+
+  it('integer reductions stay plain: max of i32 from the smallest i32, combined with max()', () => {
+    const p = compile(kernel('ri', { x: i32('i', 'j') }, ({ x }) => ({ y: max(x, 'j') })).trace({ sizes: { j: 4 } }), { name: 'ri' });
+    const body = p.kernels[0]!.wgsl.split('\n').slice(-9).join('\n');
+    expect(body).toBe(
+      [
+        '  let a0 = o;',
+        '  var acc: i32 = i32(-2147483647 - 1);',
+        '  for (var r = 0u; r < 4u; r += 1u) {',
+        '    let a1 = r;',
+        '    acc = max(acc, in0[(a0 * 4u + a1)]);',
+        '  }',
+        '  out[o] = acc;',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    expect(p.kernels[0]!.wgsl).not.toContain('xf');
   });
 });
 

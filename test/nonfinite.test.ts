@@ -138,6 +138,26 @@ describeGPU('non-finite values on WebGPU match the interpreter', (gpu) => {
     });
   }
 
+  it('infinities and NaN inside input tensors', async () => {
+    const data = Float32Array.from(random(24, 3, -2, 2));
+    data[1] = -Infinity;
+    data[8] = Infinity;
+    data[13] = NaN;
+    data[19] = -Infinity;
+    data[20] = -Infinity;
+    const k = T.kernel('inputs', { x: T.f32('i', 'j'), y: T.f32('i', 'j') }, ({ x, y }) => ({
+      d: T.sub(x, x),
+      z: T.mul(x, 0),
+      mx: T.max(x, 'j'),
+      mn: T.min(T.add(x, y), 'i'),
+      s: T.sum(x, 'j'),
+      sm: T.softmax(x, 'j'),
+      c: T.toF32(T.eq(x, x)),
+      mm: T.einsum('ij,kj->ik', x, y),
+    }));
+    await expectSame(gpu, k, { x: { shape: [4, 6], data }, y: XY.y });
+  });
+
   it('a seeded sweep of random expression trees over masked inputs', async () => {
     // Each trace of a kernel must build the same tree: the body restarts the generator.
     let seed = 0;
@@ -171,7 +191,7 @@ describeGPU('non-finite values on WebGPU match the interpreter', (gpu) => {
       ];
       return ops[next(ops.length)]!();
     };
-    for (let program = 0; program < 12; program++) {
+    for (let program = 0; program < 24; program++) {
       const k = T.kernel(`random_${program}`, { x: T.f32('i', 'j'), y: T.f32('i', 'j') }, ({ x, y }) => {
         seed = 12345 + program * 7919;
         const e = build(x as M, y as M, 3);

@@ -30,7 +30,7 @@ function emitKernel(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet
 /** Assembles the runtime Program from the tiled program. */
 export function emitWgsl(program: TiledProgram, graph: Graph): Program {
   const kernels: ProgramKernel[] = [];
-  const nonFinite = nonFiniteBuffers(program.steps);
+  const nonFinite = nonFiniteBuffers(program.steps, program.inputs.filter((t) => t.dtype === 'f32').map((t) => t.buffer));
   const byText = new Map<string, number>();
   const steps = (list: readonly TiledStep[]): Step[] =>
     list.map((s): Step => {
