@@ -213,7 +213,12 @@ export interface FusedProgram {
   readonly params: readonly { readonly name: string; readonly dtype: DType }[];
 }
 
-function printExpr(e: KExpr): string {
+/** A kv bound as printed: `t+c`, `-t+c` or `c` (t the tiled query index). */
+export function printKvBound(b: KvBound): string {
+  return `${b.t === 0 ? '' : b.t > 0 ? 't+' : '-t+'}${printExpr(b.c)}`;
+}
+
+export function printExpr(e: KExpr): string {
   switch (e.k) {
     case 'load':
       return `b${e.buffer}[${e.axes.map((a) => ('at' in a ? `clamp(${printExpr(a.at)})` : a.index)).join(',')}]`;
@@ -246,12 +251,11 @@ function printKernel(k: KernelIR): string {
     case 'flash-combine':
       return `${head} = combine ${k.parts} parts of ${printExpr(k.partial)}${k.lse ? ` lse b${k.lse.buffer}` : ''}`;
     case 'flash': {
-      const bound = (b: KvBound) => `${b.t === 0 ? '' : b.t > 0 ? 't+' : '-t+'}${printExpr(b.c)}`;
       return [
         `${head}${k.lse ? ` lse b${k.lse.buffer}${axesText(k.lse.axes)}` : ''}`,
         `  outer${axesText(k.outer)} batch${axesText(k.batch)} tiled${k.tiled ? axesText([k.tiled]) : '[]'} kv${axesText([k.kv])} d${axesText(k.d)} e${axesText(k.e)}`,
         `  q=${printExpr(k.q)} k=${printExpr(k.k)} v=${printExpr(k.v)}`,
-        `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'} kv>=[${k.lower.map(bound).join(', ')}] kv<=[${k.upper.map(bound).join(', ')}]`,
+        `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'} kv>=[${k.lower.map(printKvBound).join(', ')}] kv<=[${k.upper.map(printKvBound).join(', ')}]`,
         ...(k.split ? [`  split ${k.split.parts} -> b${k.split.partial.buffer}`] : []),
         ...(k.blockMask ? [`  blocks ${k.blockMask.rows}x${k.blockMask.kvTile} counts b${k.blockMask.counts.buffer} list b${k.blockMask.list.buffer}`] : []),
       ].join('\n');

@@ -13,7 +13,7 @@
  * and maps their stand-ins back to symbols. Head axes that are already static need no pin.
  */
 import type { Graph, Node } from '../dsl/ir.ts';
-import { ELEMENTWISE_OPS, operands } from '../dsl/ir.ts';
+import { flashParts } from './lower-attention/flash-kernel.ts';
 import type { Size } from '../dsl/types.ts';
 import { optimizeGraph } from './index.ts';
 
@@ -97,37 +97,8 @@ function flashNodes(graph: Graph): Extract<Node, { op: 'flash' }>[] {
   return found;
 }
 
-/**
- * The sizes of a flash region's head axes, derived from its body as the flash lowering derives
- * them: `o = contract(softmax(S), V)` with S an elementwise tree over `contract(Q, K)`; d are the
- * axes Q and K share that S does not have, e the axes of V that S does not have.
- */
+/** The sizes of a flash region's head axes (d and e), as the flash lowering reads them. */
 function headSizes(flash: Extract<Node, { op: 'flash' }>): Size[] {
-  const body = flash.body;
-  const o = body.nodes[body.outputs['o']!]!;
-  if (o.op !== 'contract') return [];
-  const pIndex = o.args.findIndex((a) => body.nodes[a]!.op === 'composite');
-  if (pIndex < 0) return [];
-  const p = body.nodes[o.args[pIndex]!] as Extract<Node, { op: 'composite' }>;
-  const v = body.nodes[o.args[1 - pIndex]!]!;
-  const s = body.nodes[p.arg]!;
-  const findContract = (id: number): Node | null => {
-    const n = body.nodes[id]!;
-    if (n.op === 'contract') return n;
-    if (!ELEMENTWISE_OPS.has(n.op)) return null;
-    for (const operand of operands(n)) {
-      const c = findContract(operand);
-      if (c) return c;
-    }
-    return null;
-  };
-  const c = findContract(p.arg);
-  if (!c || c.op !== 'contract' || c.args.length !== 2) return [];
-  let [q, k] = c.args.map((a) => body.nodes[a]!) as [Node, Node];
-  if (q.type.axes.some((a) => a.name === flash.axis)) [q, k] = [k, q];
-  const inS = (name: string) => s.type.axes.some((a) => a.name === name);
-  const inK = (name: string) => k.type.axes.some((a) => a.name === name);
-  const d = q.type.axes.filter((a) => inK(a.name) && !inS(a.name));
-  const e = v.type.axes.filter((a) => !inS(a.name));
-  return [...d, ...e].map((a) => a.size);
+  const parts = flashParts(flash.body, flash.axis);
+  return parts ? [...parts.d, ...parts.e].map((a) => a.size) : [];
 }

@@ -4,6 +4,7 @@
  * with the tiled query axis chosen as one the bounds speak of.
  */
 import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
+import { TesseraError, type Axis } from '../../dsl/types.ts';
 import type { FlashKernel, KAxis, KExpr, KOutput } from '../kernel-ir.ts';
 import { axisEnv, axisIds, buildExpr, lookup } from '../lower-expr.ts';
 import { kvBounds, peelValidity } from './kv-bounds.ts';
@@ -14,13 +15,32 @@ interface FlashArg {
   readonly type: Node['type'];
 }
 
-export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[], oBuffer: number, lseBuffer: number | null, name: string): FlashKernel {
-  const oNode = body.nodes[body.outputs['o']!] as Extract<Node, { op: 'contract' }>;
+/** The parts of a flash body: node ids of Q·K, Q, K, V and the score, and the head axes. */
+export interface FlashParts {
+  readonly cId: number;
+  readonly qId: number;
+  readonly kId: number;
+  readonly vId: number;
+  readonly sId: number;
+  /** The q·k contracted axes (Q's axes that K has and the scores do not). */
+  readonly d: readonly Axis[];
+  /** The value axes (V's axes the scores do not have). */
+  readonly e: readonly Axis[];
+}
+
+/**
+ * Finds the parts of a flash body (`o = contract(softmax(S), V)`, S an elementwise tree over
+ * `contract(Q, K)`), or null when the body is not of that form. The one reading of a flash body:
+ * the lowering and `symbolsToPin` (which head sizes must be static) both use it.
+ */
+export function flashParts(body: Graph, axis: string): FlashParts | null {
+  const oNode = body.nodes[body.outputs['o']!];
+  if (oNode?.op !== 'contract') return null;
   const pIndex = oNode.args.findIndex((a) => body.nodes[a]!.op === 'composite');
+  if (pIndex < 0) return null;
   const p = body.nodes[oNode.args[pIndex]!] as Extract<Node, { op: 'composite' }>;
   const vId = oNode.args[1 - pIndex]!;
   const sId = p.arg;
-  const sType = body.nodes[sId]!.type;
   const findContract = (id: number): number | null => {
     const n = body.nodes[id]!;
     if (n.op === 'contract') return id;
@@ -31,21 +51,34 @@ export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[]
     }
     return null;
   };
-  const cId = findContract(sId)!;
+  const cId = findContract(sId);
+  if (cId === null) return null;
   const c = body.nodes[cId] as Extract<Node, { op: 'contract' }>;
+  if (c.args.length !== 2) return null;
   let [qId, kId] = c.args as [number, number];
   if (body.nodes[qId]!.type.axes.some((a) => a.name === axis)) [qId, kId] = [kId, qId];
-  const qType = body.nodes[qId]!.type;
+  const sType = body.nodes[sId]!.type;
   const kType = body.nodes[kId]!.type;
-  const vType = body.nodes[vId]!.type;
   const inS = (n: string) => sType.axes.some((a) => a.name === n);
+  const inK = (n: string) => kType.axes.some((a) => a.name === n);
+  const d = body.nodes[qId]!.type.axes.filter((a) => inK(a.name) && !inS(a.name));
+  const e = body.nodes[vId]!.type.axes.filter((a) => !inS(a.name));
+  return { cId, qId, kId, vId, sId, d, e };
+}
+
+export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[], oBuffer: number, lseBuffer: number | null, name: string): FlashKernel {
+  const parts = flashParts(body, axis);
+  if (!parts) throw new TesseraError(`fuse: flash node ${name} does not have the form contract(softmax(S), V)`);
+  const { cId, qId, kId, vId, sId } = parts;
+  const sType = body.nodes[sId]!.type;
+  const kType = body.nodes[kId]!.type;
   const inK = (n: string) => kType.axes.some((a) => a.name === n);
 
   const kaxis = axisIds();
   const rows = sType.axes.filter((a) => a.name !== axis).map(kaxis);
   const kv = kaxis(sType.axes.find((a) => a.name === axis)!);
-  const d = qType.axes.filter((a) => inK(a.name) && !inS(a.name)).map(kaxis);
-  const e = vType.axes.filter((a) => !inS(a.name)).map(kaxis);
+  const d = parts.d.map(kaxis);
+  const e = parts.e.map(kaxis);
   const batch = rows.filter((a) => inK(a.name));
   const oType = body.nodes[body.outputs['o']!]!.type;
   const lseType = body.nodes[body.outputs['lse']!]!.type;

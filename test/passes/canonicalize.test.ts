@@ -5,16 +5,10 @@
  * (per graph: loop bodies have their own table), and drop dead nodes (inputs and params stay).
  */
 import { describe, expect, it } from 'vitest';
+import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { printGraph } from '../../dsl/print.ts';
 import { canonicalize } from '../../compiler/passes/canonicalize.ts';
-
-/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
-function ir(strings: TemplateStringsArray): string {
-  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
-  return lines.map((l) => l.slice(indent)).join('\n');
-}
 
 const run = (text: string) => printGraph(canonicalize(parseGraph(text)));
 

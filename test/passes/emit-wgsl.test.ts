@@ -4,15 +4,9 @@
  * kernel kind is pinned by the emitter tests; these check the properties of the pass's output.)
  */
 import { describe, expect, it } from 'vitest';
+import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { compile } from '../../compiler/index.ts';
-
-/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
-function ir(strings: TemplateStringsArray): string {
-  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
-  return lines.map((l) => l.slice(indent)).join('\n');
-}
 
 describe('emit-wgsl', () => {
   it('prints the same WGSL for the same kernel, and one shader serves every size', () => {

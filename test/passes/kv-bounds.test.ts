@@ -9,39 +9,12 @@
  * expectation was worked out by hand from the mask.
  */
 import { describe, expect, it } from 'vitest';
+import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { buildExpr, loadOf } from '../../compiler/lower-expr.ts';
 import { kvBounds, peelValidity } from '../../compiler/lower-attention/kv-bounds.ts';
-import type { KExpr, KvBound } from '../../compiler/kernel-ir.ts';
+import { printExpr, printKvBound } from '../../compiler/kernel-ir.ts';
 
-/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
-function ir(strings: TemplateStringsArray): string {
-  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
-  return lines.map((l) => l.slice(indent)).join('\n');
-}
-
-/** Kernel expressions in `printFused`'s notation: `#a0` an index, `|n|` a size, `b0[a0]` a load. */
-function show(e: KExpr): string {
-  switch (e.k) {
-    case 'load':
-      return `b${e.buffer}[${e.axes.map((a) => ('at' in a ? `clamp(${show(a.at)})` : a.index)).join(',')}]`;
-    case 'const':
-      return `${e.value}:${e.dtype}`;
-    case 'param':
-      return `$${e.name}`;
-    case 'index':
-      return `#${e.axis}`;
-    case 'size':
-      return `|${e.size}|`;
-    case 'acc':
-      return 'q·k';
-    case 'op':
-      return `${e.fn}(${e.args.map(show).join(', ')})`;
-  }
-}
-
-const bound = (b: KvBound) => `${b.t === 0 ? '' : b.t > 0 ? 't+' : '-t+'}${show(b.c)}`;
 
 /** The score built from the text, peeled and bounded, printed as four lines. */
 function analyse(text: string, tiled: string | null = 'a0'): string {
@@ -55,10 +28,10 @@ function analyse(text: string, tiled: string | null = 'a0'): string {
   const { score, valid } = peelValidity(expr);
   const { lower, upper, rest } = kvBounds(valid, tiled, 'a1');
   return [
-    `score=${show(score)}`,
-    `valid=${valid ? show(valid) : 'all'}`,
-    `kv>=[${lower.map(bound).join(', ')}] kv<=[${upper.map(bound).join(', ')}]`,
-    `rest=[${rest.map(show).join(', ')}]`,
+    `score=${printExpr(score)}`,
+    `valid=${valid ? printExpr(valid) : 'all'}`,
+    `kv>=[${lower.map(printKvBound).join(', ')}] kv<=[${upper.map(printKvBound).join(', ')}]`,
+    `rest=[${rest.map(printExpr).join(', ')}]`,
   ].join('\n');
 }
 

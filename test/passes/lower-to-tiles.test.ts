@@ -6,6 +6,7 @@
  * hand against the defaults in `compiler/schedule.ts` (the comments say what to look for).
  */
 import { describe, expect, it } from 'vitest';
+import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
 import { planMemory } from '../../compiler/passes/plan-memory.ts';
@@ -13,13 +14,6 @@ import { lowerToTiles, type TiledStep } from '../../compiler/passes/lower-to-til
 import { checkSchedule, type ScheduleOverrides } from '../../compiler/schedule.ts';
 import { printFused } from '../../compiler/kernel-ir.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
-
-/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
-function ir(strings: TemplateStringsArray): string {
-  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
-  return lines.map((l) => l.slice(indent)).join('\n');
-}
 
 /** One line per step: a kernel's kind, name and schedule (and size range), copies, loops. */
 function printSchedules(steps: readonly TiledStep[], indent = ''): string[] {

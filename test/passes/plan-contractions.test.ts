@@ -7,16 +7,10 @@
  * reordered by a relabel when the result order differs. Each expectation was checked by hand.
  */
 import { describe, expect, it } from 'vitest';
+import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { printGraph } from '../../dsl/print.ts';
 import { planContractions } from '../../compiler/passes/plan-contractions.ts';
-
-/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
-function ir(strings: TemplateStringsArray): string {
-  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
-  return lines.map((l) => l.slice(indent)).join('\n');
-}
 
 const run = (text: string) => printGraph(planContractions(parseGraph(text)));
 

@@ -6,18 +6,12 @@
  * buffer (a loop is one step); buffers are renumbered. Each expectation was checked by hand.
  */
 import { describe, expect, it } from 'vitest';
+import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
 import { planMemory } from '../../compiler/passes/plan-memory.ts';
 import { printFused } from '../../compiler/kernel-ir.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
-
-/** IR text from an indented template literal: the common indentation and the outer newlines removed. */
-function ir(strings: TemplateStringsArray): string {
-  const lines = strings[0]!.replace(/^\n/, '').replace(/\n\s*$/, '').split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
-  return lines.map((l) => l.slice(indent)).join('\n');
-}
 
 const run = (text: string) => printFused(planMemory(fuse(parseGraph(text), { name: 'test', maxStorageBuffers: 8, limits: DEFAULT_LIMITS })));
 
