@@ -2,7 +2,7 @@
  * The neutral contract between the compiler and the runtime: the Program format, size
  * expressions and device limits. Both sides import this module; neither imports the other.
  */
-export type { BindingAccess, Program, ProgramBuffer, ProgramKernel, ProgramTensor, Step, UniformWord } from './program.ts';
+export type { BindingAccess, ChunkedDispatch, ChunkSlice, Program, ProgramBuffer, ProgramKernel, ProgramTensor, Step, UniformWord } from './program.ts';
 export { evalSize, inRange, sizeProduct, type SizeExpr, type SizeRange } from './size.ts';
 export { DEFAULT_LIMITS, type DeviceLimits } from './limits.ts';
 export { validateProgram } from './validate.ts';

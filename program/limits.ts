@@ -11,6 +11,8 @@ export interface DeviceLimits {
   readonly maxComputeWorkgroupSizeX: number;
   readonly maxComputeWorkgroupsPerDimension: number;
   readonly maxStorageBuffersPerShaderStage: number;
+  /** Storage bindings of a buffer slice start at a multiple of this many bytes. */
+  readonly minStorageBufferOffsetAlignment: number;
 }
 
 /** WebGPU's guaranteed minimum limits: what the compiler assumes when told nothing. */
@@ -22,4 +24,5 @@ export const DEFAULT_LIMITS: DeviceLimits = {
   maxComputeWorkgroupSizeX: 256,
   maxComputeWorkgroupsPerDimension: 65535,
   maxStorageBuffersPerShaderStage: 8,
+  minStorageBufferOffsetAlignment: 256,
 };

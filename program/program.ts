@@ -74,9 +74,34 @@ export type Step =
        * this way; the runtime compiles only the variants a run dispatches.
        */
       readonly when?: SizeRange;
+      /**
+       * Run the kernel once per chunk of a long axis, so a tensor larger than one storage binding
+       * (`maxStorageBufferBindingSize`) is read or written a slice at a time: `count` dispatches;
+       * in dispatch c, uniform word `word` holds c and each listed binding is bound to `bytes`
+       * bytes of its buffer from byte c·`stride` (fewer at the buffer's end). The step's
+       * workgroups and other uniform words are those of every chunk.
+       */
+      readonly chunks?: ChunkedDispatch;
     }
   | { readonly kind: 'copy'; readonly label: string; readonly src: number; readonly dst: number; readonly bytes: SizeExpr }
   | { readonly kind: 'loop'; readonly label: string; readonly count: number; readonly body: readonly Step[] };
+
+/** See the dispatch step's `chunks`. */
+export interface ChunkedDispatch {
+  readonly count: SizeExpr;
+  readonly word: number;
+  readonly slices: readonly ChunkSlice[];
+}
+
+/** One binding of a chunked dispatch bound to a slice of its buffer. */
+export interface ChunkSlice {
+  /** The index into the step's `buffers` (the binding number). */
+  readonly binding: number;
+  /** Bytes from one chunk's slice to the next (a multiple of `minStorageBufferOffsetAlignment`). */
+  readonly stride: SizeExpr;
+  /** Bytes bound per chunk (at most `maxStorageBufferBindingSize`). */
+  readonly bytes: SizeExpr;
+}
 
 export interface Program {
   readonly format: 'tessera-program';

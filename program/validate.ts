@@ -213,6 +213,16 @@ export function validateProgram(program: Program): void {
           }
         });
         step.uniforms.forEach((u, i) => uniformWord(u, where, i));
+        if (step.chunks !== undefined) {
+          const c = step.chunks;
+          if (!isObject(c) || !isSizeExpr(c.count) || !Array.isArray(c.slices)) fail(`${where} has chunks ${show(c)}, which is not { count, word, slices }`);
+          if (!isIndex(c.word) || c.word >= step.uniforms.length) fail(`${where} passes the chunk index in uniform word ${show(c.word)}, but it has ${step.uniforms.length} words`);
+          c.slices.forEach((slice, i) => {
+            if (!isObject(slice) || !isIndex(slice.binding) || slice.binding >= step.buffers.length || !isSizeExpr(slice.stride) || !isSizeExpr(slice.bytes)) {
+              fail(`${where} has chunk slice ${i} ${show(slice)}, which is not { binding, stride, bytes } over its ${step.buffers.length} bindings`);
+            }
+          });
+        }
         if (step.when !== undefined) {
           if (!isObject(step.when) || !isSizeExpr(step.when.size)) fail(`${where} has when ${show(step.when)}, which is not a size range`);
           for (const bound of ['atLeast', 'below'] as const) {

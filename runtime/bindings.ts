@@ -11,6 +11,8 @@ import type { CompiledKernel } from './pipelines.ts';
 
 export interface BoundBuffer {
   readonly buffer: GPUBuffer;
+  /** The first byte bound: 0, or where a chunk's slice starts. */
+  readonly offset: number;
   /** Bytes bound: the size the program asked for, which may be less than a pooled buffer's. */
   readonly size: number;
 }
@@ -50,10 +52,10 @@ export class BindingCache {
 
   /** The bind group for a kernel's layout: storage buffers at 0..n-1, then the uniforms (if any). */
   bindGroup(kernel: CompiledKernel, storage: readonly BoundBuffer[], uniform: GPUBuffer | null, label: string, cached = true): GPUBindGroup {
-    const key = `${kernel.layoutKey}#${storage.map((b) => `${this.#id(b.buffer)}:${b.size}`).join(',')}#${uniform ? this.#id(uniform) : ''}`;
+    const key = `${kernel.layoutKey}#${storage.map((b) => `${this.#id(b.buffer)}:${b.offset}:${b.size}`).join(',')}#${uniform ? this.#id(uniform) : ''}`;
     const hit = cached ? this.#groups.get(key) : undefined;
     if (hit) return hit;
-    const entries: GPUBindGroupEntry[] = storage.map((b, binding) => ({ binding, resource: { buffer: b.buffer, offset: 0, size: b.size } }));
+    const entries: GPUBindGroupEntry[] = storage.map((b, binding) => ({ binding, resource: { buffer: b.buffer, offset: b.offset, size: b.size } }));
     if (uniform) entries.push({ binding: storage.length, resource: { buffer: uniform } });
     const group = this.ctx.device.createBindGroup({ label, layout: kernel.bindGroupLayout, entries });
     if (cached) this.#groups.set(key, group);

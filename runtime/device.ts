@@ -114,6 +114,7 @@ export function deviceLimits(device: GPUDevice): DeviceLimits {
     maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
     maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
   };
 }
 

@@ -14,6 +14,11 @@ export interface PlannedDispatch {
   readonly label: string;
   readonly kernel: number;
   readonly buffers: readonly number[];
+  /**
+   * The byte range bound for each binding: the whole buffer, or one chunk's slice of it (see the
+   * dispatch step's `chunks`).
+   */
+  readonly ranges: readonly { readonly offset: number; readonly size: number }[];
   /** The uniform words padded to 16 bytes, or null when the kernel reads none. */
   readonly uniforms: Uint32Array | null;
   /** Total workgroups, and how they are laid out as (x, y); a step with 0 is skipped. */
@@ -95,9 +100,12 @@ function paramBits(value: number, dtype: DType): number {
   return word.getUint32(0, true);
 }
 
-/** Why a buffer of `bytes` cannot be a storage binding on this device, or null when it can. */
-export function exceedsLimits(what: string, bytes: number, limits: DeviceLimits): string | null {
-  if (bytes > limits.maxStorageBufferBindingSize) {
+/**
+ * Why a buffer of `bytes` cannot be allocated on this device — or, when it is `bound` whole, be
+ * one storage binding — or null when it can.
+ */
+export function exceedsLimits(what: string, bytes: number, limits: DeviceLimits, bound = true): string | null {
+  if (bound && bytes > limits.maxStorageBufferBindingSize) {
     return `${what} needs ${formatBytes(bytes)} but this device binds at most ${formatBytes(limits.maxStorageBufferBindingSize)} per storage buffer (maxStorageBufferBindingSize)`;
   }
   if (bytes > limits.maxBufferSize) {
@@ -132,13 +140,27 @@ export function planRun(
 
   const tensorOf = new Map<number, string>();
   for (const t of [...program.inputs, ...program.outputs]) tensorOf.set(t.buffer, t.name);
+  // A buffer that some dispatch binds whole must fit one storage binding; one that is only ever
+  // bound a chunk at a time (or only copied) need only fit one allocation.
+  const boundWhole = new Set<number>();
+  const collect = (list: readonly Step[]): void => {
+    for (const step of list) {
+      if (step.kind === 'loop') collect(step.body);
+      else if (step.kind === 'copy') continue;
+      else if (!step.when || inRange(step.when, symbols)) {
+        const sliced = new Set(step.chunks?.slices.map((sl) => sl.binding) ?? []);
+        step.buffers.forEach((id, i) => sliced.has(i) || boundWhole.add(id));
+      }
+    }
+  };
+  collect(program.steps);
   const buffers = new Map<number, PlannedBuffer>();
   for (const b of program.buffers) {
     const tensor = tensorOf.get(b.id);
     const what = tensor !== undefined ? `tensor '${tensor}'` : `${b.role} buffer '${b.label}'`;
     const asked = size(b.bytes, `the size of ${what}`);
     const bytes = Math.max(4, Math.ceil(asked / 4) * 4);
-    const tooBig = exceedsLimits(what, bytes, limits);
+    const tooBig = exceedsLimits(what, bytes, limits, boundWhole.has(b.id));
     if (tooBig !== null) fail(tooBig);
     buffers.set(b.id, { buffer: b, what, bytes });
   }
@@ -182,14 +204,10 @@ export function planRun(
     return u.u32;
   };
 
-  const plan = (list: readonly Step[]): PlannedStep[] =>
-    list.flatMap((step): PlannedStep[] => {
-      const planned = planStep(step);
-      return planned ? [planned] : [];
-    });
-  /** A step's plan, or null when its `when` range excludes this run. */
-  const planStep = (step: Step): PlannedStep | null => {
-    if (step.kind === 'loop') return { kind: 'loop', label: step.label, count: step.count, body: plan(step.body) };
+  const plan = (list: readonly Step[]): PlannedStep[] => list.flatMap(planStep);
+  /** A step's plan: nothing when its `when` range excludes this run, one dispatch per chunk. */
+  const planStep = (step: Step): PlannedStep[] => {
+    if (step.kind === 'loop') return [{ kind: 'loop', label: step.label, count: step.count, body: plan(step.body) }];
     if (step.kind === 'copy') {
       const where = `copy '${step.label}'`;
       const bytes = size(step.bytes, `the size of ${where}`);
@@ -198,9 +216,9 @@ export function planRun(
         const b = buffers.get(id)!;
         if (bytes > b.bytes) fail(`${where} copies ${bytes} bytes but ${b.what} holds ${b.bytes}`);
       }
-      return { kind: 'copy', label: step.label, src: step.src, dst: step.dst, bytes };
+      return [{ kind: 'copy', label: step.label, src: step.src, dst: step.dst, bytes }];
     }
-    if (step.when && !inRange(step.when, symbols)) return null;
+    if (step.when && !inRange(step.when, symbols)) return [];
     const kernel = program.kernels[step.kernel]!;
     const where = `step '${step.label}' (kernel '${kernel.name}')`;
     const total = size(step.workgroups, `the workgroup count of ${where}`);
@@ -213,7 +231,48 @@ export function planRun(
       uniforms = new Uint32Array(Math.ceil(kernel.uniformWords / 4) * 4);
       step.uniforms.forEach((u, i) => (uniforms![i] = uniformWord(u, where)));
     }
-    return { kind: 'dispatch', label: step.label, kernel: step.kernel, buffers: step.buffers, uniforms, total, grid: workgroupGrid(total, max), cached: step.cached === true };
+    const whole = step.buffers.map((id) => ({ offset: 0, size: buffers.get(id)!.bytes }));
+    const dispatch = (ranges: PlannedDispatch['ranges'], words: Uint32Array | null, label: string): PlannedDispatch => ({
+      kind: 'dispatch',
+      label,
+      kernel: step.kernel,
+      buffers: step.buffers,
+      ranges,
+      uniforms: words,
+      total,
+      grid: workgroupGrid(total, max),
+      cached: step.cached === true,
+    });
+    if (!step.chunks) return [dispatch(whole, uniforms, step.label)];
+    const chunks = step.chunks;
+    const count = size(chunks.count, `the chunk count of ${where}`);
+    const slices = chunks.slices.map((slice) => {
+      const planned = buffers.get(step.buffers[slice.binding]!)!;
+      const stride = size(slice.stride, `the chunk stride of ${where}`);
+      const bytes = size(slice.bytes, `the chunk size of ${where}`);
+      if (stride % limits.minStorageBufferOffsetAlignment !== 0) {
+        fail(`${where} binds ${planned.what} in chunks ${stride} bytes apart, not a multiple of this device's ${limits.minStorageBufferOffsetAlignment} (minStorageBufferOffsetAlignment)`);
+      }
+      if (bytes > limits.maxStorageBufferBindingSize) {
+        fail(`${where} binds ${formatBytes(bytes)} chunks of ${planned.what} but this device binds at most ${formatBytes(limits.maxStorageBufferBindingSize)} per storage buffer (maxStorageBufferBindingSize)`);
+      }
+      if (count > 0 && (count - 1) * stride >= planned.bytes) fail(`${where} has ${count} chunks of ${planned.what}, but the last starts past its ${planned.bytes} bytes`);
+      return { binding: slice.binding, stride, bytes, total: planned.bytes };
+    });
+    return Array.from({ length: count }, (_, c) => {
+      const ranges = whole.map((range, binding) => {
+        const slice = slices.find((sl) => sl.binding === binding);
+        if (!slice) return range;
+        const offset = c * slice.stride;
+        return { offset, size: Math.ceil(Math.min(slice.bytes, slice.total - offset) / 4) * 4 };
+      });
+      let words = uniforms;
+      if (uniforms) {
+        words = uniforms.slice();
+        words[chunks.word] = c;
+      }
+      return dispatch(ranges, words, count > 1 ? `${step.label} [chunk ${c}]` : step.label);
+    });
   };
 
   return { symbols, params: checkedParams, buffers, inputs, outputs, steps: plan(program.steps) };

@@ -54,12 +54,13 @@ class WebGPURuntime implements WebGPUBackend {
     /** The object that keeps Dawn's instance alive for the device's whole life. */
     private readonly keepAlive: unknown,
     private readonly ownsDevice: boolean,
+    lower: Partial<DeviceLimits> = {},
   ) {
     this.#ctx = new DeviceContext(device, this.#memory);
     this.#pipelines = new PipelineCache(device);
     this.#pool = new BufferPool(this.#ctx);
     this.#bindings = new BindingCache(this.#ctx);
-    this.limits = deviceLimits(device);
+    this.limits = lowerLimits(deviceLimits(device), lower);
     this.hasTimestamps = device.features.has('timestamp-query');
   }
 
@@ -70,7 +71,8 @@ class WebGPURuntime implements WebGPUBackend {
   upload(t: HostTensor, dtype?: DType): RuntimeTensor {
     this.#ctx.checkAlive();
     const host = uploadData(t, dtype);
-    const tooBig = exceedsLimits('upload: the tensor', host.data.length * 4, this.limits);
+    // A tensor larger than one storage binding is fine: programs bind it a chunk at a time.
+    const tooBig = exceedsLimits('upload: the tensor', host.data.length * 4, this.limits, false);
     if (tooBig !== null) throw new TesseraError(tooBig);
     return uploadTensor(this.#ctx, `upload ${host.dtype}[${host.shape.join(', ')}]`, host.data, host.shape, host.dtype);
   }
@@ -299,7 +301,7 @@ class WebGPURuntime implements WebGPUBackend {
   }
 
   #bindGroup(program: Program, plan: RunPlan, step: PlannedDispatch, compiled: Map<number, CompiledKernel>, buffers: Map<number, GPUBuffer>, cached: boolean): GPUBindGroup {
-    const storage = step.buffers.map((id) => ({ buffer: buffers.get(id)!, size: plan.buffers.get(id)!.bytes }));
+    const storage = step.buffers.map((id, i) => ({ buffer: buffers.get(id)!, ...step.ranges[i]! }));
     const uniform = step.uniforms ? this.#bindings.uniformBuffer(step.uniforms).buffer : null;
     const kernel = program.kernels[step.kernel]!;
     return this.#bindings.bindGroup(compiled.get(step.kernel)!, storage, uniform, `${program.name}/${step.label} (kernel '${kernel.name}')`, cached);
@@ -386,24 +388,44 @@ async function readTimestamps(timing: { timed: TimedDispatch[]; readback: Tracke
 }
 
 /**
+ * The device's limits, each lowered to `lower`'s value where that is smaller (a larger value is
+ * refused: the device cannot honour it). Lets an app plan for smaller devices than the one it
+ * runs on, and tests exercise the paths small devices take (chunked bindings).
+ */
+function lowerLimits(device: DeviceLimits, lower: Partial<DeviceLimits>): DeviceLimits {
+  const out: Record<string, number> = { ...device };
+  for (const [name, value] of Object.entries(lower)) {
+    const has = (device as unknown as Record<string, number>)[name];
+    if (has === undefined) throw new TesseraError(`unknown device limit '${name}'`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new TesseraError(`device limit '${name}' must be a whole number >= 1, got ${String(value)}`);
+    const alignment = name === 'minStorageBufferOffsetAlignment';
+    // An alignment is a lower bound: a device limit can only be made stricter (larger) there.
+    if (alignment ? value < has : value > has) throw new TesseraError(`device limit '${name}' can only be made ${alignment ? 'larger' : 'smaller'} than this device's ${has}, got ${value}`);
+    out[name] = value;
+  }
+  return out as unknown as DeviceLimits;
+}
+
+/**
  * A WebGPU backend on `options.device`, or on a device opened on the best adapter (with the
  * adapter's larger limits and 'timestamp-query' when it has it). A device the caller passes stays
- * the caller's: `destroy()` leaves it open.
+ * the caller's: `destroy()` leaves it open. `limits` plans runs against smaller limits than the
+ * device's (see `lowerLimits`).
  */
-export async function createWebGPUBackend(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference } = {}): Promise<WebGPUBackend> {
+export async function createWebGPUBackend(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference; limits?: Partial<DeviceLimits> } = {}): Promise<WebGPUBackend> {
   if (options.device) {
     const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    return new WebGPURuntime(options.device, describeAdapter(info), null, false);
+    return new WebGPURuntime(options.device, describeAdapter(info), null, false, options.limits);
   }
   const probe = await probeGPU(options.powerPreference ? { powerPreference: options.powerPreference } : {});
   if (!probe.ok) throw new WebGPUError(`no WebGPU adapter: ${probe.reason}`);
-  return backendOnAdapter(probe.gpu);
+  return backendOnAdapter(probe.gpu, options.limits);
 }
 
 /** A backend on a device it opens (and owns) on an adapter already found. */
-export async function backendOnAdapter(gpu: AcquiredGPU): Promise<WebGPUBackend> {
+export async function backendOnAdapter(gpu: AcquiredGPU, limits: Partial<DeviceLimits> = {}): Promise<WebGPUBackend> {
   const device = await openDevice(gpu.adapter);
-  return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true);
+  return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true, limits);
 }
 
 /** The steps without the cached dispatches (their results are already in the cache buffers). */

@@ -28,6 +28,23 @@ import { describeGPU } from './gpu.ts';
 
 const EMPTY_GRAPH: Graph = { nodes: [], outputs: {} };
 
+/**
+ * One dispatch binding buffer `id` whole (a storage binding of its full size): what makes a
+ * buffer larger than `maxStorageBufferBindingSize` an error. Buffers that are only read back, or
+ * bound a chunk at a time, may be larger (see chunked-dispatch.test.ts).
+ */
+function fillingWhole(id: number): Pick<Program, 'kernels' | 'steps'> {
+  const kernel: ProgramKernel = {
+    name: 'fill',
+    entryPoint: 'main',
+    workgroupSize: [64, 1, 1],
+    bindings: ['read_write'],
+    uniformWords: 0,
+    wgsl: '@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n@compute @workgroup_size(64) fn main() { x[0] = 1.0; }',
+  };
+  return { kernels: [kernel], steps: [{ kind: 'dispatch', kernel: 0, label: 'fill', buffers: [id], uniforms: [], workgroups: 1 }] };
+}
+
 /** A Program with the boilerplate filled in. */
 function program(p: Omit<Program, 'format' | 'version' | 'params' | 'graph'> & Partial<Pick<Program, 'params' | 'graph'>>): Program {
   return { format: 'tessera-program', version: 1, params: [], graph: EMPTY_GRAPH, ...p };
@@ -328,8 +345,7 @@ describe('planning a run (no device)', () => {
       inputs: [],
       outputs: [{ name: 'x', dtype: 'f32', axes: ['i'], shape: [52428800], buffer: 0 }],
       buffers: [{ id: 0, bytes: 209715200, role: 'output', label: 'x' }],
-      kernels: [],
-      steps: [],
+      ...fillingWhole(0),
     });
     expect(() => planRun(big, {}, {}, DEFAULT_LIMITS)).toThrow(
       new TesseraError("program 'too-big': tensor 'x' needs 200.0 MiB but this device binds at most 128.0 MiB per storage buffer (maxStorageBufferBindingSize)"),
@@ -594,8 +610,7 @@ describeGPU('WebGPU backend', (gpu) => {
       inputs: [],
       outputs: [{ name: 'x', dtype: 'f32', axes: ['i'], shape: [elements], buffer: 0 }],
       buffers: [{ id: 0, bytes: elements * 4, role: 'output', label: 'x' }],
-      kernels: [],
-      steps: [],
+      ...fillingWhole(0),
     });
     gpu.memory.resetPeak();
     await expect(gpu.run(big, {})).rejects.toThrow(
