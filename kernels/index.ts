@@ -14,3 +14,21 @@ export {
   type Scores,
 } from './attention.ts';
 export { hopfieldKernel } from './hopfield.ts';
+export {
+  efficientVectorRoutingKernel,
+  efficientVectorRoutingFunctions,
+  definableVectorRoutingKernel,
+  generativeMatrixRoutingKernel,
+  batchAxisNames,
+  VECTOR_ROUTING_OUTPUTS,
+  MATRIX_ROUTING_OUTPUTS,
+  type EfficientVectorRoutingConfig,
+  type EfficientVectorRoutingParams,
+  type DefinableVectorRoutingConfig,
+  type GenerativeMatrixRoutingConfig,
+  type VectorRoutingFunctions,
+  type VectorRoutingOutput,
+  type MatrixRoutingOutput,
+  type RoutingContext,
+  type Vec,
+} from './routing.ts';

@@ -1,7 +1,9 @@
 /**
  * The interpreter against the independent oracle: every einsum golden case (numpy, float64) is
  * reproduced by interpreting the library's einsum kernel, exactly in f64 mode up to summation
- * order, and within float32 rounding in f32 mode.
+ * order, and within float32 rounding in f32 mode; every routing golden case (the reference PyTorch
+ * implementation, float64) within float32 rounding in f32 mode (`routing.test.ts` holds them to
+ * float64 accuracy in f64 mode, and runs them on WebGPU).
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { interpretKernel, type Precision } from '../interpreter/interpret.ts';
 import { einsumKernel } from '../kernels/einsum.ts';
+import { prepareGolden } from './golden/cases.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -48,6 +51,30 @@ describe('einsum golden cases', () => {
         expect(comparison.ok).toBe(true);
       });
     }
+  }
+});
+
+const routingFiles = readdirSync(GOLDEN_DIR)
+  .filter((f) => /^(efficient_vector|generative_matrix)_routing_\d+\.json$/.test(f))
+  .sort();
+
+describe('routing golden cases in f32 mode', () => {
+  it('finds the copied golden files', () => {
+    expect(routingFiles.length).toBe(7);
+  });
+
+  for (const file of routingFiles) {
+    it(file, () => {
+      const golden = loadGolden(join(GOLDEN_DIR, file));
+      expect(['EfficientVectorRouting', 'GenerativeMatrixRouting']).toContain(golden.kind);
+      const prepared = prepareGolden(golden)!;
+      const result = interpretKernel(prepared.kernel, prepared.inputs, { precision: 'f32' });
+      for (const [name, expected] of Object.entries(golden.outputs)) {
+        const out = result[prepared.outputs[name]!]!;
+        expect(out.data, name).toBeInstanceOf(Float32Array);
+        expect(compareToGolden(out, expected, TOLERANCE.f32).detail, name).toBe(`within rtol ${TOLERANCE.f32.rtol}, atol ${TOLERANCE.f32.atol}`);
+      }
+    });
   }
 });
 

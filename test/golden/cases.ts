@@ -8,6 +8,7 @@ import type { HostTensor } from '../../dsl/types.ts';
 import { attentionKernel, splitHeads } from '../../kernels/attention.ts';
 import { einsumKernel } from '../../kernels/einsum.ts';
 import { hopfieldKernel } from '../../kernels/hopfield.ts';
+import { efficientVectorRoutingKernel, generativeMatrixRoutingKernel, type MatrixRoutingOutput, type VectorRoutingOutput } from '../../kernels/routing.ts';
 import type { GoldenCase } from './load.ts';
 
 export interface GoldenRun {
@@ -36,6 +37,48 @@ function numberOrNull(c: GoldenCase, key: string): number | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'number') throw new Error(`${c.kind} case: config.${key} must be a number or null, got ${JSON.stringify(value)}`);
   return value;
+}
+
+function integer(c: GoldenCase, key: string): number {
+  const value = c.config[key];
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error(`${c.kind} case: config.${key} must be a whole number, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function param(c: GoldenCase, name: string): HostTensor {
+  const t = c.params[name];
+  if (!t) throw new Error(`${c.kind} case has no param '${name}'`);
+  return t;
+}
+
+/** The number of leading batch axes: `config.batch` lists their sizes. */
+function batchAxes(c: GoldenCase): number {
+  const batch = c.config['batch'] ?? [];
+  if (!Array.isArray(batch)) throw new Error(`${c.kind} case: config.batch must be an array of sizes, got ${JSON.stringify(batch)}`);
+  return batch.length;
+}
+
+/**
+ * The routing kernels take every learned tensor as an input under its reference name, except the
+ * variable-n_inp linear maps, whose dotted PyTorch names (`compute_beta_use.weight`) become
+ * `W_beta_use` / `B_beta_use`.
+ */
+const ROUTING_PARAM_NAMES: Readonly<Record<string, string>> = {
+  'compute_beta_use.weight': 'W_beta_use',
+  'compute_beta_use.bias': 'B_beta_use',
+  'compute_beta_ign.weight': 'W_beta_ign',
+  'compute_beta_ign.bias': 'B_beta_ign',
+};
+
+function routingInputs(c: GoldenCase): Record<string, HostTensor> {
+  const inputs: Record<string, HostTensor> = { ...c.inputs };
+  for (const [name, t] of Object.entries(c.params)) inputs[ROUTING_PARAM_NAMES[name] ?? name] = t;
+  return inputs;
+}
+
+/** Every golden output is a kernel output of the same name. */
+function sameNames(c: GoldenCase): Record<string, string> {
+  return Object.fromEntries(Object.keys(c.outputs).map((name) => [name, name]));
 }
 
 type Preparer = (c: GoldenCase) => GoldenRun;
@@ -86,6 +129,44 @@ const PREPARERS: Readonly<Record<string, Preparer>> = {
       outputs: { xi_final: 'xi_final', o: 'o' },
       sizes: { d: xi.shape[3]!, e: v.shape[3]! },
     };
+  },
+  EfficientVectorRouting(c) {
+    const normalize = c.config['normalize'];
+    if (typeof normalize !== 'boolean') throw new Error('EfficientVectorRouting case has no boolean config.normalize');
+    const eps = c.config['layer_norm_eps'];
+    if (eps !== undefined && eps !== 1e-5) throw new Error(`EfficientVectorRouting case: layer_norm_eps ${JSON.stringify(eps)} is not the kernel's 1e-5`);
+    const kernel = efficientVectorRoutingKernel({
+      nInp: integer(c, 'n_inp'),
+      nOut: integer(c, 'n_out'),
+      dInp: integer(c, 'd_inp'),
+      dOut: integer(c, 'd_out'),
+      nIters: integer(c, 'n_iters'),
+      normalize,
+      batchAxes: batchAxes(c),
+      mask: c.inputs['mask'] !== undefined,
+      outputs: Object.keys(c.outputs).filter((name) => name !== 'x_out') as VectorRoutingOutput[],
+    });
+    return { kernel, inputs: routingInputs(c), params: {}, outputs: sameNames(c) };
+  },
+  GenerativeMatrixRouting(c) {
+    const pModel = c.config['p_model'];
+    if (pModel !== 'gaussian' && pModel !== 'skm') throw new Error(`GenerativeMatrixRouting case: unknown p_model ${JSON.stringify(pModel)}`);
+    const eps = numberOrNull(c, 'eps');
+    param(c, 'beta_use');
+    const kernel = generativeMatrixRoutingKernel({
+      nInp: integer(c, 'n_inp'),
+      nOut: integer(c, 'n_out'),
+      dCov: integer(c, 'd_cov'),
+      dInp: integer(c, 'd_inp'),
+      dOut: integer(c, 'd_out'),
+      nIters: integer(c, 'n_iters'),
+      pModel,
+      ...(eps !== null ? { eps } : {}),
+      singleBeta: c.params['beta_ign'] === undefined,
+      batchAxes: batchAxes(c),
+      outputs: Object.keys(c.outputs).filter((name) => !['a_out', 'mu_out', 'sig2_out'].includes(name)) as MatrixRoutingOutput[],
+    });
+    return { kernel, inputs: routingInputs(c), params: {}, outputs: sameNames(c) };
   },
 };
 
