@@ -45,6 +45,10 @@ export interface Row {
   readonly load_1m: number;
   /** Present when the implementation could not run; the reason, verbatim. */
   readonly error?: string;
+  /** Present when the case counts tokens (`Case.tokens`): tokens ÷ `ms_median`, per second. */
+  readonly tokens_per_s?: number | null;
+  /** Present when the case carries a remark for its rows (`Case.note`). */
+  readonly note?: string;
 }
 
 /** What a case needs from one implementation: a prepared computation on resident inputs. */
@@ -83,6 +87,13 @@ export interface Case<I> {
   readonly name: string;
   /** Standard flop count (matmul: 2·M·N·K). */
   readonly flops: number;
+  /**
+   * Tokens (sequence items, e.g. routed input vectors) one run processes, where that is the figure
+   * users quote; the rows then carry `tokens_per_s` and the table a `tokens/s` column.
+   */
+  readonly tokens?: number;
+  /** A remark shown in the note column of every row of the case (e.g. why an impl is absent). */
+  readonly note?: string;
   /** Largest `max_abs_err` a correct f32 implementation may show on these inputs. */
   readonly tolerance: number;
   /** Deterministic inputs (seeded), built once per case. */
@@ -340,7 +351,12 @@ function makeRow<I>(c: Case<I>, impl: Impl<I>, ctx: BenchContext, m: Measured): 
     tolerance: c.tolerance,
     load_1m: round(loadavg()[0]!, 2),
   };
-  return m.error === undefined ? row : { ...row, error: m.error };
+  const extra = {
+    ...(c.tokens === undefined ? {} : { tokens_per_s: m.ms_median === null ? null : round((c.tokens * 1000) / m.ms_median, 0) }),
+    ...(c.note === undefined ? {} : { note: c.note }),
+    ...(m.error === undefined ? {} : { error: m.error }),
+  };
+  return { ...row, ...extra };
 }
 
 /** The error's message plus the first stack frame that is not in node internals, for a row. */
@@ -363,7 +379,9 @@ function round(x: number, digits: number): number {
 
 /** A fixed-width text table; errors are shortened here but kept whole in the JSON. */
 export function formatTable(rows: readonly Row[]): string {
-  const header = ['case', 'impl', 'ms_median', 'ms_min', 'runs', 'GFLOP/s', 'peak_MiB', 'max_abs_err', 'note'];
+  // The tokens/s column appears only when some row counts tokens, so other tables are unchanged.
+  const tokens = rows.some((r) => r.tokens_per_s !== undefined);
+  const header = ['case', 'impl', 'ms_median', 'ms_min', 'runs', 'GFLOP/s', ...(tokens ? ['tokens/s'] : []), 'peak_MiB', 'max_abs_err', 'note'];
   const num = (x: number | null, digits: number): string => (x === null ? '-' : x.toFixed(digits));
   const body = rows.map((r) => [
     r.case,
@@ -372,16 +390,17 @@ export function formatTable(rows: readonly Row[]): string {
     num(r.ms_min, 2),
     String(r.runs),
     num(r.gflops, 2),
+    ...(tokens ? [r.tokens_per_s === undefined || r.tokens_per_s === null ? '-' : r.tokens_per_s.toFixed(0)] : []),
     r.peak_bytes === null ? '-' : (r.peak_bytes / 2 ** 20).toFixed(1),
     r.max_abs_err === null ? '-' : r.max_abs_err.toExponential(2),
     r.error !== undefined
       ? `ERROR: ${shorten(r.error.replace(/\s+/g, ' '), 100)}`
       : r.max_abs_err !== null && !(r.max_abs_err <= r.tolerance)
         ? `WRONG? max_abs_err above tolerance ${r.tolerance.toExponential(1)}`
-        : '',
+        : (r.note ?? ''),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
-  const numeric = new Set([2, 3, 4, 5, 6, 7]);
+  const numeric = new Set(tokens ? [2, 3, 4, 5, 6, 7, 8] : [2, 3, 4, 5, 6, 7]);
   const line = (cells: string[]): string =>
     cells
       .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))

@@ -5,6 +5,7 @@
 import type { Case } from '../harness.ts';
 import { attentionCase, type AttentionVariant } from './attention.ts';
 import { matmulCase } from './matmul.ts';
+import { routingCase } from './routing.ts';
 
 /**
  * A case with its input type hidden, so cases with different inputs share one list. `Case<I>` is
@@ -34,6 +35,20 @@ const ATTENTION_SIZES: readonly (readonly [number, { warmup: number; runs: numbe
 const ATTENTION_VARIANTS: readonly AttentionVariant[] = ['full', 'causal', 'window64'];
 
 /**
+ * EfficientVectorRouting (n_out = 16, d_inp = d_out = 64, 2 iterations) at n_inp = 4096 and
+ * 65,536 with the peers, and at 1,048,576 (256 MiB of input) for tessera alone. Measured on
+ * lavapipe with 2 busy cores: a 4096 run takes 30–150 ms, a 65,536 run 0.5–2.3 s depending on the
+ * implementation and the load, and the 1M row's float64 reference ~18 s (its runs, once tessera
+ * can bind the input, an estimated ~20 s each), so the large rows get few runs; `--max-seconds`
+ * still caps a slow implementation.
+ */
+const ROUTING_CASES = [
+  routingCase(4096, { warmup: 2, runs: 10 }),
+  routingCase(65536, { warmup: 1, runs: 5 }),
+  routingCase(1048576, { warmup: 1, runs: 3, tesseraOnly: true }),
+];
+
+/**
  * Run counts are sized for lavapipe on 2 CPU cores, where a 512³ matmul takes ~0.1 s and a 1024³
  * one ~1 s per run for the peers (measured): the default bench takes a few minutes, and the
  * `--max-seconds` cap keeps even a slow implementation from pushing it past ten.
@@ -42,4 +57,5 @@ export const cases: readonly RegisteredCase[] = [
   register(matmulCase(512, 512, 512, { warmup: 3, runs: 20 })),
   register(matmulCase(1024, 1024, 1024, { warmup: 2, runs: 10 })),
   ...ATTENTION_SIZES.flatMap(([n, counts]) => ATTENTION_VARIANTS.map((variant) => register(attentionCase(n, variant, counts)))),
+  ...ROUTING_CASES.map(register),
 ];
