@@ -16,6 +16,7 @@ import { matchAttention } from './passes/match-attention.ts';
 import { lowerToTiles } from './passes/lower-to-tiles.ts';
 import { planContractions } from './passes/plan-contractions.ts';
 import { planMemory } from './passes/plan-memory.ts';
+import { splitReductions } from './passes/split-reductions.ts';
 import type { ScheduleOverrides } from './schedule.ts';
 
 export interface CompileOptions {
@@ -50,13 +51,18 @@ export function optimizeGraph(graph: Graph, log?: CompileOptions['log']): Graph 
   return g;
 }
 
-/** Tensor IR through fusion and memory planning: the kernels and host steps, before scheduling. */
+/**
+ * Tensor IR through fusion, splitting long reductions and memory planning: the kernels and host
+ * steps, before scheduling.
+ */
 export function fuseGraph(graph: Graph, options: CompileOptions = {}): FusedProgram {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const optimized = optimizeGraph(graph, options.log);
   const fused = fuse(optimized, { name: options.name ?? 'program', maxStorageBuffers: limits.maxStorageBuffersPerShaderStage, limits });
   options.log?.('fuse', printFused(fused));
-  const planned = planMemory(fused);
+  const split = splitReductions(fused, limits, options.schedules);
+  options.log?.('split-reductions', printFused(split));
+  const planned = planMemory(split);
   options.log?.('plan-memory', printFused(planned));
   return planned;
 }

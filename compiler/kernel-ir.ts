@@ -7,7 +7,7 @@
  */
 import type { ReduceFn } from '../dsl/ir.ts';
 import { formatSize, type Axis, type DType, type Size } from '../dsl/types.ts';
-import type { SizeExpr } from '../program/index.ts';
+import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
 
 /**
  * The product of sizes known at compile time, or null when one is symbolic (the run-time product
@@ -22,11 +22,49 @@ export function staticProduct(sizes: readonly Size[]): number | null {
   return p;
 }
 
-/** An iteration axis of a kernel: a local id (`a0`, `a1`, ...) for a Tensor IR axis. */
+/**
+ * An iteration axis of a kernel: a local id (`a0`, `a1`, ...) for a Tensor IR axis.
+ *
+ * A parts axis (`split-reductions`) over a symbolic axis has no size of its own: it counts the
+ * chunks of `chunk` elements of an axis of `size`, so its extent is ⌈size / chunk⌉ (`axisExtent`).
+ * Such an axis is always the outermost of the index lists it appears in, where no stride depends
+ * on its extent, and only the reduce and GEMM emitters meet it (through `extentProduct`).
+ */
 export interface KAxis {
   readonly id: string;
   readonly name: string;
   readonly size: Size;
+  readonly chunk?: number;
+}
+
+/** An axis's extent: its size, or ⌈size / chunk⌉ for a parts axis. */
+export function axisExtent(a: KAxis): SizeExpr {
+  return a.chunk === undefined ? a.size : { op: 'ceildiv', args: [a.size, a.chunk] };
+}
+
+/** The product of axes' extents (`sizeProduct` with parts axes as ⌈size / chunk⌉). */
+export function extentProduct(axes: readonly KAxis[]): SizeExpr {
+  const whole = sizeProduct(axes.filter((a) => a.chunk === undefined).map((a) => a.size));
+  const parts = axes.filter((a) => a.chunk !== undefined).map(axisExtent);
+  if (parts.length === 0) return whole;
+  const args = whole === 1 ? parts : [whole, ...parts];
+  return args.length === 1 ? args[0]! : { op: 'mul', args };
+}
+
+/** A size expression as printed: `n`, `ceil(n/4096)`, `min(a, b)`, `a*b`, `a+b`. */
+export function formatSizeExpr(e: SizeExpr): string {
+  if (typeof e !== 'object') return String(e);
+  const args = e.args.map(formatSizeExpr);
+  switch (e.op) {
+    case 'mul':
+      return args.join('*');
+    case 'add':
+      return `(${args.join('+')})`;
+    case 'ceildiv':
+      return `ceil(${args[0]}/${args[1]})`;
+    default:
+      return `${e.op}(${args.join(', ')})`;
+  }
 }
 
 /**
@@ -64,6 +102,8 @@ export type KernelIR =
       readonly out: KOutput;
       readonly reduced: readonly KAxis[];
       readonly value: KExpr;
+      /** One half of a reduction split by `split-reductions`; absent for a whole reduction. */
+      readonly split?: ReduceSplit;
     }
   | {
       readonly kind: 'gemm';
@@ -80,6 +120,13 @@ export type KernelIR =
   | FlashCombineKernel
   | MaskClassifyKernel
   | MaskCompactKernel;
+
+/**
+ * A half of a split reduction: `partial` folds one chunk per part and leaves the finaliser out;
+ * `combine` folds the parts and finalises with the element count of the whole reduction, the
+ * product of `count` (what mean divides by), not the number of parts.
+ */
+export type ReduceSplit = { readonly stage: 'partial' } | { readonly stage: 'combine'; readonly count: readonly Size[] };
 
 /**
  * A bound on the kv index derived from the mask: `kv >= t·tiled + c` (lower) or `kv <= t·tiled + c`
@@ -191,8 +238,13 @@ export interface BufferDecl {
 /** Declares a buffer of the fused program and returns its id. */
 export type NewBuffer = (dtype: DType, axes: readonly Axis[], role: BufferDecl['role'], label: string, elements?: SizeExpr) => number;
 
+/**
+ * A host step. A kernel step with `when` runs only for the sizes in that range: a program carries
+ * variants of a kernel for ranges of a symbolic size this way (a split reduction and the whole
+ * one), and the runtime dispatches (and compiles) only the variant a run's sizes select.
+ */
 export type HostStep =
-  | { readonly kind: 'kernel'; readonly kernel: KernelIR }
+  | { readonly kind: 'kernel'; readonly kernel: KernelIR; readonly when?: SizeRange }
   | { readonly kind: 'copy'; readonly src: number; readonly dst: number; readonly label: string }
   | { readonly kind: 'loop'; readonly count: number; readonly label: string; readonly body: readonly HostStep[] };
 
@@ -238,7 +290,20 @@ export function printExpr(e: KExpr): string {
 }
 
 function axesText(axes: readonly KAxis[]): string {
-  return `[${axes.map((a) => `${a.id}=${a.name}:${formatSize(a.size)}`).join(', ')}]`;
+  return `[${axes.map((a) => `${a.id}=${a.name}:${formatSizeExpr(axisExtent(a))}`).join(', ')}]`;
+}
+
+/** A size range as printed: `n >= 8192`, `n < 8192`, `64 <= n < 8192`. */
+export function formatSizeRange(r: SizeRange): string {
+  const size = formatSizeExpr(r.size);
+  if (r.atLeast !== undefined && r.below !== undefined) return `${r.atLeast} <= ${size} < ${r.below}`;
+  if (r.atLeast !== undefined) return `${size} >= ${r.atLeast}`;
+  return r.below !== undefined ? `${size} < ${r.below}` : 'always';
+}
+
+function splitText(split: ReduceSplit | undefined): string {
+  if (!split) return '';
+  return split.stage === 'partial' ? ' (partial)' : ` (combine, count ${formatSizeExpr(sizeProduct(split.count))})`;
 }
 
 function printKernel(k: KernelIR): string {
@@ -263,7 +328,7 @@ function printKernel(k: KernelIR): string {
     case 'elementwise':
       return `${head} = ${printExpr(k.value)}`;
     case 'reduce':
-      return `${head} = ${k.fn} over ${axesText(k.reduced)} of ${printExpr(k.value)}`;
+      return `${head} = ${k.fn} over ${axesText(k.reduced)} of ${printExpr(k.value)}${splitText(k.split)}`;
     case 'gemm':
       return `${head} batch${axesText(k.batch)} m${axesText(k.m)} n${axesText(k.n)} k${axesText(k.k)} a=${printExpr(k.a)} b=${printExpr(k.b)}`;
   }
@@ -272,7 +337,10 @@ function printKernel(k: KernelIR): string {
 function printSteps(steps: readonly HostStep[], indent: string, lines: string[]): void {
   for (const s of steps) {
     // A kernel may print on several lines (flash): each is indented with the step.
-    if (s.kind === 'kernel') lines.push(...printKernel(s.kernel).split('\n').map((line) => `${indent}${line}`));
+    if (s.kind === 'kernel') {
+      const when = s.when ? `when ${formatSizeRange(s.when)}: ` : '';
+      lines.push(...printKernel(s.kernel).split('\n').map((line, i) => `${indent}${i === 0 ? when : ''}${line}`));
+    }
     else if (s.kind === 'copy') lines.push(`${indent}copy b${s.src} -> b${s.dst} (${s.label})`);
     else {
       lines.push(`${indent}loop ${s.count} (${s.label}) {`);

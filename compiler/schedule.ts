@@ -4,11 +4,13 @@
  * schedule, so autotuning and invariance tests just enumerate schedules. This module holds the
  * schedule types, the defaults, the checks against device limits and the flash kernel's workgroup
  * memory layout; `lower-to-tiles` attaches schedules to kernels, and the fuser reads the flash
- * default when it fixes a block mask's tile sizes.
+ * default when it fixes a block mask's tile sizes. The rule for splitting a long reduction across
+ * workgroups (`splitRule`, read by `split-reductions`) lives here too, beside the schedules whose
+ * grids it compares.
  */
 import { TesseraError } from '../dsl/types.ts';
-import type { DeviceLimits } from '../program/index.ts';
-import { staticProduct, type FlashKernel, type KAxis, type KernelIR } from './kernel-ir.ts';
+import type { DeviceLimits, SizeExpr, SizeRange } from '../program/index.ts';
+import { extentProduct, staticProduct, type FlashKernel, type KAxis, type KernelIR } from './kernel-ir.ts';
 
 export interface ElementwiseSchedule {
   readonly kind: 'elementwise';
@@ -67,6 +69,8 @@ export interface ScheduleOverrides {
   readonly reduce?: Omit<ReduceSchedule, 'kind'>;
   readonly gemm?: Omit<GemmSchedule, 'kind'>;
   readonly flash?: Omit<FlashSchedule, 'kind'>;
+  /** Long-axis splitting (`splitRule`): other thresholds or chunks, or `false` for none. */
+  readonly split?: false | (Partial<Omit<SplitParams, 'chunk'>> & { readonly chunk?: Partial<SplitParams['chunk']> });
 }
 
 /** Threads one workgroup may have (all along x, as every kernel here is one-dimensional). */
@@ -222,4 +226,99 @@ export function defaultFlashSchedule(kernel: Pick<FlashKernel, 'd' | 'e' | 'tile
     }
   }
   throw new TesseraError(`schedule: no flash tiles fit ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory (head ${d}, value head ${e})`);
+}
+
+// ---- long reductions split across workgroups ------------------------------------------------------
+
+/**
+ * When and how `split-reductions` cuts a long reduced axis (`splitRule`): a kernel is split when
+ * the axis has at least `minExtent` elements and the kernel, unsplit, launches at most
+ * `maxWorkgroups` workgroups; each part folds `chunk` elements of the axis.
+ */
+export interface SplitParams {
+  /** The shortest axis worth cutting. */
+  readonly minExtent: number;
+  /** The largest unsplit grid that leaves a GPU partly idle. */
+  readonly maxWorkgroups: number;
+  /** Elements of the axis per part, for a reduction and for a GEMM. */
+  readonly chunk: { readonly reduce: number; readonly gemm: number };
+}
+
+/**
+ * The defaults. `maxWorkgroups` 1024: a large GPU holds about a thousand 256-thread workgroups
+ * at once (an H200: 132 SMs of up to 2048 threads); beyond that the outputs alone fill it.
+ * `chunk.reduce` 8192: 32 elements per thread of the 256-thread tree. More parts fill a GPU
+ * sooner, but every workgroup pays for its tree and barriers, which lavapipe runs as coroutines:
+ * summing [1048576 × 16] there took 164 ms with chunks of 4096, 112 ms with 8192 and 108 ms with
+ * 16384 (258 ms unsplit, the same run), so 8192 keeps most of the gain and still gives 1M × 16 a
+ * GPU-filling 2048 workgroups. `chunk.gemm` 1024: 64 K-steps of 16 per output tile (256 to 4096
+ * measured alike on lavapipe, whose cost per K-step does not depend on the chunk). `minExtent`
+ * 16384: two reduce chunks, so every part but the last folds a full one.
+ */
+export const SPLIT_DEFAULTS: SplitParams = { minExtent: 16384, maxWorkgroups: 1024, chunk: { reduce: 8192, gemm: 1024 } };
+
+/** How `split-reductions` cuts a kernel: which reduced axis, in chunks of how many elements, and when. */
+export interface SplitRule {
+  /** The reduced axis to cut: one of a reduction's `reduced` or a GEMM's `k` axes. */
+  readonly axis: KAxis;
+  /** Its elements per part. */
+  readonly chunk: number;
+  /**
+   * The sizes for which splitting pays, where that depends on symbolic sizes (the program then
+   * carries the split kernels and the whole one, each guarded); absent when it always does.
+   */
+  readonly when?: SizeRange;
+}
+
+/**
+ * Whether to split a reduction or GEMM whose reduced axis is long next to its output
+ * (`SplitParams`; the override `split: false` never splits). The unsplit grid is a reduction's
+ * one workgroup per output, or a GEMM's one per output tile of its schedule. The axis cut is the
+ * longest static one of at least `minExtent`, else the first symbolic one. Where a size is
+ * symbolic the test moves to run time (`when`): on the axis length `n` alone (`n >= 16384`), on
+ * the grid `g` alone (`g < 1025`), or on both at once as `min(n·p, ceil(16384·p·1024 / g)) >=
+ * 16384·p`, which holds exactly when `n >= 16384` and `g <= 1024` (`p`, the least whole number
+ * with 16384·p > 1024, is 1 for the defaults). Null when the kernel is not split.
+ */
+export function splitRule(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverrides = {}): SplitRule | null {
+  if (kernel.kind !== 'reduce' && kernel.kind !== 'gemm') return null;
+  if ((kernel.kind === 'reduce' && kernel.split) || overrides.split === false) return null;
+  const params = { ...SPLIT_DEFAULTS, ...overrides.split, chunk: { ...SPLIT_DEFAULTS.chunk, ...overrides.split?.chunk } };
+  const { minExtent, maxWorkgroups } = params;
+  const chunk = params.chunk[kernel.kind];
+  for (const [name, v] of Object.entries({ minExtent, maxWorkgroups, [`${kernel.kind} chunk`]: chunk })) {
+    if (!(Number.isInteger(v) && v >= 1)) throw new TesseraError(`schedule: split ${name} must be a whole number >= 1, got ${v}`);
+  }
+  const reduced = kernel.kind === 'reduce' ? kernel.reduced : kernel.k;
+  const longest = reduced
+    .filter((a) => a.chunk === undefined && typeof a.size === 'number' && a.size >= minExtent)
+    .sort((a, b) => (b.size as number) - (a.size as number))[0];
+  const axis = longest ?? reduced.find((a) => a.chunk === undefined && typeof a.size === 'string');
+  if (!axis) return null;
+  const grid = unsplitGrid(kernel, limits, overrides);
+  if (typeof grid === 'number' && grid > maxWorkgroups) return null;
+  if (typeof axis.size === 'number') return typeof grid === 'number' ? { axis, chunk } : { axis, chunk, when: { size: grid, below: maxWorkgroups + 1 } };
+  if (typeof grid === 'number') return { axis, chunk, when: { size: axis.size, atLeast: minExtent } };
+  // ceil(R·W / g) >= R exactly when g <= W, once R = minExtent·p exceeds W.
+  const p = Math.floor(maxWorkgroups / minExtent) + 1;
+  const n: SizeExpr = p === 1 ? axis.size : { op: 'mul', args: [axis.size, p] };
+  const size: SizeExpr = { op: 'min', args: [n, { op: 'ceildiv', args: [minExtent * p * maxWorkgroups, grid] }] };
+  return { axis, chunk, when: { size, atLeast: minExtent * p } };
+}
+
+/** The workgroups a reduction or GEMM launches unsplit, under its schedule. */
+function unsplitGrid(kernel: Extract<KernelIR, { kind: 'reduce' | 'gemm' }>, limits: DeviceLimits, overrides: ScheduleOverrides): SizeExpr {
+  const s = defaultSchedule(kernel, limits, overrides);
+  const tiles = (axes: readonly KAxis[], tile: number): SizeExpr => {
+    const n = extentProduct(axes);
+    return typeof n === 'number' ? Math.ceil(n / tile) : { op: 'ceildiv', args: [n, tile] };
+  };
+  if (kernel.kind === 'reduce') return s.kind === 'reduce' && s.strategy === 'thread' ? tiles(kernel.out.axes, s.workgroupSize) : extentProduct(kernel.out.axes);
+  if (s.kind !== 'gemm') throw new TesseraError('schedule: a gemm kernel needs a gemm schedule');
+  const product = [extentProduct(kernel.batch), tiles(kernel.m, s.tileM), tiles(kernel.n, s.tileN)];
+  const fixed = product.filter((x): x is number => typeof x === 'number').reduce((a, b) => a * b, 1);
+  const symbolic = product.filter((x) => typeof x !== 'number');
+  if (symbolic.length === 0) return fixed;
+  const args = fixed === 1 ? symbolic : [fixed, ...symbolic];
+  return args.length === 1 ? args[0]! : { op: 'mul', args };
 }

@@ -5,7 +5,7 @@
  * (the comments say what to look for); a change to an emitter shows up here as a text diff.
  */
 import { describe, expect, it } from 'vitest';
-import { compile, einsum, eq, exp, f32, i32, kernel, max, mean, mul, param, softmax, where, type Program } from '../index.ts';
+import { compile, einsum, eq, exp, f32, i32, kernel, max, mean, mul, param, softmax, toF32, where, type Program } from '../index.ts';
 
 /** One line per step: the kernel it dispatches, its grid and its size guard. */
 function stepsOf(p: Program): string[] {
@@ -166,8 +166,16 @@ describe('emit-wgsl: reduce', () => {
 
   it('workgroup strategy (symbolic axis): strided partial folds, then a tree in workgroup memory (max of xf values from −∞)', () => {
     const p = compile(kernel('rw', { x: f32('i', 'j') }, ({ x }) => ({ y: max(x, 'j') })).trace(), { name: 'rw' });
-    expect(stepsOf(p)).toEqual(['rw:reduce wg="i"']);
-    expect(p.kernels[0]!.wgsl).toBe([
+    // With both sizes symbolic the program also carries the split variant (split-reductions: a
+    // partial over ceil(j/8192) parts per row and a combine), guarded by j >= 16384 and i <= 1024;
+    // the whole reduction, pinned here, runs otherwise.
+    const guard = '{"op":"min","args":["j",{"op":"ceildiv","args":[16777216,"i"]}]}';
+    expect(stepsOf(p)).toEqual([
+      `rw:reduce wg={"op":"mul","args":["i",{"op":"ceildiv","args":["j",8192]}]} when={"size":${guard},"atLeast":16384}`,
+      `rw:reduce wg="i" when={"size":${guard},"atLeast":16384}`,
+      `rw:reduce wg="i" when={"size":${guard},"below":16384}`,
+    ]);
+    expect(p.kernels[2]!.wgsl).toBe([
       'struct Uniforms {',
       '  w: array<vec4<u32>, 1>,',
       '}',
@@ -251,15 +259,115 @@ describe('emit-wgsl: reduce', () => {
     );
     expect(p.kernels[0]!.wgsl).not.toContain('xf');
   });
+
+  it('a split mean (symbolic long axis): the partial folds one chunk per workgroup unfinalised, the combine folds the parts and divides by the whole count', () => {
+    const p = compile(kernel('sm', { n: i32('i', 'j') }, ({ n }) => ({ y: mean(toF32(n), 'i') })).trace({ sizes: { j: 16 } }), { name: 'sm' });
+    // split-reductions: for i >= 16384 a partial over 16·ceil(i/8192) workgroups and a combine over
+    // 16, for i < 16384 the whole reduction. (Integers cast to f32 are finite: no xf.)
+    expect(stepsOf(p)).toEqual([
+      'sm:reduce wg={"op":"mul","args":[16,{"op":"ceildiv","args":["i",8192]}]} when={"size":"i","atLeast":16384}',
+      'sm:reduce wg=16 when={"size":"i","atLeast":16384}',
+      'sm:reduce wg=16 when={"size":"i","below":16384}',
+    ]);
+    // Partial: workgroup wid is (part a2, output a0), part outermost; each of 256 threads folds its
+    // share of the 8192 positions a2·8192 + a3, read clamped into [0, n) and replaced by 0 past the
+    // end; the sum is stored as it is (mean's division waits for the combine).
+    expect(p.kernels[0]!.wgsl).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<i32>;',
+      '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      'var<workgroup> partial: array<f32, 256>;',
+      '@compute @workgroup_size(256, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  var rem_o: u32 = wid;',
+      '  let a0 = rem_o % 16u;',
+      '  rem_o = rem_o / 16u;',
+      '  let a2 = rem_o;',
+      '  var acc: f32 = 0.0f;',
+      '  for (var r = lid; r < 8192u; r += 256u) {',
+      '    let a3 = r;',
+      '    acc = (acc + select(0.0f, f32(in0[(u32(clamp(((i32(a2) * 8192i) + i32(a3)), 0i, i32(n0) - 1i)) * 16u + a0)]), (((i32(a2) * 8192i) + i32(a3)) < i32(n0))));',
+      '  }',
+      '  partial[lid] = acc;',
+      '  workgroupBarrier();',
+      '  for (var half = 128u; half > 0u; half = half >> 1u) {',
+      '    if (lid < half) {',
+      '      partial[lid] = (partial[lid] + partial[lid + half]);',
+      '    }',
+      '    workgroupBarrier();',
+      '  }',
+      '  if (lid == 0u) {',
+      '    out[wid] = partial[0];',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+    // Combine: one workgroup per output folds the ceil(n/8192) parts (part-major in the partial
+    // buffer) and divides by n, the count of the whole reduction.
+    expect(p.kernels[1]!.wgsl).toBe([
+      'struct Uniforms {',
+      '  w: array<vec4<u32>, 1>,',
+      '}',
+      '@group(0) @binding(0) var<storage, read> in0: array<f32>;',
+      '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
+      '@group(0) @binding(2) var<uniform> u: Uniforms;',
+      'var<workgroup> partial: array<f32, 64>;',
+      '@compute @workgroup_size(64, 1, 1)',
+      'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+      '  let total_wg = u.w[0].x;',
+      '  let n0 = u.w[0].y;',
+      '  let wid = wg.x + wg.y * nwg.x;',
+      '  if (wid >= total_wg) {',
+      '    return;',
+      '  }',
+      '  let a0 = wid;',
+      '  var acc: f32 = 0.0f;',
+      '  for (var r = lid; r < ((n0 + 8191u) / 8192u); r += 64u) {',
+      '    let a2 = r;',
+      '    acc = (acc + in0[(a2 * 16u + a0)]);',
+      '  }',
+      '  partial[lid] = acc;',
+      '  workgroupBarrier();',
+      '  for (var half = 32u; half > 0u; half = half >> 1u) {',
+      '    if (lid < half) {',
+      '      partial[lid] = (partial[lid] + partial[lid + half]);',
+      '    }',
+      '    workgroupBarrier();',
+      '  }',
+      '  if (lid == 0u) {',
+      '    out[wid] = (partial[0] / f32(n0));',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  });
 });
 
 describe('emit-wgsl: gemm', () => {
   it('k-major operand tiles in workgroup memory and 2×2 register blocks, every store guarded', () => {
     const k = kernel('mm', { a: f32('i', 'k'), b: f32('k', 'j') }, ({ a, b }) => ({ c: einsum('ik,kj->ij', a, b) }));
     const p = compile(k.trace(), { name: 'mm', schedules: { gemm: { tileM: 4, tileN: 4, tileK: 2, threadsM: 2, threadsN: 2 } } });
-    expect(stepsOf(p)).toEqual(['mm:gemm wg={"op":"mul","args":[1,{"op":"ceildiv","args":["i",4]},{"op":"ceildiv","args":["j",4]}]}']);
+    // With every size symbolic the program also carries the split-K variant (a partial GEMM over
+    // ceil(k/1024) parts and a combine), guarded by k >= 16384 and at most 1024 output tiles; the
+    // whole GEMM, pinned here, runs otherwise.
+    const tiles = '{"op":"mul","args":[{"op":"ceildiv","args":["i",4]},{"op":"ceildiv","args":["j",4]}]}';
+    const guard = `{"op":"min","args":["k",{"op":"ceildiv","args":[16777216,${tiles}]}]}`;
+    expect(stepsOf(p)).toEqual([
+      `mm:gemm wg={"op":"mul","args":[{"op":"ceildiv","args":["k",1024]},{"op":"ceildiv","args":["i",4]},{"op":"ceildiv","args":["j",4]}]} when={"size":${guard},"atLeast":16384}`,
+      `mm:reduce wg={"op":"mul","args":["i","j"]} when={"size":${guard},"atLeast":16384}`,
+      `mm:gemm wg={"op":"mul","args":[1,{"op":"ceildiv","args":["i",4]},{"op":"ceildiv","args":["j",4]}]} when={"size":${guard},"below":16384}`,
+    ]);
     // A [i, k] is read at i * K + k, B [k, j] at k * J + j; the tile loops and K come from the uniforms.
-    expect(p.kernels[0]!.wgsl).toBe([
+    expect(p.kernels[2]!.wgsl).toBe([
       'struct Uniforms {',
       '  w: array<vec4<u32>, 1>,',
       '}',
@@ -360,6 +468,21 @@ describe('emit-wgsl: gemm', () => {
       '}',
       '',
     ].join('\n'));
+  });
+
+  it('split-K (symbolic contracted axis): a part per batch index, its chunk of k staged, both operands zero past the end', () => {
+    const k = kernel('sk', { a: f32('i', 'j'), b: f32('i', 'k') }, ({ a, b }) => ({ c: einsum('ij,ik->jk', a, b) }));
+    const p = compile(k.trace({ sizes: { j: 16, k: 64 } }), { name: 'sk' });
+    expect(p.kernels.map((x) => x.name)).toEqual(['sk:gemm', 'sk:reduce', 'sk:gemm']);
+    const lines = p.kernels[0]!.wgsl.split('\n');
+    // The part a3 is the batch index; K is the chunk, 1024, staged 16 at a time.
+    expect(lines).toContain('  let a3 = bflat;');
+    expect(lines).toContain('  for (var k0 = 0u; k0 < 1024u; k0 += 16u) {');
+    // Each operand is read at a3·1024 + a4, clamped, and selected against 0 past the end: a select
+    // passes IEEE values through, so the inputs' possible ±∞ and NaN need no xf round trip here.
+    expect(lines).toContain('        v = select(0.0f, in0[(u32(clamp(((i32(a3) * 1024i) + i32(a4)), 0i, i32(n0) - 1i)) * 16u + a0)], (((i32(a3) * 1024i) + i32(a4)) < i32(n0)));');
+    expect(lines).toContain('        v = select(0.0f, in1[(u32(clamp(((i32(a3) * 1024i) + i32(a4)), 0i, i32(n0) - 1i)) * 64u + a1)], (((i32(a3) * 1024i) + i32(a4)) < i32(n0)));');
+    expect(p.kernels[0]!.wgsl).not.toContain('xf');
   });
 });
 

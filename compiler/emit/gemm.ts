@@ -5,7 +5,7 @@
  */
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { sizeProduct, type SizeExpr } from '../../program/index.ts';
-import type { KAxis, KExpr, KernelIR } from '../kernel-ir.ts';
+import { extentProduct, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import type { GemmSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
@@ -36,6 +36,16 @@ export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule
     { s: 'var', name: 'rb', type: `array<${T}, ${RN}>` },
   ];
   /**
+   * An operand's value as a plain number. An outer `where` with a finite constant filler (the
+   * split-K tail guard, a masked operand) selects between IEEE values without arithmetic, so it
+   * is a plain `select` even where its branch may be non-finite (no `xf` round trip per element).
+   */
+  const operand = (e: KExpr): string => {
+    const [cond, value, filler] = e.k === 'op' && e.fn === 'where' ? e.args : [];
+    if (!cond || !value || filler?.k !== 'const' || !Number.isFinite(filler.value)) return em.expr(e);
+    return `select(${em.expr(filler)}, ${operand(value)}, ${em.expr(cond)})`;
+  };
+  /**
    * Cooperative load of one operand tile, stored k-major (`tile[kk * width + free]`). A walks its
    * global memory k-fastest, B free-fastest: each reads along its contiguous axis.
    */
@@ -49,7 +59,7 @@ export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule
       {
         s: 'if',
         cond: `${tag}flat < ${bound} && kflat < ${K}`,
-        then: [...em.decompose(`${tag}flat`, free, tag), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: em.expr(expr) }],
+        then: [...em.decompose(`${tag}flat`, free, tag), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: operand(expr) }],
       },
       { s: 'assign', target: `${tile}[kk * ${width}u + fi]`, value: 'v' },
     ]);
@@ -81,7 +91,7 @@ export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule
   const workgroups: SizeExpr = {
     op: 'mul',
     args: [
-      sizeProduct(k.batch.map((a) => a.size)),
+      extentProduct(k.batch),
       { op: 'ceildiv', args: [sizeProduct(k.m.map((a) => a.size)), TM] },
       { op: 'ceildiv', args: [sizeProduct(k.n.map((a) => a.size)), TN] },
     ],

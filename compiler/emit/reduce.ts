@@ -3,14 +3,14 @@
  * registry (`dsl/reductions.ts`), so WGSL and the interpreter cannot disagree. Two strategies:
  * `thread`, one thread per output looping over the reduced elements (short reductions), and
  * `workgroup`, one workgroup per output, each thread folding a strided share and a tree
- * reduction through workgroup memory at the end.
+ * reduction through workgroup memory at the end. A split reduction's partial kernel stores its
+ * folded chunk unfinalised; its combine kernel finalises with the whole reduction's count.
  */
 import { reductionFold, type ReductionFold } from '../../dsl/reductions.ts';
 import { xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import type { DType } from '../../dsl/types.ts';
-import { sizeProduct } from '../../program/index.ts';
-import type { KernelIR } from '../kernel-ir.ts';
+import { extentProduct, type KAxis, type KernelIR } from '../kernel-ir.ts';
 import type { ReduceSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
@@ -31,8 +31,11 @@ interface Acc {
   finalise(acc: string, count: string): string;
 }
 
-function accumulator(em: Emitter, k: Extract<KernelIR, { kind: 'reduce' }>, fold: ReductionFold): Acc {
+function accumulator(em: Emitter, k: Extract<KernelIR, { kind: 'reduce' }>, registered: ReductionFold): Acc {
   const d = k.out.dtype;
+  // A partial result is finalised by the combine kernel, once.
+  const { finalise: _, ...unfinalised } = registered;
+  const fold: ReductionFold = k.split?.stage === 'partial' ? unfinalised : registered;
   if (d === 'f32' && em.special(k.value)) {
     em.useHelpers(['xf']);
     return {
@@ -52,11 +55,20 @@ function accumulator(em: Emitter, k: Extract<KernelIR, { kind: 'reduce' }>, fold
   };
 }
 
+/** The product of axes' extents as a u32 expression (a parts axis as ⌈size / chunk⌉). */
+function extents(em: Emitter, axes: readonly KAxis[]): string {
+  const whole = em.product(axes.filter((a) => a.chunk === undefined).map((a) => a.size));
+  const parts = axes.filter((a) => a.chunk !== undefined).map((a) => `((${em.size(a.size)} + ${a.chunk! - 1}u) / ${a.chunk}u)`);
+  const factors = whole === '1u' && parts.length > 0 ? parts : [whole, ...parts];
+  return factors.length === 1 ? factors[0]! : `(${factors.join(' * ')})`;
+}
+
 export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule, em: Emitter): Emitted {
   const fold = reductionFold(k.fn);
-  const d = k.out.dtype;
-  const outCount = em.product(k.out.axes.map((a) => a.size));
-  const redCount = em.product(k.reduced.map((a) => a.size));
+  const outCount = extents(em, k.out.axes);
+  const redCount = extents(em, k.reduced);
+  // What the finaliser divides by: the elements folded, or for a combine, those of the whole reduction.
+  const count = k.split?.stage === 'combine' ? em.product(k.split.count) : redCount;
   const wg = s.workgroupSize;
   /** Folds the reduced elements the loop `r` visits into `acc`. */
   const acc = accumulator(em, k, fold);
@@ -68,9 +80,9 @@ export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSc
       ...em.decompose('o', k.out.axes, 'o'),
       { s: 'var', name: 'acc', type: acc.type, value: acc.init },
       forRange('r', redCount, foldInto()),
-      { s: 'assign', target: 'out[o]', value: acc.finalise('acc', redCount) },
+      { s: 'assign', target: 'out[o]', value: acc.finalise('acc', count) },
     ];
-    return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [sizeProduct(k.out.axes.map((a) => a.size)), wg] }, em };
+    return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [extentProduct(k.out.axes), wg] }, em };
   }
   const body: Stmt[] = [
     ...em.decompose('wid', k.out.axes, 'o'),
@@ -88,11 +100,11 @@ export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSc
         { s: 'barrier' },
       ],
     },
-    { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'out[wid]', value: acc.finalise('partial[0]', redCount) }] },
+    { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'out[wid]', value: acc.finalise('partial[0]', count) }] },
   ];
   return {
     module: em.module(wg, body, [{ name: 'partial', type: `array<${acc.type}, ${wg}>` }]),
-    workgroups: sizeProduct(k.out.axes.map((a) => a.size)),
+    workgroups: extentProduct(k.out.axes),
     em,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * lower-to-tiles: attach a schedule to every kernel — the override for its kind or the default
  * (`schedule.ts`), checked against the device limits — and give a flash kernel over a symbolic
- * query axis two size-guarded variants when the long-axis schedule applies.
+ * query axis two size-guarded variants when the long-axis schedule applies. A step already
+ * guarded (a split reduction's variant) keeps its guard.
  */
 import type { DeviceLimits, SizeRange } from '../../program/index.ts';
 import type { FlashKernel, FusedProgram, HostStep, KernelIR } from '../kernel-ir.ts';
@@ -36,7 +37,8 @@ function flashVariants(kernel: FlashKernel, limits: DeviceLimits): { schedule: S
 function lowerSteps(steps: readonly HostStep[], limits: DeviceLimits, overrides: ScheduleOverrides): TiledStep[] {
   return steps.flatMap((s): TiledStep[] => {
     if (s.kind === 'kernel') {
-      const variants = s.kernel.kind === 'flash' && !overrides.flash ? flashVariants(s.kernel, limits) : [{ schedule: defaultSchedule(s.kernel, limits, overrides) }];
+      const variants =
+        s.kernel.kind === 'flash' && !overrides.flash && !s.when ? flashVariants(s.kernel, limits) : [{ schedule: defaultSchedule(s.kernel, limits, overrides), ...(s.when ? { when: s.when } : {}) }];
       return variants.map((v) => {
         checkSchedule(v.schedule, limits, s.kernel);
         return { kind: 'kernel', kernel: s.kernel, ...v };

@@ -11,6 +11,7 @@ import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
 import { planMemory } from '../../compiler/passes/plan-memory.ts';
 import { lowerToTiles, type TiledStep } from '../../compiler/passes/lower-to-tiles.ts';
+import { splitReductions } from '../../compiler/passes/split-reductions.ts';
 import { checkSchedule, type ScheduleOverrides } from '../../compiler/schedule.ts';
 import { printFused } from '../../compiler/kernel-ir.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
@@ -533,5 +534,21 @@ describe('lower-to-tiles', () => {
     );
     expect(() => checkSchedule({ kind: 'reduce', strategy: 'workgroup', workgroupSize: 96 }, DEFAULT_LIMITS)).toThrow('schedule: reduce workgroup size 96 must be a power of two');
     expect(() => checkSchedule({ kind: 'elementwise', workgroupSize: 512 }, DEFAULT_LIMITS)).toThrow("schedule: elementwise workgroup of 512 threads exceeds the device's 256");
+  });
+  it('keeps the size guards of a split reduction’s variants (split-reductions), each with its own schedule', () => {
+    const input = ir`
+      %0 = input "x" : f32[i:i, j:16]
+      %1 = reduce sum(%0) over [i] : f32[j:16]
+      outputs y=%1
+    `;
+    // The split kernels (pinned in split-reductions.test.ts) keep their guard i >= 16384 and the
+    // whole reduction its i < 16384. The partial reduces a static 8192 (>= 2048): a 256-thread tree;
+    // the combine's ceil(i/8192) parts and the whole reduction's i are symbolic: 64 threads.
+    const planned = planMemory(splitReductions(fuse(parseGraph(input), { name: 'test', maxStorageBuffers: 8, limits: DEFAULT_LIMITS }), DEFAULT_LIMITS));
+    expect(printSchedules(lowerToTiles(planned, DEFAULT_LIMITS).steps).join('\n')).toBe(ir`
+      reduce %1 reduce partial: {"kind":"reduce","strategy":"workgroup","workgroupSize":256} when {"size":"i","atLeast":16384}
+      reduce %1 reduce combine: {"kind":"reduce","strategy":"workgroup","workgroupSize":64} when {"size":"i","atLeast":16384}
+      reduce %1 reduce: {"kind":"reduce","strategy":"workgroup","workgroupSize":64} when {"size":"i","below":16384}
+    `);
   });
 });
