@@ -1,0 +1,45 @@
+/**
+ * GEMM tiles fitted to skinny products: a side whose free extent is static and at most 32 gets a
+ * tile of its extent (rounded up to a power of two, at least 8) and the other side a 128 tile,
+ * with 8×8 register blocks throughout. Checked on the compiled kernels' workgroup sizes, and on
+ * WebGPU against the float64 interpreter at extents that are not multiples of any tile.
+ */
+import { expect, it } from 'vitest';
+import * as T from '../index.ts';
+import { describeGPU } from './gpu.ts';
+import { randomTensor } from './helpers.ts';
+
+function product(m: number, k: number, n: number) {
+  const kernel = T.kernel(`mm_${m}x${k}x${n}`, { a: T.f32('i', 'k').pin({ i: m, k }), b: T.f32('k', 'j').pin({ k, j: n }) }, ({ a, b }) => ({ c: T.einsum('ik,kj->ij', a, b) }));
+  return { kernel, inputs: { a: randomTensor([m, k], m * 31 + k), b: randomTensor([k, n], n * 17 + k) } };
+}
+
+const CASES: readonly [number, number, number, number][] = [
+  // m, k, n, threads per workgroup
+  [1000, 64, 7, 16], // n 7 -> tile 8: 16 x 1 threads, 128 x 8 tiles
+  [515, 33, 16, 32], // n 16 -> 16 x 2 threads
+  [5, 64, 300, 16], // m 5 -> tile 8: 1 x 16 threads, 8 x 128 tiles
+  [70, 20, 90, 64], // neither skinny: 8 x 8 threads, 64 x 64 tiles
+];
+
+it('fits the tile to a skinny side', () => {
+  for (const [m, k, n, threads] of CASES) {
+    const p = T.compile(product(m, k, n).kernel.trace(), { name: 'mm' });
+    const gemm = p.kernels.find((kk) => kk.name.endsWith(':gemm'))!;
+    expect(gemm.workgroupSize[0], `${m}x${k}x${n}`).toBe(threads);
+  }
+});
+
+describeGPU('skinny GEMMs on WebGPU', (gpu) => {
+  for (const [m, k, n] of CASES) {
+    it(`${m}x${k} · ${k}x${n} matches the float64 interpreter`, async () => {
+      const { kernel, inputs } = product(m, k, n);
+      const got = (await T.run(kernel, inputs, gpu)).c!;
+      const want = T.interpretKernel(kernel, inputs).c!;
+      expect(got.shape).toEqual([m, n]);
+      let worst = 0;
+      for (let i = 0; i < want.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i]! - want.data[i]!) - 1e-4 * Math.abs(want.data[i]!));
+      expect(worst).toBeLessThan(1e-5);
+    });
+  }
+});
