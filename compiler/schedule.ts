@@ -152,18 +152,31 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
  * on lavapipe for square products (512³ f32: 110 ms against 170 ms for 16×16 threads with 4×4
  * blocks). A skinny product — one side's free extent static and at most 32, like the
  * [n_inp × 16] scores of routing — keeps the 8×8 register blocks but narrows that side's tile to
- * its extent and lengthens the other: [65536 × 64]·[64 × 16] took 179 ms with 64×64 tiles and
- * 48–65 ms with 128×16 (16×2 threads), medians of 7 interleaved runs on lavapipe.
+ * its extent and lengthens the other to 128 (or to its own static extent, when smaller: the
+ * [16 × 64] blocks of a split-K partial): [65536 × 64]·[64 × 16] took 179 ms with 64×64 tiles and
+ * 48–65 ms with 128×16 (16×2 threads), medians of 7 interleaved runs on lavapipe; the routing
+ * bench's split-K partials went from 77–91 ms to 43 ms per dispatch with 16×64 tiles.
  */
 function gemmSchedule(kernel: Extract<KernelIR, { kind: 'gemm' }>): GemmSchedule {
   const narrow = (axes: readonly KAxis[]): number | null => {
     const n = staticProduct(axes.map((a) => a.size));
     return n !== null && n <= 32 ? Math.max(8, 1 << Math.ceil(Math.log2(n))) : null;
   };
+  /** The long side's tile: 128, or the side's static extent rounded up to a power of two when smaller. */
+  const long = (axes: readonly KAxis[]): number => {
+    const e = staticProduct(axes.map((a) => a.size));
+    return e !== null && e < 128 ? Math.max(8, 1 << Math.ceil(Math.log2(e))) : 128;
+  };
   const n = narrow(kernel.n);
   const m = narrow(kernel.m);
-  if (n !== null && (m === null || n <= m)) return { kind: 'gemm', tileM: 128, tileN: n, tileK: 16, threadsM: 16, threadsN: n / 8 };
-  if (m !== null) return { kind: 'gemm', tileM: m, tileN: 128, tileK: 16, threadsM: m / 8, threadsN: 16 };
+  if (n !== null && (m === null || n <= m)) {
+    const tileM = long(kernel.m);
+    return { kind: 'gemm', tileM, tileN: n, tileK: 16, threadsM: tileM / 8, threadsN: n / 8 };
+  }
+  if (m !== null) {
+    const tileN = long(kernel.n);
+    return { kind: 'gemm', tileM: m, tileN, tileK: 16, threadsM: m / 8, threadsN: tileN / 8 };
+  }
   return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 8, threadsN: 8 };
 }
 
