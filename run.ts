@@ -7,12 +7,12 @@
 import { graphInputs, type Graph } from './dsl/ir.ts';
 import type { Kernel, Specs } from './dsl/kernel.ts';
 import { TesseraError, type DType, type HostTensor } from './dsl/types.ts';
-import { bindSymbols, boundaryOf, type BoundaryTensor, type Shaped } from './dsl/bind.ts';
+import { bindSymbols, boundaryOf, concreteShape, elementCount, type BoundaryTensor, type Shaped } from './dsl/bind.ts';
 import { compile, type CompileOptions } from './compiler/index.ts';
 import { symbolsToPin } from './compiler/specialize.ts';
 import type { Backend, RuntimeTensor } from './runtime/index.ts';
 import { LruMap } from './runtime/lru.ts';
-import type { Program } from './program/index.ts';
+import { evalSize, type Program, type SizeExpr } from './program/index.ts';
 import { attentionKernel, mergeHeads, splitHeads, type AttentionConfig } from './kernels/attention.ts';
 
 export interface RunOptions {
@@ -20,7 +20,8 @@ export interface RunOptions {
   readonly params?: Readonly<Record<string, number>>;
   /**
    * Symbols pinned to numbers when tracing (specialises the shaders). `run` pins the symbols the
-   * fused lowering needs static by itself (see `compileFor`), so this is for further pins.
+   * fused lowering needs static, and the sizes of tensors larger than one storage binding, by
+   * itself (see `compileFor`), so this is for further pins.
    */
   readonly sizes?: Readonly<Record<string, number>>;
   /**
@@ -73,11 +74,15 @@ function sortedEntries(record: Readonly<Record<string, number>>): [string, numbe
  *
  * With `inputs` (only their shapes are read), the symbols the best lowering needs static are
  * pinned to the sizes those shapes bind: an attention region's head dims (`d` and `e`), which the
- * fused flash kernel sizes its tiles by; every other size stays symbolic. Programs are cached per
+ * fused flash kernel sizes its tiles by; and, on a backend that binds storage buffers (WebGPU),
+ * the sizes of every tensor — input, output or temporary — that this run makes larger than one
+ * binding (`maxStorageBufferBindingSize`), which the compiler can only split into chunks when it
+ * sees them static (`chunk-bindings`). Every other size stays symbolic. Programs are cached per
  * (kernel, signature of those values, `options.sizes`, device limits, schedules), so a new head dim
- * compiles once and every N, M or batch size reuses it. A kernel without an attention region is
- * compiled once with symbolic sizes, with or without `inputs`. Without `inputs` nothing is pinned
- * but `options.sizes` (what `compile(k.trace({ sizes }))` gives, for shipping).
+ * compiles once and every N, M or batch size reuses it, except sizes past one binding, which
+ * compile once each. A kernel without an attention region is compiled once with symbolic sizes
+ * for every run whose tensors fit one binding, with or without `inputs`. Without `inputs` nothing
+ * is pinned but `options.sizes` (what `compile(k.trace({ sizes }))` gives, for shipping).
  */
 export function compileFor(
   k: Kernel,
@@ -88,11 +93,29 @@ export function compileFor(
   const userSizes = options.sizes ?? {};
   const t = traced(k, userSizes);
   const specialised: Record<string, number> = Object.create(null);
-  if (inputs && t.pin.length > 0) {
-    // The same binding (and the same errors for bad shapes) as the backend's run.
-    const bound = bindSymbols(t.declared, inputs);
-    for (const symbol of t.pin) if (bound[symbol] !== undefined) specialised[symbol] = bound[symbol]!;
+  const binds = backend.kind !== 'cpu';
+  // The same binding (and the same errors for bad shapes) as the backend's run.
+  const bound = inputs && (t.pin.length > 0 || binds) ? bindSymbols(t.declared, inputs) : null;
+  if (!bound) return compiled(k, backend, options, t, specialised);
+  for (const symbol of t.pin) if (bound[symbol] !== undefined) specialised[symbol] = bound[symbol]!;
+  if (!binds) return compiled(k, backend, options, t, specialised);
+  const limit = backend.limits.maxStorageBufferBindingSize;
+  for (const input of t.declared) {
+    if (elementCount(concreteShape(input.shape, bound)) * 4 > limit) pinSymbols(input.shape, bound, specialised);
   }
+  const program = compiled(k, backend, options, t, specialised);
+  // A temporary or an output can be too large for one binding where no input is.
+  const before = Object.keys(specialised).length;
+  for (const b of program.buffers) {
+    const bytes = tryEvalSize(b.bytes, bound);
+    if (bytes !== null && bytes > limit) pinSymbols(symbolsOf(b.bytes), bound, specialised);
+  }
+  return Object.keys(specialised).length === before ? program : compiled(k, backend, options, t, specialised);
+}
+
+/** The program for `k` traced with `specialised` pinned, compiled once per settings and kept. */
+function compiled(k: Kernel, backend: Backend, options: Pick<RunOptions, 'sizes' | 'compile'>, t: Traced, specialised: Readonly<Record<string, number>>): Program {
+  const userSizes = options.sizes ?? {};
   let cache = programCache.get(k);
   if (!cache) programCache.set(k, (cache = new LruMap(PROGRAMS_PER_KERNEL)));
   const key = JSON.stringify([sortedEntries(userSizes), sortedEntries(specialised), backend.limits, options.compile?.schedules ?? null]);
@@ -103,6 +126,26 @@ export function compileFor(
     cache.set(key, program);
   }
   return program;
+}
+
+/** Pins every symbol among `sizes` to its bound value. */
+function pinSymbols(sizes: readonly (string | number)[], bound: Readonly<Record<string, number>>, into: Record<string, number>): void {
+  for (const s of sizes) if (typeof s === 'string' && Object.hasOwn(bound, s)) into[s] = bound[s]!;
+}
+
+/** The symbols a size expression names. */
+function symbolsOf(e: SizeExpr): string[] {
+  if (typeof e === 'number') return [];
+  if (typeof e === 'string') return [e];
+  return e.args.flatMap(symbolsOf);
+}
+
+function tryEvalSize(e: SizeExpr, symbols: Readonly<Record<string, number>>): number | null {
+  try {
+    return evalSize(e, symbols);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { verifyGraph } from '../dsl/verify.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type Program } from '../program/index.ts';
 import { printFused, type FusedProgram } from './kernel-ir.ts';
 import { canonicalize } from './passes/canonicalize.ts';
+import { chunkBindings, printChunked } from './passes/chunk-bindings.ts';
 import { decompose } from './passes/decompose.ts';
 import { emitWgsl } from './passes/emit-wgsl.ts';
 import { fuse } from './passes/fuse.ts';
@@ -72,7 +73,9 @@ export function compile(graph: Graph, options: CompileOptions = {}): Program {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const planned = fuseGraph(graph, options);
   const tiled = lowerToTiles(planned, limits, options.schedules);
-  const program = emitWgsl(tiled, graph);
+  const chunked = chunkBindings(tiled, limits);
+  options.log?.('chunk-bindings', printChunked(chunked));
+  const program = emitWgsl(chunked, graph);
   options.log?.('emit-wgsl', program.kernels.map((k) => `// ${k.name}\n${k.wgsl}`).join('\n'));
   return program;
 }

@@ -225,6 +225,30 @@ export interface FlashCombineKernel {
   readonly parts: number;
 }
 
+/**
+ * A kernel run a chunk at a time (`chunk-bindings`), so that buffers larger than one storage
+ * binding are bound a slice at a time: the iteration's outermost axis `axis` (static `extent`) is
+ * cut into chunks of `rows`, one dispatch each. Every access to a sliced buffer has `axis` as its
+ * outermost index, directly (`factor` 1) or through a split reduction's gather `s·C + t`
+ * (`factor` C), so the rows of `axis` in a chunk touch `rows · factor` consecutive rows of
+ * `rowElements` elements each, and the buffer is bound from that slice's first element.
+ */
+export interface Chunking {
+  readonly axis: string;
+  readonly extent: number;
+  readonly rows: number;
+  readonly slices: readonly ChunkedBuffer[];
+}
+
+/** A buffer of a chunked kernel bound a slice at a time (see `Chunking`). */
+export interface ChunkedBuffer {
+  readonly buffer: number;
+  /** Its rows per row of the chunk axis. */
+  readonly factor: number;
+  /** Elements per row of its outermost axis. */
+  readonly rowElements: number;
+}
+
 export interface BufferDecl {
   readonly id: number;
   readonly dtype: DType;

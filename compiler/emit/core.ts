@@ -5,13 +5,19 @@
  *
  * Every shader reads word 0 of its uniforms as the total workgroup count (the runtime may round
  * the grid up when it splits it in two dimensions), then the size symbols it uses, then the
- * parameters it uses, then its opaque literals.
+ * parameters it uses, then its opaque literals, and last, in a kernel run a chunk at a time
+ * (`Chunking`), the chunk index.
+ *
+ * A chunked kernel is emitted here in two places, so the kind emitters only change their iteration
+ * space: `flatIndex` and `extent` restrict an iteration whose outermost axis is the chunk axis to
+ * the chunk's rows (`chunk_row0`, `chunk_rows`, read in the prologue), and `at`, through which
+ * every load and store goes, indexes a buffer bound a slice at a time from the slice's start.
  */
 import { withDependencies, xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
-import { kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { extentProduct, kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type Chunking, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import { mayBeNonFinite } from '../nonfinite.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 
@@ -72,11 +78,13 @@ export class Emitter {
 
   /**
    * `nonFinite`: the program's buffers that may hold ±∞ or NaN. Values computed from them (or
-   * from non-finite constants) are carried as `xf` (see `dsl/nonfinite-wgsl.ts`).
+   * from non-finite constants) are carried as `xf` (see `dsl/nonfinite-wgsl.ts`). `chunk`: the
+   * kernel runs a chunk at a time (`chunk-bindings`).
    */
   constructor(
     readonly kernel: KernelIR,
     readonly nonFinite: ReadonlySet<number> = new Set(),
+    readonly chunk: Chunking | null = null,
   ) {
     this.outputs = kernelOutputs(kernel).map((o) => o.buffer);
     kernelInputs(kernel)
@@ -127,6 +135,48 @@ export class Emitter {
     if (i === undefined) throw new TesseraError(`emit: buffer ${b} is not bound`);
     const o = this.outputs.indexOf(b);
     return o === 0 ? 'out' : o > 0 ? `out${o}` : `in${i}`;
+  }
+
+  /**
+   * The element of buffer `b` at a flat offset: its binding indexed there, or — for a buffer bound
+   * a slice at a time — less the elements before this chunk's slice. Every load and store goes
+   * through here.
+   */
+  at(b: number, offset: string): string {
+    const slice = this.chunk?.slices.find((s) => s.buffer === b);
+    if (!slice) return `${this.buffer(b)}[${offset}]`;
+    return `${this.buffer(b)}[${offset} - chunk * ${this.chunk!.rows * slice.factor * slice.rowElements}u]`;
+  }
+
+  /** Whether an iteration over `axes` is cut into chunks: the chunk axis is its outermost. */
+  chunked(axes: readonly KAxis[]): boolean {
+    return this.chunk !== null && axes.length > 0 && axes[0]!.id === this.chunk.axis;
+  }
+
+  /**
+   * A flat row-major index `name` over `axes` from this thread's or workgroup's `local` index,
+   * returning past `count` (when given). Cut into chunks, `local` counts the chunk's elements
+   * (`chunk_rows` rows of the outer axis) and `name` is offset to the chunk's first.
+   */
+  flatIndex(name: string, local: string, axes: readonly KAxis[], count?: string): Stmt[] {
+    if (!this.chunked(axes)) {
+      return [{ s: 'let', name, value: local }, ...(count !== undefined ? [{ s: 'if' as const, cond: `${name} >= ${count}`, then: [{ s: 'return' as const }] }] : [])];
+    }
+    const rest = this.product(axes.slice(1).map((a) => a.size));
+    const times = (x: string) => (rest === '1u' ? x : `${x} * ${rest}`);
+    return [
+      { s: 'let', name: `${name}_c`, value: local },
+      { s: 'if', cond: `${name}_c >= ${times('chunk_rows')}`, then: [{ s: 'return' }] },
+      { s: 'let', name, value: `${times('chunk_row0')} + ${name}_c` },
+    ];
+  }
+
+  /** The elements of an iteration over `axes` that one dispatch's workgroups are sized for. */
+  extent(axes: readonly KAxis[]): SizeExpr {
+    if (!this.chunked(axes)) return extentProduct(axes);
+    const rest = extentProduct(axes.slice(1));
+    const rows = this.chunk!.rows;
+    return typeof rest === 'number' ? rows * rest : { op: 'mul', args: [rows, rest] };
   }
 
   /** The row-major flat offset of indices into axes of the given sizes. */
@@ -189,7 +239,7 @@ export class Emitter {
       case 'load': {
         // A gathered axis: the i32 index clamped into the axis.
         const axes = e.axes.map((a) => ('at' in a ? { size: a.size, index: `u32(clamp(${this.expr(a.at)}, 0i, i32(${this.size(a.size)}) - 1i))` } : a));
-        const v = `${this.buffer(e.buffer)}[${this.offset(axes)}]`;
+        const v = this.at(e.buffer, this.offset(axes));
         return e.dtype === 'bool' ? `(${v} != 0u)` : v;
       }
       case 'const':
@@ -281,13 +331,19 @@ export class Emitter {
       const value = p.dtype === 'f32' ? `bitcast<f32>(${raw})` : p.dtype === 'i32' ? `bitcast<i32>(${raw})` : p.dtype === 'bool' ? `(${raw} != 0u)` : raw;
       stmts.push({ s: 'let', name: `p${i}`, value });
     });
+    if (this.chunk) {
+      const { rows, extent } = this.chunk;
+      stmts.push({ s: 'let', name: 'chunk', value: word(this.uniformCount() - 1) });
+      stmts.push({ s: 'let', name: 'chunk_row0', value: `chunk * ${rows}u` });
+      stmts.push({ s: 'let', name: 'chunk_rows', value: `min(${rows}u, ${extent}u - chunk_row0)` });
+    }
     stmts.push({ s: 'let', name: 'wid', value: 'wg.x + wg.y * nwg.x' });
     stmts.push({ s: 'if', cond: 'wid >= total_wg', then: [{ s: 'return' }] });
     return stmts;
   }
 
   private uniformCount(): number {
-    return 1 + this.symbols.length + this.params.length + this.literals.length;
+    return 1 + this.symbols.length + this.params.length + this.literals.length + (this.chunk ? 1 : 0);
   }
 
   /** The module: bindings, uniforms, workgroup variables, helpers, and the prologue before `body`. */

@@ -1,5 +1,4 @@
 /** Elementwise kernels: one thread per output element, the fused expression evaluated in place. */
-import { sizeProduct } from '../../program/index.ts';
 import type { KernelIR } from '../kernel-ir.ts';
 import type { ElementwiseSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
@@ -9,10 +8,9 @@ export function emitElementwise(k: Extract<KernelIR, { kind: 'elementwise' }>, s
   const wg = s.workgroupSize;
   const total = em.product(k.out.axes.map((a) => a.size));
   const body: Stmt[] = [
-    { s: 'let', name: 'flat', value: `wid * ${wg}u + lid` },
-    { s: 'if', cond: `flat >= ${total}`, then: [{ s: 'return' }] },
+    ...em.flatIndex('flat', `wid * ${wg}u + lid`, k.out.axes, total),
     ...em.decompose('flat', k.out.axes, 'o'),
-    { s: 'assign', target: 'out[flat]', value: em.store(em.expr(k.value)) },
+    { s: 'assign', target: em.at(k.out.buffer, 'flat'), value: em.store(em.expr(k.value)) },
   ];
-  return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [sizeProduct(k.out.axes.map((a) => a.size)), wg] }, em };
+  return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [em.extent(k.out.axes), wg] }, em };
 }

@@ -1,11 +1,12 @@
 /**
  * GEMM kernels (a binary contraction with its fused prologues): a (tileM × tileN) output tile per
  * workgroup, K staged `tileK` at a time through workgroup memory, each thread a register block
- * of (tileM / threadsM) × (tileN / threadsN) outputs.
+ * of (tileM / threadsM) × (tileN / threadsN) outputs. Run a chunk at a time (`chunk-bindings`),
+ * a dispatch covers the chunk's rows of the outermost batch axis, or the chunk's whole `m` tiles.
  */
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { sizeProduct, type SizeExpr } from '../../program/index.ts';
-import { extentProduct, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { staticProduct, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import type { GemmSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
@@ -22,12 +23,20 @@ export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule
   const M = em.product(k.m.map((a) => a.size));
   const N = em.product(k.n.map((a) => a.size));
   const K = em.product(k.k.map((a) => a.size));
+  // Cut along m, a chunk is whole tiles (`chunk-bindings` makes its rows a multiple of tileM):
+  // `tiles_m` counts a chunk's, and `tm` is offset to the chunk's first.
+  const mTiles = em.chunked(k.m) ? (em.chunk!.rows * staticProduct(k.m.slice(1).map((a) => a.size))!) / TM : null;
   const body: Stmt[] = [
     { s: 'let', name: 'tiles_n', value: `(${N} + ${TN - 1}u) / ${TN}u` },
-    { s: 'let', name: 'tiles_m', value: `(${M} + ${TM - 1}u) / ${TM}u` },
+    { s: 'let', name: 'tiles_m', value: mTiles === null ? `(${M} + ${TM - 1}u) / ${TM}u` : `${mTiles}u` },
     { s: 'let', name: 'tn', value: 'wid % tiles_n' },
-    { s: 'let', name: 'tm', value: '(wid / tiles_n) % tiles_m' },
-    { s: 'let', name: 'bflat', value: '(wid / tiles_n) / tiles_m' },
+    ...(mTiles === null
+      ? [{ s: 'let' as const, name: 'tm', value: '(wid / tiles_n) % tiles_m' }]
+      : [
+          { s: 'let' as const, name: 'tm', value: 'chunk * tiles_m + (wid / tiles_n) % tiles_m' },
+          { s: 'if' as const, cond: `tm * ${TM}u >= ${M}`, then: [{ s: 'return' as const }] },
+        ]),
+    ...em.flatIndex('bflat', '(wid / tiles_n) / tiles_m', k.batch),
     ...em.decompose('bflat', k.batch, 'b'),
     { s: 'let', name: 'tx', value: `lid % ${TX}u` },
     { s: 'let', name: 'ty', value: `lid / ${TX}u` },
@@ -83,7 +92,7 @@ export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule
           { s: 'let', name: `no${i}_${j}`, value: `tn * ${TN}u + tx + ${j * TX}u` },
           ...em.decompose(`mo${i}_${j}`, k.m, `mo${i}_${j}`),
           ...em.decompose(`no${i}_${j}`, k.n, `no${i}_${j}`),
-          { s: 'assign', target: `out[${outIndex}]`, value: `acc[${i * RN + j}]` },
+          { s: 'assign', target: em.at(k.out.buffer, outIndex), value: `acc[${i * RN + j}]` },
         ],
       });
     }
@@ -91,8 +100,8 @@ export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule
   const workgroups: SizeExpr = {
     op: 'mul',
     args: [
-      extentProduct(k.batch),
-      { op: 'ceildiv', args: [sizeProduct(k.m.map((a) => a.size)), TM] },
+      em.extent(k.batch),
+      mTiles ?? { op: 'ceildiv', args: [sizeProduct(k.m.map((a) => a.size)), TM] },
       { op: 'ceildiv', args: [sizeProduct(k.n.map((a) => a.size)), TN] },
     ],
   };

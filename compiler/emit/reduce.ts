@@ -10,7 +10,7 @@ import { reductionFold, type ReductionFold } from '../../dsl/reductions.ts';
 import { xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import type { DType } from '../../dsl/types.ts';
-import { extentProduct, type KAxis, type KernelIR } from '../kernel-ir.ts';
+import type { KAxis, KernelIR } from '../kernel-ir.ts';
 import type { ReduceSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
@@ -75,17 +75,19 @@ export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSc
   const foldInto = (): Stmt[] => [...em.decompose('r', k.reduced, 'r'), { s: 'assign', target: 'acc', value: acc.combine('acc', acc.element()) }];
   if (s.strategy === 'thread') {
     const body: Stmt[] = [
-      { s: 'let', name: 'o', value: `wid * ${wg}u + lid` },
-      { s: 'if', cond: `o >= ${outCount}`, then: [{ s: 'return' }] },
+      ...em.flatIndex('o', `wid * ${wg}u + lid`, k.out.axes, outCount),
       ...em.decompose('o', k.out.axes, 'o'),
       { s: 'var', name: 'acc', type: acc.type, value: acc.init },
       forRange('r', redCount, foldInto()),
-      { s: 'assign', target: 'out[o]', value: acc.finalise('acc', count) },
+      { s: 'assign', target: em.at(k.out.buffer, 'o'), value: acc.finalise('acc', count) },
     ];
-    return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [extentProduct(k.out.axes), wg] }, em };
+    return { module: em.module(wg, body), workgroups: { op: 'ceildiv', args: [em.extent(k.out.axes), wg] }, em };
   }
+  // One workgroup per output: `wid` is the output's flat index, or counts the chunk's outputs.
+  const o = em.chunked(k.out.axes) ? 'o' : 'wid';
   const body: Stmt[] = [
-    ...em.decompose('wid', k.out.axes, 'o'),
+    ...(o === 'o' ? em.flatIndex('o', 'wid', k.out.axes) : []),
+    ...em.decompose(o, k.out.axes, 'o'),
     { s: 'var', name: 'acc', type: acc.type, value: acc.init },
     strided('r', redCount, wg, foldInto()),
     { s: 'assign', target: 'partial[lid]', value: 'acc' },
@@ -100,11 +102,11 @@ export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSc
         { s: 'barrier' },
       ],
     },
-    { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: 'out[wid]', value: acc.finalise('partial[0]', count) }] },
+    { s: 'if', cond: 'lid == 0u', then: [{ s: 'assign', target: em.at(k.out.buffer, o), value: acc.finalise('partial[0]', count) }] },
   ];
   return {
     module: em.module(wg, body, [{ name: 'partial', type: `array<${acc.type}, ${wg}>` }]),
-    workgroups: extentProduct(k.out.axes),
+    workgroups: em.extent(k.out.axes),
     em,
   };
 }

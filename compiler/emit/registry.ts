@@ -1,9 +1,10 @@
 /**
- * The emitter of every kernel kind, in one table: each kind's emitter and the schedule kind it
- * runs under. Adding a kernel kind means adding its IR, its default schedule and a row here.
+ * The emitter of every kernel kind, in one table: each kind's emitter, the schedule kind it runs
+ * under and whether it can run a chunk at a time (`chunk-bindings`). Adding a kernel kind means
+ * adding its IR, its default schedule and a row here.
  */
 import { TesseraError } from '../../dsl/types.ts';
-import type { KernelIR } from '../kernel-ir.ts';
+import type { Chunking, KernelIR } from '../kernel-ir.ts';
 import type { Schedule, ScheduleOf } from '../schedule.ts';
 import { Emitter, type Emitted } from './core.ts';
 import { emitElementwise } from './elementwise.ts';
@@ -17,26 +18,29 @@ import { emitReduce } from './reduce.ts';
 type KernelEmitters = {
   readonly [K in KernelIR['kind']]: {
     readonly schedule: ScheduleOf[K]['kind'];
+    readonly chunks: boolean;
     readonly emit: (kernel: Extract<KernelIR, { kind: K }>, schedule: ScheduleOf[K], em: Emitter) => Emitted;
   };
 };
 
 const EMITTERS: KernelEmitters = {
-  elementwise: { schedule: 'elementwise', emit: emitElementwise },
-  reduce: { schedule: 'reduce', emit: emitReduce },
-  gemm: { schedule: 'gemm', emit: emitGemm },
-  flash: { schedule: 'flash', emit: emitFlash },
-  'flash-combine': { schedule: 'elementwise', emit: emitFlashCombine },
-  'mask-classify': { schedule: 'elementwise', emit: emitMaskClassify },
-  'mask-compact': { schedule: 'elementwise', emit: emitMaskCompact },
+  elementwise: { schedule: 'elementwise', chunks: true, emit: emitElementwise },
+  reduce: { schedule: 'reduce', chunks: true, emit: emitReduce },
+  gemm: { schedule: 'gemm', chunks: true, emit: emitGemm },
+  flash: { schedule: 'flash', chunks: false, emit: emitFlash },
+  'flash-combine': { schedule: 'elementwise', chunks: false, emit: emitFlashCombine },
+  'mask-classify': { schedule: 'elementwise', chunks: false, emit: emitMaskClassify },
+  'mask-compact': { schedule: 'elementwise', chunks: false, emit: emitMaskCompact },
 };
 
 /**
  * Emits one kernel under its schedule: the WGSL module, its workgroup count and its bindings.
- * `nonFinite` are the program's buffers that may hold ±∞ or NaN (see `nonfinite.ts`).
+ * `nonFinite` are the program's buffers that may hold ±∞ or NaN (see `nonfinite.ts`); `chunk`,
+ * the cut of a kernel run a chunk at a time.
  */
-export function emitModule(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>): Emitted {
-  const entry = EMITTERS[kernel.kind] as { readonly schedule: Schedule['kind']; readonly emit: (k: KernelIR, s: Schedule, em: Emitter) => Emitted };
+export function emitModule(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>, chunk: Chunking | null = null): Emitted {
+  const entry = EMITTERS[kernel.kind] as { readonly schedule: Schedule['kind']; readonly chunks: boolean; readonly emit: (k: KernelIR, s: Schedule, em: Emitter) => Emitted };
   if (schedule.kind !== entry.schedule) throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
-  return entry.emit(kernel, schedule, new Emitter(kernel, nonFinite));
+  if (chunk && !entry.chunks) throw new TesseraError(`emit: a ${kernel.kind} kernel cannot run in chunks`);
+  return entry.emit(kernel, schedule, new Emitter(kernel, nonFinite, chunk));
 }

@@ -2,29 +2,47 @@
  * emit-wgsl: assemble the runtime's plain-data Program from the tiled program — every kernel
  * emitted by its kind's emitter (`emit/registry.ts`) and printed, identical shaders shared, the
  * buffers with byte sizes as size expressions, and dispatch/copy/loop steps with their bindings
- * and uniform words (workgroup count, size symbols, parameters, opaque literals).
+ * and uniform words (workgroup count, size symbols, parameters, opaque literals, and the chunk
+ * index of a kernel run a chunk at a time, whose step gets `chunks`).
  */
 import type { Graph } from '../../dsl/ir.ts';
 import { boundaryOf } from '../../dsl/bind.ts';
-import { sizeProduct, type Program, type ProgramKernel, type SizeExpr, type Step, type UniformWord } from '../../program/index.ts';
+import { sizeProduct, type ChunkedDispatch, type Program, type ProgramKernel, type SizeExpr, type Step, type UniformWord } from '../../program/index.ts';
 import { emitModule } from '../emit/registry.ts';
 import { nonFiniteBuffers } from '../nonfinite.ts';
-import { kernelOutputs, type BoundaryDecl, type KernelIR } from '../kernel-ir.ts';
+import { kernelOutputs, type BoundaryDecl, type Chunking, type KernelIR } from '../kernel-ir.ts';
 import type { Schedule } from '../schedule.ts';
 import { printWgsl } from '../wgsl/print.ts';
 import type { TiledProgram, TiledStep } from './lower-to-tiles.ts';
 
-/** One kernel's WGSL text, the buffers it binds in binding order, its uniform words and grid. */
-function emitKernel(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number } {
-  const { em, module, workgroups } = emitModule(kernel, schedule, nonFinite);
+/**
+ * One kernel's WGSL text, the buffers it binds in binding order, its uniform words and grid, and
+ * for a kernel run a chunk at a time its dispatch's `chunks`: one dispatch per chunk, the chunk
+ * index in the last uniform word, each sliced buffer bound `rows · factor` rows at a time.
+ */
+function emitKernel(
+  kernel: KernelIR,
+  schedule: Schedule,
+  nonFinite: ReadonlySet<number>,
+  chunk: Chunking | null,
+): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number; chunks: ChunkedDispatch | null } {
+  const { em, module, workgroups } = emitModule(kernel, schedule, nonFinite, chunk);
   const uniforms: UniformWord[] = [
     { size: workgroups },
     ...em.symbols.map((s) => ({ size: s })),
     ...em.params.map((p) => ({ param: p.name })),
     ...em.literals.map((value) => ({ u32: value })),
+    ...(chunk ? [{ u32: 0 }] : []),
   ];
   const buffers = [...em.bindingOf.entries()].sort((a, b) => a[1] - b[1]).map(([b]) => b);
-  return { wgsl: printWgsl(module), workgroups, uniforms, buffers, workgroupSize: module.entry.workgroupSize[0] };
+  const chunks: ChunkedDispatch | null = chunk && {
+    count: Math.ceil(chunk.extent / chunk.rows),
+    word: uniforms.length - 1,
+    slices: chunk.slices
+      .map((s) => ({ binding: em.bindingOf.get(s.buffer)!, stride: 4 * chunk.rows * s.factor * s.rowElements, bytes: 4 * chunk.rows * s.factor * s.rowElements }))
+      .sort((a, b) => a.binding - b.binding),
+  };
+  return { wgsl: printWgsl(module), workgroups, uniforms, buffers, workgroupSize: module.entry.workgroupSize[0], chunks };
 }
 
 /** Assembles the runtime Program from the tiled program. */
@@ -39,7 +57,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
         return { kind: 'copy', label: s.label, src: s.src, dst: s.dst, bytes: { op: 'mul', args: [4, sizeProduct(b.axes.map((a) => a.size))] } };
       }
       if (s.kind === 'loop') return { kind: 'loop', label: s.label, count: s.count, body: steps(s.body) };
-      const e = emitKernel(s.kernel, s.schedule, nonFinite);
+      const e = emitKernel(s.kernel, s.schedule, nonFinite, s.chunk ?? null);
       let index = byText.get(e.wgsl);
       if (index === undefined) {
         index = kernels.length;
@@ -63,6 +81,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
         workgroups: e.workgroups,
         ...(cached ? { cached } : {}),
         ...(s.when ? { when: s.when } : {}),
+        ...(e.chunks ? { chunks: e.chunks } : {}),
       };
     });
   const programSteps = steps(program.steps);

@@ -5,11 +5,12 @@
  * guarded (a split reduction's variant) keeps its guard.
  */
 import type { DeviceLimits, SizeRange } from '../../program/index.ts';
-import type { FlashKernel, FusedProgram, HostStep, KernelIR } from '../kernel-ir.ts';
+import type { Chunking, FlashKernel, FusedProgram, HostStep, KernelIR } from '../kernel-ir.ts';
 import { checkSchedule, defaultSchedule, LONG_QUERY_ROWS, longFlashSchedule, type Schedule, type ScheduleOverrides } from '../schedule.ts';
 
+/** A scheduled step; a kernel step run a chunk at a time carries its `chunk` (`chunk-bindings`). */
 export type TiledStep =
-  | { readonly kind: 'kernel'; readonly kernel: KernelIR; readonly schedule: Schedule; readonly when?: SizeRange }
+  | { readonly kind: 'kernel'; readonly kernel: KernelIR; readonly schedule: Schedule; readonly when?: SizeRange; readonly chunk?: Chunking }
   | Extract<HostStep, { kind: 'copy' }>
   | { readonly kind: 'loop'; readonly count: number; readonly label: string; readonly body: readonly TiledStep[] };
 
