@@ -4,6 +4,6 @@
  */
 export type { BindingAccess, ChunkedDispatch, ChunkSlice, Program, ProgramBuffer, ProgramKernel, ProgramTensor, Step, UniformWord } from './program.ts';
 export { evalSize, inRange, sizeProduct, type SizeExpr, type SizeRange } from './size.ts';
-export { DEFAULT_LIMITS, type DeviceLimits } from './limits.ts';
+export { DEFAULT_LIMITS, formatBytes, type DeviceLimits } from './limits.ts';
 export { validateProgram } from './validate.ts';
 export { exactKey, parseProgram, serializeProgram } from './json.ts';

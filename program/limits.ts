@@ -26,3 +26,19 @@ export const DEFAULT_LIMITS: DeviceLimits = {
   maxStorageBuffersPerShaderStage: 8,
   minStorageBufferOffsetAlignment: 256,
 };
+
+/**
+ * Bytes as `B`, `KiB`, `MiB` or `GiB` with one decimal (e.g. `200.0 MiB`): how limit errors
+ * state sizes, in the compiler and the runtime alike.
+ */
+export function formatBytes(bytes: number): string {
+  const units: ReadonlyArray<[number, string]> = [
+    [1024 ** 3, 'GiB'],
+    [1024 ** 2, 'MiB'],
+    [1024, 'KiB'],
+  ];
+  for (const [scale, unit] of units) {
+    if (bytes >= scale) return `${(bytes / scale).toFixed(1)} ${unit}`;
+  }
+  return `${bytes} B`;
+}

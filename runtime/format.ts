@@ -3,18 +3,7 @@
  * wording that tests pin lives in one place.
  */
 
-/** Bytes as `B`, `KiB`, `MiB` or `GiB` with one decimal (e.g. `200.0 MiB`). */
-export function formatBytes(bytes: number): string {
-  const units: ReadonlyArray<[number, string]> = [
-    [1024 ** 3, 'GiB'],
-    [1024 ** 2, 'MiB'],
-    [1024, 'KiB'],
-  ];
-  for (const [scale, unit] of units) {
-    if (bytes >= scale) return `${(bytes / scale).toFixed(1)} ${unit}`;
-  }
-  return `${bytes} B`;
-}
+export { formatBytes } from '../program/limits.ts';
 
 /** One diagnostic from `GPUShaderModule.getCompilationInfo()`, reduced to what the listing needs. */
 export interface WgslMessage {

@@ -308,7 +308,13 @@ const tesseraImpl: Impl<RoutingBenchInputs> = {
       const kernel = lib.efficientVectorRoutingKernel({ nInp: -1, nOut: m, dInp: d, dOut: h, nIters: iters });
       compiled = { kernel, program: compile(kernel.trace(), { name: 'routing', limits: backend.limits }) };
     }
-    const { program } = compiled;
+    // x_inp larger than one storage binding (the 1M row): the compiler splits it into chunks only
+    // where its size is static, so that run gets a Program traced with i pinned (what run() and
+    // compileFor do by themselves); every other size shares the symbolic one.
+    const program =
+      n * d * 4 > backend.limits.maxStorageBufferBindingSize
+        ? compile(compiled.kernel.trace({ sizes: { i: n } }), { name: 'routing', limits: backend.limits })
+        : compiled.program;
     backend.memory.resetPeak();
     const tensors = { x_inp: backend.upload({ shape: [n, d], data: x }) } as Record<string, ReturnType<typeof backend.upload>>;
     for (const [key, t] of Object.entries(weights)) tensors[key] = backend.upload({ shape: [...t.shape], data: t.data });

@@ -20,7 +20,7 @@
  * (`emit/core.ts`), and `emit-wgsl` writes the dispatch step's `chunks`.
  */
 import { TesseraError } from '../../dsl/types.ts';
-import { evalSize, sizeProduct, type DeviceLimits, type SizeExpr } from '../../program/index.ts';
+import { evalSize, formatBytes, sizeProduct, type DeviceLimits, type SizeExpr } from '../../program/index.ts';
 import {
   axisExtent,
   kernelExprs,
@@ -216,17 +216,6 @@ function describe(b: BufferDecl): string {
   return b.role === 'input' || b.role === 'output' ? b.label : `${b.role} buffer '${b.label}'`;
 }
 
-/** Bytes as the runtime's errors write them (`200.0 MiB`). */
-function formatBytes(bytes: number): string {
-  for (const [scale, unit] of [
-    [1024 ** 3, 'GiB'],
-    [1024 ** 2, 'MiB'],
-    [1024, 'KiB'],
-  ] as const) {
-    if (bytes >= scale) return `${(bytes / scale).toFixed(1)} ${unit}`;
-  }
-  return `${bytes} B`;
-}
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
