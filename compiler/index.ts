@@ -11,6 +11,7 @@ import { printFused, type FusedProgram } from './kernel-ir.ts';
 import { canonicalize } from './passes/canonicalize.ts';
 import { chunkBindings, printChunked } from './passes/chunk-bindings.ts';
 import { decompose } from './passes/decompose.ts';
+import { inlineCaptures } from './passes/inline-captures.ts';
 import { emitWgsl } from './passes/emit-wgsl.ts';
 import { fuse } from './passes/fuse.ts';
 import { matchAttention } from './passes/match-attention.ts';
@@ -37,6 +38,7 @@ export const TENSOR_PASSES: readonly { readonly name: string; readonly run: (g: 
   { name: 'match-attention', run: matchAttention },
   { name: 'plan-contractions', run: planContractions },
   { name: 'decompose', run: decompose },
+  { name: 'inline-captures', run: inlineCaptures },
   { name: 'canonicalize', run: canonicalize },
 ];
 

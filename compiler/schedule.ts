@@ -180,6 +180,12 @@ function gemmSchedule(kernel: Extract<KernelIR, { kind: 'gemm' }>): GemmSchedule
   return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 8, threadsN: 8 };
 }
 
+/**
+ * An elementwise expression shared by several consumers (or captured by a loop) is recomputed in
+ * each of them up to this many ops; a costlier one is materialised once.
+ */
+export const RECOMPUTE_LIMIT = 6;
+
 export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverrides = {}): Schedule {
   const maxThreads = maxWorkgroupThreads(limits);
   switch (kernel.kind) {

@@ -11,10 +11,9 @@ import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../program/index.ts';
 import { kernelInputs, kernelOutputs, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import { lowerFlash } from '../lower-attention/index.ts';
+import { RECOMPUTE_LIMIT } from '../schedule.ts';
 import { axisEnv, axisIds, buildExpr, loadOf } from '../lower-expr.ts';
 
-/** An inlined expression shared by several consumers is recomputed only up to this many ops. */
-const RECOMPUTE_LIMIT = 6;
 
 export interface FuseOptions {
   readonly name: string;
