@@ -7,7 +7,8 @@ import type { Graph } from '../dsl/ir.ts';
 import { printGraph } from '../dsl/print.ts';
 import { verifyGraph } from '../dsl/verify.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type Program } from '../program/index.ts';
-import { printFused, type FusedProgram } from './kernel-ir.ts';
+import type { FusedProgram } from './kernel-ir.ts';
+import { printFused } from './kernel-ir-print.ts';
 import { canonicalize } from './passes/canonicalize.ts';
 import { chunkBindings, printChunked } from './passes/chunk-bindings.ts';
 import { decompose } from './passes/decompose.ts';
@@ -83,4 +84,4 @@ export function compile(graph: Graph, options: CompileOptions = {}): Program {
 }
 
 export type { ScheduleOverrides } from './schedule.ts';
-export { printFused } from './kernel-ir.ts';
+export { printFused } from './kernel-ir-print.ts';

@@ -2,11 +2,11 @@
  * Kernel IR: what the fuser produces. Each kernel computes one materialised tensor from
  * buffers, over named iteration axes; scalar work is an expression tree whose leaves load from
  * buffers at kernel axis indices. Host steps order kernels, copies and loops. A schedule (tile
- * sizes, workgroup size) is attached by `lower-to-tiles`; the printer shows everything so each
- * pass can be tested on text.
+ * sizes, workgroup size) is attached by `lower-to-tiles`; `kernel-ir-print.ts` shows everything so
+ * each pass can be tested on text.
  */
 import type { ReduceFn } from '../dsl/ir.ts';
-import { formatSize, type Axis, type DType, type Size } from '../dsl/types.ts';
+import type { Axis, DType, Size } from '../dsl/types.ts';
 import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
 
 /**
@@ -51,21 +51,6 @@ export function extentProduct(axes: readonly KAxis[]): SizeExpr {
   return args.length === 1 ? args[0]! : { op: 'mul', args };
 }
 
-/** A size expression as printed: `n`, `ceil(n/4096)`, `min(a, b)`, `a*b`, `a+b`. */
-export function formatSizeExpr(e: SizeExpr): string {
-  if (typeof e !== 'object') return String(e);
-  const args = e.args.map(formatSizeExpr);
-  switch (e.op) {
-    case 'mul':
-      return args.join('*');
-    case 'add':
-      return `(${args.join('+')})`;
-    case 'ceildiv':
-      return `ceil(${args[0]}/${args[1]})`;
-    default:
-      return `${e.op}(${args.join(', ')})`;
-  }
-}
 
 /**
  * How a load indexes one axis of its buffer: by a kernel axis id, or (a gather) by an i32
@@ -287,101 +272,6 @@ export interface FusedProgram {
   readonly inputs: readonly BoundaryDecl[];
   readonly outputs: readonly BoundaryDecl[];
   readonly params: readonly { readonly name: string; readonly dtype: DType }[];
-}
-
-/** A kv bound as printed: `t+c`, `-t+c` or `c` (t the tiled query index). */
-export function printKvBound(b: KvBound): string {
-  return `${b.t === 0 ? '' : b.t > 0 ? 't+' : '-t+'}${printExpr(b.c)}`;
-}
-
-export function printExpr(e: KExpr): string {
-  switch (e.k) {
-    case 'load':
-      return `b${e.buffer}[${e.axes.map((a) => ('at' in a ? `clamp(${printExpr(a.at)})` : a.index)).join(',')}]`;
-    case 'const':
-      return `${e.value}:${e.dtype}`;
-    case 'param':
-      return `$${e.name}`;
-    case 'index':
-      return `#${e.axis}`;
-    case 'size':
-      return `|${formatSize(e.size)}|`;
-    case 'acc':
-      return 'q·k';
-    case 'op':
-      return `${e.fn}(${e.args.map(printExpr).join(', ')})`;
-  }
-}
-
-function axesText(axes: readonly KAxis[]): string {
-  return `[${axes.map((a) => `${a.id}=${a.name}:${formatSizeExpr(axisExtent(a))}`).join(', ')}]`;
-}
-
-/** A size range as printed: `n >= 8192`, `n < 8192`, `64 <= n < 8192`. */
-export function formatSizeRange(r: SizeRange): string {
-  const size = formatSizeExpr(r.size);
-  if (r.atLeast !== undefined && r.below !== undefined) return `${r.atLeast} <= ${size} < ${r.below}`;
-  if (r.atLeast !== undefined) return `${size} >= ${r.atLeast}`;
-  return r.below !== undefined ? `${size} < ${r.below}` : 'always';
-}
-
-function splitText(split: ReduceSplit | undefined): string {
-  if (!split) return '';
-  return split.stage === 'partial' ? ' (partial)' : ` (combine, count ${formatSizeExpr(sizeProduct(split.count))})`;
-}
-
-function printKernel(k: KernelIR): string {
-  const head = `${k.kind} ${k.name} -> b${k.out.buffer} ${k.out.dtype}${axesText(k.out.axes)}`;
-  switch (k.kind) {
-    case 'mask-classify':
-      return `${head} = classify blocks of ${printExpr(k.valid)} (${k.rows}x${k.kvTile})`;
-    case 'mask-compact':
-      return `${head} counts b${k.counts.buffer} = compact ${printExpr(k.blocks)}`;
-    case 'flash-combine':
-      return `${head} = combine ${k.parts} parts of ${printExpr(k.partial)}${k.lse ? ` lse b${k.lse.buffer}` : ''}`;
-    case 'flash': {
-      return [
-        `${head}${k.lse ? ` lse b${k.lse.buffer}${axesText(k.lse.axes)}` : ''}`,
-        `  outer${axesText(k.outer)} batch${axesText(k.batch)} tiled${k.tiled ? axesText([k.tiled]) : '[]'} kv${axesText([k.kv])} d${axesText(k.d)} e${axesText(k.e)}`,
-        `  q=${printExpr(k.q)} k=${printExpr(k.k)} v=${printExpr(k.v)}`,
-        `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'} kv>=[${k.lower.map(printKvBound).join(', ')}] kv<=[${k.upper.map(printKvBound).join(', ')}]`,
-        ...(k.split ? [`  split ${k.split.parts} -> b${k.split.partial.buffer}`] : []),
-        ...(k.blockMask ? [`  blocks ${k.blockMask.rows}x${k.blockMask.kvTile} counts b${k.blockMask.counts.buffer} list b${k.blockMask.list.buffer}`] : []),
-      ].join('\n');
-    }
-    case 'elementwise':
-      return `${head} = ${printExpr(k.value)}`;
-    case 'reduce':
-      return `${head} = ${k.fn} over ${axesText(k.reduced)} of ${printExpr(k.value)}${splitText(k.split)}`;
-    case 'gemm':
-      return `${head} batch${axesText(k.batch)} m${axesText(k.m)} n${axesText(k.n)} k${axesText(k.k)} a=${printExpr(k.a)} b=${printExpr(k.b)}`;
-  }
-}
-
-function printSteps(steps: readonly HostStep[], indent: string, lines: string[]): void {
-  for (const s of steps) {
-    // A kernel may print on several lines (flash): each is indented with the step.
-    if (s.kind === 'kernel') {
-      const when = s.when ? `when ${formatSizeRange(s.when)}: ` : '';
-      lines.push(...printKernel(s.kernel).split('\n').map((line, i) => `${indent}${i === 0 ? when : ''}${line}`));
-    }
-    else if (s.kind === 'copy') lines.push(`${indent}copy b${s.src} -> b${s.dst} (${s.label})`);
-    else {
-      lines.push(`${indent}loop ${s.count} (${s.label}) {`);
-      printSteps(s.body, `${indent}  `, lines);
-      lines.push(`${indent}}`);
-    }
-  }
-}
-
-/** The fused program as text: buffers, then steps. */
-export function printFused(p: FusedProgram): string {
-  const lines = p.buffers.map(
-    (b) => `b${b.id} ${b.role} ${b.dtype}[${b.axes.map((a) => `${a.name}:${formatSize(a.size)}`).join(', ')}]${b.elements !== undefined ? ` x${JSON.stringify(b.elements)}` : ''} "${b.label}"`,
-  );
-  printSteps(p.steps, '', lines);
-  lines.push(`outputs ${p.outputs.map((o) => `${o.name}=b${o.buffer}`).join(', ')}`);
-  return lines.join('\n');
 }
 
 /** The expressions directly under `e`: an op's operands, a gather's index expressions. */

@@ -26,7 +26,6 @@ import {
   kernelExprs,
   kernelInputs,
   kernelOutputs,
-  printFused,
   staticProduct,
   subExprs,
   type BufferDecl,
@@ -37,6 +36,7 @@ import {
   type KIndex,
   type KernelIR,
 } from '../kernel-ir.ts';
+import { printFused } from '../kernel-ir-print.ts';
 import type { Schedule } from '../schedule.ts';
 import type { TiledProgram, TiledStep } from './lower-to-tiles.ts';
 

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
-import { printFused } from '../../compiler/kernel-ir.ts';
+import { printFused } from '../../compiler/kernel-ir-print.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
 
 const run = (text: string, maxStorageBuffers = 8) => printFused(fuse(parseGraph(text), { name: 'test', maxStorageBuffers, limits: DEFAULT_LIMITS }));

@@ -13,7 +13,7 @@ import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { buildExpr, loadOf } from '../../compiler/lower-expr.ts';
 import { kvBounds, peelValidity } from '../../compiler/lower-attention/kv-bounds.ts';
-import { printExpr, printKvBound } from '../../compiler/kernel-ir.ts';
+import { printExpr, printKvBound } from '../../compiler/kernel-ir-print.ts';
 
 
 /** The score built from the text, peeled and bounded, printed as four lines. */

@@ -13,7 +13,7 @@ import { planMemory } from '../../compiler/passes/plan-memory.ts';
 import { lowerToTiles, type TiledStep } from '../../compiler/passes/lower-to-tiles.ts';
 import { splitReductions } from '../../compiler/passes/split-reductions.ts';
 import { checkSchedule, type ScheduleOverrides } from '../../compiler/schedule.ts';
-import { printFused } from '../../compiler/kernel-ir.ts';
+import { printFused } from '../../compiler/kernel-ir-print.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
 
 /** One line per step: a kernel's kind, name and schedule (and size range), copies, loops. */

@@ -10,7 +10,7 @@ import { ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
 import { planMemory } from '../../compiler/passes/plan-memory.ts';
-import { printFused } from '../../compiler/kernel-ir.ts';
+import { printFused } from '../../compiler/kernel-ir-print.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
 
 const run = (text: string) => printFused(planMemory(fuse(parseGraph(text), { name: 'test', maxStorageBuffers: 8, limits: DEFAULT_LIMITS })));

@@ -14,7 +14,8 @@ import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
 import { planMemory } from '../../compiler/passes/plan-memory.ts';
 import { splitReductions } from '../../compiler/passes/split-reductions.ts';
-import { printFused, type FusedProgram } from '../../compiler/kernel-ir.ts';
+import type { FusedProgram } from '../../compiler/kernel-ir.ts';
+import { printFused } from '../../compiler/kernel-ir-print.ts';
 import { nonFiniteBuffers } from '../../compiler/nonfinite.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
 
