@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { encode } from 'fast-png';
+import { seededRandom } from '../bench/harness.ts';
 import { createBackend, run, type Backend } from '../index.ts';
 import { efficientVectorRoutingKernel } from '../kernels/index.ts';
 import { createImage, drawText, fillRect, strokeRect, textHeight, textWidth, type Rgb, type RgbImage } from './bitmap-font.ts';
@@ -27,18 +28,6 @@ export const N_OUT = 6;
 export const D_INP = 16;
 export const D_OUT = 8;
 export const N_ITERS = 3;
-
-/** mulberry32, seeded: the same embeddings and weights on every run and machine. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hash(text: string): number {
   let h = 0x811c9dc5;
@@ -58,7 +47,7 @@ interface Host {
 export function embed(tokens: readonly string[], d: number): Host {
   const data = new Float32Array(tokens.length * d);
   tokens.forEach((token, i) => {
-    const rand = seeded(hash(`word:${token}`));
+    const rand = seededRandom(hash(`word:${token}`));
     for (let k = 0; k < d; k++) {
       const angle = i / 10000 ** ((2 * Math.floor(k / 2)) / d);
       data[i * d + k] = rand() * 2 - 1 + 0.3 * (k % 2 === 0 ? Math.sin(angle) : Math.cos(angle));
@@ -69,7 +58,7 @@ export function embed(tokens: readonly string[], d: number): Host {
 
 /** Seeded weights of EfficientVectorRouting with nInp = -1 (reference names and shapes). */
 export function routingWeights(m: number, d: number, h: number): Record<string, Host> {
-  const rand = seeded(hash('routing-heatmap weights'));
+  const rand = seededRandom(hash('routing-heatmap weights'));
   const t = (shape: number[], scale: number): Host => ({
     shape,
     data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rand() * 2 - 1) * scale),
