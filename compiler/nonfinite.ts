@@ -74,11 +74,21 @@ export function mayBeNonFinite(e: KExpr, buffers: ReadonlySet<number>): boolean 
   }
 }
 
-/** Whether an op may hit a singular point: never for a division by a finite non-zero constant. */
+/** Whether an op may hit a singular point: not on a positive operand (a constant, an axis size). */
 function singularAt(e: Extract<KExpr, { k: 'op' }>): boolean {
   if (!scalarOp(e.fn).singular) return false;
-  const divisor = e.args[1];
-  const safeDivisor = (e.fn === 'div' || e.fn === 'mod') && divisor?.k === 'const' && Number.isFinite(divisor.value) && divisor.value !== 0;
-  return !safeDivisor;
+  if (e.fn === 'div' || e.fn === 'mod') {
+    const d = e.args[1]!;
+    return !(positive(d) || (d.k === 'const' && Number.isFinite(d.value) && d.value !== 0));
+  }
+  // log, log1p, sqrt and rsqrt are finite on positive operands (an axis size, n^-1/2 scalings).
+  return e.fn === 'pow' || !positive(e.args[0]!);
+}
+
+/** Whether an expression is known positive and finite: a positive constant, an axis size, a cast of one. */
+function positive(e: KExpr): boolean {
+  if (e.k === 'const') return Number.isFinite(e.value) && e.value > 0;
+  if (e.k === 'size') return true;
+  return e.k === 'op' && (e.fn === 'to_f32' || e.fn === 'id') && positive(e.args[0]!);
 }
 

@@ -79,6 +79,26 @@ describe('the scalar-op registry', () => {
   });
 });
 
+describe('which values are carried as xf', () => {
+  const gemmOf = (p: T.Program) => p.kernels.find((k) => k.name.endsWith(':gemm'))!.wgsl;
+
+  it('runs a GEMM prologue over input tensors on plain IEEE arithmetic, and an axis size is never singular', () => {
+    // x · n^-1/2 as a contraction operand: x is an input (device IEEE arithmetic inside a GEMM),
+    // rsqrt of an axis size cannot hit its singular point, so no xf at all.
+    const k = T.kernel('scaled', { x: T.f32('i', 'd'), w: T.f32('j', 'd') }, ({ x, w }) => ({
+      s: T.einsum('id,jd->ij', T.mul(x, T.rsqrt(T.toF32(T.sizeOf(x, 'i')))), w),
+    }));
+    expect(gemmOf(T.compile(k.trace({ sizes: { d: 8, j: 4 } })))).not.toContain('xf');
+  });
+
+  it('keeps an infinity the program writes exact inside a GEMM prologue', () => {
+    const k = T.kernel('masked', { x: T.f32('i', 'd'), w: T.f32('j', 'd') }, ({ x, w }) => ({
+      s: T.einsum('id,jd->ij', T.where(T.le(T.iota(x, 'd'), 2), x, -Infinity), w),
+    }));
+    expect(gemmOf(T.compile(k.trace({ sizes: { d: 8, j: 4 } })))).toContain('xf_bits(xf_select(xf(0.0f, 2u)');
+  });
+});
+
 /** Equal as a GPU result should be: non-finite values exactly, finite ones within tolerance. */
 function mismatch(got: number, want: number, rtol: number, atol: number): boolean {
   if (!Number.isFinite(want)) return !Object.is(got, want) && !(Number.isNaN(got) && Number.isNaN(want));
