@@ -1,8 +1,8 @@
 /**
  * plan-memory: give outputs their own buffers (a copy only where an output would alias an input,
  * a loop carry or another output) and let temporaries whose lifetimes do not overlap share one
- * buffer, by liveness over the host steps (a loop counts as one step, so everything its body
- * touches stays live for the whole loop).
+ * buffer, by liveness over the host steps: a loop body's iteration-local temporaries by their span
+ * in the body, anything else a loop touches for the whole loop (`liveness`).
  */
 import type { Axis } from '../../dsl/types.ts';
 import { kernelInputs, kernelOutputs, mapKernelBuffers, type BufferDecl, type FusedProgram, type HostStep } from '../kernel-ir.ts';
@@ -25,6 +25,62 @@ function touched(step: HostStep, into: Set<number>): Set<number> {
     for (const b of kernelInputs(step.kernel)) into.add(b);
   }
   return into;
+}
+
+/** The buffers a kernel or copy step writes. */
+function written(step: Exclude<HostStep, { kind: 'loop' }>): number[] {
+  return step.kind === 'copy' ? [step.dst] : kernelOutputs(step.kernel).map((o) => o.buffer);
+}
+
+/**
+ * Each buffer's live interval over the steps in program order (loop bodies in place, once). A
+ * buffer that a loop body writes before it reads it, and that nothing outside the loop touches,
+ * lives within one iteration: its interval is its span inside the body, so iteration-local
+ * temporaries can share a buffer with each other. Any other buffer a loop touches stays live for
+ * the whole loop, whose later iterations read what earlier ones wrote.
+ */
+function liveness(steps: readonly HostStep[]): { first: Map<number, number>; last: Map<number, number> } {
+  const touches = new Map<number, { at: number; write: boolean }[]>();
+  const loops: { start: number; end: number }[] = [];
+  let position = 0;
+  const walk = (list: readonly HostStep[]): void => {
+    for (const step of list) {
+      if (step.kind === 'loop') {
+        const start = position;
+        walk(step.body);
+        loops.push({ start, end: position - 1 });
+        continue;
+      }
+      const at = position++;
+      const writes = new Set(written(step));
+      for (const b of touched(step, new Set())) {
+        let list = touches.get(b);
+        if (!list) touches.set(b, (list = []));
+        // A step that reads and writes a buffer reads it first.
+        list.push({ at, write: writes.has(b) && !(step.kind === 'kernel' && kernelInputs(step.kernel).includes(b)) });
+      }
+    }
+  };
+  walk(steps);
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  for (const [b, list] of touches) {
+    let lo = Math.min(...list.map((t) => t.at));
+    let hi = Math.max(...list.map((t) => t.at));
+    // Innermost loops first (they were recorded first), so an outer loop sees the widened interval.
+    for (const loop of loops) {
+      const inside = list.filter((t) => t.at >= loop.start && t.at <= loop.end);
+      if (inside.length === 0) continue;
+      const local = inside.length === list.length && inside.reduce((a, t) => (t.at < a.at ? t : a)).write;
+      if (!local) {
+        lo = Math.min(lo, loop.start);
+        hi = Math.max(hi, loop.end);
+      }
+    }
+    first.set(b, lo);
+    last.set(b, hi);
+  }
+  return { first, last };
 }
 
 /** A key equal for buffers of the same element count whatever their axis names. */
@@ -59,15 +115,7 @@ export function planMemory(program: FusedProgram): FusedProgram {
     return { ...o, buffer: id };
   });
 
-  // Liveness of temporaries over top-level steps.
-  const first = new Map<number, number>();
-  const last = new Map<number, number>();
-  steps.forEach((s, index) => {
-    for (const b of touched(s, new Set())) {
-      if (!first.has(b)) first.set(b, index);
-      last.set(b, index);
-    }
-  });
+  const { first, last } = liveness(steps);
   const alias = new Map<number, number>();
   const free = new Map<string, { buffer: number; until: number }[]>();
   const order = [...first.keys()].filter((b) => buffers[b]!.role === 'temp').sort((a, b) => first.get(a)! - first.get(b)! || a - b);

@@ -2,8 +2,10 @@
  * plan-memory: printed Tensor IR in, fused (`fuse`, pinned in `fuse.test.ts`) and then planned;
  * the planned Kernel IR printed (`printFused`) and pinned. Outputs claim the kernel-written
  * temporary that computes them (a copy where that is impossible: an input, a loop carry, a value
- * already claimed); temporaries whose lifetimes over the top-level steps do not overlap share a
- * buffer (a loop is one step); buffers are renumbered. Each expectation was checked by hand.
+ * already claimed); temporaries whose lifetimes do not overlap share a buffer — a loop body's
+ * iteration-local temporaries (written before they are read, touched nowhere else) by their span
+ * in the body, everything else a loop touches for the whole loop; buffers are renumbered. Each
+ * expectation was checked by hand.
  */
 import { describe, expect, it } from 'vitest';
 import { ir } from './ir.ts';
@@ -16,6 +18,47 @@ import { DEFAULT_LIMITS } from '../../program/index.ts';
 const run = (text: string) => printFused(planMemory(fuse(parseGraph(text), { name: 'test', maxStorageBuffers: 8, limits: DEFAULT_LIMITS })));
 
 describe('plan-memory', () => {
+  it('lets iteration-local temporaries of a loop body share a buffer', () => {
+    // Three reductions per iteration: the third writes b3 again, since the first's value (read by
+    // the second) is dead by then and every iteration writes b3 before reading it. The carry b2 is
+    // read before it is written in the body, so it lives across iterations and shares nothing.
+    expect(
+      run(ir`
+        %0 = input "x" : f32[i:i, j:j]
+        %1 = input "c" : f32[i:i]
+        %2 = loop 3 init(%1) captures(%0) : f32[i:i] {
+          %0 = carry 0 : f32[i:i]
+          %1 = capture 0 : f32[i:i, j:j]
+          %2 = map add(%1, %0) : f32[i:i, j:j]
+          %3 = reduce sum(%2) over [j] : f32[i:i]
+          %4 = map mul(%1, %3) : f32[i:i, j:j]
+          %5 = reduce max(%4) over [j] : f32[i:i]
+          %6 = map mul(%1, %5) : f32[i:i, j:j]
+          %7 = reduce sum(%6) over [j] : f32[i:i]
+          outputs 0=%7
+        }
+        %3 = loop_result %2[0] : f32[i:i]
+        outputs out=%3
+      `),
+    ).toBe(ir`
+      b0 input f32[i:i, j:j] "input 'x'"
+      b1 input f32[i:i] "input 'c'"
+      b2 temp f32[i:i] "%2 loop carry 0"
+      b3 temp f32[i:i] "%2 loop/%3 reduce"
+      b4 temp f32[i:i] "%2 loop/%5 reduce"
+      b5 output f32[i:i] "output 'out'"
+      copy b1 -> b2 (%2 loop init carry 0)
+      loop 3 (%2 loop) {
+        reduce %2 loop/%3 reduce -> b3 f32[a0=i:i] = sum over [a1=j:j] of add(b0[a0,a1], b2[a0])
+        reduce %2 loop/%5 reduce -> b4 f32[a0=i:i] = max over [a1=j:j] of mul(b0[a0,a1], b3[a0])
+        reduce %2 loop/%7 reduce -> b3 f32[a0=i:i] = sum over [a1=j:j] of mul(b0[a0,a1], b4[a0])
+        copy b3 -> b2 (%2 loop carry 0)
+      }
+      copy b2 -> b5 (output 'out')
+      outputs out=b5
+    `);
+  });
+
   it('reuses a temporary buffer once its value is dead, and claims the last kernel’s buffer as the output', () => {
     const input = ir`
       %0 = input "x" : f32[i:i, j:j]
