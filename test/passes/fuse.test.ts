@@ -7,7 +7,7 @@
  * and checked by hand (the comments say what to look for).
  */
 import { describe, expect, it } from 'vitest';
-import { ir } from './ir.ts';
+import { causalFlashPair, ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
 import { printFused } from '../../compiler/kernel-ir-print.ts';
@@ -387,42 +387,7 @@ describe('fuse', () => {
 
   describe('flash attention and its kv bounds', () => {
     it('lowers a causal flash pair to one kernel with an upper kv bound t+0 and no block mask', () => {
-      const input = ir`
-        %0 = input "q" : f32[n:n, d:4]
-        %1 = input "k" : f32[m:m, d:4]
-        %2 = input "v" : f32[m:m, e:2]
-        %3 = flash o over m args(%0, %1, %2) : f32[n:n, e:2] {
-          %0 = capture 0 : f32[n:n, d:4]
-          %1 = capture 1 : f32[m:m, d:4]
-          %2 = capture 2 : f32[m:m, e:2]
-          %3 = contract(%0, %1) : f32[n:n, m:m]
-          %4 = iota : i32[n:n]
-          %5 = iota : i32[m:m]
-          %6 = map ge(%4, %5) : bool[n:n, m:m]
-          %7 = const -Infinity : f32[]
-          %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-          %9 = softmax(%8) over m : f32[n:n, m:m]
-          %10 = contract(%9, %2) : f32[n:n, e:2]
-          %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-          outputs o=%10, lse=%11
-        }
-        %4 = flash lse over m args(%0, %1, %2) : f32[n:n] {
-          %0 = capture 0 : f32[n:n, d:4]
-          %1 = capture 1 : f32[m:m, d:4]
-          %2 = capture 2 : f32[m:m, e:2]
-          %3 = contract(%0, %1) : f32[n:n, m:m]
-          %4 = iota : i32[n:n]
-          %5 = iota : i32[m:m]
-          %6 = map ge(%4, %5) : bool[n:n, m:m]
-          %7 = const -Infinity : f32[]
-          %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-          %9 = softmax(%8) over m : f32[n:n, m:m]
-          %10 = contract(%9, %2) : f32[n:n, e:2]
-          %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-          outputs o=%10, lse=%11
-        }
-        outputs o=%3, lse=%4
-      `;
+      const input = causalFlashPair('n');
       // valid = q >= kv, so kv <= t + 0 with t the tiled query index (a0): tiles past the diagonal
       // are never visited. The o and lse nodes (same args and body) share the kernel: out b3, lse b4.
       expect(run(input)).toBe(ir`

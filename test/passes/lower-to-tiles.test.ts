@@ -6,7 +6,7 @@
  * hand against the defaults in `compiler/schedule.ts` (the comments say what to look for).
  */
 import { describe, expect, it } from 'vitest';
-import { ir } from './ir.ts';
+import { causalFlashPair, ir } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { fuse } from '../../compiler/passes/fuse.ts';
 import { planMemory } from '../../compiler/passes/plan-memory.ts';
@@ -75,42 +75,7 @@ describe('lower-to-tiles', () => {
   });
 
   it('gives a flash kernel over a symbolic query axis two size-guarded variants', () => {
-    const input = ir`
-      %0 = input "q" : f32[n:n, d:4]
-      %1 = input "k" : f32[m:m, d:4]
-      %2 = input "v" : f32[m:m, e:2]
-      %3 = flash o over m args(%0, %1, %2) : f32[n:n, e:2] {
-        %0 = capture 0 : f32[n:n, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:n, m:m]
-        %4 = iota : i32[n:n]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:n, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-        %9 = softmax(%8) over m : f32[n:n, m:m]
-        %10 = contract(%9, %2) : f32[n:n, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-        outputs o=%10, lse=%11
-      }
-      %4 = flash lse over m args(%0, %1, %2) : f32[n:n] {
-        %0 = capture 0 : f32[n:n, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:n, m:m]
-        %4 = iota : i32[n:n]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:n, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-        %9 = softmax(%8) over m : f32[n:n, m:m]
-        %10 = contract(%9, %2) : f32[n:n, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-        outputs o=%10, lse=%11
-      }
-      outputs o=%3, lse=%4
-    `;
+    const input = causalFlashPair('n');
     // n >= 256: the long-axis schedule (32 rows on 8 threads, 4 across, dTile = D = 4); n < 256: the
     // default (one thread per row, 32 rows, 8 across). Both keep 32-key kv tiles and a resident Q.
     expect(run(input)).toBe(ir`
@@ -131,42 +96,7 @@ describe('lower-to-tiles', () => {
   });
 
   it('gives a flash kernel over a short static query axis one schedule sized to it', () => {
-    const input = ir`
-      %0 = input "q" : f32[n:7, d:4]
-      %1 = input "k" : f32[m:m, d:4]
-      %2 = input "v" : f32[m:m, e:2]
-      %3 = flash o over m args(%0, %1, %2) : f32[n:7, e:2] {
-        %0 = capture 0 : f32[n:7, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:7, m:m]
-        %4 = iota : i32[n:7]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:7, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:7, m:m]
-        %9 = softmax(%8) over m : f32[n:7, m:m]
-        %10 = contract(%9, %2) : f32[n:7, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:7]
-        outputs o=%10, lse=%11
-      }
-      %4 = flash lse over m args(%0, %1, %2) : f32[n:7] {
-        %0 = capture 0 : f32[n:7, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:7, m:m]
-        %4 = iota : i32[n:7]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:7, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:7, m:m]
-        %9 = softmax(%8) over m : f32[n:7, m:m]
-        %10 = contract(%9, %2) : f32[n:7, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:7]
-        outputs o=%10, lse=%11
-      }
-      outputs o=%3, lse=%4
-    `;
+    const input = causalFlashPair(7);
     // n = 7: rows rounded up to 8, one thread each; no size guard, since the size is known.
     expect(run(input)).toBe(ir`
       b0 input f32[n:7, d:4] "input 'q'"
@@ -185,42 +115,7 @@ describe('lower-to-tiles', () => {
   });
 
   it('gives a flash kernel over a long static query axis the long-axis schedule alone', () => {
-    const input = ir`
-      %0 = input "q" : f32[n:512, d:4]
-      %1 = input "k" : f32[m:m, d:4]
-      %2 = input "v" : f32[m:m, e:2]
-      %3 = flash o over m args(%0, %1, %2) : f32[n:512, e:2] {
-        %0 = capture 0 : f32[n:512, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:512, m:m]
-        %4 = iota : i32[n:512]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:512, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:512, m:m]
-        %9 = softmax(%8) over m : f32[n:512, m:m]
-        %10 = contract(%9, %2) : f32[n:512, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:512]
-        outputs o=%10, lse=%11
-      }
-      %4 = flash lse over m args(%0, %1, %2) : f32[n:512] {
-        %0 = capture 0 : f32[n:512, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:512, m:m]
-        %4 = iota : i32[n:512]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:512, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:512, m:m]
-        %9 = softmax(%8) over m : f32[n:512, m:m]
-        %10 = contract(%9, %2) : f32[n:512, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:512]
-        outputs o=%10, lse=%11
-      }
-      outputs o=%3, lse=%4
-    `;
+    const input = causalFlashPair(512);
     // n = 512 >= 256: the long-axis schedule, unguarded.
     expect(run(input)).toBe(ir`
       b0 input f32[n:512, d:4] "input 'q'"
@@ -418,42 +313,7 @@ describe('lower-to-tiles', () => {
   });
 
   it('gives a flash kernel with a schedule override that one schedule, without size guards', () => {
-    const input = ir`
-      %0 = input "q" : f32[n:n, d:4]
-      %1 = input "k" : f32[m:m, d:4]
-      %2 = input "v" : f32[m:m, e:2]
-      %3 = flash o over m args(%0, %1, %2) : f32[n:n, e:2] {
-        %0 = capture 0 : f32[n:n, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:n, m:m]
-        %4 = iota : i32[n:n]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:n, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-        %9 = softmax(%8) over m : f32[n:n, m:m]
-        %10 = contract(%9, %2) : f32[n:n, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-        outputs o=%10, lse=%11
-      }
-      %4 = flash lse over m args(%0, %1, %2) : f32[n:n] {
-        %0 = capture 0 : f32[n:n, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:n, m:m]
-        %4 = iota : i32[n:n]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:n, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-        %9 = softmax(%8) over m : f32[n:n, m:m]
-        %10 = contract(%9, %2) : f32[n:n, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-        outputs o=%10, lse=%11
-      }
-      outputs o=%3, lse=%4
-    `;
+    const input = causalFlashPair('n');
     // The override is legal: rows 16 (a power of two), 16 threads, 8 across, 16-key tiles.
     expect(run(input, { flash: { rows: 16, threads: 16, across: 8, kvTile: 16, dTile: 4, vTile: 16 } })).toBe(ir`
       b0 input f32[n:n, d:4] "input 'q'"
@@ -486,42 +346,7 @@ describe('lower-to-tiles', () => {
       outputs r=%8, c=%9
     `;
     expect(() => run(gemm, { gemm: { tileM: 128, tileN: 128, tileK: 32, threadsM: 16, threadsN: 16 } })).toThrow('schedule: gemm tiles need 32768 bytes of workgroup memory; the device has 16384');
-    const flash = ir`
-      %0 = input "q" : f32[n:n, d:4]
-      %1 = input "k" : f32[m:m, d:4]
-      %2 = input "v" : f32[m:m, e:2]
-      %3 = flash o over m args(%0, %1, %2) : f32[n:n, e:2] {
-        %0 = capture 0 : f32[n:n, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:n, m:m]
-        %4 = iota : i32[n:n]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:n, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-        %9 = softmax(%8) over m : f32[n:n, m:m]
-        %10 = contract(%9, %2) : f32[n:n, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-        outputs o=%10, lse=%11
-      }
-      %4 = flash lse over m args(%0, %1, %2) : f32[n:n] {
-        %0 = capture 0 : f32[n:n, d:4]
-        %1 = capture 1 : f32[m:m, d:4]
-        %2 = capture 2 : f32[m:m, e:2]
-        %3 = contract(%0, %1) : f32[n:n, m:m]
-        %4 = iota : i32[n:n]
-        %5 = iota : i32[m:m]
-        %6 = map ge(%4, %5) : bool[n:n, m:m]
-        %7 = const -Infinity : f32[]
-        %8 = map where(%6, %3, %7) : f32[n:n, m:m]
-        %9 = softmax(%8) over m : f32[n:n, m:m]
-        %10 = contract(%9, %2) : f32[n:n, e:2]
-        %11 = reduce logsumexp(%8) over [m] : f32[n:n]
-        outputs o=%10, lse=%11
-      }
-      outputs o=%3, lse=%4
-    `;
+    const flash = causalFlashPair('n');
     expect(() => run(flash, { flash: { rows: 16, threads: 16, across: 8, kvTile: 64, dTile: 4, vTile: 16 } })).toThrow('schedule: flash kvTile must be a power of two from 8 to 32, got 64');
   });
 
