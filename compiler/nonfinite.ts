@@ -61,14 +61,22 @@ function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
 }
 
 /** Whether an expression's value may be ±∞ or NaN (f32 results only; other dtypes never are). */
-export function mayBeNonFinite(e: KExpr, buffers: ReadonlySet<number>): boolean {
+export function mayBeNonFinite(e: KExpr, buffers: ReadonlySet<number>, memo?: WeakMap<KExpr, boolean>): boolean {
+  const known = memo?.get(e);
+  if (known !== undefined) return known;
+  const result = nonFiniteAt(e, buffers, memo);
+  memo?.set(e, result);
+  return result;
+}
+
+function nonFiniteAt(e: KExpr, buffers: ReadonlySet<number>, memo: WeakMap<KExpr, boolean> | undefined): boolean {
   switch (e.k) {
     case 'const':
       return e.dtype === 'f32' && !Number.isFinite(e.value);
     case 'load':
       return e.dtype === 'f32' && buffers.has(e.buffer);
     case 'op':
-      return e.dtype === 'f32' && (singularAt(e) || subExprs(e).some((a) => mayBeNonFinite(a, buffers)));
+      return e.dtype === 'f32' && (singularAt(e) || subExprs(e).some((a) => mayBeNonFinite(a, buffers, memo)));
     default:
       return false;
   }

@@ -227,8 +227,11 @@ export class Emitter {
 
   /** Whether `e` may be ±∞ or NaN here, so it is carried as `xf`. */
   special(e: KExpr): boolean {
-    return mayBeNonFinite(e, this.nonFinite);
+    // Emission asks this at every level of an expression tree: one memo, so a deep tree costs one walk.
+    return mayBeNonFinite(e, this.nonFinite, this.#special);
   }
+
+  readonly #special = new WeakMap<KExpr, boolean>();
 
   /**
    * A kernel expression as WGSL, in its register type. A value that may be non-finite is
