@@ -5,7 +5,7 @@
  * input vector), at n_inp ∈ {4096, 65536}, plus one long row at n_inp = 1,048,576.
  *
  * This is the case the routing issue is judged by: tessera's library kernel
- * (`efficientVectorRoutingKernel` from `kernels/routing.ts`, one compiled Program for every n_inp)
+ * (`efficientVectorRoutingKernel` from `kernels/routing.ts`, compiled with compileFor: one Program for every n_inp that fits one binding)
  * beside the same algorithm composed from TF.js ops and from jax-js ops under `jit`, on the same
  * device in the same run. Everyone computes exactly the golden README's algorithm (the reference
  * PyTorch implementation's order of operations), votes never materialised (F contracts phiᵀ x̂
@@ -33,7 +33,6 @@
  * n = 65,536, about 5% above 10·n·m·d.
  */
 import type { Kernel } from '../../dsl/kernel.ts';
-import type { Program } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
@@ -288,13 +287,14 @@ export function routingCase(n: number, options: RoutingCaseOptions): Case<Routin
   };
 }
 
-/** The one kernel, traced and compiled once per process: nInp = -1 serves every n_inp. */
-let compiled: { kernel: Kernel; program: Program } | undefined;
+/** The one kernel, built once per process: nInp = -1 serves every n_inp (compileFor caches its Programs). */
+let kernel: Kernel | undefined;
 
 /**
  * `tessera`: `efficientVectorRoutingKernel({ nInp: -1, nOut: 16, dInp: 64, dOut: 64, nIters: 2 })`
- * (normalize on, the default) from `kernels/routing.ts`, traced with `i` symbolic and compiled once
- * with the backend's limits, so the one Program serves every n_inp; run with `backend.run` on x_inp
+ * (normalize on, the default) from `kernels/routing.ts`, compiled with `compileFor` on the uploaded
+ * tensors: one Program with `i` symbolic serves every n_inp that fits one binding, and the 1M row
+ * gets one with `i` pinned; run with `backend.run` on x_inp
  * and the weights uploaded once; each run reads back x_out. The kernel module is imported
  * dynamically so that a failure to load it becomes the tessera rows' error, not a crash.
  */
@@ -302,22 +302,18 @@ const tesseraImpl: Impl<RoutingBenchInputs> = {
   name: 'tessera',
   peakBytesSource: TESSERA_PEAK_SOURCE,
   async prepare({ n, m, d, h, iters, x, weights }, { shared }): Promise<Prepared> {
-    const { backend, compile } = await loadTessera(shared);
-    if (compiled === undefined) {
+    const { backend } = await loadTessera(shared);
+    const { compileFor } = (await import('../../run.ts')) as typeof import('../../run.ts');
+    if (kernel === undefined) {
       const lib = (await import('../../kernels/routing.ts')) as typeof import('../../kernels/routing.ts');
-      const kernel = lib.efficientVectorRoutingKernel({ nInp: -1, nOut: m, dInp: d, dOut: h, nIters: iters });
-      compiled = { kernel, program: compile(kernel.trace(), { name: 'routing', limits: backend.limits }) };
+      kernel = lib.efficientVectorRoutingKernel({ nInp: -1, nOut: m, dInp: d, dOut: h, nIters: iters });
     }
-    // x_inp larger than one storage binding (the 1M row): the compiler splits it into chunks only
-    // where its size is static, so that run gets a Program traced with i pinned (what run() and
-    // compileFor do by themselves); every other size shares the symbolic one.
-    const program =
-      n * d * 4 > backend.limits.maxStorageBufferBindingSize
-        ? compile(compiled.kernel.trace({ sizes: { i: n } }), { name: 'routing', limits: backend.limits })
-        : compiled.program;
     backend.memory.resetPeak();
     const tensors = { x_inp: backend.upload({ shape: [n, d], data: x }) } as Record<string, ReturnType<typeof backend.upload>>;
     for (const [key, t] of Object.entries(weights)) tensors[key] = backend.upload({ shape: [...t.shape], data: t.data });
+    // One Program, i symbolic, serves every n_inp whose tensors fit one storage binding; for the
+    // 1M row (x_inp 256 MiB) compileFor pins i so the compiler binds x_inp in chunks.
+    const program = compileFor(kernel, backend, {}, tensors);
     return {
       run: () => runAndRead(backend, program, tensors, 'x_out'),
       peakBytes: () => backend.memory.peakBytes,
