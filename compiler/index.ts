@@ -15,6 +15,7 @@ import { decompose } from './passes/decompose.ts';
 import { inlineCaptures } from './passes/inline-captures.ts';
 import { emitWgsl } from './passes/emit-wgsl.ts';
 import { fuse } from './passes/fuse.ts';
+import { fuseRowBlocks } from './passes/fuse-row-blocks.ts';
 import { matchAttention } from './passes/match-attention.ts';
 import { lowerToTiles } from './passes/lower-to-tiles.ts';
 import { planContractions } from './passes/plan-contractions.ts';
@@ -64,7 +65,9 @@ export function fuseGraph(graph: Graph, options: CompileOptions = {}): FusedProg
   const optimized = optimizeGraph(graph, options.log);
   const fused = fuse(optimized, { name: options.name ?? 'program', maxStorageBuffers: limits.maxStorageBuffersPerShaderStage, limits });
   options.log?.('fuse', printFused(fused));
-  const split = splitReductions(fused, limits, options.schedules);
+  const rowBlocks = fuseRowBlocks(fused, limits);
+  options.log?.('fuse-row-blocks', printFused(rowBlocks));
+  const split = splitReductions(rowBlocks, limits, options.schedules);
   options.log?.('split-reductions', printFused(split));
   const planned = planMemory(split);
   options.log?.('plan-memory', printFused(planned));

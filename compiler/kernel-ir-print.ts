@@ -4,7 +4,7 @@
  */
 import { formatSize } from '../dsl/types.ts';
 import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
-import { axisExtent, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit } from './kernel-ir.ts';
+import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit } from './kernel-ir.ts';
 
 /** A size expression as printed: `n`, `ceil(n/4096)`, `min(a, b)`, `a*b`, `a+b`. */
 export function formatSizeExpr(e: SizeExpr): string {
@@ -30,7 +30,7 @@ export function printKvBound(b: KvBound): string {
 export function printExpr(e: KExpr): string {
   switch (e.k) {
     case 'load':
-      return `b${e.buffer}[${e.axes.map((a) => ('at' in a ? `clamp(${printExpr(a.at)})` : a.index)).join(',')}]`;
+      return `${bufferName(e.buffer)}[${e.axes.map((a) => ('at' in a ? `clamp(${printExpr(a.at)})` : a.index)).join(',')}]`;
     case 'const':
       return `${e.value}:${e.dtype}`;
     case 'param':
@@ -44,6 +44,11 @@ export function printExpr(e: KExpr): string {
     case 'op':
       return `${e.fn}(${e.args.map(printExpr).join(', ')})`;
   }
+}
+
+/** A buffer as printed: `b3`, or `l1` for a row block's first on-chip local. */
+function bufferName(b: number): string {
+  return isLocal(b) ? `l${-b}` : `b${b}`;
 }
 
 function axesText(axes: readonly KAxis[]): string {
@@ -64,8 +69,15 @@ function splitText(split: ReduceSplit | undefined): string {
 }
 
 function printKernel(k: KernelIR): string {
-  const head = `${k.kind} ${k.name} -> b${k.out.buffer} ${k.out.dtype}${axesText(k.out.axes)}`;
+  const head = `${k.kind} ${k.name} -> ${bufferName(k.out.buffer)} ${k.out.dtype}${axesText(k.out.axes)}`;
   switch (k.kind) {
+    case 'row-block':
+      return [
+        `row-block ${k.name} rows${axesText([k.row])} parts${axesText([k.parts])} of ${k.chunk} rows, blocks of ${k.rows}`,
+        ...k.invariants.map((s) => `  invariant ${printKernel(s)}`),
+        ...k.stages.map((s) => `  stage ${printKernel(s)}`),
+        ...k.finals.map((f) => `  final ${printKernel(f.kernel)}\n    partial -> b${f.out.buffer} ${f.out.dtype}${axesText(f.out.axes)}`),
+      ].join('\n');
     case 'mask-classify':
       return `${head} = classify blocks of ${printExpr(k.valid)} (${k.rows}x${k.kvTile})`;
     case 'mask-compact':

@@ -104,7 +104,48 @@ export type KernelIR =
   | FlashKernel
   | FlashCombineKernel
   | MaskClassifyKernel
-  | MaskCompactKernel;
+  | MaskCompactKernel
+  | RowBlockKernel;
+
+/** A kernel a row block is built from: a stage computing per-row values or a final folding rows. */
+export type RowKernel = Extract<KernelIR, { kind: 'elementwise' | 'reduce' | 'gemm' }>;
+
+/**
+ * Row-local work fused with the reductions over the rows it feeds (`fuse-row-blocks`).
+ *
+ * Every `stage` computes a tensor over the long axis `row` and small static axes, one row at a
+ * time from that row alone (its loads of other stages read the same row), so a block of rows is
+ * computed on chip: each stage's output is a local buffer (a negative id: `localId`), never
+ * allocated. Every `final` folds its value over `row` (a reduction over `row`, or a contraction
+ * with `k = [row]`); a workgroup folds the `chunk` rows of one part of `row` (`parts`, ⌈n / chunk⌉
+ * of them), `rows` at a time, and writes its part's partial result to `out` ([parts, ...outputs]),
+ * which a combine kernel after it folds in a fixed order. Every stage and final names the row axis
+ * `ROW_AXIS`.
+ */
+export interface RowBlockKernel {
+  readonly kind: 'row-block';
+  readonly name: string;
+  /** The first final's partial output (every final's is in `finals`). */
+  readonly out: KOutput;
+  readonly row: KAxis;
+  readonly parts: KAxis;
+  /** Rows per part (a multiple of `rows`). */
+  readonly chunk: number;
+  /** Rows per block: one thread each for the stages. */
+  readonly rows: number;
+  /** Row-independent operands of the stages' and finals' contractions, computed once per workgroup. */
+  readonly invariants: readonly Extract<KernelIR, { kind: 'elementwise' }>[];
+  readonly stages: readonly RowKernel[];
+  readonly finals: readonly { readonly kernel: Extract<KernelIR, { kind: 'reduce' | 'gemm' }>; readonly out: KOutput }[];
+}
+
+/** The id every stage and final of a row block gives its row axis. */
+export const ROW_AXIS = 'row';
+
+/** Whether a buffer id is a row block's on-chip local (stage outputs are numbered -1, -2, ...). */
+export function isLocal(buffer: number): boolean {
+  return buffer < 0;
+}
 
 /**
  * A half of a split reduction: `partial` folds one chunk per part and leaves the finaliser out;
@@ -310,6 +351,8 @@ export function kernelExprs(k: KernelIR): KExpr[] {
       return [k.valid];
     case 'mask-compact':
       return [k.blocks];
+    case 'row-block':
+      return [...k.invariants, ...k.stages, ...k.finals.map((f) => f.kernel)].flatMap(kernelExprs);
     default:
       return [k.value];
   }
@@ -319,14 +362,15 @@ export function kernelExprs(k: KernelIR): KExpr[] {
 export function kernelOutputs(k: KernelIR): KOutput[] {
   if (k.kind === 'flash' && k.split) return [k.split.partial];
   if (k.kind === 'mask-compact') return [k.out, k.counts];
+  if (k.kind === 'row-block') return k.finals.map((f) => f.out);
   return (k.kind === 'flash' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
 }
 
-/** Buffers a kernel reads. */
+/** Buffers a kernel reads (a row block's on-chip locals are not buffers of the program). */
 export function kernelInputs(k: KernelIR): number[] {
   const set = new Set<number>();
   for (const e of kernelExprs(k)) loadedBuffers(e, set);
-  return [...set];
+  return [...set].filter((b) => !isLocal(b));
 }
 
 function mapExpr(e: KExpr, f: (b: number) => number): KExpr {
@@ -364,6 +408,17 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
       return { ...k, out, counts: { ...k.counts, buffer: f(k.counts.buffer) }, blocks: { ...k.blocks, buffer: f(k.blocks.buffer) } };
     case 'flash-combine':
       return { ...k, out, lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null, partial: { ...k.partial, buffer: f(k.partial.buffer) } };
+    case 'row-block': {
+      const g = (b: number) => (isLocal(b) ? b : f(b));
+      const finals = k.finals.map((x) => ({ kernel: mapKernelBuffers(x.kernel, g) as RowBlockKernel['finals'][number]['kernel'], out: { ...x.out, buffer: f(x.out.buffer) } }));
+      return {
+        ...k,
+        out: finals[0]!.out,
+        invariants: k.invariants.map((x) => mapKernelBuffers(x, g) as RowBlockKernel['invariants'][number]),
+        stages: k.stages.map((x) => mapKernelBuffers(x, g) as RowKernel),
+        finals,
+      };
+    }
     default:
       return { ...k, out, value: mapExpr(k.value, f) };
   }

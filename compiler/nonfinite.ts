@@ -55,6 +55,9 @@ function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
     case 'mask-classify':
     case 'mask-compact':
       return [];
+    case 'row-block':
+      // Its on-chip locals too, so the stages reading them carry what they may hold.
+      return [...k.invariants, ...k.stages, ...k.finals.map((f) => ({ ...f.kernel, out: f.out }))].flatMap((x) => writesNonFinite(x, buffers));
     default:
       return kernelExprs(k).some((e) => mayBeNonFinite(e, buffers)) ? kernelOutputs(k).filter((o) => o.dtype === 'f32').map((o) => o.buffer) : [];
   }

@@ -51,7 +51,13 @@ export interface FlashSchedule {
   readonly vTile: number;
 }
 
-export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule | FlashSchedule;
+/** A row block (`fuse-row-blocks`): `rows` threads, one row each, per block of rows (fixed by the fuser). */
+export interface RowBlockSchedule {
+  readonly kind: 'row-block';
+  readonly rows: number;
+}
+
+export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule | FlashSchedule | RowBlockSchedule;
 
 /** The schedule each kernel kind runs under (the block-mask and combine kernels are one thread per item). */
 export interface ScheduleOf {
@@ -62,6 +68,7 @@ export interface ScheduleOf {
   readonly 'flash-combine': ElementwiseSchedule;
   readonly 'mask-classify': ElementwiseSchedule;
   readonly 'mask-compact': ElementwiseSchedule;
+  readonly 'row-block': RowBlockSchedule;
 }
 
 export interface ScheduleOverrides {
@@ -117,7 +124,7 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
   const fail = (msg: string): never => {
     throw new TesseraError(`schedule: ${msg}`);
   };
-  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' ? s.threads : s.workgroupSize;
+  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' ? s.threads : s.kind === 'row-block' ? s.rows : s.workgroupSize;
   if (!(Number.isInteger(threads) && threads >= 1)) fail(`${s.kind} workgroup size must be a whole number >= 1`);
   if (threads > maxWorkgroupThreads(limits)) fail(`${s.kind} workgroup of ${threads} threads exceeds the device's ${maxWorkgroupThreads(limits)}`);
   if (s.kind === 'reduce' && s.strategy === 'workgroup' && !isPow2(s.workgroupSize)) fail(`reduce workgroup size ${s.workgroupSize} must be a power of two`);
@@ -217,6 +224,8 @@ export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, override
       return { kind: 'elementwise', workgroupSize: kernel.rows };
     case 'mask-compact':
       return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
+    case 'row-block':
+      return { kind: 'row-block', rows: kernel.rows };
   }
 }
 

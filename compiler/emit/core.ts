@@ -17,7 +17,7 @@ import { withDependencies, xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
-import { extentProduct, kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type Chunking, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { extentProduct, isLocal, kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type Chunking, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import { mayBeNonFinite } from '../nonfinite.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 
@@ -75,17 +75,31 @@ export class Emitter {
   readonly outputs: readonly number[];
   /** The WGSL expression a flash score's `acc` placeholder stands for. */
   accName = 'dot';
+  /**
+   * Where a row block's on-chip locals (negative buffer ids) are read and written: the element
+   * of local `buffer` at the given indices of its axes.
+   */
+  localAt: ((buffer: number, axes: readonly { size: Size; index: string }[]) => string) | null = null;
+  #nonFinite: ReadonlySet<number>;
+  /**
+   * The buffers that may be non-finite as contractions see them: the GEMM rule, under which the
+   * caller's input tensors are read plain (see `emit-wgsl`).
+   */
+  readonly products: ReadonlySet<number>;
 
   /**
    * `nonFinite`: the program's buffers that may hold ±∞ or NaN. Values computed from them (or
    * from non-finite constants) are carried as `xf` (see `dsl/nonfinite-wgsl.ts`). `chunk`: the
-   * kernel runs a chunk at a time (`chunk-bindings`).
+   * kernel runs a chunk at a time (`chunk-bindings`). `products`: see the field.
    */
   constructor(
     readonly kernel: KernelIR,
-    readonly nonFinite: ReadonlySet<number> = new Set(),
+    nonFinite: ReadonlySet<number> = new Set(),
     readonly chunk: Chunking | null = null,
+    products?: ReadonlySet<number>,
   ) {
+    this.#nonFinite = nonFinite;
+    this.products = products ?? nonFinite;
     this.outputs = kernelOutputs(kernel).map((o) => o.buffer);
     kernelInputs(kernel)
       .sort((a, b) => a - b)
@@ -146,6 +160,12 @@ export class Emitter {
     const slice = this.chunk?.slices.find((s) => s.buffer === b);
     if (!slice) return `${this.buffer(b)}[${offset}]`;
     return `${this.buffer(b)}[${offset} - chunk * ${this.chunk!.rows * slice.factor * slice.rowElements}u]`;
+  }
+
+  /** The element of a row block's local (see `localAt`). */
+  local(buffer: number, axes: readonly { size: Size; index: string }[]): string {
+    if (!this.localAt) throw new TesseraError(`emit: local buffer ${buffer} outside a row block`);
+    return this.localAt(buffer, axes);
   }
 
   /** Whether an iteration over `axes` is cut into chunks: the chunk axis is its outermost. */
@@ -228,10 +248,22 @@ export class Emitter {
   /** Whether `e` may be ±∞ or NaN here, so it is carried as `xf`. */
   special(e: KExpr): boolean {
     // Emission asks this at every level of an expression tree: one memo, so a deep tree costs one walk.
-    return mayBeNonFinite(e, this.nonFinite, this.#special);
+    return mayBeNonFinite(e, this.#nonFinite, this.#special);
   }
 
-  readonly #special = new WeakMap<KExpr, boolean>();
+  #special = new WeakMap<KExpr, boolean>();
+
+  /** Emits with another set of buffers that may be non-finite (a row block's contractions take the GEMM set). */
+  withNonFinite<T>(nonFinite: ReadonlySet<number>, emit: () => T): T {
+    const saved = [this.#nonFinite, this.#special] as const;
+    this.#nonFinite = nonFinite;
+    this.#special = new WeakMap();
+    try {
+      return emit();
+    } finally {
+      [this.#nonFinite, this.#special] = saved;
+    }
+  }
 
   /**
    * A kernel expression as WGSL, in its register type. A value that may be non-finite is
@@ -242,7 +274,7 @@ export class Emitter {
       case 'load': {
         // A gathered axis: the i32 index clamped into the axis.
         const axes = e.axes.map((a) => ('at' in a ? { size: a.size, index: `u32(clamp(${this.expr(a.at)}, 0i, i32(${this.size(a.size)}) - 1i))` } : a));
-        const v = this.at(e.buffer, this.offset(axes));
+        const v = isLocal(e.buffer) ? this.local(e.buffer, axes) : this.at(e.buffer, this.offset(axes));
         return e.dtype === 'bool' ? `(${v} != 0u)` : v;
       }
       case 'const':

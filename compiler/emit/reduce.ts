@@ -31,7 +31,7 @@ interface Acc {
   finalise(acc: string, count: string): string;
 }
 
-function accumulator(em: Emitter, k: Extract<KernelIR, { kind: 'reduce' }>, registered: ReductionFold): Acc {
+export function accumulator(em: Emitter, k: Extract<KernelIR, { kind: 'reduce' }>, registered: ReductionFold): Acc {
   const d = k.out.dtype;
   // A partial result is finalised by the combine kernel, once.
   const { finalise: _, ...unfinalised } = registered;

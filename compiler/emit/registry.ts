@@ -14,6 +14,7 @@ import { emitGemm } from './gemm.ts';
 import { emitMaskClassify } from './mask-classify.ts';
 import { emitMaskCompact } from './mask-compact.ts';
 import { emitReduce } from './reduce.ts';
+import { emitRowBlock } from './row-block.ts';
 
 type KernelEmitters = {
   readonly [K in KernelIR['kind']]: {
@@ -31,16 +32,17 @@ const EMITTERS: KernelEmitters = {
   'flash-combine': { schedule: 'elementwise', chunks: false, emit: emitFlashCombine },
   'mask-classify': { schedule: 'elementwise', chunks: false, emit: emitMaskClassify },
   'mask-compact': { schedule: 'elementwise', chunks: false, emit: emitMaskCompact },
+  'row-block': { schedule: 'row-block', chunks: true, emit: emitRowBlock },
 };
 
 /**
  * Emits one kernel under its schedule: the WGSL module, its workgroup count and its bindings.
  * `nonFinite` are the program's buffers that may hold ±∞ or NaN (see `nonfinite.ts`); `chunk`,
- * the cut of a kernel run a chunk at a time.
+ * the cut of a kernel run a chunk at a time; `products`, the set contractions see (`Emitter.products`).
  */
-export function emitModule(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>, chunk: Chunking | null = null): Emitted {
+export function emitModule(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>, chunk: Chunking | null = null, products?: ReadonlySet<number>): Emitted {
   const entry = EMITTERS[kernel.kind] as { readonly schedule: Schedule['kind']; readonly chunks: boolean; readonly emit: (k: KernelIR, s: Schedule, em: Emitter) => Emitted };
   if (schedule.kind !== entry.schedule) throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
   if (chunk && !entry.chunks) throw new TesseraError(`emit: a ${kernel.kind} kernel cannot run in chunks`);
-  return entry.emit(kernel, schedule, new Emitter(kernel, nonFinite, chunk));
+  return entry.emit(kernel, schedule, new Emitter(kernel, nonFinite, chunk, products));
 }

@@ -26,6 +26,7 @@ import {
   kernelExprs,
   kernelInputs,
   kernelOutputs,
+  ROW_AXIS,
   staticProduct,
   subExprs,
   type BufferDecl,
@@ -120,6 +121,7 @@ function chunkKernel(k: KernelIR, schedule: Schedule, buffers: readonly BufferDe
  */
 function chunkAxes(k: KernelIR, schedule: Schedule): { axis: KAxis; multiple: number }[] {
   if (k.kind === 'elementwise' || k.kind === 'reduce') return k.out.axes.length > 0 ? [{ axis: k.out.axes[0]!, multiple: 1 }] : [];
+  if (k.kind === 'row-block') return [{ axis: k.parts, multiple: 1 }];
   if (k.kind !== 'gemm' || schedule.kind !== 'gemm') return [];
   const out: { axis: KAxis; multiple: number }[] = [];
   if (k.batch.length > 0) out.push({ axis: k.batch[0]!, multiple: 1 });
@@ -158,11 +160,13 @@ function alongAxis(
   const extent = axisExtent(axis);
   if (typeof extent !== 'number') return `axis '${axis.name}' has no static size`;
   const reduced = k.kind === 'reduce' ? k.reduced : k.kind === 'gemm' ? k.k : [];
+  // A row block's part covers `chunk` rows of the row axis.
+  const rowAxis = k.kind === 'row-block' ? { id: ROW_AXIS, factor: k.chunk } : null;
   const slices: ChunkedBuffer[] = [];
   for (const b of tooLarge) {
     let found: ChunkedBuffer | null = null;
     for (const access of accesses.get(b) ?? []) {
-      const along = indexedAlong(access, axis, reduced);
+      const along = indexedAlong(access, axis, reduced, rowAxis);
       if ('why' in along) return `${describe(buffers[b]!)} ${along.why}`;
       if (found && (found.factor !== along.factor || found.rowElements !== along.rowElements)) return `${describe(buffers[b]!)} is read with different row layouts`;
       found = { buffer: b, ...along };
@@ -189,13 +193,15 @@ function alongAxis(
 
 /**
  * How one access indexes its buffer along the chunk axis `axis`: directly as its outermost index,
- * or through a split reduction's gather `s·C + t` (`t` a reduced axis of size C).
+ * through a split reduction's gather `s·C + t` (`t` a reduced axis of size C), or, in a row block
+ * cut along its parts, by the row axis (`rows`: a part's `factor` rows).
  */
-function indexedAlong(access: readonly KIndex[], axis: KAxis, reduced: readonly KAxis[]): Along {
+function indexedAlong(access: readonly KIndex[], axis: KAxis, reduced: readonly KAxis[], rows: { id: string; factor: number } | null): Along {
   const [first, ...rest] = access;
   if (!first) return { why: `has no axis '${axis.name}'` };
   const rowElements = staticProduct(rest.map((a) => a.size));
   if (rowElements === null) return { why: 'has rows of symbolic length' };
+  if ('index' in first && rows && first.index === rows.id) return { factor: rows.factor, rowElements };
   if ('index' in first) return first.index === axis.id ? { factor: 1, rowElements } : { why: `is not indexed by axis '${axis.name}' outermost` };
   const factor = splitGather(first.at, axis.id, reduced);
   return factor !== null ? { factor, rowElements } : { why: `is read at a computed position, not along axis '${axis.name}'` };

@@ -25,8 +25,9 @@ function emitKernel(
   schedule: Schedule,
   nonFinite: ReadonlySet<number>,
   chunk: Chunking | null,
+  products: ReadonlySet<number>,
 ): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number; chunks: ChunkedDispatch | null } {
-  const { em, module, workgroups } = emitModule(kernel, schedule, nonFinite, chunk);
+  const { em, module, workgroups } = emitModule(kernel, schedule, nonFinite, chunk, products);
   const uniforms: UniformWord[] = [
     { size: workgroups },
     ...em.symbols.map((s) => ({ size: s })),
@@ -53,7 +54,8 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
   // A GEMM's multiply-adds run on the device's IEEE arithmetic, and so do its operand prologues
   // over the caller's tensors: no compiler folding applies to values read from memory, and carrying
   // them as xf through every tile load cost the routing bench's split-K partials 2x on lavapipe.
-  // Infinities the program writes itself (mask constants, singular ops) stay exact there too.
+  // Infinities the program writes itself (mask constants, singular ops) stay exact there too. A
+  // row block's contractions follow the same rule (`Emitter.products`).
   const gemmNonFinite = new Set([...nonFinite].filter((b) => !inputs.includes(b)));
   const byText = new Map<string, number>();
   const steps = (list: readonly TiledStep[]): Step[] =>
@@ -63,7 +65,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
         return { kind: 'copy', label: s.label, src: s.src, dst: s.dst, bytes: { op: 'mul', args: [4, sizeProduct(b.axes.map((a) => a.size))] } };
       }
       if (s.kind === 'loop') return { kind: 'loop', label: s.label, count: s.count, body: steps(s.body) };
-      const e = emitKernel(s.kernel, s.schedule, s.kernel.kind === 'gemm' ? gemmNonFinite : nonFinite, s.chunk ?? null);
+      const e = emitKernel(s.kernel, s.schedule, s.kernel.kind === 'gemm' ? gemmNonFinite : nonFinite, s.chunk ?? null, gemmNonFinite);
       let index = byText.get(e.wgsl);
       if (index === undefined) {
         index = kernels.length;

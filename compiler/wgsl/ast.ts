@@ -10,6 +10,9 @@ export type Stmt =
   | { readonly s: 'if'; readonly cond: string; readonly then: readonly Stmt[]; readonly else?: readonly Stmt[] }
   | { readonly s: 'for'; readonly init: string; readonly cond: string; readonly update: string; readonly body: readonly Stmt[] }
   | { readonly s: 'barrier' }
+  /** A nested scope, so names declared in it may be declared again elsewhere. */
+  | { readonly s: 'block'; readonly body: readonly Stmt[] }
+  | { readonly s: 'break' }
   | { readonly s: 'return' };
 
 export interface Binding {

@@ -30,6 +30,14 @@ function printStmts(stmts: readonly Stmt[], indent: string, out: string[]): void
       case 'barrier':
         out.push(`${indent}workgroupBarrier();`);
         break;
+      case 'block':
+        out.push(`${indent}{`);
+        printStmts(st.body, `${indent}  `, out);
+        out.push(`${indent}}`);
+        break;
+      case 'break':
+        out.push(`${indent}break;`);
+        break;
       case 'return':
         out.push(`${indent}return;`);
         break;

@@ -1,0 +1,240 @@
+/**
+ * Row-block kernels (`fuse-row-blocks`): one workgroup per part of the long axis, `rows` threads,
+ * folding the part `rows` rows at a time. The threads first compute the invariants together (once);
+ * then per block each thread computes one row's stages, alone and without barriers (a stage reads
+ * only its own row), into private arrays — or, for the locals a final reads, into workgroup
+ * memory — and after a barrier every thread folds its share of each final's outputs over the
+ * block's rows into registers. At the end each thread writes its outputs' partial results for the
+ * part. Contractions (GEMM stages and finals) multiply-add on plain IEEE arithmetic, as the GEMM
+ * kernel does; the rest carries non-finite values exactly (`nonfinite.ts`).
+ */
+import { reductionFold } from '../../dsl/reductions.ts';
+import { wgslLiteral } from '../../dsl/scalar-ops.ts';
+import type { DType, Size } from '../../dsl/types.ts';
+import { ROW_AXIS, staticProduct, type KAxis, type KExpr, type KernelIR, type RowBlockKernel, type RowKernel } from '../kernel-ir.ts';
+import type { RowBlockSchedule } from '../schedule.ts';
+import type { Stmt } from '../wgsl/ast.ts';
+import { Emitter, regType, type Emitted } from './core.ts';
+import { forRange, strided } from './loops.ts';
+import { accumulator } from './reduce.ts';
+
+/** A final's part of the kernel: declarations before the blocks, its fold per block, its stores. */
+interface FinalPlan {
+  readonly decls: Stmt[];
+  readonly fold: Stmt[];
+  readonly write: Stmt[];
+}
+
+/** The most outputs per row a GEMM stage keeps in registers (more: one output at a time). */
+const UNROLLED_OUTPUTS = 64;
+
+function storage(d: DType): string {
+  return d === 'bool' ? 'u32' : d;
+}
+
+function count(axes: readonly KAxis[]): number {
+  return staticProduct(axes.map((a) => a.size))!;
+}
+
+/** Emits a row block; its contractions see the buffers that may be non-finite as `em.products`. */
+export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter): Emitted {
+  const products = em.products;
+  const R = s.rows;
+  const nrows = em.size(k.row.size);
+  // Where each local lives: invariants and the stages a final reads in workgroup memory, the rest private.
+  const finalReads = new Set<number>();
+  for (const f of k.finals) {
+    const visit = (e: KExpr): void => {
+      if (e.k === 'load' && e.buffer < 0) finalReads.add(e.buffer);
+      if (e.k === 'op') e.args.forEach(visit);
+    };
+    (f.kernel.kind === 'gemm' ? [f.kernel.a, f.kernel.b] : [f.kernel.value]).forEach(visit);
+  }
+  const layout = new Map<number, { kind: 'shared' | 'private'; rowAt: number; dtype: DType }>();
+  const workgroupVars: { name: string; type: string }[] = [];
+  const decls: Stmt[] = [];
+  for (const inv of k.invariants) {
+    layout.set(inv.out.buffer, { kind: 'shared', rowAt: -1, dtype: inv.out.dtype });
+    workgroupVars.push({ name: `inv${-inv.out.buffer}`, type: `array<${storage(inv.out.dtype)}, ${count(inv.out.axes)}>` });
+  }
+  for (const st of k.stages) {
+    const rowAt = st.out.axes.findIndex((a) => a.id === ROW_AXIS);
+    const per = count(st.out.axes.filter((a) => a.id !== ROW_AXIS));
+    if (finalReads.has(st.out.buffer)) {
+      layout.set(st.out.buffer, { kind: 'shared', rowAt, dtype: st.out.dtype });
+      workgroupVars.push({ name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${R * per}>` });
+    } else {
+      layout.set(st.out.buffer, { kind: 'private', rowAt, dtype: st.out.dtype });
+      decls.push({ s: 'var', name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${per}>` });
+    }
+  }
+  em.localAt = (buffer, axes) => {
+    const l = layout.get(buffer)!;
+    if (l.rowAt < 0) return `inv${-buffer}[${em.offset(axes)}]`;
+    if (l.kind === 'private') return `loc${-buffer}[${em.offset(axes.filter((_, i) => i !== l.rowAt))}]`;
+    return `loc${-buffer}[${em.offset(axes.map((a, i) => (i === l.rowAt ? { size: R, index: `(${a.index} - row0)` } : a)))}]`;
+  };
+  const indices = (axes: readonly KAxis[]) => axes.map((a) => ({ size: a.size as Size, index: a.id }));
+  const store = (out: RowKernel['out'], value: string): Stmt => ({ s: 'assign', target: em.local(out.buffer, indices(out.axes)), value: out.dtype === 'bool' ? `select(0u, 1u, ${value})` : value });
+
+  /** One stage for this thread's row: every element of its output row. */
+  const stage = (st: RowKernel, tag: string): Stmt[] => {
+    const rest = st.out.axes.filter((a) => a.id !== ROW_AXIS);
+    const body: Stmt[] = [...em.decompose(`e${tag}`, rest, `e${tag}`)];
+    if (st.kind === 'gemm' && count(rest) <= UNROLLED_OUTPUTS) return gemmStage(st, tag);
+    body.push(...element(st, tag, (v) => [store(st.out, v)]));
+    return [forRange(`e${tag}`, `${count(rest)}u`, body)];
+  };
+  /** The statements computing one output element of a stage or invariant, handed to `emit`. */
+  const element = (st: RowKernel, tag: string, emit: (value: string) => Stmt[]): Stmt[] => {
+    if (st.kind === 'elementwise') return emit(em.expr(st.value));
+    if (st.kind === 'reduce') {
+      const acc = accumulator(em, st, reductionFold(st.fn));
+      const n = `${count(st.reduced)}u`;
+      return [
+        { s: 'var', name: `acc${tag}`, type: acc.type, value: acc.init },
+        forRange(`r${tag}`, n, [...em.decompose(`r${tag}`, st.reduced, `r${tag}`), { s: 'assign', target: `acc${tag}`, value: acc.combine(`acc${tag}`, acc.element()) }]),
+        ...emit(acc.finalise(`acc${tag}`, n)),
+      ];
+    }
+    const T = regType(st.out.dtype);
+    return em.withNonFinite(products, () => [
+      { s: 'var', name: `dot${tag}`, type: T, value: wgslLiteral(0, st.out.dtype) },
+      forRange(`k${tag}`, `${count(st.k)}u`, [...em.decompose(`k${tag}`, st.k, `k${tag}`), { s: 'assign', target: `dot${tag}`, op: '+', value: `${em.expr(st.a)} * ${em.expr(st.b)}` }]),
+      ...emit(`dot${tag}`),
+    ]);
+  };
+  /** `let` statements binding `axes` to the indices of flat position `p` (a number: constants). */
+  const constants = (p: number, axes: readonly KAxis[]): Stmt[] => {
+    const out: Stmt[] = [];
+    for (let i = axes.length - 1; i >= 0; i--) {
+      const n = axes[i]!.size as number;
+      out.push({ s: 'let', name: axes[i]!.id, value: `${p % n}u` });
+      p = Math.floor(p / n);
+    }
+    return out;
+  };
+  /**
+   * A GEMM stage with few outputs per row, register-blocked: k outermost, every output's
+   * accumulator a register, so the row's operand (x[row, k]) is loaded once per k for all of them.
+   */
+  const gemmStage = (st: Extract<RowKernel, { kind: 'gemm' }>, tag: string): Stmt[] => {
+    const rest = st.out.axes.filter((a) => a.id !== ROW_AXIS);
+    const P = count(rest);
+    const T = regType(st.out.dtype);
+    const acc = (p: number) => `dot${tag}_${p}`;
+    return em.withNonFinite(products, () => [
+      ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'var', name: acc(p), type: T, value: wgslLiteral(0, st.out.dtype) })),
+      forRange(`k${tag}`, `${count(st.k)}u`, [
+        ...em.decompose(`k${tag}`, st.k, `k${tag}`),
+        ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'block', body: [...constants(p, rest), { s: 'assign', target: acc(p), op: '+', value: `${em.expr(st.a)} * ${em.expr(st.b)}` }] })),
+      ]),
+      ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'block', body: [...constants(p, rest), store(st.out, acc(p))] })),
+    ]);
+  };
+
+  const body: Stmt[] = [...em.flatIndex('part', 'wid', [k.parts]), { s: 'let', name: 'nrows', value: nrows }, ...decls];
+  // Invariants: once per workgroup, every thread a strided share.
+  k.invariants.forEach((inv, i) => {
+    const tag = `i${i}`;
+    body.push(
+      strided(`e${tag}`, `${count(inv.out.axes)}u`, R, [
+        ...em.decompose(`e${tag}`, inv.out.axes, `e${tag}`),
+        ...element(inv, tag, (v) => [store(inv.out, v)]),
+      ]),
+    );
+  });
+  if (k.invariants.length > 0) body.push({ s: 'barrier' });
+
+  // Every final's accumulators (registers), its fold over a block's rows, its partial results.
+  const plans = k.finals.map((f, i) => (f.kernel.kind === 'gemm' ? gemmFinal(f.kernel, f.out.buffer, `f${i}`) : reduceFinal(f.kernel, f.out.buffer, `f${i}`)));
+  body.push(...plans.flatMap((p) => p.decls));
+  const blockBody: Stmt[] = [
+    { s: 'let', name: 'row0', value: `part * ${k.chunk}u + blk * ${R}u` },
+    { s: 'if', cond: 'row0 >= nrows', then: [{ s: 'break' }] },
+    { s: 'block', body: [{ s: 'let', name: ROW_AXIS, value: 'row0 + lid' }, { s: 'if', cond: `${ROW_AXIS} < nrows`, then: k.stages.flatMap((st, j) => stage(st, `s${j}`)) }] },
+    { s: 'barrier' },
+    { s: 'let', name: 'rend', value: `min(${R}u, nrows - row0)` },
+    ...plans.flatMap((p) => p.fold),
+    { s: 'barrier' },
+  ];
+  body.push(forRange('blk', `${k.chunk / R}u`, blockBody), ...plans.flatMap((p) => p.write));
+
+  /**
+   * A contraction final, register-blocked like the GEMM kernel: the threads form a TY × TX grid
+   * over its (m × n) outputs, each holding RM × RN of them, so per row each thread evaluates RM
+   * values of `a` and RN of `b` for RM · RN multiply-adds.
+   */
+  function gemmFinal(fk: Extract<KernelIR, { kind: 'gemm' }>, partial: number, tag: string): FinalPlan {
+    const M = count(fk.m);
+    const N = count(fk.n);
+    const TX = Math.min(R, 1 << Math.floor(Math.log2(N)));
+    const TY = R / TX;
+    const RM = Math.ceil(M / TY);
+    const RN = Math.ceil(N / TX);
+    const T = regType(fk.out.dtype);
+    const acc = (i: number, j: number) => `${tag}_${i}_${j}`;
+    const mAt = (i: number) => `ty${tag} + ${i * TY}u`;
+    const nAt = (j: number) => `tx${tag} + ${j * TX}u`;
+    const decls: Stmt[] = [{ s: 'let', name: `tx${tag}`, value: `lid % ${TX}u` }, { s: 'let', name: `ty${tag}`, value: `lid / ${TX}u` }];
+    for (let i = 0; i < RM; i++) for (let j = 0; j < RN; j++) decls.push({ s: 'var', name: acc(i, j), type: T, value: wgslLiteral(0, fk.out.dtype) });
+    const operand = (name: string, at: string, size: number, axes: readonly KAxis[], e: KExpr): Stmt[] => [
+      { s: 'var', name, type: T },
+      { s: 'block', body: [{ s: 'let', name: `${name}_at`, value: `min(${at}, ${size - 1}u)` }, ...em.decompose(`${name}_at`, axes, name), { s: 'assign', target: name, value: em.expr(e) }] },
+    ];
+    const perRow: Stmt[] = [{ s: 'let', name: ROW_AXIS, value: 'row0 + r' }];
+    em.withNonFinite(products, () => {
+      for (let i = 0; i < RM; i++) perRow.push(...operand(`va${tag}_${i}`, mAt(i), M, fk.m, fk.a));
+      for (let j = 0; j < RN; j++) perRow.push(...operand(`vb${tag}_${j}`, nAt(j), N, fk.n, fk.b));
+    });
+    for (let i = 0; i < RM; i++) for (let j = 0; j < RN; j++) perRow.push({ s: 'assign', target: acc(i, j), op: '+', value: `va${tag}_${i} * vb${tag}_${j}` });
+    const write: Stmt[] = [];
+    const outputs = M * N;
+    for (let i = 0; i < RM; i++) {
+      for (let j = 0; j < RN; j++) {
+        write.push({
+          s: 'if',
+          cond: `${mAt(i)} < ${M}u && ${nAt(j)} < ${N}u`,
+          then: [
+            { s: 'let', name: `mo${tag}_${i}_${j}`, value: mAt(i) },
+            { s: 'let', name: `no${tag}_${j}_${i}`, value: nAt(j) },
+            ...em.decompose(`mo${tag}_${i}_${j}`, fk.m, `mo${tag}_${i}_${j}`),
+            ...em.decompose(`no${tag}_${j}_${i}`, fk.n, `no${tag}_${j}_${i}`),
+            { s: 'assign', target: em.at(partial, `part * ${outputs}u + ${em.offset(indices(fk.out.axes))}`), value: acc(i, j) },
+          ],
+        });
+      }
+    }
+    return { decls, fold: [forRange('r', 'rend', perRow)], write };
+  }
+
+  /** A reduction final: each thread folds outputs lid, lid + R, ... over the block's rows. */
+  function reduceFinal(fk: Extract<KernelIR, { kind: 'reduce' }>, partial: number, tag: string): FinalPlan {
+    const outputs = count(fk.out.axes);
+    const per = Math.ceil(outputs / R);
+    const acc = accumulator(em, { ...fk, split: { stage: 'partial' } }, reductionFold(fk.fn));
+    const name = (q: number) => `${tag}_${q}`;
+    const others = fk.reduced.filter((a) => a.id !== ROW_AXIS);
+    const decls: Stmt[] = [];
+    const fold: Stmt[] = [];
+    const write: Stmt[] = [];
+    for (let q = 0; q < per; q++) {
+      const o = `o${tag}_${q}`;
+      decls.push({ s: 'var', name: name(q), type: acc.type, value: acc.init });
+      const step: Stmt = { s: 'assign', target: name(q), value: acc.combine(name(q), acc.element()) };
+      const rowFold = others.length === 0 ? [step] : [forRange(`r${tag}`, `${count(others)}u`, [...em.decompose(`r${tag}`, others, `r${tag}`), step])];
+      fold.push({
+        s: 'block',
+        body: [
+          { s: 'let', name: o, value: `lid + ${q * R}u` },
+          { s: 'if', cond: `${o} < ${outputs}u`, then: [...em.decompose(o, fk.out.axes, o), forRange('r', 'rend', [{ s: 'let', name: ROW_AXIS, value: 'row0 + r' }, ...rowFold])] },
+        ],
+      });
+      write.push({ s: 'if', cond: `lid + ${q * R}u < ${outputs}u`, then: [{ s: 'assign', target: em.at(partial, `part * ${outputs}u + lid + ${q * R}u`), value: acc.finalise(name(q), '1u') }] });
+    }
+    return { decls, fold, write };
+  }
+
+  return { module: em.module(R, body, workgroupVars), workgroups: em.extent([k.parts]), em };
+}
+

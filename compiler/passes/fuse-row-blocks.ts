@@ -1,0 +1,395 @@
+/**
+ * fuse-row-blocks: fuse the reductions over a long axis with the row-local kernels that feed
+ * them into one `row-block` kernel, so those kernels' [rows × small] tensors stay on chip.
+ *
+ * A *final* is a reduction over one long axis `r` (symbolic, or at least `MIN_ROWS` long) whose
+ * output is small and static, or a contraction with `k = [r]` and small static m and n. A *stage*
+ * is an elementwise, reduce or GEMM kernel whose output has `r` and otherwise small static axes and
+ * which reduces only over static axes, so row `i` of its output depends on row `i` of its row
+ * inputs alone. A stage's output joins a final's row block when every load of it there reads the
+ * row the reader is computing, when it is written once, and when every reader of it anywhere is a
+ * member of a row block (so the tensor need not exist): then each row block recomputes it from
+ * its own inputs. That includes a stage written before a loop whose body's row block reads it
+ * (routing's betas: recomputed per iteration instead of held as [n_inp × n_out] tensors), when
+ * its inputs do not change in between. Finals of one step list over the same rows form one row
+ * block where their inputs allow; each final's partial result per part of the rows is folded by a
+ * combine kernel after the row block (deterministic: no atomics). Operands of a stage's or
+ * final's contraction that do not depend on the row (a prediction `x̃[j, d]`) become *invariants*,
+ * computed once per workgroup. What is not fused is left as it was, for `split-reductions`.
+ */
+import type { Axis, DType, Size } from '../../dsl/types.ts';
+import { type DeviceLimits } from '../../program/index.ts';
+import {
+  extentProduct,
+  kernelExprs,
+  kernelOutputs,
+  ROW_AXIS,
+  staticProduct,
+  subExprs,
+  type FusedProgram,
+  type HostStep,
+  type KAxis,
+  type KExpr,
+  type KernelIR,
+  type KOutput,
+  type RowBlockKernel,
+  type RowKernel,
+} from '../kernel-ir.ts';
+
+/** The shortest static axis a row block folds (a symbolic axis always qualifies). */
+export const MIN_ROWS = 64;
+/** The most outputs a final may have (each thread keeps ⌈outputs / rows⌉ accumulators). */
+export const MAX_FINAL_OUTPUTS = 4096;
+/** The most elements a stage may compute per row. */
+export const MAX_STAGE_ELEMENTS = 256;
+/** Rows per part: each workgroup folds this many rows into one partial result. */
+export const ROWS_PER_PART = 1024;
+
+type Final = Extract<KernelIR, { kind: 'reduce' | 'gemm' }>;
+type Row = { readonly name: string; readonly size: Size };
+
+/** A kernel or copy step with where it runs: its flat position and the loops around it. */
+interface Site {
+  readonly step: Exclude<HostStep, { kind: 'loop' }>;
+  readonly pos: number;
+  readonly list: readonly HostStep[];
+  /** The enclosing loops' flat position spans, outermost first. */
+  readonly loops: readonly { readonly start: number; readonly end: number }[];
+}
+
+interface Group {
+  readonly list: readonly HostStep[];
+  readonly pos: number;
+  readonly row: Row;
+  readonly finals: { kernel: Final; rowId: string; site: Site }[];
+  /** Absorbed buffers and the stage kernel (and its row axis id) writing each. */
+  readonly stages: Map<number, { kernel: RowKernel; rowId: string; site: Site }>;
+}
+
+/** Fuses row blocks (see the file comment). */
+export function fuseRowBlocks(program: FusedProgram, limits: DeviceLimits): FusedProgram {
+  const sites: Site[] = [];
+  let position = 0;
+  const walk = (list: readonly HostStep[], loops: Site['loops']) => {
+    for (const step of list) {
+      if (step.kind === 'loop') {
+        const start = position;
+        const inner = { start, end: -1 };
+        walk(step.body, [...loops, inner]);
+        (inner as { end: number }).end = position - 1;
+        continue;
+      }
+      const site = { step, pos: position++, list, loops };
+      sites.push(site);
+    }
+  };
+  walk(program.steps, []);
+  const writers = new Map<number, Site[]>();
+  const readers = new Map<number, Site[]>();
+  const push = (map: Map<number, Site[]>, b: number, s: Site) => map.set(b, [...(map.get(b) ?? []), s]);
+  for (const s of sites) {
+    if (s.step.kind === 'copy') {
+      push(writers, s.step.dst, s);
+      push(readers, s.step.src, s);
+    } else {
+      for (const o of kernelOutputs(s.step.kernel)) push(writers, o.buffer, s);
+      for (const b of readBuffers(s.step.kernel)) push(readers, b, s);
+    }
+  }
+  const outputs = new Set(program.outputs.map((o) => o.buffer));
+
+  // Groups, then drop absorbed buffers some reader outside every group still needs, to a fixed point.
+  const excluded = new Set<number>();
+  let groups: Group[];
+  for (;;) {
+    groups = formGroups(sites, writers, excluded);
+    const members = new Set<KernelIR>(groups.flatMap((g) => [...g.finals.map((f) => f.kernel), ...[...g.stages.values()].map((s) => s.kernel)]));
+    const bad = [...new Set(groups.flatMap((g) => [...g.stages.keys()]))].filter(
+      (b) => outputs.has(b) || (readers.get(b) ?? []).some((r) => r.step.kind !== 'kernel' || !members.has(r.step.kernel)),
+    );
+    if (bad.length === 0) break;
+    for (const b of bad) excluded.add(b);
+  }
+  if (groups.length === 0) return program;
+
+  // Rewrite: each group's row block and combines replace its first final; members and absorbed writers go.
+  const buffers = [...program.buffers];
+  const newBuffer = (dtype: DType, axes: readonly Axis[], label: string, elements?: ReturnType<typeof extentProduct>) => {
+    const id = buffers.length;
+    buffers.push({ id, dtype, axes, role: 'temp', label, ...(elements !== undefined ? { elements } : {}) });
+    return id;
+  };
+  const replaced = new Map<KernelIR, KernelIR[]>();
+  const removed = new Set<KernelIR>();
+  for (const g of groups) {
+    const kernels = buildRowBlock(g, newBuffer, limits);
+    g.finals.forEach((f, i) => (i === 0 ? replaced.set(f.kernel, kernels) : removed.add(f.kernel)));
+    for (const s of g.stages.values()) removed.add(s.kernel);
+  }
+  const rewrite = (list: readonly HostStep[]): HostStep[] =>
+    list.flatMap((s): HostStep[] => {
+      if (s.kind === 'loop') return [{ ...s, body: rewrite(s.body) }];
+      if (s.kind !== 'kernel') return [s];
+      const r = replaced.get(s.kernel);
+      if (r) return r.map((kernel) => ({ kind: 'kernel', kernel }));
+      return removed.has(s.kernel) ? [] : [s];
+    });
+  return { ...program, buffers, steps: rewrite(program.steps) };
+}
+
+/** Buffers a kernel loads (row blocks do not exist yet here). */
+function readBuffers(k: KernelIR): Set<number> {
+  const set = new Set<number>();
+  const visit = (e: KExpr) => {
+    if (e.k === 'load') set.add(e.buffer);
+    subExprs(e).forEach(visit);
+  };
+  kernelExprs(k).forEach(visit);
+  return set;
+}
+
+/** The rows `k` folds as a final, or null. */
+function asFinal(k: KernelIR): { row: KAxis } | null {
+  const long = (a: KAxis) => a.chunk === undefined && (typeof a.size === 'string' || a.size >= MIN_ROWS);
+  const small = (axes: readonly KAxis[]) => {
+    const n = staticProduct(axes.map((a) => a.size));
+    return n !== null && n <= MAX_FINAL_OUTPUTS;
+  };
+  if (k.kind === 'reduce') {
+    if (k.split) return null;
+    const rows = k.reduced.filter(long);
+    const rest = k.reduced.filter((a) => !rows.includes(a));
+    if (rows.length !== 1 || staticProduct(rest.map((a) => a.size)) === null || !small(k.out.axes)) return null;
+    return { row: rows[0]! };
+  }
+  if (k.kind === 'gemm') {
+    if (k.k.length !== 1 || !long(k.k[0]!) || k.batch.length > 0 || !small(k.out.axes)) return null;
+    return { row: k.k[0]! };
+  }
+  return null;
+}
+
+/** The axis of `k`'s output that is `row` when `k` can be a stage over it, or null. */
+function asStage(k: KernelIR, row: Row): KAxis | null {
+  if (k.kind !== 'elementwise' && k.kind !== 'reduce' && k.kind !== 'gemm') return null;
+  if (k.kind === 'reduce' && k.split) return null;
+  const rows = k.out.axes.filter((a) => a.name === row.name && a.size === row.size && a.chunk === undefined);
+  if (rows.length !== 1) return null;
+  const rest = staticProduct(k.out.axes.filter((a) => a !== rows[0]).map((a) => a.size));
+  if (rest === null || rest > MAX_STAGE_ELEMENTS) return null;
+  const reduced = k.kind === 'reduce' ? k.reduced : k.kind === 'gemm' ? k.k : [];
+  if (staticProduct(reduced.map((a) => a.size)) === null) return null;
+  return rows[0]!;
+}
+
+/** Whether every load of `buffer` in `k` reads row `rowId` at the position of the writer's row axis. */
+function readsOwnRow(k: KernelIR, buffer: number, rowAt: number, rowId: string): boolean {
+  let ok = true;
+  const visit = (e: KExpr) => {
+    if (e.k === 'load' && e.buffer === buffer) {
+      const a = e.axes[rowAt];
+      if (!a || !('index' in a) || a.index !== rowId) ok = false;
+    }
+    subExprs(e).forEach(visit);
+  };
+  kernelExprs(k).forEach(visit);
+  return ok;
+}
+
+/**
+ * The row blocks: per step list, finals in order, each with the stages it can absorb; a final
+ * joins the open group over the same rows when nothing it reads is written after that group.
+ */
+function formGroups(sites: readonly Site[], writers: ReadonlyMap<number, Site[]>, excluded: ReadonlySet<number>): Group[] {
+  const groups: Group[] = [];
+  /** The group each step list and row axis has open for later finals. */
+  const open = new Map<readonly HostStep[], Map<string, Group>>();
+  /** Whether `b`, read by the code at `reader`, holds the same value at the group's position `at`. */
+  const stable = (b: number, reader: Site, at: Place) => {
+    const lo = Math.min(reader.pos, at.pos);
+    const hi = Math.max(reader.pos, at.pos);
+    const ws = writers.get(b) ?? [];
+    if (ws.some((w) => w.pos >= lo && w.pos <= hi && w !== reader)) return false;
+    const entered = at.loops.filter((l) => !reader.loops.includes(l));
+    return !entered.some((l) => ws.some((w) => w.pos >= l.start && w.pos <= l.end));
+  };
+  /** Absorbs what `k` (row axis `rowId`) reads into `stages`; false when a read cannot move to `at`. */
+  const absorb = (k: KernelIR, rowId: string, site: Site, at: Place, row: Row, stages: Group['stages']): boolean => {
+    for (const b of readBuffers(k)) {
+      if (stages.has(b)) continue;
+      const ws = writers.get(b) ?? [];
+      const w = ws.length === 1 && ws[0]!.step.kind === 'kernel' && !excluded.has(b) ? ws[0]! : null;
+      const writer = w ? ((w.step as Extract<HostStep, { kind: 'kernel' }>).kernel as RowKernel) : null;
+      const stageRow = writer ? asStage(writer, row) : null;
+      const visible = w !== null && w.pos < at.pos && w.loops.every((l) => at.loops.includes(l));
+      if (w && writer && stageRow && visible && readsOwnRow(k, b, writer.out.axes.indexOf(stageRow), rowId)) {
+        stages.set(b, { kernel: writer, rowId: stageRow.id, site: w });
+        if (!absorb(writer, stageRow.id, w, at, row, stages)) return false;
+      } else if (!stable(b, site, at)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (const site of sites) {
+    if (site.step.kind !== 'kernel') continue;
+    const k = site.step.kernel;
+    const fin = asFinal(k);
+    if (!fin || (k.kind !== 'reduce' && k.kind !== 'gemm')) continue;
+    const row = { name: fin.row.name, size: fin.row.size };
+    const key = `${row.name} ${String(row.size)}`;
+    if (!open.has(site.list)) open.set(site.list, new Map());
+    const g = open.get(site.list)!.get(key);
+    if (g) {
+      const stages = new Map(g.stages);
+      const untouched = !sites.some((s) => s.pos > g.pos && s.pos < site.pos && touches(s, k.out.buffer));
+      if (untouched && absorb(k, fin.row.id, site, { pos: g.pos, loops: site.loops }, row, stages)) {
+        g.finals.push({ kernel: k, rowId: fin.row.id, site });
+        for (const [b, s] of stages) g.stages.set(b, s);
+        continue;
+      }
+    }
+    const stages: Group['stages'] = new Map();
+    if (absorb(k, fin.row.id, site, site, row, stages) && stages.size > 0) {
+      const created: Group = { list: site.list, pos: site.pos, row, finals: [{ kernel: k, rowId: fin.row.id, site }], stages };
+      groups.push(created);
+      open.get(site.list)!.set(key, created);
+    }
+  }
+  return groups;
+}
+
+/** A position a row block may run at: a flat position inside some loops. */
+type Place = Pick<Site, 'pos' | 'loops'>;
+
+function touches(s: Site, b: number): boolean {
+  if (s.step.kind === 'copy') return s.step.src === b || s.step.dst === b;
+  return readBuffers(s.step.kernel).has(b) || kernelOutputs(s.step.kernel).some((o) => o.buffer === b);
+}
+
+/** The row block for a group, then one combine kernel per final. */
+function buildRowBlock(g: Group, newBuffer: (dtype: DType, axes: readonly Axis[], label: string, elements?: ReturnType<typeof extentProduct>) => number, limits: DeviceLimits): KernelIR[] {
+  // Stages in program order; locals numbered -1, -2, ... in that order.
+  const ordered = [...g.stages.entries()].sort((a, b) => a[1].site.pos - b[1].site.pos);
+  const local = new Map(ordered.map(([b], i) => [b, -(i + 1)]));
+  const toLocal = (b: number) => local.get(b) ?? b;
+  let nextLocal = -(ordered.length + 1);
+  const invariants: Extract<KernelIR, { kind: 'elementwise' }>[] = [];
+  const hoist = <K extends RowKernel>(k: K): K => {
+    if (k.kind !== 'gemm') return k;
+    const operand = (e: KExpr, axes: readonly KAxis[]): KExpr => {
+      if (e.k === 'load' || dependsOnRow(e)) return e;
+      const used = axes.filter((a) => a.id !== ROW_AXIS && usesAxis(e, a.id));
+      if (staticProduct(used.map((a) => a.size)) === null) return e;
+      const id = nextLocal--;
+      invariants.push({ kind: 'elementwise', name: `${k.name} invariant`, out: { buffer: id, dtype: dtypeOf(e), axes: used }, value: e });
+      return { k: 'load', buffer: id, dtype: dtypeOf(e), axes: used.map((a) => ({ size: a.size, index: a.id })) };
+    };
+    return { ...k, a: operand(k.a, [...k.batch, ...k.m, ...k.k]), b: operand(k.b, [...k.batch, ...k.n, ...k.k]) };
+  };
+  const stages = ordered.map(([, s]) => hoist(renameRow(mapLoads(s.kernel, toLocal), s.rowId)));
+  const finalKernels = g.finals.map((f) => hoist(renameRow(mapLoads(f.kernel, toLocal), f.rowId)));
+
+  const rowAxis = g.finals[0]!.kernel.kind === 'gemm' ? g.finals[0]!.kernel.k[0]! : (g.finals[0]!.kernel as Extract<KernelIR, { kind: 'reduce' }>).reduced.find((a) => a.id === g.finals[0]!.rowId)!;
+  const row: KAxis = { id: ROW_AXIS, name: rowAxis.name, size: rowAxis.size };
+  const rows = blockRows(stages, finalKernels, invariants, limits);
+  const chunk = typeof row.size === 'number' ? Math.min(ROWS_PER_PART, Math.ceil(row.size / rows) * rows) : ROWS_PER_PART;
+  const parts: KAxis = typeof row.size === 'number' ? { id: 'part', name: `${row.name}/${chunk}`, size: Math.ceil(row.size / chunk) } : { id: 'part', name: `${row.name}/${chunk}`, size: row.size, chunk };
+
+  const combines: KernelIR[] = [];
+  const finals = finalKernels.map((k, i) => {
+    const original = g.finals[i]!.kernel;
+    const outAxes: Axis[] = k.out.axes.map((a) => ({ name: a.name, size: a.size }));
+    const label = `${k.name} partial`;
+    const buffer =
+      parts.chunk === undefined ? newBuffer(k.out.dtype, [{ name: parts.name, size: parts.size }, ...outAxes], label) : newBuffer(k.out.dtype, outAxes, label, extentProduct([parts, ...k.out.axes]));
+    const out: KOutput = { buffer, dtype: k.out.dtype, axes: [parts, ...k.out.axes] };
+    const reduced = original.kind === 'reduce' ? original.reduced : original.k;
+    combines.push({
+      kind: 'reduce',
+      name: `${k.name} combine`,
+      fn: original.kind === 'reduce' ? original.fn : 'sum',
+      out: original.out,
+      reduced: [parts],
+      value: { k: 'load', buffer, dtype: k.out.dtype, axes: out.axes.map((a) => ({ size: a.size, index: a.id })) },
+      split: { stage: 'combine', count: reduced.map((a) => a.size) },
+    });
+    return { kernel: k as Final, out };
+  });
+  const kernel: RowBlockKernel = {
+    kind: 'row-block',
+    name: g.finals.map((f) => f.kernel.name).join(' + '),
+    out: finals[0]!.out,
+    row,
+    parts,
+    chunk,
+    rows,
+    invariants,
+    stages,
+    finals,
+  };
+  return [kernel, ...combines];
+}
+
+/**
+ * Rows per block: the most (64 down to 8) whose workgroup memory fits — the locals finals read,
+ * a block's rows of each, and the invariants.
+ */
+function blockRows(stages: readonly RowKernel[], finals: readonly RowKernel[], invariants: readonly RowKernel[], limits: DeviceLimits): number {
+  const readByFinals = new Set<number>();
+  for (const f of finals) for (const b of readBuffers(f)) if (b < 0) readByFinals.add(b);
+  const perRow = stages.filter((s) => readByFinals.has(s.out.buffer)).reduce((n, s) => n + rowElements(s.out.axes), 0);
+  const fixed = invariants.reduce((n, s) => n + (staticProduct(s.out.axes.map((a) => a.size)) ?? 0), 0);
+  const threads = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+  for (let rows = 64; rows >= 8; rows /= 2) {
+    if (rows <= threads && 4 * (rows * perRow + fixed) <= limits.maxComputeWorkgroupStorageSize) return rows;
+  }
+  return 8;
+}
+
+/** Elements per row of a stage's output (its axes but the row). */
+export function rowElements(axes: readonly KAxis[]): number {
+  return staticProduct(axes.filter((a) => a.id !== ROW_AXIS).map((a) => a.size)) ?? 0;
+}
+
+function dependsOnRow(e: KExpr): boolean {
+  return usesAxis(e, ROW_AXIS) || (e.k === 'load' && e.buffer < 0) || subExprs(e).some(dependsOnRow);
+}
+
+function usesAxis(e: KExpr, id: string): boolean {
+  if (e.k === 'index') return e.axis === id;
+  if (e.k === 'load' && e.axes.some((a) => 'index' in a && a.index === id)) return true;
+  return subExprs(e).some((x) => usesAxis(x, id));
+}
+
+function dtypeOf(e: KExpr): DType {
+  return e.k === 'index' || e.k === 'size' ? 'i32' : e.k === 'acc' ? 'f32' : e.dtype;
+}
+
+/** `k` with its loads of buffers renamed by `f`. */
+function mapLoads<K extends RowKernel>(k: K, f: (b: number) => number): K {
+  const m = (e: KExpr): KExpr => {
+    if (e.k === 'load') return { ...e, buffer: f(e.buffer), axes: e.axes.map((a) => ('at' in a ? { size: a.size, at: m(a.at) } : a)) };
+    if (e.k === 'op') return { ...e, args: e.args.map(m) };
+    return e;
+  };
+  const out = { ...k.out, buffer: f(k.out.buffer) };
+  if (k.kind === 'gemm') return { ...k, out, a: m(k.a), b: m(k.b) };
+  return { ...k, out, value: m((k as Extract<RowKernel, { value: KExpr }>).value) } as K;
+}
+
+/** `k` with its axis `id` renamed `ROW_AXIS`. */
+function renameRow<K extends RowKernel>(k: K, id: string): K {
+  const ax = (axes: readonly KAxis[]) => axes.map((a) => (a.id === id ? { ...a, id: ROW_AXIS } : a));
+  const r = (e: KExpr): KExpr => {
+    if (e.k === 'index') return e.axis === id ? { ...e, axis: ROW_AXIS } : e;
+    if (e.k === 'load') return { ...e, axes: e.axes.map((a) => ('at' in a ? { size: a.size, at: r(a.at) } : a.index === id ? { ...a, index: ROW_AXIS } : a)) };
+    if (e.k === 'op') return { ...e, args: e.args.map(r) };
+    return e;
+  };
+  const out = { ...k.out, axes: ax(k.out.axes) };
+  if (k.kind === 'gemm') return { ...k, out, batch: ax(k.batch), m: ax(k.m), n: ax(k.n), k: ax(k.k), a: r(k.a), b: r(k.b) };
+  if (k.kind === 'reduce') return { ...k, out, reduced: ax(k.reduced), value: r(k.value) };
+  return { ...k, out, value: r((k as Extract<RowKernel, { kind: 'elementwise' }>).value) };
+}
+
