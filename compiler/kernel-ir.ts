@@ -136,6 +136,8 @@ export interface RowBlockKernel {
   /** Row-independent operands of the stages' and finals' contractions, computed once per workgroup. */
   readonly invariants: readonly Extract<KernelIR, { kind: 'elementwise' }>[];
   readonly stages: readonly RowKernel[];
+  /** Stage outputs that other code reads as well, written to their buffers as they are computed. */
+  readonly stores: readonly { readonly local: number; readonly out: KOutput }[];
   readonly finals: readonly { readonly kernel: Extract<KernelIR, { kind: 'reduce' | 'gemm' }>; readonly out: KOutput }[];
 }
 
@@ -362,7 +364,7 @@ export function kernelExprs(k: KernelIR): KExpr[] {
 export function kernelOutputs(k: KernelIR): KOutput[] {
   if (k.kind === 'flash' && k.split) return [k.split.partial];
   if (k.kind === 'mask-compact') return [k.out, k.counts];
-  if (k.kind === 'row-block') return k.finals.map((f) => f.out);
+  if (k.kind === 'row-block') return [...k.finals.map((f) => f.out), ...k.stores.map((x) => x.out)];
   return (k.kind === 'flash' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
 }
 
@@ -416,6 +418,7 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
         out: finals[0]!.out,
         invariants: k.invariants.map((x) => mapKernelBuffers(x, g) as RowBlockKernel['invariants'][number]),
         stages: k.stages.map((x) => mapKernelBuffers(x, g) as RowKernel),
+        stores: k.stores.map((x) => ({ local: x.local, out: { ...x.out, buffer: f(x.out.buffer) } })),
         finals,
       };
     }

@@ -57,7 +57,10 @@ function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
       return [];
     case 'row-block':
       // Its on-chip locals too, so the stages reading them carry what they may hold.
-      return [...k.invariants, ...k.stages, ...k.finals.map((f) => ({ ...f.kernel, out: f.out }))].flatMap((x) => writesNonFinite(x, buffers));
+      return [
+        ...[...k.invariants, ...k.stages, ...k.finals.map((f) => ({ ...f.kernel, out: f.out }))].flatMap((x) => writesNonFinite(x, buffers)),
+        ...k.stores.filter((x) => buffers.has(x.local)).map((x) => x.out.buffer),
+      ];
     default:
       return kernelExprs(k).some((e) => mayBeNonFinite(e, buffers)) ? kernelOutputs(k).filter((o) => o.dtype === 'f32').map((o) => o.buffer) : [];
   }

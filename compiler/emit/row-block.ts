@@ -18,6 +18,24 @@ import { Emitter, regType, type Emitted } from './core.ts';
 import { forRange, strided } from './loops.ts';
 import { accumulator } from './reduce.ts';
 
+/**
+ * Whether a GEMM stage can multiply four k at a time: f32, few outputs, k a multiple of 4, one
+ * operand depends on the row and the other is an invariant whose trailing axes are exactly `k`
+ * (so four consecutive k are one vec4 of it). Returns the two operands.
+ */
+function byFours(st: Extract<RowKernel, { kind: 'gemm' }>, invariants: RowBlockKernel['invariants']): { row: KExpr; inv: Extract<KExpr, { k: 'load' }> } | null {
+  const rest = st.out.axes.filter((a) => a.id !== ROW_AXIS);
+  if (st.out.dtype !== 'f32' || count(rest) > UNROLLED_OUTPUTS || count(st.k) % 4 !== 0) return null;
+  const isInv = (e: KExpr): e is Extract<KExpr, { k: 'load' }> => {
+    if (e.k !== 'load' || !invariants.some((i) => i.out.buffer === e.buffer)) return false;
+    const tail = e.axes.slice(e.axes.length - st.k.length);
+    return e.axes.every((a) => 'index' in a) && tail.length === st.k.length && tail.every((a, i) => 'index' in a && a.index === st.k[i]!.id);
+  };
+  if (isInv(st.b)) return { row: st.a, inv: st.b };
+  if (isInv(st.a)) return { row: st.b, inv: st.a };
+  return null;
+}
+
 /** A final's part of the kernel: declarations before the blocks, its fold per block, its stores. */
 interface FinalPlan {
   readonly decls: Stmt[];
@@ -53,9 +71,17 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   const layout = new Map<number, { kind: 'shared' | 'private'; rowAt: number; dtype: DType }>();
   const workgroupVars: { name: string; type: string }[] = [];
   const decls: Stmt[] = [];
+  // GEMM stages that read a row-independent operand four k at a time, and that operand's invariant.
+  const fours = new Map<RowKernel, { row: KExpr; inv: Extract<KExpr, { k: 'load' }> }>();
+  for (const st of k.stages) {
+    const v = st.kind === 'gemm' ? byFours(st, k.invariants) : null;
+    if (v) fours.set(st, v);
+  }
+  const vec4s = new Set([...fours.values()].map((v) => v.inv.buffer));
   for (const inv of k.invariants) {
     layout.set(inv.out.buffer, { kind: 'shared', rowAt: -1, dtype: inv.out.dtype });
-    workgroupVars.push({ name: `inv${-inv.out.buffer}`, type: `array<${storage(inv.out.dtype)}, ${count(inv.out.axes)}>` });
+    const n = count(inv.out.axes);
+    workgroupVars.push({ name: `inv${-inv.out.buffer}`, type: vec4s.has(inv.out.buffer) ? `array<vec4<f32>, ${n / 4}>` : `array<${storage(inv.out.dtype)}, ${n}>` });
   }
   for (const st of k.stages) {
     const rowAt = st.out.axes.findIndex((a) => a.id === ROW_AXIS);
@@ -70,12 +96,19 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   }
   em.localAt = (buffer, axes) => {
     const l = layout.get(buffer)!;
-    if (l.rowAt < 0) return `inv${-buffer}[${em.offset(axes)}]`;
+    if (l.rowAt < 0) return vec4s.has(buffer) ? `inv${-buffer}[${em.offset(axes)} / 4u][${em.offset(axes)} % 4u]` : `inv${-buffer}[${em.offset(axes)}]`;
     if (l.kind === 'private') return `loc${-buffer}[${em.offset(axes.filter((_, i) => i !== l.rowAt))}]`;
     return `loc${-buffer}[${em.offset(axes.map((a, i) => (i === l.rowAt ? { size: R, index: `(${a.index} - row0)` } : a)))}]`;
   };
   const indices = (axes: readonly KAxis[]) => axes.map((a) => ({ size: a.size as Size, index: a.id }));
-  const store = (out: RowKernel['out'], value: string): Stmt => ({ s: 'assign', target: em.local(out.buffer, indices(out.axes)), value: out.dtype === 'bool' ? `select(0u, 1u, ${value})` : value });
+  /** A stage's element to its local — and, for a stored stage, to its buffer too. */
+  const store = (out: RowKernel['out'], value: string): Stmt => {
+    const v = out.dtype === 'bool' ? `select(0u, 1u, ${value})` : value;
+    const global = k.stores.find((x) => x.local === out.buffer);
+    const local: Stmt = { s: 'assign', target: em.local(out.buffer, indices(out.axes)), value: v };
+    if (!global) return local;
+    return { s: 'block', body: [{ s: 'let', name: 'stored', value: v }, { ...local, value: 'stored' }, { s: 'assign', target: em.at(global.out.buffer, em.offset(indices(global.out.axes))), value: 'stored' }] };
+  };
 
   /** One stage for this thread's row: every element of its output row. */
   const stage = (st: RowKernel, tag: string): Stmt[] => {
@@ -123,6 +156,27 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     const P = count(rest);
     const T = regType(st.out.dtype);
     const acc = (p: number) => `dot${tag}_${p}`;
+    const four = fours.get(st);
+    if (four) {
+      // Four k at a time: the row's operand gathered into a vec4, the invariant read as one.
+      const K4 = count(st.k) / 4;
+      const invAt = em.offset(four.inv.axes.slice(0, four.inv.axes.length - st.k.length) as { size: Size; index: string }[]);
+      return em.withNonFinite(products, () => [
+        ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'var', name: acc(p), type: T, value: '0.0f' })),
+        forRange(`k${tag}`, `${K4}u`, [
+          { s: 'var', name: `av${tag}`, type: 'vec4<f32>' },
+          ...[0, 1, 2, 3].map((c): Stmt => ({
+            s: 'block',
+            body: [{ s: 'let', name: `kf${tag}`, value: `k${tag} * 4u + ${c}u` }, ...em.decompose(`kf${tag}`, st.k, `kf${tag}`), { s: 'assign', target: `av${tag}.${'xyzw'[c]}`, value: em.expr(four.row) }],
+          })),
+          ...Array.from({ length: P }, (_, p): Stmt => ({
+            s: 'block',
+            body: [...constants(p, rest), { s: 'assign', target: acc(p), op: '+', value: `dot(av${tag}, inv${-four.inv.buffer}[${invAt === '0u' ? '' : `${invAt} * ${K4}u + `}k${tag}])` }],
+          })),
+        ]),
+        ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'block', body: [...constants(p, rest), store(st.out, acc(p))] })),
+      ]);
+    }
     return em.withNonFinite(products, () => [
       ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'var', name: acc(p), type: T, value: wgslLiteral(0, st.out.dtype) })),
       forRange(`k${tag}`, `${count(st.k)}u`, [
@@ -163,12 +217,15 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   /**
    * A contraction final, register-blocked like the GEMM kernel: the threads form a TY × TX grid
    * over its (m × n) outputs, each holding RM × RN of them, so per row each thread evaluates RM
-   * values of `a` and RN of `b` for RM · RN multiply-adds.
+   * values of `a` and RN of `b` for RM · RN multiply-adds. Lavapipe pays for every value a lane
+   * loads, even one every lane shares, so the grid minimises RM + RN.
    */
   function gemmFinal(fk: Extract<KernelIR, { kind: 'gemm' }>, partial: number, tag: string): FinalPlan {
     const M = count(fk.m);
     const N = count(fk.n);
-    const TX = Math.min(R, 1 << Math.floor(Math.log2(N)));
+    // The grid with the fewest operand values per row and thread (ties: more threads along n).
+    let TX = 1;
+    for (let tx = 1; tx <= R; tx *= 2) if (Math.ceil(M / (R / tx)) + Math.ceil(N / tx) <= Math.ceil(M / (R / TX)) + Math.ceil(N / TX)) TX = tx;
     const TY = R / TX;
     const RM = Math.ceil(M / TY);
     const RN = Math.ceil(N / TX);

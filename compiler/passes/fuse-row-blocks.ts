@@ -37,11 +37,19 @@ import {
 } from '../kernel-ir.ts';
 
 /** The shortest static axis a row block folds (a symbolic axis always qualifies). */
-export const MIN_ROWS = 64;
+export const MIN_ROWS = 256;
 /** The most outputs a final may have (each thread keeps ⌈outputs / rows⌉ accumulators). */
 export const MAX_FINAL_OUTPUTS = 4096;
 /** The most elements a stage may compute per row. */
 export const MAX_STAGE_ELEMENTS = 256;
+/** The most elements a stage may reduce or contract per output element (work per row stays small). */
+export const MAX_STAGE_REDUCTION = 4096;
+/**
+ * A tensor several row blocks compute is stored by the first and read by the rest, unless it is
+ * static and at least this large: then each recomputes it, so that it never exists (routing's
+ * betas at a million inputs are 64 MiB each; at 65,536, 4 MiB are cheaper to read than to redo).
+ */
+export const RECOMPUTE_BYTES = 16 * 2 ** 20;
 /** Rows per part: each workgroup folds this many rows into one partial result. */
 export const ROWS_PER_PART = 1024;
 
@@ -98,17 +106,65 @@ export function fuseRowBlocks(program: FusedProgram, limits: DeviceLimits): Fuse
   }
   const outputs = new Set(program.outputs.map((o) => o.buffer));
 
-  // Groups, then drop absorbed buffers some reader outside every group still needs, to a fixed point.
+  // Groups, then settle every absorbed tensor that other code needs, to a fixed point: the first
+  // block computing it that runs before all of that code stores it (the others read it), else it
+  // is not absorbed at all. A tensor that only row blocks read is recomputed by each of them when
+  // it is static and large (`RECOMPUTE_BYTES`); otherwise the first stores it for the rest.
   const excluded = new Set<number>();
+  const readOnly = new Map<KernelIR, Set<number>>();
+  /** Finals whose row block would bind more storage buffers than the device allows. */
+  const unfused = new Set<KernelIR>();
   let groups: Group[];
+  let stores: Map<Group, Set<number>>;
   for (;;) {
-    groups = formGroups(sites, writers, excluded);
-    const members = new Set<KernelIR>(groups.flatMap((g) => [...g.finals.map((f) => f.kernel), ...[...g.stages.values()].map((s) => s.kernel)]));
-    const bad = [...new Set(groups.flatMap((g) => [...g.stages.keys()]))].filter(
-      (b) => outputs.has(b) || (readers.get(b) ?? []).some((r) => r.step.kind !== 'kernel' || !members.has(r.step.kernel)),
-    );
-    if (bad.length === 0) break;
-    for (const b of bad) excluded.add(b);
+    groups = formGroups(sites, writers, excluded, readOnly, unfused);
+    stores = new Map(groups.map((g) => [g, new Set<number>()]));
+    const memberOf = new Map<KernelIR, Group>();
+    for (const g of groups) for (const k of [...g.finals.map((f) => f.kernel), ...[...g.stages.values()].map((x) => x.kernel)]) if (!memberOf.has(k)) memberOf.set(k, g);
+    // A final's result is never recomputed as another block's stage.
+    const finalOutputs = new Set(groups.flatMap((g) => g.finals.map((f) => f.kernel.out.buffer)));
+    let changed = false;
+    for (const b of new Set(groups.flatMap((g) => [...g.stages.keys()]))) {
+      const absorbers = groups.filter((g) => g.stages.has(b));
+      const inAbsorber = (r: Site) => r.step.kind === 'kernel' && absorbers.some((g) => isMember(g, (r.step as Extract<HostStep, { kind: 'kernel' }>).kernel));
+      const outside = (readers.get(b) ?? []).filter((r) => !inAbsorber(r));
+      const large = (() => {
+        const bytes = staticProduct(program.buffers[b]!.axes.map((x) => x.size));
+        return bytes !== null && 4 * bytes >= RECOMPUTE_BYTES;
+      })();
+      const store = outputs.has(b) || outside.length > 0 || (absorbers.length > 1 && !large);
+      if (finalOutputs.has(b)) {
+        excluded.add(b);
+        changed = true;
+        continue;
+      }
+      if (!store) continue;
+      // The owner runs before every reader that is not one of its own members.
+      const owner = absorbers.find((g) => (readers.get(b) ?? []).every((r) => (r.step.kind === 'kernel' && isMember(g, r.step.kernel)) || r.pos > g.pos));
+      if (!owner) {
+        excluded.add(b);
+        changed = true;
+        continue;
+      }
+      stores.get(owner)!.add(b);
+      for (const h of absorbers) {
+        if (h === owner) continue;
+        const key = h.finals[0]!.kernel;
+        if (!readOnly.has(key)) readOnly.set(key, new Set());
+        readOnly.get(key)!.add(b);
+        changed = true;
+      }
+    }
+    // Every buffer a row block binds: what it reads, its partials and what it stores.
+    for (const g of groups) {
+      const absorbed = new Set(g.stages.keys());
+      const reads = new Set([...g.finals.map((f) => f.kernel), ...[...g.stages.values()].map((x) => x.kernel)].flatMap((k) => [...readBuffers(k)]).filter((b) => !absorbed.has(b)));
+      if (reads.size + g.finals.length + stores.get(g)!.size > limits.maxStorageBuffersPerShaderStage) {
+        unfused.add(g.finals[g.finals.length - 1]!.kernel);
+        changed = true;
+      }
+    }
+    if (!changed) break;
   }
   if (groups.length === 0) return program;
 
@@ -122,7 +178,7 @@ export function fuseRowBlocks(program: FusedProgram, limits: DeviceLimits): Fuse
   const replaced = new Map<KernelIR, KernelIR[]>();
   const removed = new Set<KernelIR>();
   for (const g of groups) {
-    const kernels = buildRowBlock(g, newBuffer, limits);
+    const kernels = buildRowBlock(g, stores.get(g)!, newBuffer, limits);
     g.finals.forEach((f, i) => (i === 0 ? replaced.set(f.kernel, kernels) : removed.add(f.kernel)));
     for (const s of g.stages.values()) removed.add(s.kernel);
   }
@@ -135,6 +191,11 @@ export function fuseRowBlocks(program: FusedProgram, limits: DeviceLimits): Fuse
       return removed.has(s.kernel) ? [] : [s];
     });
   return { ...program, buffers, steps: rewrite(program.steps) };
+}
+
+/** Whether `k` is one of a group's finals or stages. */
+function isMember(g: Group, k: KernelIR): boolean {
+  return g.finals.some((f) => f.kernel === k) || [...g.stages.values()].some((x) => x.kernel === k);
 }
 
 /** Buffers a kernel loads (row blocks do not exist yet here). */
@@ -178,7 +239,8 @@ function asStage(k: KernelIR, row: Row): KAxis | null {
   const rest = staticProduct(k.out.axes.filter((a) => a !== rows[0]).map((a) => a.size));
   if (rest === null || rest > MAX_STAGE_ELEMENTS) return null;
   const reduced = k.kind === 'reduce' ? k.reduced : k.kind === 'gemm' ? k.k : [];
-  if (staticProduct(reduced.map((a) => a.size)) === null) return null;
+  const work = staticProduct(reduced.map((a) => a.size));
+  if (work === null || work > MAX_STAGE_REDUCTION) return null;
   return rows[0]!;
 }
 
@@ -200,7 +262,13 @@ function readsOwnRow(k: KernelIR, buffer: number, rowAt: number, rowId: string):
  * The row blocks: per step list, finals in order, each with the stages it can absorb; a final
  * joins the open group over the same rows when nothing it reads is written after that group.
  */
-function formGroups(sites: readonly Site[], writers: ReadonlyMap<number, Site[]>, excluded: ReadonlySet<number>): Group[] {
+function formGroups(
+  sites: readonly Site[],
+  writers: ReadonlyMap<number, Site[]>,
+  excluded: ReadonlySet<number>,
+  readOnly: ReadonlyMap<KernelIR, ReadonlySet<number>>,
+  unfused: ReadonlySet<KernelIR>,
+): Group[] {
   const groups: Group[] = [];
   /** The group each step list and row axis has open for later finals. */
   const open = new Map<readonly HostStep[], Map<string, Group>>();
@@ -214,17 +282,17 @@ function formGroups(sites: readonly Site[], writers: ReadonlyMap<number, Site[]>
     return !entered.some((l) => ws.some((w) => w.pos >= l.start && w.pos <= l.end));
   };
   /** Absorbs what `k` (row axis `rowId`) reads into `stages`; false when a read cannot move to `at`. */
-  const absorb = (k: KernelIR, rowId: string, site: Site, at: Place, row: Row, stages: Group['stages']): boolean => {
+  const absorb = (k: KernelIR, rowId: string, site: Site, at: Place, row: Row, stages: Group['stages'], key: KernelIR): boolean => {
     for (const b of readBuffers(k)) {
       if (stages.has(b)) continue;
       const ws = writers.get(b) ?? [];
-      const w = ws.length === 1 && ws[0]!.step.kind === 'kernel' && !excluded.has(b) ? ws[0]! : null;
+      const w = ws.length === 1 && ws[0]!.step.kind === 'kernel' && !excluded.has(b) && !readOnly.get(key)?.has(b) ? ws[0]! : null;
       const writer = w ? ((w.step as Extract<HostStep, { kind: 'kernel' }>).kernel as RowKernel) : null;
       const stageRow = writer ? asStage(writer, row) : null;
       const visible = w !== null && w.pos < at.pos && w.loops.every((l) => at.loops.includes(l));
       if (w && writer && stageRow && visible && readsOwnRow(k, b, writer.out.axes.indexOf(stageRow), rowId)) {
         stages.set(b, { kernel: writer, rowId: stageRow.id, site: w });
-        if (!absorb(writer, stageRow.id, w, at, row, stages)) return false;
+        if (!absorb(writer, stageRow.id, w, at, row, stages, key)) return false;
       } else if (!stable(b, site, at)) {
         return false;
       }
@@ -234,7 +302,7 @@ function formGroups(sites: readonly Site[], writers: ReadonlyMap<number, Site[]>
   for (const site of sites) {
     if (site.step.kind !== 'kernel') continue;
     const k = site.step.kernel;
-    const fin = asFinal(k);
+    const fin = unfused.has(k) ? null : asFinal(k);
     if (!fin || (k.kind !== 'reduce' && k.kind !== 'gemm')) continue;
     const row = { name: fin.row.name, size: fin.row.size };
     const key = `${row.name} ${String(row.size)}`;
@@ -243,14 +311,14 @@ function formGroups(sites: readonly Site[], writers: ReadonlyMap<number, Site[]>
     if (g) {
       const stages = new Map(g.stages);
       const untouched = !sites.some((s) => s.pos > g.pos && s.pos < site.pos && touches(s, k.out.buffer));
-      if (untouched && absorb(k, fin.row.id, site, { pos: g.pos, loops: site.loops }, row, stages)) {
+      if (untouched && absorb(k, fin.row.id, site, { pos: g.pos, loops: site.loops }, row, stages, g.finals[0]!.kernel)) {
         g.finals.push({ kernel: k, rowId: fin.row.id, site });
         for (const [b, s] of stages) g.stages.set(b, s);
         continue;
       }
     }
     const stages: Group['stages'] = new Map();
-    if (absorb(k, fin.row.id, site, site, row, stages) && stages.size > 0) {
+    if (absorb(k, fin.row.id, site, site, row, stages, k) && stages.size > 0) {
       const created: Group = { list: site.list, pos: site.pos, row, finals: [{ kernel: k, rowId: fin.row.id, site }], stages };
       groups.push(created);
       open.get(site.list)!.set(key, created);
@@ -268,7 +336,7 @@ function touches(s: Site, b: number): boolean {
 }
 
 /** The row block for a group, then one combine kernel per final. */
-function buildRowBlock(g: Group, newBuffer: (dtype: DType, axes: readonly Axis[], label: string, elements?: ReturnType<typeof extentProduct>) => number, limits: DeviceLimits): KernelIR[] {
+function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype: DType, axes: readonly Axis[], label: string, elements?: ReturnType<typeof extentProduct>) => number, limits: DeviceLimits): KernelIR[] {
   // Stages in program order; locals numbered -1, -2, ... in that order.
   const ordered = [...g.stages.entries()].sort((a, b) => a[1].site.pos - b[1].site.pos);
   const local = new Map(ordered.map(([b], i) => [b, -(i + 1)]));
@@ -277,8 +345,10 @@ function buildRowBlock(g: Group, newBuffer: (dtype: DType, axes: readonly Axis[]
   const invariants: Extract<KernelIR, { kind: 'elementwise' }>[] = [];
   const hoist = <K extends RowKernel>(k: K): K => {
     if (k.kind !== 'gemm') return k;
+    // A plain load moves to workgroup memory too where the emitter then reads it four k at a time.
+    const fours = (staticProduct(k.k.map((a) => a.size)) ?? 1) % 4 === 0 && k.out.dtype === 'f32';
     const operand = (e: KExpr, axes: readonly KAxis[]): KExpr => {
-      if (e.k === 'load' || dependsOnRow(e)) return e;
+      if ((e.k === 'load' && (!fours || e.buffer < 0)) || dependsOnRow(e)) return e;
       const used = axes.filter((a) => a.id !== ROW_AXIS && usesAxis(e, a.id));
       if (staticProduct(used.map((a) => a.size)) === null) return e;
       const id = nextLocal--;
@@ -316,6 +386,7 @@ function buildRowBlock(g: Group, newBuffer: (dtype: DType, axes: readonly Axis[]
     });
     return { kernel: k as Final, out };
   });
+  const stores = ordered.flatMap(([b], i) => (stored.has(b) ? [{ local: stages[i]!.out.buffer, out: { ...stages[i]!.out, buffer: b } }] : []));
   const kernel: RowBlockKernel = {
     kind: 'row-block',
     name: g.finals.map((f) => f.kernel.name).join(' + '),
@@ -326,6 +397,7 @@ function buildRowBlock(g: Group, newBuffer: (dtype: DType, axes: readonly Axis[]
     rows,
     invariants,
     stages,
+    stores,
     finals,
   };
   return [kernel, ...combines];
