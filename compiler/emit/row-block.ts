@@ -225,7 +225,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     const N = count(fk.n);
     // The grid with the fewest operand values per row and thread (ties: more threads along n).
     let TX = 1;
-    for (let tx = 1; tx <= R; tx *= 2) if (Math.ceil(M / (R / tx)) + Math.ceil(N / tx) <= Math.ceil(M / (R / TX)) + Math.ceil(N / TX)) TX = tx;
+    for (let tx = 2; tx <= R && tx / 2 < N; tx *= 2) if (Math.ceil(M / (R / tx)) + Math.ceil(N / tx) <= Math.ceil(M / (R / TX)) + Math.ceil(N / TX)) TX = tx;
     const TY = R / TX;
     const RM = Math.ceil(M / TY);
     const RN = Math.ceil(N / TX);
