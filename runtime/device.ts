@@ -49,7 +49,7 @@ export async function probeGPU(options: { powerPreference?: GPUPowerPreference }
   if (nav?.gpu) {
     gpu = nav.gpu;
     where = 'navigator.gpu';
-  } else if (typeof process !== 'undefined' && process.versions?.node) {
+  } else if ((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node) {
     const got = await nodeGPU();
     if (typeof got === 'string') return { ok: false, reason: got };
     gpu = got;

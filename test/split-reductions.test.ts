@@ -9,9 +9,10 @@
  */
 import { expect, it } from 'vitest';
 import * as T from '../index.ts';
-import type { HostTensor, Kernel, Program, Step } from '../index.ts';
+import type { Program, Step } from '../index.ts';
 import { inRange } from '../program/index.ts';
 import { describeGPU } from './gpu.ts';
+import { expectMatchesInterpreter as expectMatches } from './interpreter-check.ts';
 import { randomTensor } from './helpers.ts';
 
 const LONG = 100_003;
@@ -32,21 +33,6 @@ function dispatched(program: Program, symbols: Record<string, number>): string[]
   const visit = (steps: readonly Step[]): string[] =>
     steps.flatMap((s) => (s.kind === 'loop' ? visit(s.body) : s.kind === 'dispatch' && (!s.when || inRange(s.when, symbols)) ? [s.label] : []));
   return visit(program.steps);
-}
-
-/** Runs `k` on the GPU and on the f64 interpreter and compares every output (±∞ and NaN exactly). */
-async function expectMatches(gpu: T.Backend, k: Kernel, inputs: Record<string, HostTensor>, sizes: Record<string, number>, rtol: number, atol: number): Promise<void> {
-  const got = await T.run(k, inputs, gpu, { sizes });
-  const want = T.interpretKernel(k, inputs, { sizes, precision: 'f64' });
-  for (const [name, w] of Object.entries(want)) {
-    const g = got[name]!;
-    expect(g.shape, name).toEqual(w.shape);
-    for (let i = 0; i < w.data.length; i++) {
-      const [gv, wv] = [g.data[i]!, w.data[i]!];
-      const ok = Number.isFinite(wv) ? Math.abs(gv - wv) <= atol + rtol * Math.abs(wv) : Object.is(gv, wv) || (Number.isNaN(gv) && Number.isNaN(wv));
-      if (!ok) expect.fail(`${k.kernelName} output '${name}' at ${i}: GPU ${gv} vs interpreter ${wv}`);
-    }
-  }
 }
 
 describeGPU('split reductions on WebGPU', (gpu) => {
