@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * tessera: a typed TypeScript kernel DSL that compiles to tiled WGSL.
  *

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * The tessera runtime: runs compiled Programs on WebGPU (or on the CPU interpreter). An app that
  * ships precompiled programs imports this module alone; it never loads the compiler.
