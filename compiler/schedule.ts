@@ -51,10 +51,14 @@ export interface FlashSchedule {
   readonly vTile: number;
 }
 
-/** A row block (`fuse-row-blocks`): `rows` threads, one row each, per block of rows (fixed by the fuser). */
+/**
+ * A row block (`fuse-row-blocks`): blocks of `rows` rows (fixed by the fuser, which sizes workgroup
+ * memory by them) on `threads` threads, each computing the stages of rows / threads rows.
+ */
 export interface RowBlockSchedule {
   readonly kind: 'row-block';
   readonly rows: number;
+  readonly threads: number;
 }
 
 export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule | FlashSchedule | RowBlockSchedule;
@@ -76,6 +80,8 @@ export interface ScheduleOverrides {
   readonly reduce?: Omit<ReduceSchedule, 'kind'>;
   readonly gemm?: Omit<GemmSchedule, 'kind'>;
   readonly flash?: Omit<FlashSchedule, 'kind'>;
+  /** A row block's threads (its rows are the fuser's). */
+  readonly rowBlock?: Pick<RowBlockSchedule, 'threads'>;
   /** Long-axis splitting (`splitRule`): other thresholds or chunks, or `false` for none. */
   readonly split?: false | (Partial<Omit<SplitParams, 'chunk'>> & { readonly chunk?: Partial<SplitParams['chunk']> });
 }
@@ -124,9 +130,10 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
   const fail = (msg: string): never => {
     throw new TesseraError(`schedule: ${msg}`);
   };
-  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' ? s.threads : s.kind === 'row-block' ? s.rows : s.workgroupSize;
+  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' || s.kind === 'row-block' ? s.threads : s.workgroupSize;
   if (!(Number.isInteger(threads) && threads >= 1)) fail(`${s.kind} workgroup size must be a whole number >= 1`);
   if (threads > maxWorkgroupThreads(limits)) fail(`${s.kind} workgroup of ${threads} threads exceeds the device's ${maxWorkgroupThreads(limits)}`);
+  if (s.kind === 'row-block' && s.rows % s.threads !== 0) fail(`row-block threads ${s.threads} must divide its ${s.rows} rows`);
   if (s.kind === 'reduce' && s.strategy === 'workgroup' && !isPow2(s.workgroupSize)) fail(`reduce workgroup size ${s.workgroupSize} must be a power of two`);
   if (s.kind === 'flash' && kernel?.kind === 'flash') {
     if (!isPow2(s.rows)) fail(`flash rows must be a power of two, got ${s.rows}`);
@@ -225,9 +232,18 @@ export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, override
     case 'mask-compact':
       return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
     case 'row-block':
-      return { kind: 'row-block', rows: kernel.rows };
+      return { kind: 'row-block', rows: kernel.rows, threads: overrides.rowBlock?.threads ?? Math.max(1, kernel.rows / ROW_BLOCK_ROWS_PER_THREAD) };
   }
 }
+
+/**
+ * Rows of a block each row-block thread computes the stages of (see `RowBlockSchedule`). Lavapipe
+ * pays for every value each lane loads, even one all lanes share, so a thread with more rows loads
+ * a row-independent operand (the betas' weights, the predictions x̃) once for all of them: the
+ * routing bench at 65,536 inputs took 354 ms with 1 row per thread, 319 with 2, 269 with 4, 302
+ * with 8 and 367 with 16 (medians of 5 interleaved runs of each compiled variant, same run).
+ */
+export const ROW_BLOCK_ROWS_PER_THREAD = 4;
 
 /** Query rows from which the long-axis flash schedule pays for its slower first compile. */
 export const LONG_QUERY_ROWS = 256;

@@ -58,6 +58,9 @@ function count(axes: readonly KAxis[]): number {
 export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter): Emitted {
   const products = em.products;
   const R = s.rows;
+  /** Threads; each computes the stages of rows lid, lid + TH, ... (RPT of them) of a block. */
+  const TH = s.threads;
+  const RPT = R / TH;
   const nrows = em.size(k.row.size);
   // Where each local lives: invariants and the stages a final reads in workgroup memory, the rest private.
   const finalReads = new Set<number>();
@@ -91,13 +94,16 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
       workgroupVars.push({ name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${R * per}>` });
     } else {
       layout.set(st.out.buffer, { kind: 'private', rowAt, dtype: st.out.dtype });
-      decls.push({ s: 'var', name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${per}>` });
+      decls.push({ s: 'var', name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${RPT * per}>` });
     }
   }
   em.localAt = (buffer, axes) => {
     const l = layout.get(buffer)!;
     if (l.rowAt < 0) return vec4s.has(buffer) ? `inv${-buffer}[${em.offset(axes)} / 4u][${em.offset(axes)} % 4u]` : `inv${-buffer}[${em.offset(axes)}]`;
-    if (l.kind === 'private') return `loc${-buffer}[${em.offset(axes.filter((_, i) => i !== l.rowAt))}]`;
+    if (l.kind === 'private') {
+      const at = em.offset(axes.filter((_, i) => i !== l.rowAt));
+      return RPT === 1 ? `loc${-buffer}[${at}]` : `loc${-buffer}[rp * ${count(k.stages.find((x) => x.out.buffer === buffer)!.out.axes.filter((a) => a.id !== ROW_AXIS))}u + ${at}]`;
+    }
     return `loc${-buffer}[${em.offset(axes.map((a, i) => (i === l.rowAt ? { size: R, index: `(${a.index} - row0)` } : a)))}]`;
   };
   const indices = (axes: readonly KAxis[]) => axes.map((a) => ({ size: a.size as Size, index: a.id }));
@@ -158,23 +164,40 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     const acc = (p: number) => `dot${tag}_${p}`;
     const four = fours.get(st);
     if (four) {
-      // Four k at a time: the row's operand gathered into a vec4, the invariant read as one.
+      // Four k at a time: each of the thread's rows' operand gathered into a vec4, the invariant
+      // read as one vec4 and used for all of them.
       const K4 = count(st.k) / 4;
       const invAt = em.offset(four.inv.axes.slice(0, four.inv.axes.length - st.k.length) as { size: Size; index: string }[]);
+      const accOf = (p: number, r: number) => `dot${tag}_${p}_${r}`;
+      const rows = Array.from({ length: RPT }, (_, r) => r);
       return em.withNonFinite(products, () => [
-        ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'var', name: acc(p), type: T, value: '0.0f' })),
+        ...rows.flatMap((r) => Array.from({ length: P }, (_, p): Stmt => ({ s: 'var', name: accOf(p, r), type: T, value: '0.0f' }))),
         forRange(`k${tag}`, `${K4}u`, [
-          { s: 'var', name: `av${tag}`, type: 'vec4<f32>' },
-          ...[0, 1, 2, 3].map((c): Stmt => ({
-            s: 'block',
-            body: [{ s: 'let', name: `kf${tag}`, value: `k${tag} * 4u + ${c}u` }, ...em.decompose(`kf${tag}`, st.k, `kf${tag}`), { s: 'assign', target: `av${tag}.${'xyzw'[c]}`, value: em.expr(four.row) }],
-          })),
+          ...rows.flatMap((r): Stmt[] => [
+            { s: 'var', name: `av${tag}_${r}`, type: 'vec4<f32>' },
+            ...[0, 1, 2, 3].map((c): Stmt => ({
+              s: 'block',
+              body: [
+                ...rowOf(r),
+                { s: 'let', name: `kf${tag}`, value: `k${tag} * 4u + ${c}u` },
+                ...em.decompose(`kf${tag}`, st.k, `kf${tag}`),
+                { s: 'assign', target: `av${tag}_${r}.${'xyzw'[c]}`, value: em.expr(four.row) },
+              ],
+            })),
+          ]),
           ...Array.from({ length: P }, (_, p): Stmt => ({
             s: 'block',
-            body: [...constants(p, rest), { s: 'assign', target: acc(p), op: '+', value: `dot(av${tag}, inv${-four.inv.buffer}[${invAt === '0u' ? '' : `${invAt} * ${K4}u + `}k${tag}])` }],
+            body: [
+              ...constants(p, rest),
+              { s: 'let', name: `w${tag}`, value: `inv${-four.inv.buffer}[${invAt === '0u' ? '' : `${invAt} * ${K4}u + `}k${tag}]` },
+              ...rows.map((r): Stmt => ({ s: 'assign', target: accOf(p, r), op: '+', value: `dot(av${tag}_${r}, w${tag})` })),
+            ],
           })),
         ]),
-        ...Array.from({ length: P }, (_, p): Stmt => ({ s: 'block', body: [...constants(p, rest), store(st.out, acc(p))] })),
+        ...rows.map((r): Stmt => ({
+          s: 'block',
+          body: [...rowOf(r), { s: 'if', cond: `${ROW_AXIS} < nrows`, then: Array.from({ length: P }, (_, p): Stmt => ({ s: 'block', body: [...constants(p, rest), store(st.out, accOf(p, r))] })) }],
+        })),
       ]);
     }
     return em.withNonFinite(products, () => [
@@ -187,12 +210,39 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     ]);
   };
 
+  /** `rp` and the row of a thread's `r`-th row in the block. */
+  function rowOf(r: number | string): Stmt[] {
+    return [
+      { s: 'let', name: 'rp', value: typeof r === 'number' ? `${r}u` : r },
+      { s: 'let', name: ROW_AXIS, value: RPT === 1 ? 'row0 + lid' : `row0 + lid + rp * ${TH}u` },
+    ];
+  }
+  /**
+   * The stages of a block: a GEMM stage read four k at a time for all of the thread's rows at once,
+   * every run of other stages row by row.
+   */
+  const stageStmts: Stmt[] = [];
+  let run: Stmt[] = [];
+  const flush = () => {
+    if (run.length > 0) stageStmts.push(forRange('rpi', `${RPT}u`, [...rowOf('rpi'), { s: 'if', cond: `${ROW_AXIS} < nrows`, then: run }]));
+    run = [];
+  };
+  k.stages.forEach((st, j) => {
+    if (st.kind === 'gemm' && fours.has(st)) {
+      flush();
+      stageStmts.push({ s: 'block', body: gemmStage(st, `s${j}`) });
+    } else {
+      run.push(...stage(st, `s${j}`));
+    }
+  });
+  flush();
+
   const body: Stmt[] = [...em.flatIndex('part', 'wid', [k.parts]), { s: 'let', name: 'nrows', value: nrows }, ...decls];
   // Invariants: once per workgroup, every thread a strided share.
   k.invariants.forEach((inv, i) => {
     const tag = `i${i}`;
     body.push(
-      strided(`e${tag}`, `${count(inv.out.axes)}u`, R, [
+      strided(`e${tag}`, `${count(inv.out.axes)}u`, TH, [
         ...em.decompose(`e${tag}`, inv.out.axes, `e${tag}`),
         ...element(inv, tag, (v) => [store(inv.out, v)]),
       ]),
@@ -206,7 +256,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   const blockBody: Stmt[] = [
     { s: 'let', name: 'row0', value: `part * ${k.chunk}u + blk * ${R}u` },
     { s: 'if', cond: 'row0 >= nrows', then: [{ s: 'break' }] },
-    { s: 'block', body: [{ s: 'let', name: ROW_AXIS, value: 'row0 + lid' }, { s: 'if', cond: `${ROW_AXIS} < nrows`, then: k.stages.flatMap((st, j) => stage(st, `s${j}`)) }] },
+    ...stageStmts,
     { s: 'barrier' },
     { s: 'let', name: 'rend', value: `min(${R}u, nrows - row0)` },
     ...plans.flatMap((p) => p.fold),
@@ -225,8 +275,8 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     const N = count(fk.n);
     // The grid with the fewest operand values per row and thread (ties: more threads along n).
     let TX = 1;
-    for (let tx = 2; tx <= R && tx / 2 < N; tx *= 2) if (Math.ceil(M / (R / tx)) + Math.ceil(N / tx) <= Math.ceil(M / (R / TX)) + Math.ceil(N / TX)) TX = tx;
-    const TY = R / TX;
+    for (let tx = 2; tx <= TH && tx / 2 < N; tx *= 2) if (Math.ceil(M / (TH / tx)) + Math.ceil(N / tx) <= Math.ceil(M / (TH / TX)) + Math.ceil(N / TX)) TX = tx;
+    const TY = TH / TX;
     const RM = Math.ceil(M / TY);
     const RN = Math.ceil(N / TX);
     const T = regType(fk.out.dtype);
@@ -265,10 +315,10 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     return { decls, fold: [forRange('r', 'rend', perRow)], write };
   }
 
-  /** A reduction final: each thread folds outputs lid, lid + R, ... over the block's rows. */
+  /** A reduction final: each thread folds outputs lid, lid + TH, ... over the block's rows. */
   function reduceFinal(fk: Extract<KernelIR, { kind: 'reduce' }>, partial: number, tag: string): FinalPlan {
     const outputs = count(fk.out.axes);
-    const per = Math.ceil(outputs / R);
+    const per = Math.ceil(outputs / TH);
     const acc = accumulator(em, { ...fk, split: { stage: 'partial' } }, reductionFold(fk.fn));
     const name = (q: number) => `${tag}_${q}`;
     const others = fk.reduced.filter((a) => a.id !== ROW_AXIS);
@@ -283,15 +333,15 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
       fold.push({
         s: 'block',
         body: [
-          { s: 'let', name: o, value: `lid + ${q * R}u` },
+          { s: 'let', name: o, value: `lid + ${q * TH}u` },
           { s: 'if', cond: `${o} < ${outputs}u`, then: [...em.decompose(o, fk.out.axes, o), forRange('r', 'rend', [{ s: 'let', name: ROW_AXIS, value: 'row0 + r' }, ...rowFold])] },
         ],
       });
-      write.push({ s: 'if', cond: `lid + ${q * R}u < ${outputs}u`, then: [{ s: 'assign', target: em.at(partial, `part * ${outputs}u + lid + ${q * R}u`), value: acc.finalise(name(q), '1u') }] });
+      write.push({ s: 'if', cond: `lid + ${q * TH}u < ${outputs}u`, then: [{ s: 'assign', target: em.at(partial, `part * ${outputs}u + lid + ${q * TH}u`), value: acc.finalise(name(q), '1u') }] });
     }
     return { decls, fold, write };
   }
 
-  return { module: em.module(R, body, workgroupVars), workgroups: em.extent([k.parts]), em };
+  return { module: em.module(TH, body, workgroupVars), workgroups: em.extent([k.parts]), em };
 }
 
