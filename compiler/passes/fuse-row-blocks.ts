@@ -357,7 +357,7 @@ function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype:
     };
     return { ...k, a: operand(k.a, [...k.batch, ...k.m, ...k.k]), b: operand(k.b, [...k.batch, ...k.n, ...k.k]) };
   };
-  const stages = ordered.map(([, s]) => hoist(renameRow(mapLoads(s.kernel, toLocal), s.rowId)));
+  const stages = ordered.map(([, s]) => hoist(asContraction(renameRow(mapLoads(s.kernel, toLocal), s.rowId))));
   const finalKernels = g.finals.map((f) => hoist(renameRow(mapLoads(f.kernel, toLocal), f.rowId)));
 
   const rowAxis = g.finals[0]!.kernel.kind === 'gemm' ? g.finals[0]!.kernel.k[0]! : (g.finals[0]!.kernel as Extract<KernelIR, { kind: 'reduce' }>).reduced.find((a) => a.id === g.finals[0]!.rowId)!;
@@ -417,6 +417,21 @@ function blockRows(stages: readonly RowKernel[], finals: readonly RowKernel[], i
     if (rows <= threads && 4 * (rows * perRow + fixed) <= limits.maxComputeWorkgroupStorageSize) return rows;
   }
   return 8;
+}
+
+/**
+ * A stage summing a product of a row's value and a row-independent one over its reduced axes —
+ * a contraction written as a reduction (`Σ_d x[i, d]·w[d]`) — as the GEMM it is, so that it gets a
+ * GEMM stage's register blocking and arithmetic. The row-independent factor must use only the
+ * reduced axes (it becomes the GEMM's `b`, with no `n` axes).
+ */
+function asContraction(k: RowKernel): RowKernel {
+  if (k.kind !== 'reduce' || k.fn !== 'sum' || k.out.dtype !== 'f32' || k.value.k !== 'op' || k.value.fn !== 'mul' || k.value.args.length !== 2) return k;
+  const [x, y] = k.value.args as [KExpr, KExpr];
+  const onlyReduced = (e: KExpr) => !dependsOnRow(e) && !k.out.axes.some((a) => usesAxis(e, a.id));
+  const [a, b] = onlyReduced(y) && dependsOnRow(x) ? [x, y] : onlyReduced(x) && dependsOnRow(y) ? [y, x] : [null, null];
+  if (!a || !b) return k;
+  return { kind: 'gemm', name: k.name, out: k.out, batch: [], m: k.out.axes, n: [], k: k.reduced, a, b };
 }
 
 /** Elements per row of a stage's output (its axes but the row). */
