@@ -852,7 +852,8 @@ describe('emit-wgsl: row-block', () => {
     // each thread computes the scores of its two rows (lid and lid + 32: four accumulators, k four
     // at a time by dot, one read of w for both rows), then row by row the max and sum in xf (x may
     // hold ±∞, so the scores may too) in private arrays indexed by the row's rp, and the normalised
-    // weights into workgroup memory (loc4, the one local a final reads); after a barrier the
+    // weights into workgroup memory (loc4, the one local a final reads), what a row's elements share
+    // computed once before their loop (hs2_0 the shift, reused by the next stage; hs3_0 the divisor); after a barrier the
     // contraction's 2 × 4 outputs on an 8 × 4 thread grid and the sum's two outputs fold the block's
     // rows; at the end each part's partials are written.
     expect(wgslOf(p, 'route:row-block').trimEnd().split('\n')).toEqual([
@@ -1092,17 +1093,19 @@ describe('emit-wgsl: row-block', () => {
       "          }",
       "          loc2[rp * 1u + 0u] = xf_bits(accs1);",
       "        }",
+      "        let hs2_0 = xf_select(xf(0.0f, 0u), xf_of(loc2[rp * 1u + 0u]), xf_is_finite(xf_of(loc2[rp * 1u + 0u])));",
       "        for (var es2 = 0u; es2 < 1u; es2 += 1u) {",
       "          var accs2: xf = xf(0.0f, 0u);",
       "          for (var rs2 = 0u; rs2 < 2u; rs2 += 1u) {",
       "            let a1 = rs2;",
-      "            accs2 = xf_add(accs2, xf_exp(xf_sub(xf_of(loc1[rp * 2u + a1]), xf_select(xf(0.0f, 0u), xf_of(loc2[rp * 1u + 0u]), xf_is_finite(xf_of(loc2[rp * 1u + 0u]))))));",
+      "            accs2 = xf_add(accs2, xf_exp(xf_sub(xf_of(loc1[rp * 2u + a1]), hs2_0)));",
       "          }",
       "          loc3[rp * 1u + 0u] = xf_bits(accs2);",
       "        }",
+      "        let hs3_0 = xf_select(xf(1.0f, 0u), xf_of(loc3[rp * 1u + 0u]), (!(xf_is_inf(xf_of(loc2[rp * 1u + 0u])) && xf_lt(xf_of(loc2[rp * 1u + 0u]), xf(0.0f, 0u)))));",
       "        for (var es3 = 0u; es3 < 2u; es3 += 1u) {",
       "          let a1 = es3;",
-      "          loc4[((row - row0) * 2u + a1)] = xf_bits(xf_div(xf_exp(xf_sub(xf_of(loc1[rp * 2u + a1]), xf_select(xf(0.0f, 0u), xf_of(loc2[rp * 1u + 0u]), xf_is_finite(xf_of(loc2[rp * 1u + 0u]))))), xf_select(xf(1.0f, 0u), xf_of(loc3[rp * 1u + 0u]), (!(xf_is_inf(xf_of(loc2[rp * 1u + 0u])) && xf_lt(xf_of(loc2[rp * 1u + 0u]), xf(0.0f, 0u)))))));",
+      "          loc4[((row - row0) * 2u + a1)] = xf_bits(xf_div(xf_exp(xf_sub(xf_of(loc1[rp * 2u + a1]), hs2_0)), hs3_0));",
       "        }",
       "      }",
       "    }",

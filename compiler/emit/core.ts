@@ -18,6 +18,7 @@ import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
 import { extentProduct, isLocal, kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type Chunking, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { printExpr } from '../kernel-ir-print.ts';
 import { mayBeNonFinite } from '../nonfinite.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 
@@ -111,6 +112,42 @@ export class Emitter {
     };
     kernelExprs(kernel).forEach(visit);
     for (const o of kernelOutputs(kernel)) this.bufferDtypes.set(o.buffer, o.dtype);
+  }
+
+  // ---- named subexpressions (a row block's per-row and repeated values, computed once) ----
+
+  readonly #bound = new Map<string, { readonly name: string; readonly xf: boolean }>();
+  readonly #keys = new WeakMap<KExpr, string>();
+
+  #key(e: KExpr): string {
+    let k = this.#keys.get(e);
+    if (k === undefined) this.#keys.set(e, (k = printExpr(e)));
+    return k;
+  }
+
+  #lookup(e: KExpr): { readonly name: string; readonly xf: boolean } | undefined {
+    return this.#bound.size === 0 || e.k !== 'op' ? undefined : this.#bound.get(this.#key(e));
+  }
+
+  /**
+   * `let` statements computing `exprs` (ops, in order: an expression may use an earlier one) into
+   * `prefix0, prefix1, ...` (those already named are skipped); until `unbindAll`, every later
+   * emission of an equal expression reads the name instead of computing it again (as `xf` where the
+   * value may be non-finite).
+   */
+  bind(exprs: readonly KExpr[], prefix: string): Stmt[] {
+    return exprs.filter((e) => !this.#lookup(e)).map((e, i) => {
+      const name = `${prefix}${i}`;
+      const xf = this.special(e);
+      const value = xf ? this.xexpr(e) : this.expr(e);
+      this.#bound.set(this.#key(e), { name, xf });
+      return { s: 'let', name, value };
+    });
+  }
+
+  /** Forgets the names `bind` gave with this prefix (all of them without one). */
+  unbindAll(prefix = ''): void {
+    for (const [key, b] of this.#bound) if (b.name.startsWith(prefix)) this.#bound.delete(key);
   }
 
   /** A u32 read from a uniform word holding `value`. */
@@ -270,6 +307,8 @@ export class Emitter {
    * computed as `xf` and handed over with its IEEE bits (what a store or a GEMM tile wants).
    */
   expr(e: KExpr): string {
+    const bound = this.#lookup(e);
+    if (bound) return bound.xf ? this.bits(bound.name) : bound.name;
     switch (e.k) {
       case 'load': {
         // A gathered axis: the i32 index clamped into the axis.
@@ -308,6 +347,8 @@ export class Emitter {
 
   /** An f32 kernel expression as an `xf` expression (classes decided by integer logic). */
   xexpr(e: KExpr): string {
+    const bound = this.#lookup(e);
+    if (bound?.xf) return bound.name;
     if (e.k === 'const') {
       this.useHelpers(['xf']);
       return xfLiteral(e.value);

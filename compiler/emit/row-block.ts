@@ -11,12 +11,56 @@
 import { reductionFold } from '../../dsl/reductions.ts';
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import type { DType, Size } from '../../dsl/types.ts';
-import { ROW_AXIS, staticProduct, type KAxis, type KExpr, type KernelIR, type RowBlockKernel, type RowKernel } from '../kernel-ir.ts';
+import { printExpr } from '../kernel-ir-print.ts';
+import { ROW_AXIS, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR, type RowBlockKernel, type RowKernel } from '../kernel-ir.ts';
 import type { RowBlockSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
 import { forRange, strided } from './loops.ts';
 import { accumulator } from './reduce.ts';
+
+/** Whether `e` reads any of `axes`. */
+function usesAny(e: KExpr, axes: ReadonlySet<string>): boolean {
+  if (e.k === 'index') return axes.has(e.axis);
+  if (e.k === 'load' && e.axes.some((a) => 'index' in a && axes.has(a.index))) return true;
+  return subExprs(e).some((x) => usesAny(x, axes));
+}
+
+/** The largest op subtrees of `e` that read none of `axes`, each once, in evaluation order. */
+function invariantOps(e: KExpr, axes: ReadonlySet<string>): KExpr[] {
+  const out = new Map<string, KExpr>();
+  const visit = (x: KExpr) => {
+    if (x.k === 'op' && !usesAny(x, axes)) {
+      out.set(printExpr(x), x);
+      return;
+    }
+    subExprs(x).forEach(visit);
+  };
+  visit(e);
+  return [...out.values()];
+}
+
+/**
+ * The op subtrees that occur more than once in `e` (an element's value) and read some of `varying`
+ * (or, with `varying` empty, any), inner ones first, each once.
+ */
+function repeatedOps(e: KExpr, varying: ReadonlySet<string>): KExpr[] {
+  const seen = new Map<string, { e: KExpr; n: number }>();
+  const order: string[] = [];
+  const visit = (x: KExpr) => {
+    subExprs(x).forEach(visit);
+    if (x.k !== 'op' || (varying.size > 0 && !usesAny(x, varying))) return;
+    const key = printExpr(x);
+    const entry = seen.get(key);
+    if (entry) entry.n++;
+    else {
+      seen.set(key, { e: x, n: 1 });
+      order.push(key);
+    }
+  };
+  visit(e);
+  return order.filter((k) => seen.get(k)!.n > 1).map((k) => seen.get(k)!.e);
+}
 
 /**
  * Whether a GEMM stage can multiply four k at a time: f32, few outputs, k a multiple of 4, one
@@ -116,13 +160,23 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     return { s: 'block', body: [{ s: 'let', name: 'stored', value: v }, { ...local, value: 'stored' }, { s: 'assign', target: em.at(global.out.buffer, em.offset(indices(global.out.axes))), value: 'stored' }] };
   };
 
-  /** One stage for this thread's row: every element of its output row. */
+  /**
+   * One stage for this thread's row: every element of its output row. What the elements share —
+   * subexpressions of the row alone (the input's activation in each of its credit assignments) —
+   * is computed once before them, and what one element needs twice once per element.
+   */
   const stage = (st: RowKernel, tag: string): Stmt[] => {
     const rest = st.out.axes.filter((a) => a.id !== ROW_AXIS);
-    const body: Stmt[] = [...em.decompose(`e${tag}`, rest, `e${tag}`)];
     if (st.kind === 'gemm' && count(rest) <= UNROLLED_OUTPUTS) return gemmStage(st, tag);
+    const varying = new Set([...rest, ...(st.kind === 'reduce' ? st.reduced : st.kind === 'gemm' ? st.k : [])].map((a) => a.id));
+    const value = st.kind === 'gemm' ? null : st.value;
+    const shared = value ? em.bind(invariantOps(value, varying), `h${tag}_`) : [];
+    const body: Stmt[] = [...em.decompose(`e${tag}`, rest, `e${tag}`)];
+    if (st.kind === 'elementwise') body.push(...em.bind(repeatedOps(st.value, varying), `c${tag}_`));
     body.push(...element(st, tag, (v) => [store(st.out, v)]));
-    return [forRange(`e${tag}`, `${count(rest)}u`, body)];
+    // Names bound inside the element loop end with it; the row's stay for the run's later stages.
+    em.unbindAll('c');
+    return [...shared, forRange(`e${tag}`, `${count(rest)}u`, body)];
   };
   /** The statements computing one output element of a stage or invariant, handed to `emit`. */
   const element = (st: RowKernel, tag: string, emit: (value: string) => Stmt[]): Stmt[] => {
@@ -132,7 +186,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
       const n = `${count(st.reduced)}u`;
       return [
         { s: 'var', name: `acc${tag}`, type: acc.type, value: acc.init },
-        forRange(`r${tag}`, n, [...em.decompose(`r${tag}`, st.reduced, `r${tag}`), { s: 'assign', target: `acc${tag}`, value: acc.combine(`acc${tag}`, acc.element()) }]),
+        forRange(`r${tag}`, n, [...em.decompose(`r${tag}`, st.reduced, `r${tag}`), ...em.bind(repeatedOps(st.value, new Set()), `c${tag}_`), { s: 'assign', target: `acc${tag}`, value: acc.combine(`acc${tag}`, acc.element()) }]),
         ...emit(acc.finalise(`acc${tag}`, n)),
       ];
     }
@@ -226,6 +280,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   const flush = () => {
     if (run.length > 0) stageStmts.push(forRange('rpi', `${RPT}u`, [...rowOf('rpi'), { s: 'if', cond: `${ROW_AXIS} < nrows`, then: run }]));
     run = [];
+    em.unbindAll();
   };
   k.stages.forEach((st, j) => {
     if (st.kind === 'gemm' && fours.has(st)) {
