@@ -1,9 +1,10 @@
 /**
  * The published package, as a user gets it: `npm pack` (its `prepack` builds `dist/`), the tarball
- * installed into a fresh temporary project without the network (its two dependencies are linked
- * from this checkout's `node_modules`, as an offline mirror would serve them), then a plain `.mjs`
- * file runs a kernel there under Node with no loader, and a TypeScript consumer with
- * `moduleResolution: nodenext` and no other settings type-checks against the shipped `.d.ts`.
+ * installed into a fresh temporary project without the network (its dependencies are linked from
+ * this checkout's `node_modules`, as an offline mirror would serve them), then a plain `.mjs` file
+ * runs a kernel there under Node with no loader, a TypeScript consumer with `moduleResolution:
+ * nodenext` and no other settings type-checks against the shipped `.d.ts`, and the package's
+ * `tessera` command precompiles a kernel module that the app then runs through `tessera/runtime`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,8 @@ beforeAll(() => {
         tessera: `file:${tarball}`,
         webgpu: `file:${join(ROOT, 'node_modules', 'webgpu')}`,
         '@webgpu/types': `file:${join(ROOT, 'node_modules', '@webgpu', 'types')}`,
+        esbuild: `file:${join(ROOT, 'node_modules', 'esbuild')}`,
+        'ts-morph': `file:${join(ROOT, 'node_modules', 'ts-morph')}`,
       },
     }),
   );
@@ -96,6 +99,28 @@ describe('the npm package', () => {
     expect(printed.shape).toEqual([2, 3]);
     expect(printed.p).toEqual(Array.from(want['p']!.data));
     expect([printed.runtime, printed.routing]).toEqual(['function', 'function']);
+  });
+
+  it('precompiles a kernel module with its tessera command; the app runs it through tessera/runtime alone', () => {
+    const app = join(work, 'app');
+    mkdirSync(join(app, 'src'), { recursive: true });
+    writeFileSync(join(app, 'src', 'scores.kernel.mjs'), `import { kernel, f32, einsum, softmax } from 'tessera';\nexport const scores = ${CONSUMER_KERNEL};\n`);
+    const printed = execFileSync(process.execPath, [join(app, 'node_modules', '.bin', 'tessera'), 'build', 'src/*.kernel.mjs', '--out', 'gen'], { cwd: app, encoding: 'utf8' });
+    expect(printed).toBe('tessera build: 1 kernel(s) compiled, 0 unchanged -> gen\n');
+    writeFileSync(
+      join(app, 'use.mjs'),
+      [
+        "import { createCpuBackend, runCompiled } from 'tessera/runtime';",
+        "import { tesseraPlugin } from 'tessera/esbuild';",
+        "import { scores } from './gen/scores.kernel.js';",
+        `const out = await runCompiled(createCpuBackend(), scores, { q: { shape: [2, 3], data: new Float32Array(${JSON.stringify(Q)}) }, k: { shape: [3, 3], data: new Float32Array(${JSON.stringify(K)}) } });`,
+        "console.log(JSON.stringify({ p: Array.from(out.p.data), plugin: tesseraPlugin().name }));",
+      ].join('\n'),
+    );
+    const got = JSON.parse(execFileSync(process.execPath, ['use.mjs'], { cwd: app, encoding: 'utf8' })) as { p: number[]; plugin: string };
+    const k = kernel('scores', { q: f32('n', 'd'), k: f32('m', 'd') }, ({ q, k }) => ({ p: softmax(einsum('nd,md->nm', q, k), 'm') }));
+    const want = interpretKernel(k, { q: { shape: [2, 3], data: Float32Array.from(Q) }, k: { shape: [3, 3], data: Float32Array.from(K) } }, { precision: 'f32' });
+    expect(got).toEqual({ p: Array.from(want['p']!.data), plugin: 'tessera' });
   });
 
   it('type-checks a TypeScript consumer with moduleResolution nodenext and no other settings', () => {
