@@ -101,26 +101,38 @@ describe('the npm package', () => {
     expect([printed.runtime, printed.routing]).toEqual(['function', 'function']);
   });
 
-  it('precompiles a kernel module with its tessera command; the app runs it through tessera/runtime alone', () => {
+  it("precompiles kernels with the README's three blocks: tessera build, the runtime alone, the esbuild plugin", () => {
     const app = join(work, 'app');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = (opening: string) => {
+      const start = readme.indexOf(opening);
+      expect(start, opening).toBeGreaterThan(0);
+      return readme.slice(start + opening.length, readme.indexOf('```', start + opening.length));
+    };
     mkdirSync(join(app, 'src'), { recursive: true });
-    writeFileSync(join(app, 'src', 'scores.kernel.mjs'), `import { kernel, f32, einsum, softmax } from 'tessera';\nexport const scores = ${CONSUMER_KERNEL};\n`);
-    const printed = execFileSync(process.execPath, [join(app, 'node_modules', '.bin', 'tessera'), 'build', 'src/*.kernel.mjs', '--out', 'gen'], { cwd: app, encoding: 'utf8' });
+    writeFileSync(join(app, 'src', 'scores.kernel.ts'), `import { kernel, f32, einsum, softmax } from 'tessera';\nexport const scores = ${CONSUMER_KERNEL};\n`);
+    // The shell block: `npx tessera build ...`, run through the installed bin.
+    const command = block('```sh\nnpx ').trim().split(/\s+/).map((w) => w.replace(/^'(.*)'$/, '$1'));
+    expect(command).toEqual(['tessera', 'build', 'src/*.kernel.ts', '--out', 'gen']);
+    const printed = execFileSync(process.execPath, [join(app, 'node_modules', '.bin', 'tessera'), ...command.slice(1)], { cwd: app, encoding: 'utf8' });
     expect(printed).toBe('tessera build: 1 kernel(s) compiled, 0 unchanged -> gen\n');
-    writeFileSync(
-      join(app, 'use.mjs'),
-      [
-        "import { createCpuBackend, runCompiled } from 'tessera/runtime';",
-        "import { tesseraPlugin } from 'tessera/esbuild';",
-        "import { scores } from './gen/scores.kernel.js';",
-        `const out = await runCompiled(createCpuBackend(), scores, { q: { shape: [2, 3], data: new Float32Array(${JSON.stringify(Q)}) }, k: { shape: [3, 3], data: new Float32Array(${JSON.stringify(K)}) } });`,
-        "console.log(JSON.stringify({ p: Array.from(out.p.data), plugin: tesseraPlugin().name }));",
-      ].join('\n'),
-    );
-    const got = JSON.parse(execFileSync(process.execPath, ['use.mjs'], { cwd: app, encoding: 'utf8' })) as { p: number[]; plugin: string };
     const k = kernel('scores', { q: f32('n', 'd'), k: f32('m', 'd') }, ({ q, k }) => ({ p: softmax(einsum('nd,md->nm', q, k), 'm') }));
-    const want = interpretKernel(k, { q: { shape: [2, 3], data: Float32Array.from(Q) }, k: { shape: [3, 3], data: Float32Array.from(K) } }, { precision: 'f32' });
-    expect(got).toEqual({ p: Array.from(want['p']!.data), plugin: 'tessera' });
+    const want = interpretKernel(k, { q: { shape: [2, 3], data: Float32Array.from(Q) }, k: { shape: [3, 3], data: Float32Array.from(K) } }, { precision: 'f64' });
+    const expected = `${Array.from(want['p']!.data, (x) => x.toFixed(3)).join(' ')}\n`;
+    // app.mjs: the precompiled kernel on the runtime alone.
+    const appCode = block('```js\n// app.mjs');
+    writeFileSync(join(app, 'app.mjs'), `// app.mjs${appCode}`);
+    expect(execFileSync(process.execPath, ['app.mjs'], { cwd: app, encoding: 'utf8' })).toBe(expected);
+    // bundle.mjs: the same app importing the kernel module itself, bundled with the plugin.
+    writeFileSync(join(app, 'web.mjs'), `// app.mjs${appCode}`.replace("'./gen/scores.kernel.js'", "'./src/scores.kernel.ts'"));
+    writeFileSync(join(app, 'bundle.mjs'), `// bundle.mjs${block('```js\n// bundle.mjs')}`);
+    execFileSync(process.execPath, ['bundle.mjs'], { cwd: app, encoding: 'utf8' });
+    const bundled = readFileSync(join(app, 'out', 'web.js'), 'utf8');
+    // The compiler's passes and the tracer's kernel() are not in it; the Program is.
+    expect(bundled).not.toContain('fuse-row-blocks');
+    expect(bundled).not.toContain('body returned no tensors');
+    expect(bundled).toContain('tessera-program');
+    expect(execFileSync(process.execPath, ['out/web.js'], { cwd: app, encoding: 'utf8' })).toBe(expected);
   });
 
   it('type-checks a TypeScript consumer with moduleResolution nodenext and no other settings', () => {
