@@ -69,6 +69,15 @@ export interface WebGPUBackend extends Backend {
   profile(program: Program, inputs: RunInputs, params?: Readonly<Record<string, number>>): Promise<{ outputs: Record<string, RuntimeTensor>; profile: Profile }>;
   /** Destroys the pooled temporary buffers that no run is using (they are re-allocated on demand). */
   trimPool(): void;
+  /**
+   * A tensor over a GPUBuffer of this device that someone else owns (another library's buffer):
+   * row-major `shape` of `dtype` (4 bytes an element) from its first byte. Programs read and write
+   * it in place; `destroy()` forgets it without destroying the buffer. The buffer needs STORAGE
+   * usage, and COPY_SRC to be read back.
+   */
+  wrap(buffer: GPUBuffer, shape: readonly number[], dtype?: DType): RuntimeTensor;
+  /** The GPUBuffer holding a tensor of this backend (to hand it to other WebGPU code). */
+  bufferOf(tensor: RuntimeTensor): GPUBuffer;
 }
 
 /** Tells a RuntimeTensor from a HostTensor (which carries `data` instead of `read`). */

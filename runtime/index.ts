@@ -13,4 +13,5 @@ export { formatBytes } from './format.ts';
 export { planRun, workgroupGrid, type RunPlan } from './plan.ts';
 export { createWebGPUBackend } from './webgpu.ts';
 export { compiledKernel, runCompiled, type CompiledKernel, type CompiledResult } from './compiled.ts';
+export { fromTypeGPU, toTypeGPU, typegpuBackend, type TypeGPURootLike } from './typegpu.ts';
 export { DEFAULT_LIMITS, evalSize, parseProgram, serializeProgram, validateProgram, type DeviceLimits, type Program, type ProgramBuffer, type ProgramKernel, type ProgramTensor, type SizeExpr, type SizeRange, type Step, type UniformWord } from '../program/index.ts';

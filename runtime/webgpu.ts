@@ -77,6 +77,23 @@ class WebGPURuntime implements WebGPUBackend {
     return uploadTensor(this.#ctx, `upload ${host.dtype}[${host.shape.join(', ')}]`, host.data, host.shape, host.dtype);
   }
 
+  wrap(buffer: GPUBuffer, shape: readonly number[], dtype: DType = 'f32'): RuntimeTensor {
+    this.#ctx.checkAlive();
+    if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0)) throw new TesseraError(`wrap: shape must be an array of whole numbers >= 0, got ${JSON.stringify(shape)}`);
+    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const label = buffer.label || 'a wrapped buffer';
+    if (buffer.size < bytes) throw new TesseraError(`wrap: ${dtype}[${shape.join(', ')}] needs ${bytes} bytes but ${label} has ${buffer.size}`);
+    if ((buffer.usage & BufferUsage.STORAGE) === 0) throw new TesseraError(`wrap: ${label} lacks STORAGE usage, which programs bind it with`);
+    // Borrowed: forgetting it must not destroy the owner's buffer or count it as ours.
+    const tracked = { buffer, bytes, destroy() {} };
+    return new GPUTensor(this.#ctx, tracked, [...shape], dtype, `wrapped ${label}`, Promise.resolve(null));
+  }
+
+  bufferOf(tensor: RuntimeTensor): GPUBuffer {
+    if (!(tensor instanceof GPUTensor) || tensor.ctx !== this.#ctx) throw new TesseraError('bufferOf: the tensor does not belong to this backend');
+    return tensor.buffer;
+  }
+
   async run(program: Program, inputs: RunInputs, params?: Params): Promise<Record<string, RuntimeTensor>> {
     return (await this.#execute(program, inputs, params, false)).outputs;
   }
