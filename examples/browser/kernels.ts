@@ -6,6 +6,7 @@
 import { einsum, f32, kernel, mul, softmax } from '../../index.ts';
 import { efficientVectorRoutingKernel } from '../../kernels/index.ts';
 import type { HostTensor } from '../../index.ts';
+import { seededRandom as seeded } from '../../bench/random.ts';
 
 export const N = 12;
 export const M = 16;
@@ -19,18 +20,6 @@ export const attentionWithMap = kernel('attention', { q: f32('n', 'd'), k: f32('
 
 /** 20 inputs routed to 4 outputs of size 8, 2 iterations; phi [20, 4] comes back too. */
 export const routing = efficientVectorRoutingKernel({ nInp: -1, nOut: 4, dInp: 8, dOut: 8, nIters: 2, outputs: ['phi'] });
-
-/** A small seeded generator (mulberry32), so the page and its test use the same inputs. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function tensor(shape: number[], rand: () => number, scale = 1): HostTensor {
   return { shape, data: Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => (rand() * 2 - 1) * scale) };
