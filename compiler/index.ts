@@ -22,6 +22,7 @@ import { planContractions } from './passes/plan-contractions.ts';
 import { planMemory } from './passes/plan-memory.ts';
 import { splitReductions } from './passes/split-reductions.ts';
 import type { ScheduleOverrides } from './schedule.ts';
+import type { PathName } from './contraction-path.ts';
 
 export interface CompileOptions {
   /** Program name, used in labels and error messages. */
@@ -32,24 +33,30 @@ export interface CompileOptions {
   readonly schedules?: ScheduleOverrides;
   /** Receives each pass's name and its printed output. */
   readonly log?: (pass: string, text: string) => void;
+  /** The path function ordering n-ary contractions (default: by operand count, `contraction-path.ts`). */
+  readonly contractionPath?: PathName;
 }
 
 /** The Tensor IR passes, in order. */
-export const TENSOR_PASSES: readonly { readonly name: string; readonly run: (g: Graph) => Graph }[] = [
+export const TENSOR_PASSES: readonly { readonly name: string; readonly run: (g: Graph, options: CompileOptions) => Graph }[] = [
   { name: 'canonicalize', run: canonicalize },
   { name: 'match-attention', run: matchAttention },
-  { name: 'plan-contractions', run: planContractions },
+  {
+    name: 'plan-contractions',
+    // An intermediate must fit one buffer.
+    run: (g, o) => planContractions(g, { ...(o.contractionPath ? { path: o.contractionPath } : {}), memoryLimit: Math.floor(({ ...DEFAULT_LIMITS, ...o.limits }).maxBufferSize / 4) }),
+  },
   { name: 'decompose', run: decompose },
   { name: 'inline-captures', run: inlineCaptures },
   { name: 'canonicalize', run: canonicalize },
 ];
 
 /** Runs the Tensor IR passes (verifying after each). */
-export function optimizeGraph(graph: Graph, log?: CompileOptions['log']): Graph {
+export function optimizeGraph(graph: Graph, log?: CompileOptions['log'], options: CompileOptions = {}): Graph {
   verifyGraph(graph);
   let g = graph;
   for (const pass of TENSOR_PASSES) {
-    g = pass.run(g);
+    g = pass.run(g, options);
     verifyGraph(g);
     log?.(pass.name, printGraph(g));
   }
@@ -62,7 +69,7 @@ export function optimizeGraph(graph: Graph, log?: CompileOptions['log']): Graph 
  */
 export function fuseGraph(graph: Graph, options: CompileOptions = {}): FusedProgram {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const optimized = optimizeGraph(graph, options.log);
+  const optimized = optimizeGraph(graph, options.log, options);
   const fused = fuse(optimized, { name: options.name ?? 'program', maxStorageBuffers: limits.maxStorageBuffersPerShaderStage, limits });
   options.log?.('fuse', printFused(fused));
   const rowBlocks = fuseRowBlocks(fused, limits);

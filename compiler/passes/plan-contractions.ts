@@ -1,6 +1,8 @@
 /**
- * plan-contractions: rewrite every n-ary contraction into a sequence of binary ones (greedy
- * order: smallest intermediate first), after summing axes that only one operand carries. Binary
+ * plan-contractions: rewrite every n-ary contraction into a sequence of binary ones, in the order
+ * a path function chooses by cost (`contraction-path.ts`: exhaustive up to 4 operands, dynamic
+ * programming up to 12, greedy beyond; symbolic sizes count as 64), after summing axes that only
+ * one operand carries. Binary
  * contractions with no summed axis become an elementwise product, and those with no free axis on
  * one side (dot products, matrix-vector) become product-then-sum reductions; what remains is a
  * true batched matrix product for the tiled GEMM lowering.
@@ -8,6 +10,7 @@
 import type { ContractNode, Graph } from '../../dsl/ir.ts';
 import { inferContract, inferMap, inferReduce, inferRelabel } from '../../dsl/infer.ts';
 import type { Size } from '../../dsl/types.ts';
+import { choosePath, type PathName, type PathProblem } from '../contraction-path.ts';
 import { copyNode, rewriteGraph, type GraphWriter } from '../rewrite.ts';
 
 /** Size used for cost estimates when an axis size is only known at run time. */
@@ -19,20 +22,6 @@ function estimate(size: Size): number {
 
 function axesOf(out: GraphWriter, id: number): string[] {
   return out.type(id).axes.map((a) => a.name);
-}
-
-function volume(out: GraphWriter, ids: readonly number[], names: Iterable<string>): number {
-  let v = 1;
-  for (const name of names) {
-    for (const id of ids) {
-      const axis = out.type(id).axes.find((a) => a.name === name);
-      if (axis) {
-        v *= estimate(axis.size);
-        break;
-      }
-    }
-  }
-  return v;
 }
 
 /** Reorders `id` to `order` if its axes are in another order. */
@@ -57,7 +46,7 @@ function binary(out: GraphWriter, a: number, b: number, result: readonly string[
   return ordered(out, reduced, result);
 }
 
-function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number): number {
+function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number, options: PlanOptions): number {
   const result = node.type.axes.map((a) => a.name);
   let args = node.args.map(map);
   // Sum axes that exactly one operand carries and the result does not keep.
@@ -68,24 +57,28 @@ function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number)
     return out.add({ op: 'reduce', fn: 'sum', arg: id, axes: own, type: inferReduce('sum', out.type(id), own) });
   });
   if (args.length === 1) return ordered(out, args[0]!, result);
-  while (args.length > 2) {
-    let best: { i: number; j: number; cost: number; keep: string[] } | null = null;
-    for (let i = 0; i < args.length; i++) {
-      for (let j = i + 1; j < args.length; j++) {
-        const rest = new Set([...result, ...args.flatMap((o, k) => (k === i || k === j ? [] : axesOf(out, o)))]);
-        const union = [...new Set([...axesOf(out, args[i]!), ...axesOf(out, args[j]!)])];
-        const keep = union.filter((n) => rest.has(n));
-        const cost = volume(out, [args[i]!, args[j]!], keep) + 1e-9 * volume(out, [args[i]!, args[j]!], union);
-        if (!best || cost < best.cost) best = { i, j, cost, keep };
-      }
-    }
-    const { i, j, keep } = best!;
-    const merged = binary(out, args[i]!, args[j]!, keep);
-    args = [...args.filter((_, k) => k !== i && k !== j), merged];
-  }
-  return binary(out, args[0]!, args[1]!, result);
+  const problem: PathProblem = {
+    operands: args.map((id) => axesOf(out, id)),
+    output: result,
+    sizes: Object.fromEntries(args.flatMap((id) => out.type(id).axes.map((a) => [a.name, estimate(a.size)]))),
+    ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+  };
+  // No path within the memory limit: the cheapest one regardless (a fused kernel would avoid it).
+  const path = choosePath(problem, options.path) ?? choosePath({ ...problem, memoryLimit: undefined }, options.path)!;
+  path.steps.forEach((s, k) => {
+    const last = k === path.steps.length - 1;
+    const merged = binary(out, args[s.a]!, args[s.b]!, last ? result : s.result);
+    args = [...args.filter((_, i) => i !== s.a && i !== s.b), merged];
+  });
+  return args[0]!;
 }
 
-export function planContractions(graph: Graph): Graph {
-  return rewriteGraph(graph, (node, out, map) => (node.op === 'contract' ? plan(node, out, map) : copyNode(node, out, map)));
+/** Which path function orders the contractions, and the most elements an intermediate may have. */
+export interface PlanOptions {
+  readonly path?: PathName;
+  readonly memoryLimit?: number;
+}
+
+export function planContractions(graph: Graph, options: PlanOptions = {}): Graph {
+  return rewriteGraph(graph, (node, out, map) => (node.op === 'contract' ? plan(node, out, map, options) : copyNode(node, out, map)));
 }

@@ -1,8 +1,8 @@
 /**
  * plan-contractions: printed Tensor IR in, printed Tensor IR out. Every n-ary contraction becomes
- * binary steps, greedily merging the pair with the smallest intermediate (symbolic sizes count
- * as 64; ties go to the smaller pair volume, then the first pair), after pre-summing axes only one
- * operand carries. A binary step with a summed axis and free axes on both sides stays a
+ * binary steps in the cheapest order by flops and bytes moved (`contraction-path.ts`, tested on
+ * its own in `test/contraction-path.test.ts`; symbolic sizes count as 64), after pre-summing axes
+ * only one operand carries. A binary step with a summed axis and free axes on both sides stays a
  * `contract` (a GEMM); otherwise it is `map mul` then `reduce sum` (dot products, matrix-vector),
  * reordered by a relabel when the result order differs. Each expectation was checked by hand.
  */
@@ -15,11 +15,12 @@ import { planContractions } from '../../compiler/passes/plan-contractions.ts';
 const run = (text: string) => printGraph(planContractions(parseGraph(text)));
 
 describe('plan-contractions', () => {
-  it('splits a five-operand cyclic contraction into binary steps, smallest intermediate first', () => {
-    // einsum('ij,jk,kl,lm,mi->') with i=4 j=5 k=6 l=7 m=3. Intermediates kept for each pair:
-    // a·e → [j, m] = 15 is smallest; then b·(ae) → [k, m] = 18 ties c·d → [k, m] = 18 but has the
-    // smaller pair volume (j·k·m = 90 < k·l·m = 126); then c·d → [k, m]. The last step sums
-    // everything (no free axes): map mul + reduce sum over [k, m].
+  it('splits a five-operand cyclic contraction into binary steps, cheapest order first', () => {
+    // einsum('ij,jk,kl,lm,mi->') with i=4 j=5 k=6 l=7 m=3, five operands: dynamic programming.
+    // Cheapest (flops + 4·bytes): c·d → [k, m] (126 terms), b·(cd) → [j, m] (90), a·(bcd) → [i, m]
+    // (60), then e·(abcd) sums everything (12): 576 flops, 864 bytes, cost 4032; the smallest-
+    // intermediate-first order (a·e, b·(ae), c·d, then [k, m]·[k, m]) costs 588 + 4·912 = 4236. The
+    // last step has no free axes: map mul + reduce sum over [m, i].
     const input = ir`
       %0 = input "a" : f32[i:4, j:5]
       %1 = input "b" : f32[j:5, k:6]
@@ -35,11 +36,11 @@ describe('plan-contractions', () => {
       %2 = input "c" : f32[k:6, l:7]
       %3 = input "d" : f32[l:7, m:3]
       %4 = input "e" : f32[m:3, i:4]
-      %5 = contract(%0, %4) : f32[j:5, m:3]
-      %6 = contract(%1, %5) : f32[k:6, m:3]
-      %7 = contract(%2, %3) : f32[k:6, m:3]
-      %8 = map mul(%6, %7) : f32[k:6, m:3]
-      %9 = reduce sum(%8) over [k, m] : f32[]
+      %5 = contract(%2, %3) : f32[k:6, m:3]
+      %6 = contract(%1, %5) : f32[j:5, m:3]
+      %7 = contract(%0, %6) : f32[i:4, m:3]
+      %8 = map mul(%4, %7) : f32[m:3, i:4]
+      %9 = reduce sum(%8) over [m, i] : f32[]
       outputs out=%9
     `);
   });
