@@ -75,6 +75,14 @@ export function writeDefinition(b: GraphBuilder, node: DefinedNode, x: number): 
   return DEFINITIONS.logsumexp(b, x, node.axes, undefined);
 }
 
+/**
+ * Writes a composite over several axes straight into `b` as primitives (the tracer does this for
+ * `softmax(x, ['j', 'l'])`: a composite node names one axis), from the same definitions.
+ */
+export function writeComposite(b: GraphBuilder, fn: CompositeNode['fn'], x: number, axes: readonly string[], eps?: number): number {
+  return DEFINITIONS[fn](b, x, axes, eps);
+}
+
 const cache = new WeakMap<object, Graph>();
 
 /**

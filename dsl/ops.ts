@@ -6,6 +6,7 @@
 import { inferComposite, inferContract, inferGather, inferIota, inferMap, inferReduce, inferRelabel } from './infer.ts';
 import type { ReduceFn } from './ir.ts';
 import { GraphBuilder, currentBuilder, withBuilder } from './trace.ts';
+import { writeComposite } from './composites.ts';
 import { Tensor, emit, nodeIn, type Axes, type NumericDType, type UnionAxes, type WithoutAxes } from './tensor.ts';
 import { TesseraError, type Axis, type DType, type Size } from './types.ts';
 
@@ -183,23 +184,34 @@ export function gather<A extends Axes, D extends DType, const X extends A[number
 /** log(sum(exp(x))) over the axes, computed stably. */
 export const logsumexp = reducer<'f32'>('logsumexp');
 
-function composite<A extends Axes>(fn: 'softmax' | 'log_softmax' | 'layer_norm', x: Tensor<A, 'f32'>, axis: string, eps?: number): Tensor<A, 'f32'> {
+/**
+ * A composite over one axis (a node that keeps its intent for the fuser: attention, routing), or
+ * over several — a joint softmax over (j, l) — written as its primitives, from the same definition.
+ */
+function composite<A extends Axes>(fn: 'softmax' | 'log_softmax' | 'layer_norm', x: Tensor<A, 'f32'>, over: string | readonly string[], eps?: number): Tensor<A, 'f32'> {
   const builder = currentBuilder(fn);
   const arg = nodeIn(builder, x);
-  const type = inferComposite(fn, builder.type(arg), axis);
-  return new Tensor(builder, builder.add({ op: 'composite', fn, arg, axis, type, ...(eps !== undefined ? { eps } : {}) }));
+  const axes = typeof over === 'string' ? [over] : [...over];
+  if (axes.length === 0) throw new TesseraError(`${fn}: needs at least one axis`);
+  if (new Set(axes).size !== axes.length) throw new TesseraError(`${fn}: axis '${axes.find((a, i) => axes.indexOf(a) !== i)}' is listed twice`);
+  for (const axis of axes) inferComposite(fn, builder.type(arg), axis);
+  if (axes.length > 1) return new Tensor(builder, writeComposite(builder, fn, arg, axes, eps));
+  const type = inferComposite(fn, builder.type(arg), axes[0]!);
+  return new Tensor(builder, builder.add({ op: 'composite', fn, arg, axis: axes[0]!, type, ...(eps !== undefined ? { eps } : {}) }));
 }
 
-export function softmax<A extends Axes>(x: Tensor<A, 'f32'>, axis: A[number]): Tensor<A, 'f32'> {
+/** exp(x) normalised over `axis`, or jointly over several axes (`['j', 'l']`); a row with nothing above −∞ gives zeros. */
+export function softmax<A extends Axes>(x: Tensor<A, 'f32'>, axis: A[number] | readonly A[number][]): Tensor<A, 'f32'> {
   return composite('softmax', x, axis);
 }
 
-export function logSoftmax<A extends Axes>(x: Tensor<A, 'f32'>, axis: A[number]): Tensor<A, 'f32'> {
+/** log(softmax(x)) over `axis` or jointly over several axes, computed stably. */
+export function logSoftmax<A extends Axes>(x: Tensor<A, 'f32'>, axis: A[number] | readonly A[number][]): Tensor<A, 'f32'> {
   return composite('log_softmax', x, axis);
 }
 
-/** (x - mean) / sqrt(var + eps) over one axis, with no affine terms (multiply and add yourself). */
-export function layerNorm<A extends Axes>(x: Tensor<A, 'f32'>, axis: A[number], eps = 1e-5): Tensor<A, 'f32'> {
+/** (x - mean) / sqrt(var + eps) over one axis (or jointly over several), with no affine terms (multiply and add yourself). */
+export function layerNorm<A extends Axes>(x: Tensor<A, 'f32'>, axis: A[number] | readonly A[number][], eps = 1e-5): Tensor<A, 'f32'> {
   if (!(eps >= 0) || !Number.isFinite(eps)) throw new TesseraError(`layerNorm: eps must be a finite number >= 0, got ${eps}`);
   return composite('layer_norm', x, axis, eps);
 }

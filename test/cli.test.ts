@@ -182,11 +182,8 @@ describe('tessera build', () => {
     expect(await main(['build', 'src/*.kernel.ts'], work)).toBe(2);
     expect(await main(['compile'], work)).toBe(2);
     expect(await main(['build', 'nothing/*.ts', '--out', 'gen'], work)).toBe(2);
-    expect(errors).toEqual([
-      'usage: tessera build <files or globs>... --out DIR',
-      'usage: tessera build <files or globs>... --out DIR',
-      'tessera build: no files match nothing/*.ts',
-    ]);
+    const usage = 'usage: tessera build <files or globs>... --out DIR\n       tessera explain <einsum spec> <shape, e.g. 64x2>... [--path optimal|dp|greedy|left-to-right]';
+    expect(errors).toEqual([usage, usage, 'tessera build: no files match nothing/*.ts']);
   });
 });
 
