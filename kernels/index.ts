@@ -14,6 +14,7 @@ export {
   type Scores,
 } from './attention.ts';
 export { hopfieldKernel } from './hopfield.ts';
+export { simplicialAttentionKernel, type SimplicialAttentionConfig } from './simplicial.ts';
 export {
   efficientVectorRoutingKernel,
   efficientVectorRoutingFunctions,

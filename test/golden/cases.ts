@@ -8,6 +8,7 @@ import type { HostTensor } from '../../dsl/types.ts';
 import { attentionKernel, splitHeads } from '../../kernels/attention.ts';
 import { einsumKernel } from '../../kernels/einsum.ts';
 import { hopfieldKernel } from '../../kernels/hopfield.ts';
+import { simplicialAttentionKernel } from '../../kernels/simplicial.ts';
 import { efficientVectorRoutingKernel, generativeMatrixRoutingKernel, type MatrixRoutingOutput, type VectorRoutingOutput } from '../../kernels/routing.ts';
 import type { GoldenCase } from './load.ts';
 
@@ -128,6 +129,16 @@ const PREPARERS: Readonly<Record<string, Preparer>> = {
       params: {},
       outputs: { xi_final: 'xi_final', o: 'o' },
       sizes: { d: xi.shape[3]!, e: v.shape[3]! },
+    };
+  },
+  simplicial_attention(c) {
+    const scale = numberOrNull(c, 'scale');
+    if (scale === null) throw new Error('simplicial_attention case has no config.scale');
+    return {
+      kernel: simplicialAttentionKernel({ w1: numberOrNull(c, 'w1'), w2: numberOrNull(c, 'w2') }),
+      inputs: { q: input(c, 'q'), k1: input(c, 'k1'), k2: input(c, 'k2'), v1: input(c, 'v1'), v2: input(c, 'v2') },
+      params: { scale },
+      outputs: { o: 'o' },
     };
   },
   EfficientVectorRouting(c) {
