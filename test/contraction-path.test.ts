@@ -10,7 +10,6 @@ import { choosePath, defaultPathName, explainPath, PATH_FUNCTIONS, pathOf, type 
 import { checkCase } from '../bench/fuzz.ts';
 import { einsumCases } from './einsum-arbitrary.ts';
 import { describeGPU } from './gpu.ts';
-import { randomTensor } from './helpers.ts';
 
 /** `ab,bc,cd,de->ae` with a tiny middle dimension: contracting through it first is far cheaper. */
 const chain: PathProblem = { operands: [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e']], output: ['a', 'e'], sizes: { a: 64, b: 64, c: 2, d: 64, e: 64 } };
