@@ -1,7 +1,8 @@
 /**
  * `npm run fuzz -- [--count N] [--seed S]`: the contraction-path property test's generator run
  * longer — random numpy-semantics einsums (`test/einsum-arbitrary.ts`), each compiled under every
- * path function and run on WebGPU, against the float64 interpreter. Prints each failure and a
+ * path function and fused (`contractionPath: 'fused'`) and run on WebGPU, against the float64
+ * interpreter. Prints each failure and a
  * summary; exit status 1 on any failure. Needs a WebGPU adapter (lavapipe in CI).
  */
 import fc from 'fast-check';
@@ -18,7 +19,7 @@ export async function checkCase(backend: Backend, c: EinsumCase, index: number):
   const inputs = Object.fromEntries(c.shapes.map((s, j) => [`x${j}`, { shape: [...s], data: randomF32(s.reduce((a, b) => a * b, 1), rand) }]));
   const want = interpretKernel(k, inputs, { precision: 'f64' })['out']!;
   const failures: string[] = [];
-  for (const contractionPath of Object.keys(PATH_FUNCTIONS) as PathName[]) {
+  for (const contractionPath of [...(Object.keys(PATH_FUNCTIONS) as PathName[]), 'fused' as const]) {
     const got = (await run(k, inputs, backend, { compile: { contractionPath } }))['out']!;
     const shapeOk = JSON.stringify(got.shape) === JSON.stringify(want.shape);
     const bad = shapeOk ? want.data.findIndex((w, i) => !(Math.abs(got.data[i]! - w) <= 1e-4 + 1e-4 * Math.abs(w))) : 0;
@@ -40,6 +41,6 @@ if (process.argv[1]?.endsWith('fuzz.ts')) {
   const t0 = performance.now();
   for (let i = 0; i < cases.length; i++) failures.push(...(await checkCase(backend, cases[i]!, i)));
   for (const f of failures) console.log(`FAIL ${f}`);
-  console.log(`fuzz: ${cases.length} einsums × ${Object.keys(PATH_FUNCTIONS).length} paths on ${backend.deviceDescription}, seed ${seed}: ${failures.length} failure(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`fuzz: ${cases.length} einsums × ${Object.keys(PATH_FUNCTIONS).length + 1} paths (and fused) on ${backend.deviceDescription}, seed ${seed}: ${failures.length} failure(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   process.exit(failures.length > 0 ? 1 : 0);
 }

@@ -227,6 +227,19 @@ const leftToRight: PathFunction = (p) =>
 /** The path functions, by name. */
 export const PATH_FUNCTIONS: Readonly<Record<PathName, PathFunction>> = { optimal, dp, greedy, 'left-to-right': leftToRight };
 
+/**
+ * The cost of contracting every operand at once — one kernel, each output element summing the
+ * product of all operands over the contracted axes — which stores no intermediate: (n − 1)
+ * multiplies and an add per term of the whole index space, and every operand and the output
+ * moved once.
+ */
+export function fusedCost(problem: PathProblem): { flops: number; bytes: number; cost: number } {
+  const all = new Set(problem.operands.flat());
+  const flops = problem.operands.length * elements(all, problem.sizes);
+  const bytes = 4 * (problem.operands.reduce((t, o) => t + elements(o, problem.sizes), 0) + elements(problem.output, problem.sizes));
+  return { flops, bytes, cost: flops + BYTE_COST * bytes };
+}
+
 /** Operand counts up to which `choosePath` searches exhaustively, and by dynamic programming. */
 export const OPTIMAL_MAX = 4;
 export const DP_MAX = 12;

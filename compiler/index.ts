@@ -33,8 +33,11 @@ export interface CompileOptions {
   readonly schedules?: ScheduleOverrides;
   /** Receives each pass's name and its printed output. */
   readonly log?: (pass: string, text: string) => void;
-  /** The path function ordering n-ary contractions (default: by operand count, `contraction-path.ts`). */
-  readonly contractionPath?: PathName;
+  /**
+   * The path function ordering n-ary contractions (default: by cost, `contraction-path.ts`), or
+   * `'fused'`: each contraction one product summed over its contracted axes, storing nothing.
+   */
+  readonly contractionPath?: PathName | 'fused';
 }
 
 /** The Tensor IR passes, in order. */

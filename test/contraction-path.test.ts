@@ -118,7 +118,7 @@ describe('explain', () => {
 });
 
 describeGPU('every path computes the same numbers on WebGPU', (gpu) => {
-  it('optimal, dp, greedy and left-to-right orders give the interpreter’s result on random numpy einsums', async () => {
+  it('optimal, dp, greedy, left-to-right and fused give the interpreter’s result on random numpy einsums', async () => {
     // Diagonals, '...' blocks, size-1 axes, scalar outputs (`test/einsum-arbitrary.ts`); `npm run
     // fuzz -- --count N` runs the same check longer.
     const cases = fc.sample(einsumCases, { seed: 7, numRuns: 8 });

@@ -10,7 +10,7 @@
 import type { ContractNode, Graph } from '../../dsl/ir.ts';
 import { inferContract, inferMap, inferReduce, inferRelabel } from '../../dsl/infer.ts';
 import type { Size } from '../../dsl/types.ts';
-import { choosePath, type PathName, type PathProblem } from '../contraction-path.ts';
+import { choosePath, fusedCost, type PathName, type PathProblem } from '../contraction-path.ts';
 import { copyNode, rewriteGraph, type GraphWriter } from '../rewrite.ts';
 
 /** Size used for cost estimates when an axis size is only known at run time. */
@@ -63,19 +63,36 @@ function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number,
     sizes: Object.fromEntries(args.flatMap((id) => out.type(id).axes.map((a) => [a.name, estimate(a.size)]))),
     ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
   };
-  // No path within the memory limit: the cheapest one regardless (a fused kernel would avoid it).
-  const path = choosePath(problem, options.path) ?? choosePath({ ...problem, memoryLimit: undefined }, options.path)!;
-  path.steps.forEach((s, k) => {
-    const last = k === path.steps.length - 1;
+  // Three or more operands run fused — one product summed over the contracted axes, which the
+  // fuser makes one kernel storing nothing — when no pairwise path keeps its intermediates within
+  // the memory limit, or when that is cheaper; unless a path function was asked for by name.
+  if (options.path === 'fused') return fused(out, args, result);
+  const path = choosePath(problem, options.path);
+  if (args.length > 2 && !options.path && (!path || fusedCost(problem).cost < path.cost)) return fused(out, args, result);
+  const order = path ?? choosePath({ ...problem, memoryLimit: undefined }, options.path)!;
+  order.steps.forEach((s, k) => {
+    const last = k === order.steps.length - 1;
     const merged = binary(out, args[s.a]!, args[s.b]!, last ? result : s.result);
     args = [...args.filter((_, i) => i !== s.a && i !== s.b), merged];
   });
   return args[0]!;
 }
 
-/** Which path function orders the contractions, and the most elements an intermediate may have. */
+/** Every operand multiplied (broadcast by axis name), then summed over the axes the result drops. */
+function fused(out: GraphWriter, args: readonly number[], result: readonly string[]): number {
+  let product = args[0]!;
+  for (const id of args.slice(1)) product = out.add({ op: 'map', fn: 'mul', args: [product, id], type: inferMap('mul', [out.type(product), out.type(id)]) });
+  const summed = axesOf(out, product).filter((n) => !result.includes(n));
+  const reduced = summed.length === 0 ? product : out.add({ op: 'reduce', fn: 'sum', arg: product, axes: summed, type: inferReduce('sum', out.type(product), summed) });
+  return ordered(out, reduced, result);
+}
+
+/**
+ * Which path function orders the contractions (`'fused'`: every contraction as one product and
+ * sum), and the most elements an intermediate may have.
+ */
 export interface PlanOptions {
-  readonly path?: PathName;
+  readonly path?: PathName | 'fused';
   readonly memoryLimit?: number;
 }
 

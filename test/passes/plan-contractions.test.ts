@@ -2,7 +2,8 @@
  * plan-contractions: printed Tensor IR in, printed Tensor IR out. Every n-ary contraction becomes
  * binary steps in the cheapest order by flops and bytes moved (`contraction-path.ts`, tested on
  * its own in `test/contraction-path.test.ts`; symbolic sizes count as 64), after pre-summing axes
- * only one operand carries. A binary step with a summed axis and free axes on both sides stays a
+ * only one operand carries — or, for three or more operands, one product summed over the
+ * contracted axes when that costs less or no pairwise path fits the memory limit. A binary step with a summed axis and free axes on both sides stays a
  * `contract` (a GEMM); otherwise it is `map mul` then `reduce sum` (dot products, matrix-vector),
  * reordered by a relabel when the result order differs. Each expectation was checked by hand.
  */
@@ -12,7 +13,7 @@ import { parseGraph } from '../../dsl/parse.ts';
 import { printGraph } from '../../dsl/print.ts';
 import { planContractions } from '../../compiler/passes/plan-contractions.ts';
 
-const run = (text: string) => printGraph(planContractions(parseGraph(text)));
+const run = (text: string, memoryLimit?: number) => printGraph(planContractions(parseGraph(text), memoryLimit !== undefined ? { memoryLimit } : {}));
 
 describe('plan-contractions', () => {
   it('splits a five-operand cyclic contraction into binary steps, cheapest order first', () => {
@@ -190,6 +191,58 @@ describe('plan-contractions', () => {
       }
       %3 = loop_result %2[0] : f32[i:i]
       outputs out=%3
+    `);
+  });
+
+  it('fuses three operands into one product summed over the contracted axis when that costs less', () => {
+    // 'ai,bi,ci->abc' (a=b=c=8, i=2): the best pair path keeps [a, b, i] (128) and costs 15360
+    // (flops + 4·bytes); one product over [a, i, b, c] summed over i costs 3·1024 + 4·2240 = 12032
+    // and stores nothing in between (the fuser makes the muls and the sum one reduce kernel).
+    expect(
+      run(ir`
+        %0 = input "x" : f32[a:8, i:2]
+        %1 = input "y" : f32[b:8, i:2]
+        %2 = input "z" : f32[c:8, i:2]
+        %3 = contract(%0, %1, %2) : f32[a:8, b:8, c:8]
+        outputs out=%3
+      `),
+    ).toBe(ir`
+      %0 = input "x" : f32[a:8, i:2]
+      %1 = input "y" : f32[b:8, i:2]
+      %2 = input "z" : f32[c:8, i:2]
+      %3 = map mul(%0, %1) : f32[a:8, i:2, b:8]
+      %4 = map mul(%3, %2) : f32[a:8, i:2, b:8, c:8]
+      %5 = reduce sum(%4) over [i] : f32[a:8, b:8, c:8]
+      outputs out=%5
+    `);
+  });
+
+  it('runs a chain pairwise, or fused when no pairwise path keeps its intermediate within the limit', () => {
+    const chain = ir`
+      %0 = input "a" : f32[i:64, j:64]
+      %1 = input "b" : f32[j:64, k:64]
+      %2 = input "c" : f32[k:64, l:64]
+      %3 = contract(%0, %1, %2) : f32[i:64, l:64]
+      outputs out=%3
+    `;
+    // Pairwise: a·b → [i, k], then with c; fusing would cost 3·64⁴ flops.
+    expect(run(chain)).toBe(ir`
+      %0 = input "a" : f32[i:64, j:64]
+      %1 = input "b" : f32[j:64, k:64]
+      %2 = input "c" : f32[k:64, l:64]
+      %3 = contract(%0, %1) : f32[i:64, k:64]
+      %4 = contract(%2, %3) : f32[i:64, l:64]
+      outputs out=%4
+    `);
+    // With at most 1000 elements per intermediate every pair path's [64 × 64] is too large: fused.
+    expect(run(chain, 1000)).toBe(ir`
+      %0 = input "a" : f32[i:64, j:64]
+      %1 = input "b" : f32[j:64, k:64]
+      %2 = input "c" : f32[k:64, l:64]
+      %3 = map mul(%0, %1) : f32[i:64, j:64, k:64]
+      %4 = map mul(%3, %2) : f32[i:64, j:64, k:64, l:64]
+      %5 = reduce sum(%4) over [j, k] : f32[i:64, l:64]
+      outputs out=%5
     `);
   });
 });
