@@ -4,6 +4,7 @@
  */
 import type { Case } from '../harness.ts';
 import { attentionCase, type AttentionVariant } from './attention.ts';
+import { einsumCases } from './einsum.ts';
 import { matmulCase } from './matmul.ts';
 import { routingCase } from './routing.ts';
 
@@ -58,4 +59,5 @@ export const cases: readonly RegisteredCase[] = [
   register(matmulCase(1024, 1024, 1024, { warmup: 2, runs: 10 })),
   ...ATTENTION_SIZES.flatMap(([n, counts]) => ATTENTION_VARIANTS.map((variant) => register(attentionCase(n, variant, counts)))),
   ...ROUTING_CASES.map(register),
+  ...einsumCases().map(register),
 ];

@@ -63,7 +63,20 @@ function extents(em: Emitter, axes: readonly KAxis[]): string {
   return factors.length === 1 ? factors[0]! : `(${factors.join(' * ')})`;
 }
 
+/**
+ * A sum of products is a contraction written as a reduction (a dot product, a fused n-ary
+ * contraction): like a GEMM it multiplies and adds on the device's IEEE arithmetic, its operands
+ * read from input tensors plain (`Emitter.products`).
+ */
+export function isContraction(k: Extract<KernelIR, { kind: 'reduce' }>): boolean {
+  return k.fn === 'sum' && k.out.dtype === 'f32' && k.value.k === 'op' && k.value.fn === 'mul';
+}
+
 export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule, em: Emitter): Emitted {
+  return isContraction(k) ? em.withNonFinite(em.products, () => emitFold(k, s, em)) : emitFold(k, s, em);
+}
+
+function emitFold(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule, em: Emitter): Emitted {
   const fold = reductionFold(k.fn);
   const outCount = extents(em, k.out.axes);
   const redCount = extents(em, k.reduced);
