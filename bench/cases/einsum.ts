@@ -9,8 +9,8 @@
  *   attention's logits. Flop count: 2·B·H·N³·K = 16.8 MFLOP (a multiply-add per term of the
  *   trilinear product, whatever the order).
  *
- * Implementations: tessera's `einsumKernel` with the default cost-based plan, and with the written
- * (left-to-right) order forced, for the price of ignoring the order; TF.js composed from binary
+ * Implementations: tessera's `einsumKernel` with the default cost-based plan (symbolic sizes, and
+ * pinned), and with the written (left-to-right) order forced, for the price of ignoring the order; TF.js composed from binary
  * `tf.einsum` calls in the written order (its einsum takes at most two operands); jax-js `np.einsum`
  * under `jit`. The float64 reference contracts pairwise in the optimal order with plain loops.
  */
@@ -93,7 +93,7 @@ export function einsumCase(name: string, spec: string, shapes: readonly (readonl
       return { spec, shapes, data: shapes.map((s) => randomF32(s.reduce((a, b) => a * b, 1), rand)) };
     },
     reference: referenceBy(referenceSteps),
-    impls: [tesseraImpl('tessera', null), tesseraImpl('tessera-left-to-right', 'left-to-right'), tfjsImpl, jaxImpl],
+    impls: [tesseraImpl('tessera', null), tesseraImpl('tessera-pinned', null, true), tesseraImpl('tessera-left-to-right', 'left-to-right'), tfjsImpl, jaxImpl],
     ...counts,
   };
 }
@@ -108,14 +108,19 @@ export function einsumCases(): Case<EinsumInputs>[] {
   ];
 }
 
-const tesseraImpl = (name: string, path: 'left-to-right' | null): Impl<EinsumInputs> => ({
+/**
+ * `tessera`: one Program with symbolic sizes (the default a user gets); `tessera-pinned`: the
+ * letters' sizes pinned, so the planner knows them (it may then fuse a contraction whose sums are
+ * short); `tessera-left-to-right`: the written order forced.
+ */
+const tesseraImpl = (name: string, path: 'left-to-right' | null, pinned = false): Impl<EinsumInputs> => ({
   name,
   peakBytesSource: TESSERA_PEAK_SOURCE,
   async prepare({ spec, shapes, data }, { shared }): Promise<Prepared> {
     const { backend, compile } = await loadTessera(shared);
     backend.memory.resetPeak();
     const k = einsumKernel(spec, shapes.map((s) => s.length));
-    const graph = k.trace({});
+    const graph = k.trace(pinned ? { sizes: Object.fromEntries(letterSizes(spec, shapes)) } : {});
     const program = compile(graph, { name: 'einsum', limits: backend.limits, ...(path ? { contractionPath: path } : {}) });
     const tensors = Object.fromEntries(shapes.map((s, j) => [`x${j}`, backend.upload({ shape: [...s], data: data[j]! })]));
     return {

@@ -65,10 +65,13 @@ function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number,
   };
   // Three or more operands run fused — one product summed over the contracted axes, which the
   // fuser makes one kernel storing nothing — when no pairwise path keeps its intermediates within
-  // the memory limit, or when that is cheaper; unless a path function was asked for by name.
+  // the memory limit (static sizes), or when that is cheaper and each output's sum is short and
+  // static; unless a path function was asked for by name.
   if (options.path === 'fused') return fused(out, args, result);
   const path = choosePath(problem, options.path);
-  if (args.length > 2 && !options.path && (!path || fusedCost(problem).cost < path.cost)) return fused(out, args, result);
+  // The memory limit only speaks where the sizes are known (symbolic ones are estimates).
+  const known = args.every((id) => out.type(id).axes.every((a) => typeof a.size === 'number'));
+  if (args.length > 2 && !options.path && ((!path && known) || (path && shortSums(out, args, result) && fusedCost(problem).cost < path.cost))) return fused(out, args, result);
   const order = path ?? choosePath({ ...problem, memoryLimit: undefined }, options.path)!;
   order.steps.forEach((s, k) => {
     const last = k === order.steps.length - 1;
@@ -77,6 +80,25 @@ function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number,
   });
   return args[0]!;
 }
+
+/**
+ * Whether each output of a fused contraction sums a short static run of terms (at most
+ * `FUSED_SUM_MAX`): then one thread per output does it without barriers; a long or symbolic sum
+ * would take a workgroup per output, which the pairwise path's GEMMs beat.
+ */
+function shortSums(out: GraphWriter, args: readonly number[], result: readonly string[]): boolean {
+  const summed = new Map<string, Size>();
+  for (const id of args) for (const a of out.type(id).axes) if (!result.includes(a.name)) summed.set(a.name, a.size);
+  let terms = 1;
+  for (const size of summed.values()) {
+    if (typeof size !== 'number') return false;
+    terms *= size;
+  }
+  return terms <= FUSED_SUM_MAX;
+}
+
+/** The longest sum per output a fused contraction is chosen for by cost (the reduce kernel's one-thread-per-output limit). */
+const FUSED_SUM_MAX = 1024;
 
 /** Every operand multiplied (broadcast by axis name), then summed over the axes the result drops. */
 function fused(out: GraphWriter, args: readonly number[], result: readonly string[]): number {
