@@ -118,7 +118,7 @@ function compiled(k: Kernel, backend: Backend, options: Pick<RunOptions, 'sizes'
   const userSizes = options.sizes ?? {};
   let cache = programCache.get(k);
   if (!cache) programCache.set(k, (cache = new LruMap(PROGRAMS_PER_KERNEL)));
-  const key = JSON.stringify([sortedEntries(userSizes), sortedEntries(specialised), backend.limits, options.compile?.schedules ?? null, options.compile?.contractionPath ?? null]);
+  const key = JSON.stringify([sortedEntries(userSizes), sortedEntries(specialised), backend.limits, options.compile?.schedules ?? null, options.compile?.contractionPath ?? null, options.compile?.sizeHints ?? null]);
   let program = cache.get(key);
   if (!program) {
     const graph = Object.keys(specialised).length === 0 ? t.graph : k.trace({ sizes: { ...userSizes, ...specialised } });

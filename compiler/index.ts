@@ -38,6 +38,11 @@ export interface CompileOptions {
    * `'fused'`: each contraction one product summed over its contracted axes, storing nothing.
    */
   readonly contractionPath?: PathName | 'fused';
+  /**
+   * Expected values of size symbols (`{ i: 4096 }`), used only to choose contraction orders: the
+   * program still serves every size. A symbol without a hint counts as 64.
+   */
+  readonly sizeHints?: Readonly<Record<string, number>>;
 }
 
 /** The Tensor IR passes, in order. */
@@ -47,7 +52,12 @@ export const TENSOR_PASSES: readonly { readonly name: string; readonly run: (g: 
   {
     name: 'plan-contractions',
     // An intermediate must fit one buffer.
-    run: (g, o) => planContractions(g, { ...(o.contractionPath ? { path: o.contractionPath } : {}), memoryLimit: Math.floor(({ ...DEFAULT_LIMITS, ...o.limits }).maxBufferSize / 4) }),
+    run: (g, o) =>
+      planContractions(g, {
+        ...(o.contractionPath ? { path: o.contractionPath } : {}),
+        ...(o.sizeHints ? { sizeHints: o.sizeHints } : {}),
+        memoryLimit: Math.floor({ ...DEFAULT_LIMITS, ...o.limits }.maxBufferSize / 4),
+      }),
   },
   { name: 'decompose', run: decompose },
   { name: 'inline-captures', run: inlineCaptures },

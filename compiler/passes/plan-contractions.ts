@@ -1,7 +1,7 @@
 /**
  * plan-contractions: rewrite every n-ary contraction into a sequence of binary ones, in the order
  * a path function chooses by cost (`contraction-path.ts`: exhaustive up to 4 operands, dynamic
- * programming up to 12, greedy beyond; symbolic sizes count as 64), after summing axes that only
+ * programming up to 12, greedy beyond; a symbolic size counts as its hint, else 64), after summing axes that only
  * one operand carries. Binary
  * contractions with no summed axis become an elementwise product, and those with no free axis on
  * one side (dot products, matrix-vector) become product-then-sum reductions; what remains is a
@@ -16,8 +16,8 @@ import { copyNode, rewriteGraph, type GraphWriter } from '../rewrite.ts';
 /** Size used for cost estimates when an axis size is only known at run time. */
 const SYMBOLIC_SIZE_ESTIMATE = 64;
 
-function estimate(size: Size): number {
-  return typeof size === 'number' ? size : SYMBOLIC_SIZE_ESTIMATE;
+function estimate(size: Size, hints: Readonly<Record<string, number>> = {}): number {
+  return typeof size === 'number' ? size : (Object.hasOwn(hints, size) ? hints[size]! : SYMBOLIC_SIZE_ESTIMATE);
 }
 
 function axesOf(out: GraphWriter, id: number): string[] {
@@ -60,7 +60,7 @@ function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number,
   const problem: PathProblem = {
     operands: args.map((id) => axesOf(out, id)),
     output: result,
-    sizes: Object.fromEntries(args.flatMap((id) => out.type(id).axes.map((a) => [a.name, estimate(a.size)]))),
+    sizes: Object.fromEntries(args.flatMap((id) => out.type(id).axes.map((a) => [a.name, estimate(a.size, options.sizeHints)]))),
     ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
   };
   // Three or more operands run fused — one product summed over the contracted axes, which the
@@ -115,6 +115,8 @@ function fused(out: GraphWriter, args: readonly number[], result: readonly strin
  */
 export interface PlanOptions {
   readonly path?: PathName | 'fused';
+  /** Expected values of size symbols, for the cost only (the program stays shape-generic). */
+  readonly sizeHints?: Readonly<Record<string, number>>;
   readonly memoryLimit?: number;
 }
 

@@ -245,4 +245,26 @@ describe('plan-contractions', () => {
       outputs out=%5
     `);
   });
+
+  it('orders symbolic sizes by their hints (64 without one), leaving the sizes symbolic', () => {
+    const chain = ir`
+      %0 = input "x" : f32[a:a, b:b]
+      %1 = input "y" : f32[b:b, c:c]
+      %2 = input "z" : f32[c:c, d:d]
+      %3 = contract(%0, %1, %2) : f32[a:a, d:d]
+      outputs out=%3
+    `;
+    // All 64: both orders cost the same and the first pair wins. With b expected to be 2, x·y
+    // would make a 64 × 64 [a, c] through a short b but then a 64³ step; y·z first contracts c
+    // into [b, d] (2 × 64) and the last step sums over the short b.
+    expect(printGraph(planContractions(parseGraph(chain)))).toContain('%3 = contract(%0, %1) : f32[a:a, c:c]');
+    expect(printGraph(planContractions(parseGraph(chain), { sizeHints: { b: 2 } }))).toBe(ir`
+      %0 = input "x" : f32[a:a, b:b]
+      %1 = input "y" : f32[b:b, c:c]
+      %2 = input "z" : f32[c:c, d:d]
+      %3 = contract(%1, %2) : f32[b:b, d:d]
+      %4 = contract(%0, %3) : f32[a:a, d:d]
+      outputs out=%4
+    `);
+  });
 });
