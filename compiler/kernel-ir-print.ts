@@ -73,7 +73,7 @@ function printKernel(k: KernelIR): string {
   switch (k.kind) {
     case 'row-block':
       return [
-        `row-block ${k.name} rows${axesText([k.row])} parts${axesText([k.parts])} of ${k.chunk} rows, blocks of ${k.rows}`,
+        `row-block ${k.name} rows${axesText([k.row])}${k.outer.length > 0 ? ` outer${axesText(k.outer)}` : ''} parts${axesText([k.parts])} of ${k.chunk} rows, blocks of ${k.rows}`,
         ...k.invariants.map((s) => `  invariant ${printKernel(s)}`),
         ...k.stages.map((s) => `  stage ${printKernel(s)}${k.stores.filter((x) => x.local === s.out.buffer).map((x) => `\n    stored -> b${x.out.buffer}`).join('')}`),
         ...k.finals.map((f) => `  final ${printKernel(f.kernel)}\n    partial -> b${f.out.buffer} ${f.out.dtype}${axesText(f.out.axes)}`),

@@ -128,6 +128,11 @@ export interface RowBlockKernel {
   /** The first final's partial output (every final's is in `finals`). */
   readonly out: KOutput;
   readonly row: KAxis;
+  /**
+   * Outer axes (a batch): every workgroup folds its part of the rows for one index of them, so
+   * stages and finals read them as fixed (ids `outer0`, `outer1`, ...; locals do not store them).
+   */
+  readonly outer: readonly KAxis[];
   readonly parts: KAxis;
   /** Rows per part (a multiple of `rows`). */
   readonly chunk: number;

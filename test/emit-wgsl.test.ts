@@ -1147,7 +1147,9 @@ describe('emit-wgsl: row-block', () => {
       "    out[part * 8u + (a0 * 4u + a1)] = f0_0_0;",
       "  }",
       "  if (lid + 0u < 2u) {",
-      "    out1[part * 2u + lid + 0u] = xf_bits(f1_0);",
+      "    let wf1_0 = lid + 0u;",
+      "    let a0 = wf1_0;",
+      "    out1[part * 2u + a0] = xf_bits(f1_0);",
       "  }",
       "}",
     ]);

@@ -8,9 +8,10 @@
  */
 import { expect, it } from 'vitest';
 import * as T from '../index.ts';
-import type { Program, Step } from '../index.ts';
+import type { HostTensor, Program, Step } from '../index.ts';
 import { evalSize } from '../program/index.ts';
-import { definableVectorRoutingKernel } from '../kernels/index.ts';
+import { definableVectorRoutingKernel, efficientVectorRoutingKernel } from '../kernels/index.ts';
+import { graphInputs } from '../dsl/ir.ts';
 import { describeGPU } from './gpu.ts';
 import { expectMatchesInterpreter as expectMatches } from './interpreter-check.ts';
 import { randomTensor } from './helpers.ts';
@@ -82,5 +83,20 @@ describeGPU('row blocks on WebGPU', (gpu) => {
     const long = program.buffers.filter((b) => b.role === 'temp' && evalSize(b.bytes, { i: n }) >= 4 * n * 5);
     expect(long.map((b) => b.label)).toEqual(['%9 contract']);
     await expectMatches(gpu, variant, inputs, {}, 2e-4, 2e-5);
+  });
+
+  it('routes a batch of sequences (a leading batch axis) with row blocks that hold the batch index fixed', async () => {
+    const routing = efficientVectorRoutingKernel({ nInp: -1, nOut: 4, dInp: 8, dOut: 8, nIters: 2, batchAxes: 1 });
+    const n = 1100; // two parts of 1024 rows, the second nearly empty
+    const inputs: Record<string, HostTensor> = {};
+    graphInputs(routing.trace({ sizes: { i: n, b0: 3 } })).forEach((node, seed) => {
+      inputs[node.name] = randomTensor(node.type.axes.map((a) => a.size as number), 300 + seed);
+    });
+    const program = T.compileFor(routing, gpu);
+    expect(labels(program).filter((l) => l.startsWith('row-block'))).toHaveLength(2);
+    // Every workgroup is one (batch index, part): 3 × 2 of them.
+    const block = (program.steps as Step[]).find((st) => st.kind === 'dispatch' && st.label.startsWith('row-block'));
+    expect(block && block.kind === 'dispatch' ? evalSize(block.workgroups, { i: n, b0: 3 }) : null).toBe(6);
+    await expectMatches(gpu, routing, inputs, {}, 2e-4, 2e-5);
   });
 });

@@ -12,7 +12,8 @@ import { reductionFold } from '../../dsl/reductions.ts';
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import type { DType, Size } from '../../dsl/types.ts';
 import { printExpr } from '../kernel-ir-print.ts';
-import { ROW_AXIS, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR, type RowBlockKernel, type RowKernel } from '../kernel-ir.ts';
+import { sizeProduct, type SizeExpr } from '../../program/index.ts';
+import { extentProduct, ROW_AXIS, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR, type RowBlockKernel, type RowKernel } from '../kernel-ir.ts';
 import type { RowBlockSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
@@ -68,7 +69,7 @@ function repeatedOps(e: KExpr, varying: ReadonlySet<string>): KExpr[] {
  * (so four consecutive k are one vec4 of it). Returns the two operands.
  */
 function byFours(st: Extract<RowKernel, { kind: 'gemm' }>, invariants: RowBlockKernel['invariants']): { row: KExpr; inv: Extract<KExpr, { k: 'load' }> } | null {
-  const rest = st.out.axes.filter((a) => a.id !== ROW_AXIS);
+  const rest = st.out.axes.filter((a) => !fixed(a));
   if (st.out.dtype !== 'f32' || count(rest) > UNROLLED_OUTPUTS || count(st.k) % 4 !== 0) return null;
   const isInv = (e: KExpr): e is Extract<KExpr, { k: 'load' }> => {
     if (e.k !== 'load' || !invariants.some((i) => i.out.buffer === e.buffer)) return false;
@@ -89,6 +90,11 @@ interface FinalPlan {
 
 /** The most outputs per row a GEMM stage keeps in registers (more: one output at a time). */
 const UNROLLED_OUTPUTS = 64;
+
+/** An axis a workgroup or a thread holds fixed while a stage runs: the row, an outer axis. */
+function fixed(a: { readonly id: string }): boolean {
+  return a.id === ROW_AXIS || /^outer\d+$/.test(a.id);
+}
 
 function storage(d: DType): string {
   return d === 'bool' ? 'u32' : d;
@@ -115,7 +121,8 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     };
     (f.kernel.kind === 'gemm' ? [f.kernel.a, f.kernel.b] : [f.kernel.value]).forEach(visit);
   }
-  const layout = new Map<number, { kind: 'shared' | 'private'; rowAt: number; dtype: DType }>();
+  // `rowAt`: the row's position in the local's axes (-1 for an invariant); `outerAt`: the outer axes', which locals do not store.
+  const layout = new Map<number, { kind: 'shared' | 'private'; rowAt: number; outerAt: number[]; dtype: DType }>();
   const workgroupVars: { name: string; type: string }[] = [];
   const decls: Stmt[] = [];
   // GEMM stages that read a row-independent operand four k at a time, and that operand's invariant.
@@ -126,18 +133,19 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   }
   const vec4s = new Set([...fours.values()].map((v) => v.inv.buffer));
   for (const inv of k.invariants) {
-    layout.set(inv.out.buffer, { kind: 'shared', rowAt: -1, dtype: inv.out.dtype });
+    layout.set(inv.out.buffer, { kind: 'shared', rowAt: -1, outerAt: [], dtype: inv.out.dtype });
     const n = count(inv.out.axes);
     workgroupVars.push({ name: `inv${-inv.out.buffer}`, type: vec4s.has(inv.out.buffer) ? `array<vec4<f32>, ${n / 4}>` : `array<${storage(inv.out.dtype)}, ${n}>` });
   }
   for (const st of k.stages) {
     const rowAt = st.out.axes.findIndex((a) => a.id === ROW_AXIS);
-    const per = count(st.out.axes.filter((a) => a.id !== ROW_AXIS));
+    const outerAt = st.out.axes.flatMap((a, i) => (a.id !== ROW_AXIS && fixed(a) ? [i] : []));
+    const per = count(st.out.axes.filter((a) => !fixed(a)));
     if (finalReads.has(st.out.buffer)) {
-      layout.set(st.out.buffer, { kind: 'shared', rowAt, dtype: st.out.dtype });
+      layout.set(st.out.buffer, { kind: 'shared', rowAt, outerAt, dtype: st.out.dtype });
       workgroupVars.push({ name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${R * per}>` });
     } else {
-      layout.set(st.out.buffer, { kind: 'private', rowAt, dtype: st.out.dtype });
+      layout.set(st.out.buffer, { kind: 'private', rowAt, outerAt, dtype: st.out.dtype });
       decls.push({ s: 'var', name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${RPT * per}>` });
     }
   }
@@ -145,10 +153,10 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     const l = layout.get(buffer)!;
     if (l.rowAt < 0) return vec4s.has(buffer) ? `inv${-buffer}[${em.offset(axes)} / 4u][${em.offset(axes)} % 4u]` : `inv${-buffer}[${em.offset(axes)}]`;
     if (l.kind === 'private') {
-      const at = em.offset(axes.filter((_, i) => i !== l.rowAt));
-      return RPT === 1 ? `loc${-buffer}[${at}]` : `loc${-buffer}[rp * ${count(k.stages.find((x) => x.out.buffer === buffer)!.out.axes.filter((a) => a.id !== ROW_AXIS))}u + ${at}]`;
+      const at = em.offset(axes.filter((_, i) => i !== l.rowAt && !l.outerAt.includes(i)));
+      return RPT === 1 ? `loc${-buffer}[${at}]` : `loc${-buffer}[rp * ${count(k.stages.find((x) => x.out.buffer === buffer)!.out.axes.filter((a) => !fixed(a)))}u + ${at}]`;
     }
-    return `loc${-buffer}[${em.offset(axes.map((a, i) => (i === l.rowAt ? { size: R, index: `(${a.index} - row0)` } : a)))}]`;
+    return `loc${-buffer}[${em.offset(axes.flatMap((a, i) => (l.outerAt.includes(i) ? [] : [i === l.rowAt ? { size: R, index: `(${a.index} - row0)` } : a])))}]`;
   };
   const indices = (axes: readonly KAxis[]) => axes.map((a) => ({ size: a.size as Size, index: a.id }));
   /** A stage's element to its local — and, for a stored stage, to its buffer too. */
@@ -166,7 +174,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
    * is computed once before them, and what one element needs twice once per element.
    */
   const stage = (st: RowKernel, tag: string): Stmt[] => {
-    const rest = st.out.axes.filter((a) => a.id !== ROW_AXIS);
+    const rest = st.out.axes.filter((a) => !fixed(a));
     if (st.kind === 'gemm' && count(rest) <= UNROLLED_OUTPUTS) return gemmStage(st, tag);
     const varying = new Set([...rest, ...(st.kind === 'reduce' ? st.reduced : st.kind === 'gemm' ? st.k : [])].map((a) => a.id));
     const value = st.kind === 'gemm' ? null : st.value;
@@ -212,7 +220,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
    * accumulator a register, so the row's operand (x[row, k]) is loaded once per k for all of them.
    */
   const gemmStage = (st: Extract<RowKernel, { kind: 'gemm' }>, tag: string): Stmt[] => {
-    const rest = st.out.axes.filter((a) => a.id !== ROW_AXIS);
+    const rest = st.out.axes.filter((a) => !fixed(a));
     const P = count(rest);
     const T = regType(st.out.dtype);
     const acc = (p: number) => `dot${tag}_${p}`;
@@ -292,7 +300,13 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   });
   flush();
 
-  const body: Stmt[] = [...em.flatIndex('part', 'wid', [k.parts]), { s: 'let', name: 'nrows', value: nrows }, ...decls];
+  // Workgroups are numbered outer-major: part `wid % nparts` of the rows, for outer index `wid / nparts`.
+  const nparts = k.parts.chunk === undefined ? em.size(k.parts.size) : `((${em.size(k.parts.size)} + ${k.parts.chunk - 1}u) / ${k.parts.chunk}u)`;
+  const placed: Stmt[] =
+    k.outer.length === 0
+      ? em.flatIndex('part', 'wid', [k.parts])
+      : [{ s: 'let', name: 'part', value: `wid % ${nparts}` }, { s: 'let', name: 'ofl', value: `wid / ${nparts}` }, ...em.decompose('ofl', k.outer, 'ofl')];
+  const body: Stmt[] = [...placed, { s: 'let', name: 'nrows', value: nrows }, ...decls];
   // Invariants: once per workgroup, every thread a strided share.
   k.invariants.forEach((inv, i) => {
     const tag = `i${i}`;
@@ -362,7 +376,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
             { s: 'let', name: `no${tag}_${j}_${i}`, value: nAt(j) },
             ...em.decompose(`mo${tag}_${i}_${j}`, fk.m, `mo${tag}_${i}_${j}`),
             ...em.decompose(`no${tag}_${j}_${i}`, fk.n, `no${tag}_${j}_${i}`),
-            { s: 'assign', target: em.at(partial, `part * ${outputs}u + ${em.offset(indices(fk.out.axes))}`), value: acc(i, j) },
+            { s: 'assign', target: em.at(partial, `part * ${em.product(fk.out.axes.map((a) => a.size))} + ${em.offset(indices(fk.out.axes))}`), value: acc(i, j) },
           ],
         });
       }
@@ -372,7 +386,10 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
 
   /** A reduction final: each thread folds outputs lid, lid + TH, ... over the block's rows. */
   function reduceFinal(fk: Extract<KernelIR, { kind: 'reduce' }>, partial: number, tag: string): FinalPlan {
-    const outputs = count(fk.out.axes);
+    // The outputs a workgroup folds: those of its outer index.
+    const rest = fk.out.axes.filter((a) => !fixed(a));
+    const outputs = count(rest);
+    const whole = em.product(fk.out.axes.map((a) => a.size));
     const per = Math.ceil(outputs / TH);
     const acc = accumulator(em, { ...fk, split: { stage: 'partial' } }, reductionFold(fk.fn));
     const name = (q: number) => `${tag}_${q}`;
@@ -389,14 +406,20 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
         s: 'block',
         body: [
           { s: 'let', name: o, value: `lid + ${q * TH}u` },
-          { s: 'if', cond: `${o} < ${outputs}u`, then: [...em.decompose(o, fk.out.axes, o), forRange('r', 'rend', [{ s: 'let', name: ROW_AXIS, value: 'row0 + r' }, ...rowFold])] },
+          { s: 'if', cond: `${o} < ${outputs}u`, then: [...em.decompose(o, rest, o), forRange('r', 'rend', [{ s: 'let', name: ROW_AXIS, value: 'row0 + r' }, ...rowFold])] },
         ],
       });
-      write.push({ s: 'if', cond: `lid + ${q * TH}u < ${outputs}u`, then: [{ s: 'assign', target: em.at(partial, `part * ${outputs}u + lid + ${q * TH}u`), value: acc.finalise(name(q), '1u') }] });
+      const w = `w${tag}_${q}`;
+      write.push({
+        s: 'if',
+        cond: `lid + ${q * TH}u < ${outputs}u`,
+        then: [{ s: 'let', name: w, value: `lid + ${q * TH}u` }, ...em.decompose(w, rest, w), { s: 'assign', target: em.at(partial, `part * ${whole} + ${em.offset(indices(fk.out.axes))}`), value: acc.finalise(name(q), '1u') }],
+      });
     }
     return { decls, fold, write };
   }
 
-  return { module: em.module(TH, body, workgroupVars), workgroups: em.extent([k.parts]), em };
+  const workgroups: SizeExpr = k.outer.length === 0 ? em.extent([k.parts]) : { op: 'mul', args: [extentProduct([k.parts]), sizeProduct(k.outer.map((a) => a.size))] };
+  return { module: em.module(TH, body, workgroupVars), workgroups, em };
 }
 

@@ -121,7 +121,8 @@ function chunkKernel(k: KernelIR, schedule: Schedule, buffers: readonly BufferDe
  */
 function chunkAxes(k: KernelIR, schedule: Schedule): { axis: KAxis; multiple: number }[] {
   if (k.kind === 'elementwise' || k.kind === 'reduce') return k.out.axes.length > 0 ? [{ axis: k.out.axes[0]!, multiple: 1 }] : [];
-  if (k.kind === 'row-block') return [{ axis: k.parts, multiple: 1 }];
+  // A row block with outer axes numbers its workgroups outer-major: no one axis to cut along.
+  if (k.kind === 'row-block') return k.outer.length === 0 ? [{ axis: k.parts, multiple: 1 }] : [];
   if (k.kind !== 'gemm' || schedule.kind !== 'gemm') return [];
   const out: { axis: KAxis; multiple: number }[] = [];
   if (k.batch.length > 0) out.push({ axis: k.batch[0]!, multiple: 1 });

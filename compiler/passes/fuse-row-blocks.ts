@@ -54,7 +54,15 @@ export const RECOMPUTE_BYTES = 16 * 2 ** 20;
 export const ROWS_PER_PART = 1024;
 
 type Final = Extract<KernelIR, { kind: 'reduce' | 'gemm' }>;
-type Row = { readonly name: string; readonly size: Size };
+/** The long axis a group folds, and the outer axes (a batch) each of its workgroups holds fixed. */
+type Row = { readonly name: string; readonly size: Size; readonly outer: readonly { readonly name: string; readonly size: Size }[] };
+
+/** The id a row block gives its `k`-th outer axis. */
+export function outerAxisId(k: number): string {
+  return `outer${k}`;
+}
+
+const isOuterId = (id: string) => /^outer\d+$/.test(id);
 
 /** A kernel or copy step with where it runs: its flat position and the loops around it. */
 interface Site {
@@ -209,8 +217,11 @@ function readBuffers(k: KernelIR): Set<number> {
   return set;
 }
 
-/** The rows `k` folds as a final, or null. */
-function asFinal(k: KernelIR): { row: KAxis } | null {
+/**
+ * The rows `k` folds as a final, and its outer axes (a batch: a GEMM's batch axes, a reduction's
+ * symbolic output axes), or null.
+ */
+function asFinal(k: KernelIR): { row: KAxis; outer: KAxis[] } | null {
   const long = (a: KAxis) => a.chunk === undefined && (typeof a.size === 'string' || a.size >= MIN_ROWS);
   const small = (axes: readonly KAxis[]) => {
     const n = staticProduct(axes.map((a) => a.size));
@@ -220,12 +231,13 @@ function asFinal(k: KernelIR): { row: KAxis } | null {
     if (k.split) return null;
     const rows = k.reduced.filter(long);
     const rest = k.reduced.filter((a) => !rows.includes(a));
-    if (rows.length !== 1 || staticProduct(rest.map((a) => a.size)) === null || !small(k.out.axes)) return null;
-    return { row: rows[0]! };
+    const outer = k.out.axes.filter((a) => typeof a.size === 'string');
+    if (rows.length !== 1 || staticProduct(rest.map((a) => a.size)) === null || !small(k.out.axes.filter((a) => !outer.includes(a)))) return null;
+    return { row: rows[0]!, outer };
   }
   if (k.kind === 'gemm') {
-    if (k.k.length !== 1 || !long(k.k[0]!) || k.batch.length > 0 || !small(k.out.axes)) return null;
-    return { row: k.k[0]! };
+    if (k.k.length !== 1 || !long(k.k[0]!) || k.batch.some((a) => a.chunk !== undefined) || !small([...k.m, ...k.n])) return null;
+    return { row: k.k[0]!, outer: [...k.batch] };
   }
   return null;
 }
@@ -236,7 +248,8 @@ function asStage(k: KernelIR, row: Row): KAxis | null {
   if (k.kind === 'reduce' && k.split) return null;
   const rows = k.out.axes.filter((a) => a.name === row.name && a.size === row.size && a.chunk === undefined);
   if (rows.length !== 1) return null;
-  const rest = staticProduct(k.out.axes.filter((a) => a !== rows[0]).map((a) => a.size));
+  const isOuter = (a: KAxis) => row.outer.some((o) => o.name === a.name && o.size === a.size);
+  const rest = staticProduct(k.out.axes.filter((a) => a !== rows[0] && !isOuter(a)).map((a) => a.size));
   if (rest === null || rest > MAX_STAGE_ELEMENTS) return null;
   const reduced = k.kind === 'reduce' ? k.reduced : k.kind === 'gemm' ? k.k : [];
   const work = staticProduct(reduced.map((a) => a.size));
@@ -244,18 +257,34 @@ function asStage(k: KernelIR, row: Row): KAxis | null {
   return rows[0]!;
 }
 
-/** Whether every load of `buffer` in `k` reads row `rowId` at the position of the writer's row axis. */
-function readsOwnRow(k: KernelIR, buffer: number, rowAt: number, rowId: string): boolean {
+/**
+ * Whether every load of `buffer` (written with `writerAxes`) in `k` reads row `rowId` at the
+ * writer's row position and, at each outer axis's position, `k`'s own axis of that name.
+ */
+function readsOwnRow(k: KernelIR, buffer: number, writerAxes: readonly KAxis[], rowAt: number, rowId: string, row: Row): boolean {
+  const own = new Map(iterationAxes(k).map((a) => [a.name, a.id]));
+  const outerAt = writerAxes.flatMap((a, i) => (row.outer.some((o) => o.name === a.name && o.size === a.size) ? [[i, own.get(a.name)] as const] : []));
   let ok = true;
   const visit = (e: KExpr) => {
     if (e.k === 'load' && e.buffer === buffer) {
       const a = e.axes[rowAt];
       if (!a || !('index' in a) || a.index !== rowId) ok = false;
+      for (const [i, id] of outerAt) {
+        const x = e.axes[i];
+        if (!x || !('index' in x) || id === undefined || x.index !== id) ok = false;
+      }
     }
     subExprs(e).forEach(visit);
   };
   kernelExprs(k).forEach(visit);
   return ok;
+}
+
+/** Every iteration axis of a stage or final kernel. */
+function iterationAxes(k: KernelIR): KAxis[] {
+  if (k.kind === 'gemm') return [...k.batch, ...k.m, ...k.n, ...k.k];
+  if (k.kind === 'reduce') return [...k.out.axes, ...k.reduced];
+  return k.kind === 'elementwise' ? [...k.out.axes] : [];
 }
 
 /**
@@ -290,7 +319,7 @@ function formGroups(
       const writer = w ? ((w.step as Extract<HostStep, { kind: 'kernel' }>).kernel as RowKernel) : null;
       const stageRow = writer ? asStage(writer, row) : null;
       const visible = w !== null && w.pos < at.pos && w.loops.every((l) => at.loops.includes(l));
-      if (w && writer && stageRow && visible && readsOwnRow(k, b, writer.out.axes.indexOf(stageRow), rowId)) {
+      if (w && writer && stageRow && visible && readsOwnRow(k, b, writer.out.axes, writer.out.axes.indexOf(stageRow), rowId, row)) {
         stages.set(b, { kernel: writer, rowId: stageRow.id, site: w });
         if (!absorb(writer, stageRow.id, w, at, row, stages, key)) return false;
       } else if (!stable(b, site, at)) {
@@ -304,8 +333,8 @@ function formGroups(
     const k = site.step.kernel;
     const fin = unfused.has(k) ? null : asFinal(k);
     if (!fin || (k.kind !== 'reduce' && k.kind !== 'gemm')) continue;
-    const row = { name: fin.row.name, size: fin.row.size };
-    const key = `${row.name} ${String(row.size)}`;
+    const row: Row = { name: fin.row.name, size: fin.row.size, outer: fin.outer.map((a) => ({ name: a.name, size: a.size })) };
+    const key = JSON.stringify(row);
     if (!open.has(site.list)) open.set(site.list, new Map());
     const g = open.get(site.list)!.get(key);
     if (g) {
@@ -349,7 +378,8 @@ function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype:
     const fours = (staticProduct(k.k.map((a) => a.size)) ?? 1) % 4 === 0 && k.out.dtype === 'f32';
     const operand = (e: KExpr, axes: readonly KAxis[]): KExpr => {
       if ((e.k === 'load' && (!fours || e.buffer < 0)) || dependsOnRow(e)) return e;
-      const used = axes.filter((a) => a.id !== ROW_AXIS && usesAxis(e, a.id));
+      // Fixed per workgroup, the outer axes are not axes of the invariant.
+      const used = axes.filter((a) => a.id !== ROW_AXIS && !isOuterId(a.id) && usesAxis(e, a.id));
       if (staticProduct(used.map((a) => a.size)) === null) return e;
       const id = nextLocal--;
       invariants.push({ kind: 'elementwise', name: `${k.name} invariant`, out: { buffer: id, dtype: dtypeOf(e), axes: used }, value: e });
@@ -357,11 +387,12 @@ function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype:
     };
     return { ...k, a: operand(k.a, [...k.batch, ...k.m, ...k.k]), b: operand(k.b, [...k.batch, ...k.n, ...k.k]) };
   };
-  const stages = ordered.map(([, s]) => hoist(asContraction(renameRow(mapLoads(s.kernel, toLocal), s.rowId))));
-  const finalKernels = g.finals.map((f) => hoist(renameRow(mapLoads(f.kernel, toLocal), f.rowId)));
+  const stages = ordered.map(([, s]) => hoist(asContraction(renameAxes(mapLoads(s.kernel, toLocal), canonicalIds(s.kernel, s.rowId, g.row)))));
+  const finalKernels = g.finals.map((f) => hoist(renameAxes(mapLoads(f.kernel, toLocal), canonicalIds(f.kernel, f.rowId, g.row))));
 
   const rowAxis = g.finals[0]!.kernel.kind === 'gemm' ? g.finals[0]!.kernel.k[0]! : (g.finals[0]!.kernel as Extract<KernelIR, { kind: 'reduce' }>).reduced.find((a) => a.id === g.finals[0]!.rowId)!;
   const row: KAxis = { id: ROW_AXIS, name: rowAxis.name, size: rowAxis.size };
+  const outer: KAxis[] = g.row.outer.map((o, i) => ({ id: outerAxisId(i), name: o.name, size: o.size }));
   const rows = blockRows(stages, finalKernels, invariants, limits);
   const chunk = typeof row.size === 'number' ? Math.min(ROWS_PER_PART, Math.ceil(row.size / rows) * rows) : ROWS_PER_PART;
   const parts: KAxis = typeof row.size === 'number' ? { id: 'part', name: `${row.name}/${chunk}`, size: Math.ceil(row.size / chunk) } : { id: 'part', name: `${row.name}/${chunk}`, size: row.size, chunk };
@@ -381,7 +412,8 @@ function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype:
       fn: original.kind === 'reduce' ? original.fn : 'sum',
       out: original.out,
       reduced: [parts],
-      value: { k: 'load', buffer, dtype: k.out.dtype, axes: out.axes.map((a) => ({ size: a.size, index: a.id })) },
+      // The combine iterates the final's own output axes (the row block renamed its outer ones).
+      value: { k: 'load', buffer, dtype: k.out.dtype, axes: [parts, ...original.out.axes].map((a) => ({ size: a.size, index: a.id })) },
       split: { stage: 'combine', count: reduced.map((a) => a.size) },
     });
     return { kernel: k as Final, out };
@@ -392,6 +424,7 @@ function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype:
     name: g.finals.map((f) => f.kernel.name).join(' + '),
     out: finals[0]!.out,
     row,
+    outer,
     parts,
     chunk,
     rows,
@@ -436,7 +469,7 @@ function asContraction(k: RowKernel): RowKernel {
 
 /** Elements per row of a stage's output (its axes but the row). */
 export function rowElements(axes: readonly KAxis[]): number {
-  return staticProduct(axes.filter((a) => a.id !== ROW_AXIS).map((a) => a.size)) ?? 0;
+  return staticProduct(axes.filter((a) => a.id !== ROW_AXIS && !isOuterId(a.id)).map((a) => a.size)) ?? 0;
 }
 
 function dependsOnRow(e: KExpr): boolean {
@@ -465,12 +498,13 @@ function mapLoads<K extends RowKernel>(k: K, f: (b: number) => number): K {
   return { ...k, out, value: m((k as Extract<RowKernel, { value: KExpr }>).value) } as K;
 }
 
-/** `k` with its axis `id` renamed `ROW_AXIS`. */
-function renameRow<K extends RowKernel>(k: K, id: string): K {
-  const ax = (axes: readonly KAxis[]) => axes.map((a) => (a.id === id ? { ...a, id: ROW_AXIS } : a));
+/** `k` with its axes renamed by `ids` (old id → new id). */
+function renameAxes<K extends RowKernel>(k: K, ids: ReadonlyMap<string, string>): K {
+  const to = (id: string) => ids.get(id) ?? id;
+  const ax = (axes: readonly KAxis[]) => axes.map((a) => (ids.has(a.id) ? { ...a, id: to(a.id) } : a));
   const r = (e: KExpr): KExpr => {
-    if (e.k === 'index') return e.axis === id ? { ...e, axis: ROW_AXIS } : e;
-    if (e.k === 'load') return { ...e, axes: e.axes.map((a) => ('at' in a ? { size: a.size, at: r(a.at) } : a.index === id ? { ...a, index: ROW_AXIS } : a)) };
+    if (e.k === 'index') return ids.has(e.axis) ? { ...e, axis: to(e.axis) } : e;
+    if (e.k === 'load') return { ...e, axes: e.axes.map((a) => ('at' in a ? { size: a.size, at: r(a.at) } : ids.has(a.index) ? { ...a, index: to(a.index) } : a)) };
     if (e.k === 'op') return { ...e, args: e.args.map(r) };
     return e;
   };
@@ -480,3 +514,13 @@ function renameRow<K extends RowKernel>(k: K, id: string): K {
   return { ...k, out, value: r((k as Extract<RowKernel, { kind: 'elementwise' }>).value) };
 }
 
+/** The renaming that gives a kernel's row axis `ROW_AXIS` and its outer axes `outer0, outer1, ...`. */
+function canonicalIds(k: RowKernel, rowId: string, row: Row): Map<string, string> {
+  const ids = new Map([[rowId, ROW_AXIS]]);
+  const axes = iterationAxes(k);
+  row.outer.forEach((o, i) => {
+    const a = axes.find((x) => x.name === o.name && x.size === o.size);
+    if (a) ids.set(a.id, outerAxisId(i));
+  });
+  return ids;
+}

@@ -140,4 +140,38 @@ describe('fuse-row-blocks', () => {
       outputs y=b4
     `);
   });
+
+  it('holds a batch axis fixed per workgroup: outer axes the locals do not store', () => {
+    // The symbolic batch b is an outer axis (outer0): a workgroup folds one part of the rows for
+    // one b, so the invariant w[b, j, d] is read per workgroup as [j, d] (l3), the locals hold
+    // [row, j] and [row], and the partial b5 is [part, b, j, d], which the combine reduces with its
+    // own axis ids.
+    expect(
+      run(ir`
+        %0 = input "x" : f32[b:b, i:i, d:8]
+        %1 = input "w" : f32[b:b, j:4, d:8]
+        %2 = contract(%0, %1) : f32[b:b, i:i, j:4]
+        %3 = reduce max(%2) over [j] : f32[b:b, i:i]
+        %4 = map sub(%2, %3) : f32[b:b, i:i, j:4]
+        %5 = map exp(%4) : f32[b:b, i:i, j:4]
+        %6 = contract(%5, %0) : f32[b:b, j:4, d:8]
+        outputs y=%6
+      `),
+    ).toBe(ir`
+      b0 input f32[b:b, i:i, d:8] "input 'x'"
+      b1 input f32[b:b, j:4, d:8] "input 'w'"
+      b2 temp f32[b:b, i:i, j:4] "%2 contract"
+      b3 temp f32[b:b, i:i] "%3 reduce"
+      b4 temp f32[b:b, j:4, d:8] "%6 contract"
+      b5 temp f32[b:b, j:4, d:8] x{"op":"mul","args":[{"op":"mul","args":[32,"b"]},{"op":"ceildiv","args":["i",1024]}]} "%6 contract partial"
+      row-block %6 contract rows[row=i:i] outer[outer0=b:b] parts[part=i/1024:ceil(i/1024)] of 1024 rows, blocks of 64
+        invariant elementwise %2 contract invariant -> l3 f32[a2=j:4, a3=d:8] = b1[outer0,a2,a3]
+        stage gemm %2 contract -> l1 f32[outer0=b:b, row=i:i, a2=j:4] batch[outer0=b:b] m[row=i:i] n[a2=j:4] k[a3=d:8] a=b0[outer0,row,a3] b=l3[a2,a3]
+        stage reduce %3 reduce -> l2 f32[outer0=b:b, row=i:i] = max over [a2=j:4] of l1[outer0,row,a2]
+        final gemm %6 contract -> b4 f32[outer0=b:b, a1=j:4, a2=d:8] batch[outer0=b:b] m[a1=j:4] n[a2=d:8] k[row=i:i] a=exp(sub(l1[outer0,row,a1], l2[outer0,row])) b=b0[outer0,row,a2]
+          partial -> b5 f32[part=i/1024:ceil(i/1024), outer0=b:b, a1=j:4, a2=d:8]
+      reduce %6 contract combine -> b4 f32[a0=b:b, a1=j:4, a2=d:8] = sum over [part=i/1024:ceil(i/1024)] of b5[part,a0,a1,a2] (combine, count i)
+      outputs y=b4
+    `);
+  });
 });
