@@ -167,7 +167,13 @@ export function fuseRowBlocks(program: FusedProgram, limits: DeviceLimits): Fuse
     for (const g of groups) {
       const absorbed = new Set(g.stages.keys());
       const reads = new Set([...g.finals.map((f) => f.kernel), ...[...g.stages.values()].map((x) => x.kernel)].flatMap((k) => [...readBuffers(k)]).filter((b) => !absorbed.has(b)));
-      if (reads.size + g.finals.length + stores.get(g)!.size > limits.maxStorageBuffersPerShaderStage) {
+      // A row block over outer axes cannot run in chunks (`chunk-bindings`): where a buffer it
+      // would bind is larger than one binding, the unfused kernels (which can) run instead.
+      const tooLarge = g.row.outer.length > 0 && [...reads, ...stores.get(g)!].some((b) => {
+        const n = staticProduct(program.buffers[b]!.axes.map((a) => a.size));
+        return n !== null && 4 * n > limits.maxStorageBufferBindingSize;
+      });
+      if (tooLarge || reads.size + g.finals.length + stores.get(g)!.size > limits.maxStorageBuffersPerShaderStage) {
         unfused.add(g.finals[g.finals.length - 1]!.kernel);
         changed = true;
       }
