@@ -110,10 +110,11 @@ export async function buildKernels(options: BuildOptions): Promise<BuildResult> 
   return result;
 }
 
-/** The compiler's identity for the cache: this package's version and its compiler's code. */
+/** The compiler's identity for the cache: this package's version (read once). */
+let version: string | undefined;
 function compilerVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(ROOT, EXT === '.ts' ? 'package.json' : '../package.json'), 'utf8')) as { version: string };
-  return `tessera ${pkg.version}`;
+  version ??= `tessera ${(JSON.parse(readFileSync(join(ROOT, EXT === '.ts' ? 'package.json' : '../package.json'), 'utf8')) as { version: string }).version}`;
+  return version;
 }
 
 /** The module bundled as one ESM file, `tessera` (and its subpaths) resolved to this package. */

@@ -329,6 +329,26 @@ export function subExprs(e: KExpr): KExpr[] {
   return [];
 }
 
+/** An expression's dtype (indices and sizes are i32, a flash score's `acc` f32). */
+export function exprDtype(e: KExpr): DType {
+  return e.k === 'index' || e.k === 'size' ? 'i32' : e.k === 'acc' ? 'f32' : e.dtype;
+}
+
+/** Whether `e` reads any of the axes `ids` (as an index, or to index a load). */
+export function readsAxis(e: KExpr, ids: ReadonlySet<string>): boolean {
+  if (e.k === 'index') return ids.has(e.axis);
+  if (e.k === 'load' && e.axes.some((a) => 'index' in a && ids.has(a.index))) return true;
+  return subExprs(e).some((x) => readsAxis(x, ids));
+}
+
+/**
+ * Whether a reduction is a contraction written as one: an f32 sum of a product (a dot product,
+ * a fused n-ary contraction). Such kernels follow the GEMM's arithmetic (`Emitter.products`).
+ */
+export function isSumOfProducts(k: Extract<KernelIR, { kind: 'reduce' }>): boolean {
+  return k.fn === 'sum' && k.out.dtype === 'f32' && k.value.k === 'op' && k.value.fn === 'mul';
+}
+
 /** Distinct buffers an expression loads. */
 export function loadedBuffers(e: KExpr, into: Set<number> = new Set()): Set<number> {
   if (e.k === 'load') into.add(e.buffer);
@@ -373,11 +393,16 @@ export function kernelOutputs(k: KernelIR): KOutput[] {
   return (k.kind === 'flash' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
 }
 
-/** Buffers a kernel reads (a row block's on-chip locals are not buffers of the program). */
-export function kernelInputs(k: KernelIR): number[] {
+/** Every buffer id a kernel's expressions load (a row block's locals included). */
+export function kernelLoads(k: KernelIR): Set<number> {
   const set = new Set<number>();
   for (const e of kernelExprs(k)) loadedBuffers(e, set);
-  return [...set].filter((b) => !isLocal(b));
+  return set;
+}
+
+/** Buffers a kernel reads (a row block's on-chip locals are not buffers of the program). */
+export function kernelInputs(k: KernelIR): number[] {
+  return [...kernelLoads(k)].filter((b) => !isLocal(b));
 }
 
 function mapExpr(e: KExpr, f: (b: number) => number): KExpr {

@@ -241,7 +241,9 @@ export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, override
  * pays for every value each lane loads, even one all lanes share, so a thread with more rows loads
  * a row-independent operand (the betas' weights, the predictions x̃) once for all of them: the
  * routing bench at 65,536 inputs took 354 ms with 1 row per thread, 319 with 2, 269 with 4, 302
- * with 8 and 367 with 16 (medians of 5 interleaved runs of each compiled variant, same run).
+ * with 8 and 367 with 16 (lavapipe, 2 cores; an ad-hoc script compiling the bench's kernel with
+ * `compileFor(..., { compile: { schedules: { rowBlock: { threads } } } })` for each and timing
+ * `runAndRead` in 5 interleaved rounds after one warm-up; medians; the outputs were identical).
  */
 export const ROW_BLOCK_ROWS_PER_THREAD = 4;
 

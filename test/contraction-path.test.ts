@@ -7,8 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { choosePath, defaultPathName, explainPath, PATH_FUNCTIONS, pathOf, type PathProblem } from '../compiler/contraction-path.ts';
-import { checkCase } from '../bench/fuzz.ts';
-import { einsumCases } from './einsum-arbitrary.ts';
+import { checkCase, einsumCases } from './einsum-arbitrary.ts';
 import { describeGPU } from './gpu.ts';
 
 /** `ab,bc,cd,de->ae` with a tiny middle dimension: contracting through it first is far cheaper. */

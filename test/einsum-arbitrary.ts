@@ -2,9 +2,14 @@
  * Random einsum equations with numpy's semantics, for property tests and `npm run fuzz`: 1–5
  * operands over letters a–e, repeated letters in an operand (diagonals), a leading `...` block
  * in some operands, size-1 axes, sizes that are not tile multiples, and explicit
- * outputs including the empty one (a scalar). Each case carries the operand shapes.
+ * outputs including the empty one (a scalar). Each case carries the operand shapes; `checkCase`
+ * runs one under every path function and fused on a backend against the interpreter.
  */
 import fc from 'fast-check';
+import { interpretKernel, run, type Backend } from '../index.ts';
+import { einsumKernel } from '../kernels/index.ts';
+import { PATH_FUNCTIONS, type PathName } from '../compiler/contraction-path.ts';
+import { randomF32, seededRandom } from '../bench/random.ts';
 
 export interface EinsumCase {
   readonly spec: string;
@@ -35,3 +40,19 @@ export const einsumCases: fc.Arbitrary<EinsumCase> = fc
     const output = anyEllipsis ? (keepBatch ? `...${kept}` : `${kept}...`) : kept;
     return { spec: `${terms.join(',')}->${output}`, shapes };
   });
+
+/** Runs one case under every path; the failures, as text. */
+export async function checkCase(backend: Backend, c: EinsumCase, index: number): Promise<string[]> {
+  const k = einsumKernel(c.spec, c.shapes.map((s) => s.length));
+  const rand = seededRandom(1000 + index);
+  const inputs = Object.fromEntries(c.shapes.map((s, j) => [`x${j}`, { shape: [...s], data: randomF32(s.reduce((a, b) => a * b, 1), rand) }]));
+  const want = interpretKernel(k, inputs, { precision: 'f64' })['out']!;
+  const failures: string[] = [];
+  for (const contractionPath of [...(Object.keys(PATH_FUNCTIONS) as PathName[]), 'fused' as const]) {
+    const got = (await run(k, inputs, backend, { compile: { contractionPath } }))['out']!;
+    const shapeOk = JSON.stringify(got.shape) === JSON.stringify(want.shape);
+    const bad = shapeOk ? want.data.findIndex((w, i) => !(Math.abs(got.data[i]! - w) <= 1e-4 + 1e-4 * Math.abs(w))) : 0;
+    if (!shapeOk || bad >= 0) failures.push(`${c.spec} [${c.shapes.map((s) => s.join('x')).join(', ')}] (${contractionPath}): ${shapeOk ? `at ${bad}: ${got.data[bad]} vs ${want.data[bad]}` : `shape ${got.shape} vs ${want.shape}`}`);
+  }
+  return failures;
+}

@@ -17,7 +17,7 @@ import { withDependencies, xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { scalarOp, wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
-import { extentProduct, isLocal, kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type Chunking, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
+import { exprDtype, extentProduct, isLocal, kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type Chunking, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import { printExpr } from '../kernel-ir-print.ts';
 import { mayBeNonFinite } from '../nonfinite.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
@@ -39,21 +39,6 @@ export function staticHeadSize(axes: readonly KAxis[]): number {
 
 function storageType(d: DType): string {
   return d === 'bool' ? 'u32' : d;
-}
-
-function dtypeOf(e: KExpr): DType {
-  switch (e.k) {
-    case 'load':
-    case 'const':
-    case 'param':
-    case 'op':
-      return e.dtype;
-    case 'index':
-    case 'size':
-      return 'i32';
-    case 'acc':
-      return 'f32';
-  }
 }
 
 /** One emitted kernel: its module, its dispatch's workgroup count and the state that bound it. */
@@ -336,11 +321,11 @@ export class Emitter {
       case 'op':
         if (this.special(e)) return this.bits(this.xexpr(e));
         // A bool or integer result over operands that may be non-finite (a comparison, a cast).
-        if (e.args.some((a) => this.special(a))) return this.xop(e.fn, this.xargs(e.args), e.args.map(dtypeOf));
+        if (e.args.some((a) => this.special(a))) return this.xop(e.fn, this.xargs(e.args), e.args.map(exprDtype));
         return this.op(
           e.fn,
           e.args.map((a) => this.expr(a)),
-          e.args.map(dtypeOf),
+          e.args.map(exprDtype),
         );
     }
   }
@@ -353,7 +338,7 @@ export class Emitter {
       this.useHelpers(['xf']);
       return xfLiteral(e.value);
     }
-    if (e.k === 'op' && this.special(e)) return this.xop(e.fn, this.xargs(e.args), e.args.map(dtypeOf));
+    if (e.k === 'op' && this.special(e)) return this.xop(e.fn, this.xargs(e.args), e.args.map(exprDtype));
     // Anything else is classified by its bits: a load from a buffer that may hold ±∞, or a value
     // whose arithmetic ran plain (an overflow becomes +∞ here too).
     this.useHelpers(['xf_of']);
@@ -362,7 +347,7 @@ export class Emitter {
 
   /** Operands for `xop`: f32 ones as `xf`, others plain. */
   private xargs(args: readonly KExpr[]): string[] {
-    return args.map((a) => (dtypeOf(a) === 'f32' ? this.xexpr(a) : this.expr(a)));
+    return args.map((a) => (exprDtype(a) === 'f32' ? this.xexpr(a) : this.expr(a)));
   }
 
   /** An `xf` expression's IEEE value (non-finite classes as bit patterns). */

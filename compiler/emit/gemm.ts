@@ -12,7 +12,12 @@ import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
 import { forRange, strided } from './loops.ts';
 
+/** A GEMM multiplies and adds on the device's IEEE arithmetic, its operands from input tensors read plain (`Emitter.products`). */
 export function emitGemm(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: Emitter): Emitted {
+  return em.withNonFinite(em.products, () => emitTiles(k, s, em));
+}
+
+function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: Emitter): Emitted {
   const d = k.out.dtype;
   const T = regType(d);
   const zero = wgslLiteral(0, d);

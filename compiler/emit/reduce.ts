@@ -10,7 +10,7 @@ import { reductionFold, type ReductionFold } from '../../dsl/reductions.ts';
 import { xfLiteral } from '../../dsl/nonfinite-wgsl.ts';
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import type { DType } from '../../dsl/types.ts';
-import type { KAxis, KernelIR } from '../kernel-ir.ts';
+import { isSumOfProducts, type KAxis, type KernelIR } from '../kernel-ir.ts';
 import type { ReduceSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
@@ -68,12 +68,8 @@ function extents(em: Emitter, axes: readonly KAxis[]): string {
  * contraction): like a GEMM it multiplies and adds on the device's IEEE arithmetic, its operands
  * read from input tensors plain (`Emitter.products`).
  */
-export function isContraction(k: Extract<KernelIR, { kind: 'reduce' }>): boolean {
-  return k.fn === 'sum' && k.out.dtype === 'f32' && k.value.k === 'op' && k.value.fn === 'mul';
-}
-
 export function emitReduce(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule, em: Emitter): Emitted {
-  return isContraction(k) ? em.withNonFinite(em.products, () => emitFold(k, s, em)) : emitFold(k, s, em);
+  return isSumOfProducts(k) ? em.withNonFinite(em.products, () => emitFold(k, s, em)) : emitFold(k, s, em);
 }
 
 function emitFold(k: Extract<KernelIR, { kind: 'reduce' }>, s: ReduceSchedule, em: Emitter): Emitted {

@@ -13,25 +13,18 @@ import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import type { DType, Size } from '../../dsl/types.ts';
 import { printExpr } from '../kernel-ir-print.ts';
 import { sizeProduct, type SizeExpr } from '../../program/index.ts';
-import { extentProduct, ROW_AXIS, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR, type RowBlockKernel, type RowKernel } from '../kernel-ir.ts';
+import { extentProduct, readsAxis, ROW_AXIS, staticProduct, subExprs, type KAxis, type KExpr, type KernelIR, type RowBlockKernel, type RowKernel } from '../kernel-ir.ts';
 import type { RowBlockSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
 import { forRange, strided } from './loops.ts';
 import { accumulator } from './reduce.ts';
 
-/** Whether `e` reads any of `axes`. */
-function usesAny(e: KExpr, axes: ReadonlySet<string>): boolean {
-  if (e.k === 'index') return axes.has(e.axis);
-  if (e.k === 'load' && e.axes.some((a) => 'index' in a && axes.has(a.index))) return true;
-  return subExprs(e).some((x) => usesAny(x, axes));
-}
-
 /** The largest op subtrees of `e` that read none of `axes`, each once, in evaluation order. */
 function invariantOps(e: KExpr, axes: ReadonlySet<string>): KExpr[] {
   const out = new Map<string, KExpr>();
   const visit = (x: KExpr) => {
-    if (x.k === 'op' && !usesAny(x, axes)) {
+    if (x.k === 'op' && !readsAxis(x, axes)) {
       out.set(printExpr(x), x);
       return;
     }
@@ -50,7 +43,7 @@ function repeatedOps(e: KExpr, varying: ReadonlySet<string>): KExpr[] {
   const order: string[] = [];
   const visit = (x: KExpr) => {
     subExprs(x).forEach(visit);
-    if (x.k !== 'op' || (varying.size > 0 && !usesAny(x, varying))) return;
+    if (x.k !== 'op' || (varying.size > 0 && !readsAxis(x, varying))) return;
     const key = printExpr(x);
     const entry = seen.get(key);
     if (entry) entry.n++;
@@ -122,7 +115,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     (f.kernel.kind === 'gemm' ? [f.kernel.a, f.kernel.b] : [f.kernel.value]).forEach(visit);
   }
   // `rowAt`: the row's position in the local's axes (-1 for an invariant); `outerAt`: the outer axes', which locals do not store.
-  const layout = new Map<number, { kind: 'shared' | 'private'; rowAt: number; outerAt: number[]; dtype: DType }>();
+  const layout = new Map<number, { kind: 'shared' | 'private'; rowAt: number; outerAt: number[]; per: number; dtype: DType }>();
   const workgroupVars: { name: string; type: string }[] = [];
   const decls: Stmt[] = [];
   // GEMM stages that read a row-independent operand four k at a time, and that operand's invariant.
@@ -133,7 +126,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
   }
   const vec4s = new Set([...fours.values()].map((v) => v.inv.buffer));
   for (const inv of k.invariants) {
-    layout.set(inv.out.buffer, { kind: 'shared', rowAt: -1, outerAt: [], dtype: inv.out.dtype });
+    layout.set(inv.out.buffer, { kind: 'shared', rowAt: -1, outerAt: [], per: 0, dtype: inv.out.dtype });
     const n = count(inv.out.axes);
     workgroupVars.push({ name: `inv${-inv.out.buffer}`, type: vec4s.has(inv.out.buffer) ? `array<vec4<f32>, ${n / 4}>` : `array<${storage(inv.out.dtype)}, ${n}>` });
   }
@@ -142,10 +135,10 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     const outerAt = st.out.axes.flatMap((a, i) => (a.id !== ROW_AXIS && fixed(a) ? [i] : []));
     const per = count(st.out.axes.filter((a) => !fixed(a)));
     if (finalReads.has(st.out.buffer)) {
-      layout.set(st.out.buffer, { kind: 'shared', rowAt, outerAt, dtype: st.out.dtype });
+      layout.set(st.out.buffer, { kind: 'shared', rowAt, outerAt, per, dtype: st.out.dtype });
       workgroupVars.push({ name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${R * per}>` });
     } else {
-      layout.set(st.out.buffer, { kind: 'private', rowAt, outerAt, dtype: st.out.dtype });
+      layout.set(st.out.buffer, { kind: 'private', rowAt, outerAt, per, dtype: st.out.dtype });
       decls.push({ s: 'var', name: `loc${-st.out.buffer}`, type: `array<${storage(st.out.dtype)}, ${RPT * per}>` });
     }
   }
@@ -154,7 +147,7 @@ export function emitRowBlock(k: RowBlockKernel, s: RowBlockSchedule, em: Emitter
     if (l.rowAt < 0) return vec4s.has(buffer) ? `inv${-buffer}[${em.offset(axes)} / 4u][${em.offset(axes)} % 4u]` : `inv${-buffer}[${em.offset(axes)}]`;
     if (l.kind === 'private') {
       const at = em.offset(axes.filter((_, i) => i !== l.rowAt && !l.outerAt.includes(i)));
-      return RPT === 1 ? `loc${-buffer}[${at}]` : `loc${-buffer}[rp * ${count(k.stages.find((x) => x.out.buffer === buffer)!.out.axes.filter((a) => !fixed(a)))}u + ${at}]`;
+      return RPT === 1 ? `loc${-buffer}[${at}]` : `loc${-buffer}[rp * ${l.per}u + ${at}]`;
     }
     return `loc${-buffer}[${em.offset(axes.flatMap((a, i) => (l.outerAt.includes(i) ? [] : [i === l.rowAt ? { size: R, index: `(${a.index} - row0)` } : a])))}]`;
   };

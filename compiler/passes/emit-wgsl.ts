@@ -54,8 +54,9 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
   // A GEMM's multiply-adds run on the device's IEEE arithmetic, and so do its operand prologues
   // over the caller's tensors: no compiler folding applies to values read from memory, and carrying
   // them as xf through every tile load cost the routing bench's split-K partials 2x on lavapipe.
-  // Infinities the program writes itself (mask constants, singular ops) stay exact there too. A
-  // row block's contractions follow the same rule (`Emitter.products`).
+  // Infinities the program writes itself (mask constants, singular ops) stay exact there too. Every
+  // contraction — GEMM kernels, sums of products, a row block's GEMM stages and finals — emits under
+  // this set (`Emitter.products`).
   const gemmNonFinite = new Set([...nonFinite].filter((b) => !inputs.includes(b)));
   const byText = new Map<string, number>();
   const steps = (list: readonly TiledStep[]): Step[] =>
@@ -65,7 +66,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
         return { kind: 'copy', label: s.label, src: s.src, dst: s.dst, bytes: { op: 'mul', args: [4, sizeProduct(b.axes.map((a) => a.size))] } };
       }
       if (s.kind === 'loop') return { kind: 'loop', label: s.label, count: s.count, body: steps(s.body) };
-      const e = emitKernel(s.kernel, s.schedule, s.kernel.kind === 'gemm' ? gemmNonFinite : nonFinite, s.chunk ?? null, gemmNonFinite);
+      const e = emitKernel(s.kernel, s.schedule, nonFinite, s.chunk ?? null, gemmNonFinite);
       let index = byText.get(e.wgsl);
       if (index === undefined) {
         index = kernels.length;

@@ -20,8 +20,12 @@
 import type { Axis, DType, Size } from '../../dsl/types.ts';
 import { type DeviceLimits } from '../../program/index.ts';
 import {
+  exprDtype,
   extentProduct,
+  isSumOfProducts,
   kernelExprs,
+  kernelLoads,
+  readsAxis,
   kernelOutputs,
   ROW_AXIS,
   staticProduct,
@@ -47,7 +51,9 @@ export const MAX_STAGE_REDUCTION = 4096;
 /**
  * A tensor several row blocks compute is stored by the first and read by the rest, unless it is
  * static and at least this large: then each recomputes it, so that it never exists (routing's
- * betas at a million inputs are 64 MiB each; at 65,536, 4 MiB are cheaper to read than to redo).
+ * betas at a million inputs are 64 MiB each). At 65,536 inputs reading the stored 4 MiB betas
+ * beats redoing them: the routing bench's kernels took 604 ms of GPU time with the betas
+ * recomputed in the loop's row block and 370 ms stored (timestamp profile, lavapipe, 2 cores).
  */
 export const RECOMPUTE_BYTES = 16 * 2 ** 20;
 /** Rows per part: each workgroup folds this many rows into one partial result. */
@@ -109,7 +115,7 @@ export function fuseRowBlocks(program: FusedProgram, limits: DeviceLimits): Fuse
       push(readers, s.step.src, s);
     } else {
       for (const o of kernelOutputs(s.step.kernel)) push(writers, o.buffer, s);
-      for (const b of readBuffers(s.step.kernel)) push(readers, b, s);
+      for (const b of kernelLoads(s.step.kernel)) push(readers, b, s);
     }
   }
   const outputs = new Set(program.outputs.map((o) => o.buffer));
@@ -166,7 +172,7 @@ export function fuseRowBlocks(program: FusedProgram, limits: DeviceLimits): Fuse
     // Every buffer a row block binds: what it reads, its partials and what it stores.
     for (const g of groups) {
       const absorbed = new Set(g.stages.keys());
-      const reads = new Set([...g.finals.map((f) => f.kernel), ...[...g.stages.values()].map((x) => x.kernel)].flatMap((k) => [...readBuffers(k)]).filter((b) => !absorbed.has(b)));
+      const reads = new Set([...g.finals.map((f) => f.kernel), ...[...g.stages.values()].map((x) => x.kernel)].flatMap((k) => [...kernelLoads(k)]).filter((b) => !absorbed.has(b)));
       // A row block over outer axes cannot run in chunks (`chunk-bindings`): where a buffer it
       // would bind is larger than one binding, the unfused kernels (which can) run instead.
       const tooLarge = g.row.outer.length > 0 && [...reads, ...stores.get(g)!].some((b) => {
@@ -212,16 +218,6 @@ function isMember(g: Group, k: KernelIR): boolean {
   return g.finals.some((f) => f.kernel === k) || [...g.stages.values()].some((x) => x.kernel === k);
 }
 
-/** Buffers a kernel loads (row blocks do not exist yet here). */
-function readBuffers(k: KernelIR): Set<number> {
-  const set = new Set<number>();
-  const visit = (e: KExpr) => {
-    if (e.k === 'load') set.add(e.buffer);
-    subExprs(e).forEach(visit);
-  };
-  kernelExprs(k).forEach(visit);
-  return set;
-}
 
 /**
  * The rows `k` folds as a final, and its outer axes (a batch: a GEMM's batch axes, a reduction's
@@ -318,7 +314,7 @@ function formGroups(
   };
   /** Absorbs what `k` (row axis `rowId`) reads into `stages`; false when a read cannot move to `at`. */
   const absorb = (k: KernelIR, rowId: string, site: Site, at: Place, row: Row, stages: Group['stages'], key: KernelIR): boolean => {
-    for (const b of readBuffers(k)) {
+    for (const b of kernelLoads(k)) {
       if (stages.has(b)) continue;
       const ws = writers.get(b) ?? [];
       const w = ws.length === 1 && ws[0]!.step.kind === 'kernel' && !excluded.has(b) && !readOnly.get(key)?.has(b) ? ws[0]! : null;
@@ -367,7 +363,7 @@ type Place = Pick<Site, 'pos' | 'loops'>;
 
 function touches(s: Site, b: number): boolean {
   if (s.step.kind === 'copy') return s.step.src === b || s.step.dst === b;
-  return readBuffers(s.step.kernel).has(b) || kernelOutputs(s.step.kernel).some((o) => o.buffer === b);
+  return kernelLoads(s.step.kernel).has(b) || kernelOutputs(s.step.kernel).some((o) => o.buffer === b);
 }
 
 /** The row block for a group, then one combine kernel per final. */
@@ -385,11 +381,11 @@ function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype:
     const operand = (e: KExpr, axes: readonly KAxis[]): KExpr => {
       if ((e.k === 'load' && (!fours || e.buffer < 0)) || dependsOnRow(e)) return e;
       // Fixed per workgroup, the outer axes are not axes of the invariant.
-      const used = axes.filter((a) => a.id !== ROW_AXIS && !isOuterId(a.id) && usesAxis(e, a.id));
+      const used = axes.filter((a) => a.id !== ROW_AXIS && !isOuterId(a.id) && readsAxis(e, new Set([a.id])));
       if (staticProduct(used.map((a) => a.size)) === null) return e;
       const id = nextLocal--;
-      invariants.push({ kind: 'elementwise', name: `${k.name} invariant`, out: { buffer: id, dtype: dtypeOf(e), axes: used }, value: e });
-      return { k: 'load', buffer: id, dtype: dtypeOf(e), axes: used.map((a) => ({ size: a.size, index: a.id })) };
+      invariants.push({ kind: 'elementwise', name: `${k.name} invariant`, out: { buffer: id, dtype: exprDtype(e), axes: used }, value: e });
+      return { k: 'load', buffer: id, dtype: exprDtype(e), axes: used.map((a) => ({ size: a.size, index: a.id })) };
     };
     return { ...k, a: operand(k.a, [...k.batch, ...k.m, ...k.k]), b: operand(k.b, [...k.batch, ...k.n, ...k.k]) };
   };
@@ -448,7 +444,7 @@ function buildRowBlock(g: Group, stored: ReadonlySet<number>, newBuffer: (dtype:
  */
 function blockRows(stages: readonly RowKernel[], finals: readonly RowKernel[], invariants: readonly RowKernel[], limits: DeviceLimits): number {
   const readByFinals = new Set<number>();
-  for (const f of finals) for (const b of readBuffers(f)) if (b < 0) readByFinals.add(b);
+  for (const f of finals) for (const b of kernelLoads(f)) if (b < 0) readByFinals.add(b);
   const perRow = stages.filter((s) => readByFinals.has(s.out.buffer)).reduce((n, s) => n + rowElements(s.out.axes), 0);
   const fixed = invariants.reduce((n, s) => n + (staticProduct(s.out.axes.map((a) => a.size)) ?? 0), 0);
   const threads = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
@@ -465,9 +461,9 @@ function blockRows(stages: readonly RowKernel[], finals: readonly RowKernel[], i
  * reduced axes (it becomes the GEMM's `b`, with no `n` axes).
  */
 function asContraction(k: RowKernel): RowKernel {
-  if (k.kind !== 'reduce' || k.fn !== 'sum' || k.out.dtype !== 'f32' || k.value.k !== 'op' || k.value.fn !== 'mul' || k.value.args.length !== 2) return k;
+  if (k.kind !== 'reduce' || !isSumOfProducts(k) || k.value.k !== 'op' || k.value.args.length !== 2) return k;
   const [x, y] = k.value.args as [KExpr, KExpr];
-  const onlyReduced = (e: KExpr) => !dependsOnRow(e) && !k.out.axes.some((a) => usesAxis(e, a.id));
+  const onlyReduced = (e: KExpr) => !dependsOnRow(e) && !readsAxis(e, new Set(k.out.axes.map((a) => a.id)));
   const [a, b] = onlyReduced(y) && dependsOnRow(x) ? [x, y] : onlyReduced(x) && dependsOnRow(y) ? [y, x] : [null, null];
   if (!a || !b) return k;
   return { kind: 'gemm', name: k.name, out: k.out, batch: [], m: k.out.axes, n: [], k: k.reduced, a, b };
@@ -478,19 +474,13 @@ export function rowElements(axes: readonly KAxis[]): number {
   return staticProduct(axes.filter((a) => a.id !== ROW_AXIS && !isOuterId(a.id)).map((a) => a.size)) ?? 0;
 }
 
+const ROW_ONLY: ReadonlySet<string> = new Set([ROW_AXIS]);
+
+/** Whether `e` varies with the row: reads the row axis or an on-chip local. */
 function dependsOnRow(e: KExpr): boolean {
-  return usesAxis(e, ROW_AXIS) || (e.k === 'load' && e.buffer < 0) || subExprs(e).some(dependsOnRow);
+  return readsAxis(e, ROW_ONLY) || (e.k === 'load' && e.buffer < 0) || subExprs(e).some(dependsOnRow);
 }
 
-function usesAxis(e: KExpr, id: string): boolean {
-  if (e.k === 'index') return e.axis === id;
-  if (e.k === 'load' && e.axes.some((a) => 'index' in a && a.index === id)) return true;
-  return subExprs(e).some((x) => usesAxis(x, id));
-}
-
-function dtypeOf(e: KExpr): DType {
-  return e.k === 'index' || e.k === 'size' ? 'i32' : e.k === 'acc' ? 'f32' : e.dtype;
-}
 
 /** `k` with its loads of buffers renamed by `f`. */
 function mapLoads<K extends RowKernel>(k: K, f: (b: number) => number): K {

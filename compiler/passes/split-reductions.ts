@@ -17,7 +17,7 @@
 import { reductionFold } from '../../dsl/reductions.ts';
 import type { Axis, DType } from '../../dsl/types.ts';
 import type { DeviceLimits, SizeRange } from '../../program/index.ts';
-import { extentProduct, kernelExprs, subExprs, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type NewBuffer } from '../kernel-ir.ts';
+import { exprDtype, extentProduct, kernelExprs, subExprs, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type NewBuffer } from '../kernel-ir.ts';
 import { splitRule, type ScheduleOverrides, type SplitRule } from '../schedule.ts';
 
 type Splittable = Extract<KernelIR, { kind: 'reduce' | 'gemm' }>;
@@ -95,7 +95,7 @@ function splitKernel(k: Splittable, rule: SplitRule, newBuffer: NewBuffer): [Ker
     return [partial, combine(k.fn, k.reduced)];
   }
   // Both operands are zero past the end: 0·0, where a clamped read could be ±∞ or NaN.
-  const operand = (e: KExpr) => chunked(e, 0, dtypeOf(e));
+  const operand = (e: KExpr) => chunked(e, 0, exprDtype(e));
   const partial: KernelIR = { ...k, name: label, out: partialOut, batch: [parts, ...k.batch], k: replace(k.k), a: operand(k.a), b: operand(k.b) };
   return [partial, combine('sum', k.k)];
 }
@@ -112,10 +112,6 @@ function atPosition(e: KExpr, id: string, position: KExpr): KExpr {
     default:
       return e;
   }
-}
-
-function dtypeOf(e: KExpr): DType {
-  return e.k === 'index' || e.k === 'size' ? 'i32' : e.k === 'acc' ? 'f32' : e.dtype;
 }
 
 /** `count` axis ids (`a<n>`) that `k` does not use yet. */
