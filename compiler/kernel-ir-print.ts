@@ -94,6 +94,14 @@ function printKernel(k: KernelIR): string {
         ...(k.blockMask ? [`  blocks ${k.blockMask.rows}x${k.blockMask.kvTile} counts b${k.blockMask.counts.buffer} list b${k.blockMask.list.buffer}`] : []),
       ].join('\n');
     }
+    case 'simplicial':
+      return [
+        `${head}${k.lse ? ` lse b${k.lse.buffer}${axesText(k.lse.axes)}` : ''}`,
+        `  outer${axesText(k.outer)} batch${axesText(k.batch)} tiled${k.tiled ? axesText([k.tiled]) : '[]'} kv${axesText(k.kv)} d${axesText(k.d)} e${axesText(k.e)}`,
+        `  q=${printExpr(k.q)} k=[${k.k.map(printExpr).join(', ')}] v=[${k.v.map(printExpr).join(', ')}]`,
+        `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'}`,
+        ...k.kv.map((a, t) => `  ${a.id}>=[${k.bounds[t]!.lower.map(printKvBound).join(', ')}] ${a.id}<=[${k.bounds[t]!.upper.map(printKvBound).join(', ')}]`),
+      ].join('\n');
     case 'elementwise':
       return `${head} = ${printExpr(k.value)}`;
     case 'reduce':

@@ -102,6 +102,7 @@ export type KernelIR =
       readonly b: KExpr;
     }
   | FlashKernel
+  | SimplicialKernel
   | FlashCombineKernel
   | MaskClassifyKernel
   | MaskCompactKernel
@@ -201,6 +202,35 @@ export interface FlashKernel {
   readonly split: { readonly parts: number; readonly partial: KOutput } | null;
   /** Block mask (mask not captured by analytic bounds): the compacted list of kv tiles to visit. */
   readonly blockMask: BlockMask | null;
+}
+
+/**
+ * Fused attention whose softmax runs jointly over several kv axes (2-simplicial attention: keys
+ * `j` and `l`): for every row, online softmax over the pairs (kv[0], kv[1], ...) of `score`
+ * (where `valid`), whose `acc` is the n-ary dot product Σ_d q·k[0]·k[1]·…, accumulating the product
+ * of the values `v[0] ⊙ v[1] ⊙ …`; writes `out` = normalised sum and `lse` = log-sum-exp. No tensor
+ * over the pairs exists. `k[t]` and `v[t]` read kv axis `kv[t]` (and batch, head axes) only;
+ * `bounds[t]` are the analytic bounds on `kv[t]` in terms of the tiled query axis.
+ */
+export interface SimplicialKernel {
+  readonly kind: 'simplicial';
+  readonly name: string;
+  readonly out: KOutput;
+  readonly lse: KOutput | null;
+  /** Row axes other than `tiled`; `batch` is the part the keys and values vary with. */
+  readonly outer: readonly KAxis[];
+  readonly batch: readonly KAxis[];
+  /** The query axis spread over a workgroup's threads (null: one row per workgroup). */
+  readonly tiled: KAxis | null;
+  readonly kv: readonly KAxis[];
+  readonly d: readonly KAxis[];
+  readonly e: readonly KAxis[];
+  readonly q: KExpr;
+  readonly k: readonly KExpr[];
+  readonly v: readonly KExpr[];
+  readonly score: KExpr;
+  readonly valid: KExpr | null;
+  readonly bounds: readonly { readonly lower: readonly KvBound[]; readonly upper: readonly KvBound[] }[];
 }
 
 /**
@@ -372,6 +402,8 @@ export function kernelExprs(k: KernelIR): KExpr[] {
         ...k.upper.map((b) => b.c),
         ...(k.blockMask ? [k.blockMask.counts, k.blockMask.list] : []),
       ];
+    case 'simplicial':
+      return [k.q, ...k.k, ...k.v, k.score, ...(k.valid ? [k.valid] : []), ...k.bounds.flatMap((b) => [...b.lower, ...b.upper].map((x) => x.c))];
     case 'flash-combine':
       return [k.partial];
     case 'mask-classify':
@@ -390,7 +422,7 @@ export function kernelOutputs(k: KernelIR): KOutput[] {
   if (k.kind === 'flash' && k.split) return [k.split.partial];
   if (k.kind === 'mask-compact') return [k.out, k.counts];
   if (k.kind === 'row-block') return [...k.finals.map((f) => f.out), ...k.stores.map((x) => x.out)];
-  return (k.kind === 'flash' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
+  return (k.kind === 'flash' || k.kind === 'simplicial' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
 }
 
 /** Every buffer id a kernel's expressions load (a row block's locals included). */
@@ -432,6 +464,20 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
         upper: k.upper.map(bound),
         split: k.split ? { ...k.split, partial: { ...k.split.partial, buffer: f(k.split.partial.buffer) } } : null,
         blockMask: k.blockMask ? { ...k.blockMask, counts: { ...k.blockMask.counts, buffer: f(k.blockMask.counts.buffer) }, list: { ...k.blockMask.list, buffer: f(k.blockMask.list.buffer) } } : null,
+      };
+    }
+    case 'simplicial': {
+      const bound = (b: KvBound): KvBound => ({ ...b, c: mapExpr(b.c, f) });
+      return {
+        ...k,
+        out,
+        lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null,
+        q: mapExpr(k.q, f),
+        k: k.k.map((x) => mapExpr(x, f)),
+        v: k.v.map((x) => mapExpr(x, f)),
+        score: mapExpr(k.score, f),
+        valid: k.valid ? mapExpr(k.valid, f) : null,
+        bounds: k.bounds.map((b) => ({ lower: b.lower.map(bound), upper: b.upper.map(bound) })),
       };
     }
     case 'mask-classify':

@@ -49,6 +49,7 @@ export function nonFiniteBuffers(steps: readonly HostStep[], inputs: readonly nu
 function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
   switch (k.kind) {
     case 'flash':
+    case 'simplicial':
     case 'flash-combine':
       // lse is −∞ for a row with nothing allowed (written as its bit pattern).
       return k.lse ? [k.lse.buffer] : [];

@@ -61,7 +61,18 @@ export interface RowBlockSchedule {
   readonly threads: number;
 }
 
-export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule | FlashSchedule | RowBlockSchedule;
+/**
+ * A 2-simplicial (joint-softmax) kernel: `threads` query rows per workgroup, one per thread; the
+ * innermost kv axis is scored `lTile` keys at a time (at most 32: the tile's validity is a bit
+ * mask), one rescale of the running state per tile.
+ */
+export interface SimplicialSchedule {
+  readonly kind: 'simplicial';
+  readonly threads: number;
+  readonly lTile: number;
+}
+
+export type Schedule = ElementwiseSchedule | ReduceSchedule | GemmSchedule | FlashSchedule | SimplicialSchedule | RowBlockSchedule;
 
 /** The schedule each kernel kind runs under (the block-mask and combine kernels are one thread per item). */
 export interface ScheduleOf {
@@ -69,6 +80,7 @@ export interface ScheduleOf {
   readonly reduce: ReduceSchedule;
   readonly gemm: GemmSchedule;
   readonly flash: FlashSchedule;
+  readonly simplicial: SimplicialSchedule;
   readonly 'flash-combine': ElementwiseSchedule;
   readonly 'mask-classify': ElementwiseSchedule;
   readonly 'mask-compact': ElementwiseSchedule;
@@ -80,6 +92,7 @@ export interface ScheduleOverrides {
   readonly reduce?: Omit<ReduceSchedule, 'kind'>;
   readonly gemm?: Omit<GemmSchedule, 'kind'>;
   readonly flash?: Omit<FlashSchedule, 'kind'>;
+  readonly simplicial?: Omit<SimplicialSchedule, 'kind'>;
   /** A row block's threads (its rows are the fuser's). */
   readonly rowBlock?: Pick<RowBlockSchedule, 'threads'>;
   /** Long-axis splitting (`splitRule`): other thresholds or chunks, or `false` for none. */
@@ -130,7 +143,7 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
   const fail = (msg: string): never => {
     throw new TesseraError(`schedule: ${msg}`);
   };
-  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' || s.kind === 'row-block' ? s.threads : s.workgroupSize;
+  const threads = s.kind === 'gemm' ? s.threadsM * s.threadsN : s.kind === 'flash' || s.kind === 'simplicial' || s.kind === 'row-block' ? s.threads : s.workgroupSize;
   if (!(Number.isInteger(threads) && threads >= 1)) fail(`${s.kind} workgroup size must be a whole number >= 1`);
   if (threads > maxWorkgroupThreads(limits)) fail(`${s.kind} workgroup of ${threads} threads exceeds the device's ${maxWorkgroupThreads(limits)}`);
   if (s.kind === 'row-block' && s.rows % s.threads !== 0) fail(`row-block threads ${s.threads} must divide its ${s.rows} rows`);
@@ -147,6 +160,7 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
       fail(`flash tiles need ${bytes} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
     }
   }
+  if (s.kind === 'simplicial' && !(Number.isInteger(s.lTile) && s.lTile >= 1 && s.lTile <= 32)) fail(`simplicial lTile must be a whole number from 1 to 32, got ${s.lTile}`);
   if (s.kind === 'gemm') {
     for (const [name, v] of Object.entries({ tileM: s.tileM, tileN: s.tileN, tileK: s.tileK })) {
       if (!(Number.isInteger(v) && v >= 1)) fail(`gemm ${name} must be a whole number >= 1, got ${v}`);
@@ -227,6 +241,13 @@ export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, override
       if (kernel.blockMask) return { ...defaultFlashSchedule(kernel, limits), rows: kernel.blockMask.rows, kvTile: kernel.blockMask.kvTile };
       if (overrides.flash) return { kind: 'flash', ...overrides.flash };
       return defaultFlashSchedule(kernel, limits);
+    case 'simplicial': {
+      if (overrides.simplicial) return { kind: 'simplicial', ...overrides.simplicial };
+      // One thread per query row; a static query axis shorter than a workgroup gets a smaller one.
+      const t = kernel.tiled?.size;
+      const rows = typeof t === 'number' ? 1 << Math.ceil(Math.log2(Math.max(1, t))) : kernel.tiled ? 64 : 1;
+      return { kind: 'simplicial', threads: Math.min(64, rows, 1 << Math.floor(Math.log2(maxThreads))), lTile: 16 };
+    }
     case 'mask-classify':
       return { kind: 'elementwise', workgroupSize: kernel.rows };
     case 'mask-compact':

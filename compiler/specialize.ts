@@ -99,6 +99,6 @@ function flashNodes(graph: Graph): Extract<Node, { op: 'flash' }>[] {
 
 /** The sizes of a flash region's head axes (d and e), as the flash lowering reads them. */
 function headSizes(flash: Extract<Node, { op: 'flash' }>): Size[] {
-  const parts = flashParts(flash.body, flash.axis);
+  const parts = flashParts(flash.body, flash.axes);
   return parts ? [...parts.d, ...parts.e].map((a) => a.size) : [];
 }

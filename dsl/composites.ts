@@ -58,7 +58,7 @@ const DEFINITIONS: Readonly<Record<CompositeNode['fn'] | 'logsumexp', Definition
 };
 
 /** A composite node, or a reduction that is defined by a graph (see `reductions.ts`). */
-export type DefinedNode = Pick<CompositeNode, 'op' | 'fn' | 'arg' | 'axis' | 'eps'> | Pick<ReduceNode, 'op' | 'fn' | 'arg' | 'axes'>;
+export type DefinedNode = Pick<CompositeNode, 'op' | 'fn' | 'arg' | 'axes' | 'eps'> | Pick<ReduceNode, 'op' | 'fn' | 'arg' | 'axes'>;
 
 /** Whether a node stands for a graph of primitives (a composite, or the logsumexp reduction). */
 export function definedByGraph(node: Node): DefinedNode | null {
@@ -70,17 +70,9 @@ export function definedByGraph(node: Node): DefinedNode | null {
  * returns the id of the result.
  */
 export function writeDefinition(b: GraphBuilder, node: DefinedNode, x: number): number {
-  if (node.op === 'composite') return DEFINITIONS[node.fn](b, x, [node.axis], node.eps);
+  if (node.op === 'composite') return DEFINITIONS[node.fn](b, x, node.axes, node.eps);
   if (node.fn !== 'logsumexp') throw new TesseraError(`${node.fn} is a primitive reduction, not defined by a graph`);
   return DEFINITIONS.logsumexp(b, x, node.axes, undefined);
-}
-
-/**
- * Writes a composite over several axes straight into `b` as primitives (the tracer does this for
- * `softmax(x, ['j', 'l'])`: a composite node names one axis), from the same definitions.
- */
-export function writeComposite(b: GraphBuilder, fn: CompositeNode['fn'], x: number, axes: readonly string[], eps?: number): number {
-  return DEFINITIONS[fn](b, x, axes, eps);
 }
 
 const cache = new WeakMap<object, Graph>();

@@ -115,9 +115,14 @@ export function inferRelabel(arg: TensorType, names: readonly string[], order?: 
   return { dtype: arg.dtype, axes: result.map((name) => ({ name, size: sizes.get(name)! })) };
 }
 
-export function inferComposite(fn: CompositeFn, arg: TensorType, axis: string): TensorType {
-  if (!arg.axes.some((a) => a.name === axis)) {
-    throw new TesseraError(`${fn}: tensor has no axis '${axis}'; its axes are ${listAxes(arg)}`);
+export function inferComposite(fn: CompositeFn, arg: TensorType, axes: readonly string[]): TensorType {
+  if (axes.length === 0) throw new TesseraError(`${fn}: needs at least one axis`);
+  const twice = axes.find((a, i) => axes.indexOf(a) !== i);
+  if (twice !== undefined) throw new TesseraError(`${fn}: axis '${twice}' is listed twice`);
+  for (const axis of axes) {
+    if (!arg.axes.some((a) => a.name === axis)) {
+      throw new TesseraError(`${fn}: tensor has no axis '${axis}'; its axes are ${listAxes(arg)}`);
+    }
   }
   if (arg.dtype !== 'f32') throw new TesseraError(`${fn}: needs an f32 tensor, got ${arg.dtype}`);
   return arg;

@@ -101,7 +101,8 @@ export interface CompositeNode extends NodeBase {
   readonly op: 'composite';
   readonly fn: CompositeFn;
   readonly arg: number;
-  readonly axis: string;
+  /** The axes it normalises over, jointly (`softmax(x, ['j', 'l'])`): one or more, in order. */
+  readonly axes: readonly string[];
   /** layer_norm's epsilon. */
   readonly eps?: number;
 }
@@ -130,7 +131,8 @@ export interface FlashNode extends NodeBase {
   readonly op: 'flash';
   readonly output: 'o' | 'lse';
   readonly args: readonly number[];
-  readonly axis: string;
+  /** The axes the softmax runs over jointly: the kv axis, or (j, l) for 2-simplicial attention. */
+  readonly axes: readonly string[];
   readonly body: Graph;
 }
 

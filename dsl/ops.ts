@@ -6,7 +6,6 @@
 import { inferComposite, inferContract, inferGather, inferIota, inferMap, inferReduce, inferRelabel } from './infer.ts';
 import type { ReduceFn } from './ir.ts';
 import { GraphBuilder, currentBuilder, withBuilder } from './trace.ts';
-import { writeComposite } from './composites.ts';
 import { Tensor, emit, nodeIn, type Axes, type NumericDType, type UnionAxes, type WithoutAxes } from './tensor.ts';
 import { TesseraError, type Axis, type DType, type Size } from './types.ts';
 
@@ -185,19 +184,16 @@ export function gather<A extends Axes, D extends DType, const X extends A[number
 export const logsumexp = reducer<'f32'>('logsumexp');
 
 /**
- * A composite over one axis (a node that keeps its intent for the fuser: attention, routing), or
- * over several — a joint softmax over (j, l) — written as its primitives, from the same definition.
+ * A composite over one axis or jointly over several (a softmax over the pair (j, l)): a node that
+ * keeps its intent for the fuser (attention, 2-simplicial attention, routing) and carries its
+ * definition for the interpreter and `decompose`.
  */
 function composite<A extends Axes>(fn: 'softmax' | 'log_softmax' | 'layer_norm', x: Tensor<A, 'f32'>, over: string | readonly string[], eps?: number): Tensor<A, 'f32'> {
   const builder = currentBuilder(fn);
   const arg = nodeIn(builder, x);
   const axes = typeof over === 'string' ? [over] : [...over];
-  if (axes.length === 0) throw new TesseraError(`${fn}: needs at least one axis`);
-  if (new Set(axes).size !== axes.length) throw new TesseraError(`${fn}: axis '${axes.find((a, i) => axes.indexOf(a) !== i)}' is listed twice`);
-  for (const axis of axes) inferComposite(fn, builder.type(arg), axis);
-  if (axes.length > 1) return new Tensor(builder, writeComposite(builder, fn, arg, axes, eps));
-  const type = inferComposite(fn, builder.type(arg), axes[0]!);
-  return new Tensor(builder, builder.add({ op: 'composite', fn, arg, axis: axes[0]!, type, ...(eps !== undefined ? { eps } : {}) }));
+  const type = inferComposite(fn, builder.type(arg), axes);
+  return new Tensor(builder, builder.add({ op: 'composite', fn, arg, axes, type, ...(eps !== undefined ? { eps } : {}) }));
 }
 
 /** exp(x) normalised over `axis`, or jointly over several axes (`['j', 'l']`); a row with nothing above −∞ gives zeros. */

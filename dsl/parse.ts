@@ -69,6 +69,11 @@ function parseNames(text: string, line: number, what: string): string[] {
   return splitList(text).map((t) => parseName(t, line, what));
 }
 
+/** What a composite or flash node runs over: `j`, or jointly `[j, l]`. */
+function parseOver(text: string, line: number): string[] {
+  return text.startsWith('[') ? parseNames(text.slice(1, -1), line, 'an axis name') : [parseName(text, line, 'an axis name')];
+}
+
 /** `name:size`: a size of digits is static, anything else a symbol. */
 function parseAxis(text: string, line: number): Axis {
   const cut = text.indexOf(':');
@@ -105,17 +110,17 @@ function parseDescription(text: string, line: number): Record<string, unknown> &
   if ((m = /^gather\((%\d+)\) along (\S+) at (%\d+)$/.exec(text))) {
     return { op: 'gather', args: [parseRef(m[1]!, line), parseRef(m[3]!, line)], axis: parseName(m[2]!, line, 'an axis name') };
   }
-  if ((m = /^(\w+)\((%\d+)\) over (\S+)(?: eps=(\S+))?$/.exec(text)) && COMPOSITES.has(m[1]!)) {
-    const node = { op: 'composite' as const, fn: m[1]! as CompositeFn, arg: parseRef(m[2]!, line), axis: parseName(m[3]!, line, 'an axis name') };
+  if ((m = /^(\w+)\((%\d+)\) over (\[[^\]]*\]|\S+)(?: eps=(\S+))?$/.exec(text)) && COMPOSITES.has(m[1]!)) {
+    const node = { op: 'composite' as const, fn: m[1]! as CompositeFn, arg: parseRef(m[2]!, line), axes: parseOver(m[3]!, line) };
     return m[4] === undefined ? node : { ...node, eps: parseNumber(m[4], line, 'eps') };
   }
   if ((m = /^loop (\S+) init\((.*)\) captures\((.*)\)$/.exec(text))) {
     return { op: 'loop', count: parseCount(m[1]!, line, 'a loop count'), init: parseRefs(m[2]!, line), captures: parseRefs(m[3]!, line) };
   }
-  if ((m = /^flash (\S+) over (\S+) args\((.*)\)$/.exec(text))) {
+  if ((m = /^flash (\S+) over (\[[^\]]*\]|\S+) args\((.*)\)$/.exec(text))) {
     const output = m[1]!;
     if (output !== 'o' && output !== 'lse') fail(line, `a flash node's output is o or lse, got '${output}'`);
-    return { op: 'flash', output, args: parseRefs(m[3]!, line), axis: parseName(m[2]!, line, 'an axis name') };
+    return { op: 'flash', output, args: parseRefs(m[3]!, line), axes: parseOver(m[2]!, line) };
   }
   if ((m = /^loop_result (%\d+)\[(\d+)\]$/.exec(text))) return { op: 'loop_result', loop: parseRef(m[1]!, line), index: Number(m[2]) };
   if ((m = /^carry (\S+)$/.exec(text))) return { op: 'carry', index: parseCount(m[1]!, line, 'a carry index') };

@@ -10,6 +10,11 @@ function formatNumber(value: number): string {
   return Object.is(value, -0) ? '-0' : String(value);
 }
 
+/** The axes a composite or flash node runs over: `j`, or jointly `[j, l]`. */
+function overAxes(axes: readonly string[]): string {
+  return axes.length === 1 ? axes[0]! : `[${axes.join(', ')}]`;
+}
+
 function describe(node: Node): string {
   const ref = (id: number) => `%${id}`;
   switch (node.op) {
@@ -35,11 +40,11 @@ function describe(node: Node): string {
     case 'gather':
       return `gather(${ref(node.args[0]!)}) along ${node.axis} at ${ref(node.args[1]!)}`;
     case 'composite':
-      return `${node.fn}(${ref(node.arg)}) over ${node.axis}${node.eps !== undefined ? ` eps=${formatNumber(node.eps)}` : ''}`;
+      return `${node.fn}(${ref(node.arg)}) over ${overAxes(node.axes)}${node.eps !== undefined ? ` eps=${formatNumber(node.eps)}` : ''}`;
     case 'loop':
       return `loop ${node.count} init(${node.init.map(ref).join(', ')}) captures(${node.captures.map(ref).join(', ')})`;
     case 'flash':
-      return `flash ${node.output} over ${node.axis} args(${node.args.map(ref).join(', ')})`;
+      return `flash ${node.output} over ${overAxes(node.axes)} args(${node.args.map(ref).join(', ')})`;
     case 'loop_result':
       return `loop_result ${ref(node.loop)}[${node.index}]`;
     case 'carry':

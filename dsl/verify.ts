@@ -46,7 +46,7 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
     case 'gather':
       return expectType(node, inferGather(t(node.args[0]!), t(node.args[1]!), node.axis));
     case 'composite':
-      return expectType(node, inferComposite(node.fn, t(node.arg), node.axis));
+      return expectType(node, inferComposite(node.fn, t(node.arg), node.axes));
     case 'loop': {
       const inits = node.init.map(t);
       verifyGraph(node.body, node.captures.map(t), inits);

@@ -316,7 +316,7 @@ function validateGraph(graph: Fields, within: string, fail: (why: string) => nev
       case 'composite':
         string('fn');
         index_('arg');
-        string('axis');
+        names('axes');
         if (node['eps'] !== undefined && typeof node['eps'] !== 'number') fail(`${at} has eps ${notANumber(node['eps'])}`);
         reads = [node['arg'] as number];
         break;
@@ -330,7 +330,7 @@ function validateGraph(graph: Fields, within: string, fail: (why: string) => nev
       case 'flash':
         if (node['output'] !== 'o' && node['output'] !== 'lse') fail(`${at} has output ${show(node['output'])}; it is 'o' or 'lse'`);
         ids('args');
-        string('axis');
+        names('axes');
         body();
         reads = node['args'] as number[];
         break;

@@ -283,7 +283,7 @@ describe('composites', () => {
 
   it('each composite is defined by a verified primitive graph', () => {
     const type = { dtype: 'f32' as const, axes: [{ name: 'i', size: 2 }, { name: 'j', size: 'n' }] };
-    const softmax = definitionGraph({ op: 'composite', fn: 'softmax', arg: 0, axis: 'j' }, type);
+    const softmax = definitionGraph({ op: 'composite', fn: 'softmax', arg: 0, axes: ['j'] }, type);
     verifyGraph(softmax);
     expect(printGraph(softmax)).toBe(
       [
@@ -306,7 +306,7 @@ describe('composites', () => {
         'outputs out=%15',
       ].join('\n'),
     );
-    const layerNorm = definitionGraph({ op: 'composite', fn: 'layer_norm', arg: 0, axis: 'j', eps: 1e-5 }, type);
+    const layerNorm = definitionGraph({ op: 'composite', fn: 'layer_norm', arg: 0, axes: ['j'], eps: 1e-5 }, type);
     verifyGraph(layerNorm);
     expect(printGraph(layerNorm)).toBe(
       [
@@ -322,7 +322,7 @@ describe('composites', () => {
         'outputs out=%8',
       ].join('\n'),
     );
-    verifyGraph(definitionGraph({ op: 'composite', fn: 'log_softmax', arg: 0, axis: 'i' }, type));
+    verifyGraph(definitionGraph({ op: 'composite', fn: 'log_softmax', arg: 0, axes: ['i'] }, type));
   });
 });
 

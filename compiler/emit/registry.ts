@@ -15,6 +15,7 @@ import { emitMaskClassify } from './mask-classify.ts';
 import { emitMaskCompact } from './mask-compact.ts';
 import { emitReduce } from './reduce.ts';
 import { emitRowBlock } from './row-block.ts';
+import { emitSimplicial } from './simplicial.ts';
 
 type KernelEmitters = {
   readonly [K in KernelIR['kind']]: {
@@ -29,6 +30,7 @@ const EMITTERS: KernelEmitters = {
   reduce: { schedule: 'reduce', chunks: true, emit: emitReduce },
   gemm: { schedule: 'gemm', chunks: true, emit: emitGemm },
   flash: { schedule: 'flash', chunks: false, emit: emitFlash },
+  simplicial: { schedule: 'simplicial', chunks: false, emit: emitSimplicial },
   'flash-combine': { schedule: 'elementwise', chunks: false, emit: emitFlashCombine },
   'mask-classify': { schedule: 'elementwise', chunks: false, emit: emitMaskClassify },
   'mask-compact': { schedule: 'elementwise', chunks: false, emit: emitMaskCompact },

@@ -15,31 +15,40 @@ interface FlashArg {
   readonly type: Node['type'];
 }
 
-/** The parts of a flash body: node ids of Q·K, Q, K, V and the score, and the head axes. */
+/**
+ * The parts of a flash body: node ids of the Q·K (·K…) product, Q, the keys and values (one per
+ * softmax axis, in the axes' order) and the score, and the head axes.
+ */
 export interface FlashParts {
   readonly cId: number;
   readonly qId: number;
-  readonly kId: number;
-  readonly vId: number;
+  readonly kIds: readonly number[];
+  readonly vIds: readonly number[];
   readonly sId: number;
-  /** The q·k contracted axes (Q's axes that K has and the scores do not). */
+  /** The contracted head axes (Q's axes that every key has and the scores do not). */
   readonly d: readonly Axis[];
-  /** The value axes (V's axes the scores do not have). */
+  /** The value axes (the first value's axes the scores do not have). */
   readonly e: readonly Axis[];
 }
 
 /**
- * Finds the parts of a flash body (`o = contract(softmax(S), V)`, S an elementwise tree over
- * `contract(Q, K)`), or null when the body is not of that form. The one reading of a flash body:
- * the lowering and `symbolsToPin` (which head sizes must be static) both use it.
+ * Finds the parts of a flash body over the softmax axes `axes` (`o = contract(softmax(S), V…)`, S
+ * an elementwise tree over `contract(Q, K…)`), or null when the body is not of that form. The one
+ * reading of a flash body: the lowerings and `symbolsToPin` (which head sizes must be static) use it.
  */
-export function flashParts(body: Graph, axis: string): FlashParts | null {
+export function flashParts(body: Graph, axes: readonly string[]): FlashParts | null {
+  const has = (id: number, name: string) => body.nodes[id]!.type.axes.some((a) => a.name === name);
+  const oneWith = (ids: readonly number[], name: string) => {
+    const found = ids.filter((id) => has(id, name));
+    return found.length === 1 ? found[0]! : null;
+  };
   const oNode = body.nodes[body.outputs['o']!];
-  if (oNode?.op !== 'contract') return null;
+  if (oNode?.op !== 'contract' || oNode.args.length !== axes.length + 1) return null;
   const pIndex = oNode.args.findIndex((a) => body.nodes[a]!.op === 'composite');
   if (pIndex < 0) return null;
   const p = body.nodes[oNode.args[pIndex]!] as Extract<Node, { op: 'composite' }>;
-  const vId = oNode.args[1 - pIndex]!;
+  const others = oNode.args.filter((_, i) => i !== pIndex);
+  const vIds = axes.map((m) => (axes.length === 1 ? others[0]! : oneWith(others, m)));
   const sId = p.arg;
   const findContract = (id: number): number | null => {
     const n = body.nodes[id]!;
@@ -54,22 +63,22 @@ export function flashParts(body: Graph, axis: string): FlashParts | null {
   const cId = findContract(sId);
   if (cId === null) return null;
   const c = body.nodes[cId] as Extract<Node, { op: 'contract' }>;
-  if (c.args.length !== 2) return null;
-  let [qId, kId] = c.args as [number, number];
-  if (body.nodes[qId]!.type.axes.some((a) => a.name === axis)) [qId, kId] = [kId, qId];
-  const sType = body.nodes[sId]!.type;
-  const kType = body.nodes[kId]!.type;
-  const inS = (n: string) => sType.axes.some((a) => a.name === n);
-  const inK = (n: string) => kType.axes.some((a) => a.name === n);
-  const d = body.nodes[qId]!.type.axes.filter((a) => inK(a.name) && !inS(a.name));
-  const e = body.nodes[vId]!.type.axes.filter((a) => !inS(a.name));
-  return { cId, qId, kId, vId, sId, d, e };
+  if (c.args.length !== axes.length + 1) return null;
+  const qId = c.args.find((id) => axes.every((m) => !has(id, m)));
+  const kIds = axes.map((m) => oneWith(c.args, m));
+  if (qId === undefined || kIds.some((k) => k === null) || vIds.some((v) => v === null)) return null;
+  const inS = (n: string) => body.nodes[sId]!.type.axes.some((a) => a.name === n);
+  const d = body.nodes[qId]!.type.axes.filter((a) => kIds.every((k) => has(k!, a.name)) && !inS(a.name));
+  const e = body.nodes[vIds[0]!]!.type.axes.filter((a) => !inS(a.name));
+  return { cId, qId, kIds: kIds as number[], vIds: vIds as number[], sId, d, e };
 }
 
 export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[], oBuffer: number, lseBuffer: number | null, name: string): FlashKernel {
-  const parts = flashParts(body, axis);
+  const parts = flashParts(body, [axis]);
   if (!parts) throw new TesseraError(`fuse: flash node ${name} does not have the form contract(softmax(S), V)`);
-  const { cId, qId, kId, vId, sId } = parts;
+  const { cId, qId, sId } = parts;
+  const kId = parts.kIds[0]!;
+  const vId = parts.vIds[0]!;
   const sType = body.nodes[sId]!.type;
   const kType = body.nodes[kId]!.type;
   const inK = (n: string) => kType.axes.some((a) => a.name === n);

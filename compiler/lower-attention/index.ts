@@ -2,7 +2,8 @@
  * Attention lowering, called by the fuser for every flash node: the flash kernel built from the
  * node's body (`flash-kernel.ts`), preceded by block-mask kernels when the mask escapes the
  * analytic kv bounds (`block-mask.ts`), and split along kv with a combine kernel for decode
- * shapes (`split-kv.ts`).
+ * shapes (`split-kv.ts`); a flash node over several softmax axes (2-simplicial attention) becomes
+ * one simplicial kernel (`simplicial-kernel.ts`).
  */
 import { exactKey } from '../../program/index.ts';
 import type { FlashNode, Graph } from '../../dsl/ir.ts';
@@ -10,6 +11,7 @@ import type { DeviceLimits } from '../../program/index.ts';
 import type { HostStep, NewBuffer } from '../kernel-ir.ts';
 import { blockMask, needsBlockMask } from './block-mask.ts';
 import { flashKernel } from './flash-kernel.ts';
+import { simplicialKernel } from './simplicial-kernel.ts';
 import { isDecodeShape, splitKv } from './split-kv.ts';
 
 /**
@@ -17,8 +19,8 @@ import { isDecodeShape, splitKv } from './split-kv.ts';
  * with one flash kernel; records the output buffers of both in `bufferOf`.
  */
 export function lowerFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, number>, label: string, newBuffer: NewBuffer, limits: DeviceLimits): HostStep[] {
-  const key = exactKey([node.args, node.axis, node.body]);
-  const siblings = graph.nodes.filter((n): n is FlashNode => n.op === 'flash' && exactKey([n.args, n.axis, n.body]) === key);
+  const key = exactKey([node.args, node.axes, node.body]);
+  const siblings = graph.nodes.filter((n): n is FlashNode => n.op === 'flash' && exactKey([n.args, n.axes, n.body]) === key);
   const body = node.body;
   const bufferFor = (output: 'o' | 'lse'): number => {
     const owner = siblings.find((n) => n.output === output);
@@ -30,7 +32,9 @@ export function lowerFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, 
   const wantsLse = siblings.some((n) => n.output === 'lse');
   const oBuffer = bufferFor('o');
   const lseBuffer = wantsLse ? bufferFor('lse') : null;
-  let kernel = flashKernel(body, node.axis, node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type })), oBuffer, lseBuffer, label);
+  const args = node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type }));
+  if (node.axes.length > 1) return [{ kind: 'kernel', kernel: simplicialKernel(body, node.axes, args, oBuffer, lseBuffer, label) }];
+  let kernel = flashKernel(body, node.axes[0]!, args, oBuffer, lseBuffer, label);
   const steps: HostStep[] = [];
   if (needsBlockMask(kernel)) {
     const masked = blockMask(kernel, label, newBuffer, limits);

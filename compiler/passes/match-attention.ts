@@ -2,7 +2,9 @@
  * match-attention: find the attention pattern — `contract(softmax(S, m), V)` summing over `m`,
  * where S is an elementwise expression (score modifiers, masks) over one `contract(Q, K)` — and
  * replace it (and any `logsumexp(S, m)` beside it) by `flash` nodes whose body is the matched
- * subgraph, so the fuser emits one flash kernel and no N×M tensor ever exists. Elementwise
+ * subgraph, so the fuser emits one flash kernel and no N×M tensor ever exists. The same with a
+ * softmax jointly over several axes, `contract(softmax(S, [j, l]), V1, V2)` over
+ * `contract(Q, K1, K2)` (2-simplicial attention): one fused kernel, no N×N×N tensor. Elementwise
  * prologues of Q, K and V come along into the body so they are fused too. A region whose head
  * dims are symbolic, or too large for a K/V tile in workgroup memory, is left unfused.
  */
@@ -17,7 +19,8 @@ const MAX_FLASH_HEAD_DIMS = 1024;
 interface Match {
   readonly o: number;
   readonly lse: readonly number[];
-  readonly axis: string;
+  /** The softmax axes (one; or the pair of 2-simplicial attention). */
+  readonly axes: readonly string[];
   /** Nodes of the region, in id order. */
   readonly region: readonly number[];
   /** Outer nodes the region reads, in capture order. */
@@ -60,58 +63,83 @@ function sizesOf(graph: Graph, id: number, names: readonly string[]): Size[] {
   return names.map((name) => graph.nodes[id]!.type.axes.find((a) => a.name === name)!.size);
 }
 
+/** The operand of `ids` with axis `name`, when exactly one has it. */
+function theOneWith(graph: Graph, ids: readonly number[], name: string): number | null {
+  const found = ids.filter((id) => axisSet(graph.nodes[id]!).has(name));
+  return found.length === 1 ? found[0]! : null;
+}
+
+/**
+ * The attention pattern at `o`, or null. With one softmax axis m: `o = contract(P, V)`; with
+ * several (2-simplicial attention, the joint softmax over (j, l)): `o = contract(P, V_j, V_l)`,
+ * one value operand per softmax axis, and the score a product `contract(Q, K_j, K_l)`, one key per
+ * axis. Each key and value reads its own softmax axis, batch axes and head axes only.
+ */
 function matchAt(graph: Graph, o: Node): Match | null {
-  if (o.op !== 'contract' || o.args.length !== 2) return null;
-  const [a, b] = o.args as [number, number];
-  const pIndex = [a, b].findIndex((id) => {
+  if (o.op !== 'contract') return null;
+  const pIndex = o.args.findIndex((id) => {
     const n = graph.nodes[id]!;
     return n.op === 'composite' && n.fn === 'softmax';
   });
   if (pIndex < 0) return null;
   const pId = o.args[pIndex]!;
-  const vId = o.args[1 - pIndex]!;
   const p = graph.nodes[pId] as Extract<Node, { op: 'composite' }>;
-  const v = graph.nodes[vId]!;
-  const m = p.axis;
-  // The contraction sums exactly the softmax axis.
-  const union = new Set([...axisSet(p), ...axisSet(v)]);
+  const softAxes = p.axes;
+  const others = o.args.filter((_, i) => i !== pIndex);
+  if (others.length !== softAxes.length) return null;
+  const vIds = softAxes.map((m) => theOneWith(graph, others, m));
+  if (vIds.some((v) => v === null) || new Set(vIds).size !== vIds.length) return null;
+  // The contraction sums exactly the softmax axes.
+  const union = new Set([...axisSet(p), ...others.flatMap((v) => [...axisSet(graph.nodes[v]!)])]);
   const kept = axisSet(o);
-  const summed = [...union].filter((x) => !kept.has(x));
-  if (summed.length !== 1 || summed[0] !== m || !axisSet(v).has(m)) return null;
-  // S: an elementwise tree over exactly one Q·K contraction with S's axes.
+  const summed = new Set([...union].filter((x) => !kept.has(x)));
+  if (!sameSet(summed, new Set(softAxes))) return null;
+  // S: an elementwise tree over exactly one Q·K (·K...) contraction with S's axes.
   const sId = p.arg;
   const sAxes = axisSet(graph.nodes[sId]!);
   const score = elementwiseTree(graph, sId);
   const contracts = [...score.leaves].filter((id) => {
     const n = graph.nodes[id]!;
-    return n.op === 'contract' && n.args.length === 2 && sameSet(axisSet(n), sAxes);
+    return n.op === 'contract' && n.args.length === softAxes.length + 1 && sameSet(axisSet(n), sAxes);
   });
   if (contracts.length !== 1) return null;
   const cId = contracts[0]!;
   const c = graph.nodes[cId] as Extract<Node, { op: 'contract' }>;
-  let [qId, kId] = c.args as [number, number];
-  if (axisSet(graph.nodes[qId]!).has(m)) [qId, kId] = [kId, qId];
+  const qCandidates = c.args.filter((id) => softAxes.every((m) => !axisSet(graph.nodes[id]!).has(m)));
+  if (qCandidates.length !== 1) return null;
+  const qId = qCandidates[0]!;
+  const kIds = softAxes.map((m) => theOneWith(graph, c.args, m));
+  if (kIds.some((k) => k === null) || new Set(kIds).size !== kIds.length) return null;
   const q = axisSet(graph.nodes[qId]!);
-  const k = axisSet(graph.nodes[kId]!);
-  if (q.has(m) || !k.has(m)) return null;
-  const d = [...q].filter((x) => k.has(x) && !sAxes.has(x));
+  const keys = kIds.map((k) => axisSet(graph.nodes[k!]!));
+  const d = [...q].filter((x) => keys.every((k) => k.has(x)) && !sAxes.has(x));
   if (d.length === 0) return null;
-  const rows = [...sAxes].filter((x) => x !== m);
-  const batch = rows.filter((x) => k.has(x));
-  const e = [...axisSet(v)].filter((x) => !sAxes.has(x));
-  // V may vary with batch axes only (K/V tiles are shared by the rows of a workgroup).
-  if (![...axisSet(v)].every((x) => x === m || e.includes(x) || batch.includes(x))) return null;
+  const rows = [...sAxes].filter((x) => !softAxes.includes(x));
+  const batch = rows.filter((x) => keys.every((k) => k.has(x)));
+  const values = vIds.map((v) => axisSet(graph.nodes[v!]!));
+  const e = [...values[0]!].filter((x) => !sAxes.has(x));
+  // Keys and values may vary with batch axes only (their tiles are shared by a workgroup's rows);
+  // with several softmax axes each reads its own, and the values share one value head.
+  const own = (set: Set<string>, t: number, head: readonly string[]) =>
+    [...set].every((x) => x === softAxes[t] || head.includes(x) || batch.includes(x)) && (softAxes.length === 1 || [...set].filter((x) => softAxes.includes(x)).length === 1);
+  if (!values.every((v, t) => own(v, t, e))) return null;
+  if (softAxes.length > 1) {
+    if (!keys.every((k, t) => own(k, t, d))) return null;
+    if (!values.every((v) => sameSet(new Set([...v].filter((x) => !sAxes.has(x))), new Set(e)))) return null;
+  }
   // Static head dims, small enough for a tile.
   const dSize = staticProduct(sizesOf(graph, qId, d));
-  const eSize = staticProduct(sizesOf(graph, vId, e));
+  const eSize = staticProduct(sizesOf(graph, vIds[0]!, e));
   if (dSize === null || eSize === null || dSize + eSize > MAX_FLASH_HEAD_DIMS) return null;
-  if (graph.nodes[vId]!.type.dtype !== 'f32' || c.type.dtype !== 'f32') return null;
+  if (vIds.some((v) => graph.nodes[v!]!.type.dtype !== 'f32') || c.type.dtype !== 'f32') return null;
 
-  const lse = graph.nodes.filter((n) => n.op === 'reduce' && n.fn === 'logsumexp' && n.arg === sId && n.axes.length === 1 && n.axes[0] === m).map((n) => n.id);
-  // The region: O, P, the score tree, C, and the elementwise prologues of Q, K and V.
+  const lse = graph.nodes
+    .filter((n) => n.op === 'reduce' && n.fn === 'logsumexp' && n.arg === sId && sameSet(new Set(n.axes), new Set(softAxes)) && n.axes.length === softAxes.length)
+    .map((n) => n.id);
+  // The region: O, P, the score tree, C, and the elementwise prologues of Q, the keys and values.
   const region = new Set<number>([o.id, pId, cId, ...lse, ...score.nodes]);
   const leaves = new Set<number>();
-  for (const root of [qId, kId, vId]) {
+  for (const root of [qId, ...kIds, ...vIds] as number[]) {
     const tree = elementwiseTree(graph, root);
     tree.nodes.forEach((n) => region.add(n));
     tree.leaves.forEach((l) => leaves.add(l));
@@ -120,7 +148,7 @@ function matchAt(graph: Graph, o: Node): Match | null {
     if (l !== cId) leaves.add(l);
   });
   for (const id of region) leaves.delete(id);
-  return { o: o.id, lse, axis: m, region: [...region].sort((x, y) => x - y), leaves: [...leaves].sort((x, y) => x - y), scoreRoot: sId };
+  return { o: o.id, lse, axes: softAxes, region: [...region].sort((x, y) => x - y), leaves: [...leaves].sort((x, y) => x - y), scoreRoot: sId };
 }
 
 /** Builds a match's body graph: captures for the leaves, the region copied, outputs o and lse. */
@@ -133,7 +161,7 @@ function bodyOf(graph: Graph, match: Match): Graph {
   if (lse === undefined) {
     const s = ids.get(match.scoreRoot)!;
     const sType = out.type(s);
-    lse = out.add({ op: 'reduce', fn: 'logsumexp', arg: s, axes: [match.axis], type: { dtype: 'f32', axes: sType.axes.filter((x) => x.name !== match.axis) } });
+    lse = out.add({ op: 'reduce', fn: 'logsumexp', arg: s, axes: match.axes, type: { dtype: 'f32', axes: sType.axes.filter((x) => !match.axes.includes(x.name)) } });
   }
   return eliminateDeadNodes({ nodes: out.nodes, outputs: { o: ids.get(match.o)!, lse } });
 }
@@ -160,7 +188,7 @@ function transform(graph: Graph): Graph {
   for (const node of g.nodes) {
     const r = replace.get(node.id);
     if (r) {
-      ids.set(node.id, out.add({ op: 'flash', output: r.output, args: r.match.leaves.map(map), axis: r.match.axis, body: r.body, type: node.type }));
+      ids.set(node.id, out.add({ op: 'flash', output: r.output, args: r.match.leaves.map(map), axes: r.match.axes, body: r.body, type: node.type }));
     } else if (node.op === 'loop') {
       ids.set(node.id, out.add({ ...node, init: node.init.map(map), captures: node.captures.map(map) }));
     } else {

@@ -134,11 +134,16 @@ const PREPARERS: Readonly<Record<string, Preparer>> = {
   simplicial_attention(c) {
     const scale = numberOrNull(c, 'scale');
     if (scale === null) throw new Error('simplicial_attention case has no config.scale');
+    const q = input(c, 'q');
+    const k1 = input(c, 'k1');
+    const v1 = input(c, 'v1');
+    const [batch, heads, n] = q.shape as [number, number, number, number];
     return {
       kernel: simplicialAttentionKernel({ w1: numberOrNull(c, 'w1'), w2: numberOrNull(c, 'w2') }),
-      inputs: { q: input(c, 'q'), k1: input(c, 'k1'), k2: input(c, 'k2'), v1: input(c, 'v1'), v2: input(c, 'v2') },
+      inputs: { q: splitHeads(q, k1.shape[1]!), k1, k2: input(c, 'k2'), v1, v2: input(c, 'v2') },
       params: { scale },
       outputs: { o: 'o' },
+      reshape: { o: [batch, heads, n, v1.shape[3]!] },
     };
   },
   EfficientVectorRouting(c) {
