@@ -43,12 +43,18 @@ export interface CompileOptions {
    * program still serves every size. A symbol without a hint counts as 64.
    */
   readonly sizeHints?: Readonly<Record<string, number>>;
+  /**
+   * `false`: attention regions (softmax attention, 2-simplicial attention) run as written —
+   * contractions, a materialised softmax — instead of as fused flash kernels. For comparisons
+   * (the bench's composed rows) and for debugging a fused kernel against the composed path.
+   */
+  readonly fuseAttention?: boolean;
 }
 
 /** The Tensor IR passes, in order. */
 export const TENSOR_PASSES: readonly { readonly name: string; readonly run: (g: Graph, options: CompileOptions) => Graph }[] = [
   { name: 'canonicalize', run: canonicalize },
-  { name: 'match-attention', run: matchAttention },
+  { name: 'match-attention', run: (g, o) => (o.fuseAttention === false ? g : matchAttention(g)) },
   {
     name: 'plan-contractions',
     // An intermediate must fit one buffer.

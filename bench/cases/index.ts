@@ -7,6 +7,7 @@ import { attentionCase, type AttentionVariant } from './attention.ts';
 import { einsumCases } from './einsum.ts';
 import { matmulCase } from './matmul.ts';
 import { routingCase } from './routing.ts';
+import { simplicialCase } from './simplicial.ts';
 
 /**
  * A case with its input type hidden, so cases with different inputs share one list. `Case<I>` is
@@ -60,4 +61,10 @@ export const cases: readonly RegisteredCase[] = [
   ...ATTENTION_SIZES.flatMap(([n, counts]) => ATTENTION_VARIANTS.map((variant) => register(attentionCase(n, variant, counts)))),
   ...ROUTING_CASES.map(register),
   ...einsumCases().map(register),
+  // 2-simplicial attention, D = 64: fused at N = 512 with three windows (peak memory independent of
+  // them), composed beside it at w = 32 (N = 512: its 512 MiB of logits cannot be bound; N = 256).
+  register(simplicialCase(256, 64, 32, true, { warmup: 1, runs: 3 })),
+  register(simplicialCase(512, 64, 8, false, { warmup: 1, runs: 5 })),
+  register(simplicialCase(512, 64, 32, true, { warmup: 1, runs: 5 })),
+  register(simplicialCase(512, 64, 128, false, { warmup: 1, runs: 3 })),
 ];

@@ -82,7 +82,7 @@ export function emitSimplicial(k: SimplicialKernel, s: SimplicialSchedule, em: E
       { s: 'var', name: em.accName, type: 'f32', value: '0.0f' },
       overD([{ s: 'assign', target: em.accName, op: '+', value: `${u}[dd] * ${em.expr(k.k[L]!)}` }]),
       ...score,
-      { s: 'let', name: 'ok', value: `${kvIndex(L)} <= hi${L}${k.valid ? ` && ${em.expr(k.valid)}` : ''}${special ? ' && sx.c == 0u' : ''}` },
+      { s: 'let', name: 'ok', value: `row_ok && ${kvIndex(L)} <= hi${L}${k.valid ? ` && ${em.expr(k.valid)}` : ''}${special ? ' && sx.c == 0u' : ''}` },
       { s: 'if', cond: 'ok', then: [{ s: 'assign', target: 'tmax', value: 'max(tmax, sv)' }, { s: 'assign', target: 'okbits', value: 'okbits | (1u << tl)' }] },
       { s: 'assign', target: 'sc[tl]', value: 'sv' },
     ]),
@@ -97,7 +97,7 @@ export function emitSimplicial(k: SimplicialKernel, s: SimplicialSchedule, em: E
             // No finite running max yet: o, acc and the sum are zero, whatever the factor.
             { s: 'let', name: 'alpha', value: `select(0.0f, exp(m_run - tmax), m_run > ${F32_LOWEST})` },
             { s: 'assign', target: 'l_run', op: '*', value: 'alpha' },
-            forRange('ee', eCount, [{ s: 'assign', target: 'o[ee]', op: '*', value: 'alpha' }, { s: 'assign', target: 'acc[ee]', op: '*', value: 'alpha' }]),
+            overE([{ s: 'assign', target: 'o[ee]', op: '*', value: 'alpha' }, { s: 'assign', target: 'acc[ee]', op: '*', value: 'alpha' }]),
             { s: 'assign', target: 'm_run', value: 'tmax' },
           ],
         },
@@ -117,7 +117,7 @@ export function emitSimplicial(k: SimplicialKernel, s: SimplicialSchedule, em: E
     },
   ];
   let loops: Stmt[] = [
-    forRange('ee', eCount, [{ s: 'assign', target: 'acc[ee]', value: '0.0f' }]),
+    overE([{ s: 'assign', target: 'acc[ee]', value: '0.0f' }]),
     { s: 'for', init: `var lb = lo${L}`, cond: `lb <= hi${L}`, update: `lb += ${TL}i`, body: tile },
   ];
   // The outer axes, innermost first: u_t = u_{t-1} ⊙ k_t and the value product w_t carried down;

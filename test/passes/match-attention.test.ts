@@ -4,7 +4,8 @@
  * modifiers, `where(mask, s, -Infinity)` masks) over one `contract(Q, K)`, and replaces it (and a
  * `logsumexp(S, m)` beside it) by `flash` nodes whose body is the matched region: captures for the
  * leaves in id order, the region's nodes copied in id order, and outputs o and lse (a logsumexp is
- * added to the body when the graph had none). Each expectation was read and checked by hand.
+ * added to the body when the graph had none); and the same over a softmax jointly over (j, l) with one
+ * value and one key per axis (2-simplicial attention). Each expectation was read and checked by hand.
  */
 import { describe, expect, it } from 'vitest';
 import { ir } from './ir.ts';
@@ -372,6 +373,90 @@ describe('match-attention', () => {
           %2 = softmax(%0) over m : f32[n:n, m:m]
           %3 = contract(%2, %1) : f32[n:n, e:2]
           outputs o=%3
+        `,
+      ],
+    ];
+    for (const [name, input] of cases) {
+      it(name, () => expect(run(input)).toBe(input));
+    }
+  });
+
+  it('turns 2-simplicial attention (a softmax over the pair j, l and one value per key) into a flash node over [j, l]', () => {
+    const input = ir`
+      %0 = input "q" : f32[i:n, d:4]
+      %1 = input "k1" : f32[j:n, d:4]
+      %2 = input "k2" : f32[l:n, d:4]
+      %3 = input "v1" : f32[j:n, e:2]
+      %4 = input "v2" : f32[l:n, e:2]
+      %5 = contract(%0, %1, %2) : f32[i:n, j:n, l:n]
+      %6 = softmax(%5) over [j, l] : f32[i:n, j:n, l:n]
+      %7 = contract(%6, %3, %4) : f32[i:n, e:2]
+      outputs o=%7
+    `;
+    // The body's lse is logsumexp of the logits over both axes.
+    expect(run(input)).toBe(ir`
+      %0 = input "q" : f32[i:n, d:4]
+      %1 = input "k1" : f32[j:n, d:4]
+      %2 = input "k2" : f32[l:n, d:4]
+      %3 = input "v1" : f32[j:n, e:2]
+      %4 = input "v2" : f32[l:n, e:2]
+      %5 = flash o over [j, l] args(%0, %1, %2, %3, %4) : f32[i:n, e:2] {
+        %0 = capture 0 : f32[i:n, d:4]
+        %1 = capture 1 : f32[j:n, d:4]
+        %2 = capture 2 : f32[l:n, d:4]
+        %3 = capture 3 : f32[j:n, e:2]
+        %4 = capture 4 : f32[l:n, e:2]
+        %5 = contract(%0, %1, %2) : f32[i:n, j:n, l:n]
+        %6 = softmax(%5) over [j, l] : f32[i:n, j:n, l:n]
+        %7 = contract(%6, %3, %4) : f32[i:n, e:2]
+        %8 = reduce logsumexp(%5) over [j, l] : f32[i:n]
+        outputs o=%7, lse=%8
+      }
+      outputs o=%5
+    `);
+  });
+
+  describe('leaves a joint softmax unfused when it is not 2-simplicial attention', () => {
+    const cases: [string, string][] = [
+      [
+        'one value reads both softmax axes',
+        ir`
+          %0 = input "q" : f32[i:n, d:4]
+          %1 = input "k1" : f32[j:n, d:4]
+          %2 = input "k2" : f32[l:n, d:4]
+          %3 = input "v" : f32[j:n, l:n, e:2]
+          %4 = contract(%0, %1, %2) : f32[i:n, j:n, l:n]
+          %5 = softmax(%4) over [j, l] : f32[i:n, j:n, l:n]
+          %6 = contract(%5, %3) : f32[i:n, e:2]
+          outputs o=%6
+        `,
+      ],
+      [
+        'a key that reads both softmax axes',
+        ir`
+          %0 = input "q" : f32[i:n, d:4]
+          %1 = input "k1" : f32[j:n, l:n, d:4]
+          %2 = input "k2" : f32[l:n, d:4]
+          %3 = input "v1" : f32[j:n, e:2]
+          %4 = input "v2" : f32[l:n, e:2]
+          %5 = contract(%0, %1, %2) : f32[i:n, j:n, l:n]
+          %6 = softmax(%5) over [j, l] : f32[i:n, j:n, l:n]
+          %7 = contract(%6, %3, %4) : f32[i:n, e:2]
+          outputs o=%7
+        `,
+      ],
+      [
+        'values with different value heads',
+        ir`
+          %0 = input "q" : f32[i:n, d:4]
+          %1 = input "k1" : f32[j:n, d:4]
+          %2 = input "k2" : f32[l:n, d:4]
+          %3 = input "v1" : f32[j:n, e:2]
+          %4 = input "v2" : f32[l:n, c:2]
+          %5 = contract(%0, %1, %2) : f32[i:n, j:n, l:n]
+          %6 = softmax(%5) over [j, l] : f32[i:n, j:n, l:n]
+          %7 = contract(%6, %3, %4) : f32[i:n, e:2, c:2]
+          outputs o=%7
         `,
       ],
     ];
