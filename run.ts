@@ -46,6 +46,27 @@ interface Traced {
   readonly graph: Graph;
   readonly declared: readonly BoundaryTensor[];
   readonly pin: readonly string[];
+  /** Size symbols of contractions of three or more operands: their order is chosen by these sizes. */
+  readonly ordered: readonly string[];
+}
+
+/** The size symbols of every contraction of three or more operands (loop and flash bodies too). */
+function orderedSymbols(graph: Graph, into: Set<string> = new Set()): Set<string> {
+  for (const node of graph.nodes) {
+    if (node.op === 'contract' && node.args.length >= 3) {
+      for (const arg of node.args) for (const a of graph.nodes[arg]!.type.axes) if (typeof a.size === 'string') into.add(a.size);
+    }
+    if (node.op === 'loop' || node.op === 'flash') orderedSymbols(node.body, into);
+  }
+  return into;
+}
+
+/**
+ * A bound size's class for planning: the nearest power of two. Contraction orders are chosen by
+ * the sizes a run binds (`sizeHints`), one program per class rather than per size.
+ */
+function sizeClass(n: number): number {
+  return n <= 1 ? 1 : 2 ** Math.round(Math.log2(n));
 }
 
 const tracedCache = new WeakMap<Kernel, Map<string, Traced>>();
@@ -59,7 +80,7 @@ function traced(k: Kernel, sizes: Readonly<Record<string, number>>): Traced {
   if (!t) {
     const graph = k.trace({ sizes });
     const declared = graphInputs(graph).map((node) => boundaryOf(node.name, node.type));
-    t = { graph, declared, pin: symbolsToPin(graph) };
+    t = { graph, declared, pin: symbolsToPin(graph), ordered: [...orderedSymbols(graph)].sort() };
     byPins.set(key, t);
   }
   return t;
@@ -83,6 +104,10 @@ function sortedEntries(record: Readonly<Record<string, number>>): [string, numbe
  * compile once each. A kernel without an attention region is compiled once with symbolic sizes
  * for every run whose tensors fit one binding, with or without `inputs`. Without `inputs` nothing
  * is pinned but `options.sizes` (what `compile(k.trace({ sizes }))` gives, for shipping).
+ *
+ * With `inputs`, a contraction of three or more operands is ordered by the sizes the run binds:
+ * each of its size symbols is hinted (`sizeHints`, unless the caller hints it) with the power of
+ * two nearest its bound value, so the program stays shape-generic and one compiles per size class.
  */
 export function compileFor(
   k: Kernel,
@@ -95,8 +120,12 @@ export function compileFor(
   const specialised: Record<string, number> = Object.create(null);
   const binds = backend.kind !== 'cpu';
   // The same binding (and the same errors for bad shapes) as the backend's run.
-  const bound = inputs && (t.pin.length > 0 || binds) ? bindSymbols(t.declared, inputs) : null;
+  const bound = inputs && (t.pin.length > 0 || binds || t.ordered.length > 0) ? bindSymbols(t.declared, inputs) : null;
   if (!bound) return compiled(k, backend, options, t, specialised);
+  // n-ary contractions are ordered by the sizes this run binds (their classes), unless hinted.
+  const given = options.compile?.sizeHints ?? {};
+  const classes = t.ordered.filter((s) => bound[s] !== undefined && !Object.hasOwn(given, s)).map((s) => [s, sizeClass(bound[s]!)] as const);
+  if (classes.length > 0) options = { ...options, compile: { ...options.compile, sizeHints: { ...Object.fromEntries(classes), ...given } } };
   for (const symbol of t.pin) if (bound[symbol] !== undefined) specialised[symbol] = bound[symbol]!;
   if (!binds) return compiled(k, backend, options, t, specialised);
   const limit = backend.limits.maxStorageBufferBindingSize;

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile, compileFor, contract, createCpuBackend, einsum, f32, interpretKernel, kernel, planRun, run, softmax, symbolsToPin } from '../index.ts';
 import type { Backend, HostTensor, Kernel, Program } from '../index.ts';
-import { attentionKernel, hopfieldKernel } from '../kernels/index.ts';
+import { attentionKernel, einsumKernel, hopfieldKernel } from '../kernels/index.ts';
 import { attention } from '../examples/softmax-attention.ts';
 import { describeGPU } from './gpu.ts';
 import { flashDispatches, randomTensor } from './helpers.ts';
@@ -163,3 +163,27 @@ describeGPU('run() gets the flash kernel without pinning (WebGPU)', (gpu) => {
     }
   });
 });
+
+describe('compileFor orders n-ary contractions by the sizes a run binds', () => {
+  const k = einsumKernel('ab,bc,cd->ad', [2, 2, 2]);
+  const cpu = createCpuBackend();
+  const t = (r: number, c: number): HostTensor => ({ shape: [r, c], data: new Float32Array(r * c) });
+  /** The first binary contraction `plan-contractions` wrote for these sizes. */
+  const firstStep = (a: number, d: number): string => {
+    let text = '';
+    compileFor(k, cpu, { compile: { log: (pass, s) => void (pass === 'plan-contractions' && (text = s)) } }, { x0: t(a, 64), x1: t(64, 64), x2: t(64, d) });
+    return /^%\d+ = contract\(.*$/m.exec(text)![0];
+  };
+
+  it('contracts through the small end first: a = 2 takes ab·bc, d = 2 takes bc·cd', () => {
+    expect(firstStep(2, 256)).toBe('%6 = contract(%3, %4) : f32[a:a, c:c]');
+    expect(firstStep(256, 2)).toBe('%6 = contract(%4, %5) : f32[b:b, d:d]');
+  });
+
+  it('keeps a hint the caller gives', () => {
+    let text = '';
+    compileFor(k, cpu, { compile: { sizeHints: { a: 4096, d: 2 }, log: (pass, s) => void (pass === 'plan-contractions' && (text = s)) } }, { x0: t(2, 64), x1: t(64, 64), x2: t(64, 256) });
+    expect(text).toContain('%6 = contract(%4, %5) : f32[b:b, d:d]');
+  });
+});
+
