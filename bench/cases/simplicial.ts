@@ -84,22 +84,25 @@ const tesseraImpl = (name: string, fused: boolean): Impl<SimplicialBenchInputs> 
     const { backend } = await loadTessera(shared);
     const { compileFor } = (await import('../../run.ts')) as typeof import('../../run.ts');
     backend.memory.resetPeak();
-    const upload = (data: Float32Array, shape: number[]) => backend.upload({ shape, data });
-    const tensors = {
-      q: upload(x.q, [1, 1, 1, x.n, x.d]),
-      k1: upload(x.k1, [1, 1, x.n, x.d]),
-      k2: upload(x.k2, [1, 1, x.n, x.d]),
-      v1: upload(x.v1, [1, 1, x.n, x.e]),
-      v2: upload(x.v2, [1, 1, x.n, x.e]),
+    const host = {
+      q: { shape: [1, 1, 1, x.n, x.d], data: x.q },
+      k1: { shape: [1, 1, x.n, x.d], data: x.k1 },
+      k2: { shape: [1, 1, x.n, x.d], data: x.k2 },
+      v1: { shape: [1, 1, x.n, x.e], data: x.v1 },
+      v2: { shape: [1, 1, x.n, x.e], data: x.v2 },
     };
     // As `run` compiles: head sizes pinned, and the sequence where a tensor (the composed path's
-    // N³ logits) exceeds one binding, so the compiler binds it in chunks.
-    const program = compileFor(simplicialAttentionKernel({ w1: x.w1, w2: x.w2 }), backend, { compile: { fuseAttention: fused } }, tensors);
+    // N³ logits) exceeds one binding, so the compiler binds it in chunks. Before the upload, so a
+    // compile error leaves nothing allocated.
+    const program = compileFor(simplicialAttentionKernel({ w1: x.w1, w2: x.w2 }), backend, { compile: { fuseAttention: fused } }, host);
+    const tensors = Object.fromEntries(Object.entries(host).map(([name, t]) => [name, backend.upload(t)]));
     return {
       run: () => runAndRead(backend, program, tensors, 'o', { scale: x.scale }),
       peakBytes: () => backend.memory.peakBytes,
       dispose() {
         for (const t of Object.values(tensors)) t.destroy();
+        // The composed path's pooled temporaries would otherwise count in the next case's peak.
+        backend.trimPool();
       },
     };
   },
