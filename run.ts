@@ -56,7 +56,7 @@ function orderedSymbols(graph: Graph, into: Set<string> = new Set()): Set<string
     if (node.op === 'contract' && node.args.length >= 3) {
       for (const arg of node.args) for (const a of graph.nodes[arg]!.type.axes) if (typeof a.size === 'string') into.add(a.size);
     }
-    if (node.op === 'loop' || node.op === 'flash') orderedSymbols(node.body, into);
+    if (node.op === 'loop' || node.op === 'scan' || node.op === 'flash') orderedSymbols(node.body, into);
   }
   return into;
 }

@@ -2,7 +2,7 @@
  * Rebuilding Tensor IR: passes walk a graph in order and write a new one, mapping old ids to new.
  * Loop bodies are rewritten recursively with the same visitor; dead nodes are dropped afterwards.
  */
-import { liveNodes, type Graph, type LoopNode, type Node } from '../dsl/ir.ts';
+import { liveNodes, type Graph, type LoopNode, type Node, type ScanNode } from '../dsl/ir.ts';
 import { GraphBuilder, type NodeData } from '../dsl/graph-builder.ts';
 
 export type { NodeData } from '../dsl/graph-builder.ts';
@@ -30,6 +30,10 @@ export function rewriteGraph(graph: Graph, visit: Visitor): Graph {
       const body = rewriteGraph(node.body, visit);
       const loop: Omit<LoopNode, 'id'> = { ...node, init: node.init.map(map), captures: node.captures.map(map), body };
       ids.set(node.id, out.add(loop));
+    } else if (node.op === 'scan') {
+      const body = rewriteGraph(node.body, visit);
+      const scan: Omit<ScanNode, 'id'> = { ...node, xs: node.xs.map(map), init: node.init.map(map), captures: node.captures.map(map), body };
+      ids.set(node.id, out.add(scan));
     } else {
       ids.set(node.id, visit(node, out, map));
     }
@@ -54,7 +58,8 @@ export function remapOperands(node: Node, map: (oldId: number) => number): NodeD
     case 'loop_result':
       return { ...data, loop: map(data.loop) };
     case 'loop':
-      throw new Error('remapOperands: loops are rewritten by rewriteGraph');
+    case 'scan':
+      throw new Error('remapOperands: loops and scans are rewritten by rewriteGraph');
     default:
       return data;
   }
@@ -79,6 +84,8 @@ export function eliminateDeadNodes(graph: Graph): Graph {
     const map = (old: number) => remap.get(old)!;
     if (node.op === 'loop') {
       remap.set(node.id, out.add({ ...node, init: node.init.map(map), captures: node.captures.map(map), body: eliminateDeadNodes(node.body) }));
+    } else if (node.op === 'scan') {
+      remap.set(node.id, out.add({ ...node, xs: node.xs.map(map), init: node.init.map(map), captures: node.captures.map(map), body: eliminateDeadNodes(node.body) }));
     } else {
       remap.set(node.id, copyNode(node, out, map));
     }

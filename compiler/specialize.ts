@@ -92,7 +92,7 @@ function flashNodes(graph: Graph): Extract<Node, { op: 'flash' }>[] {
   const found: Extract<Node, { op: 'flash' }>[] = [];
   for (const node of graph.nodes) {
     if (node.op === 'flash') found.push(node);
-    if (node.op === 'loop') found.push(...flashNodes(node.body));
+    if (node.op === 'loop' || node.op === 'scan') found.push(...flashNodes(node.body));
   }
   return found;
 }

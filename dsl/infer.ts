@@ -128,6 +128,26 @@ export function inferComposite(fn: CompositeFn, arg: TensorType, axes: readonly 
   return arg;
 }
 
+/**
+ * A scan's view of one of its `xs` tensors in the body: the same tensor with the scanned axis sized
+ * by the chunk-length symbol. Throws when the tensor lacks the axis.
+ */
+export function inferScanChunk(x: TensorType, axis: string, size: string): TensorType {
+  if (!x.axes.some((a) => a.name === axis)) throw new TesseraError(`scan: a scanned tensor has no axis '${axis}'; its axes are ${listAxes(x)}`);
+  return { dtype: x.dtype, axes: x.axes.map((a) => (a.name === axis ? { name: axis, size } : a)) };
+}
+
+/**
+ * The stacked output of a scan from the body's per-chunk output: the chunk-length axis sized as
+ * the scanned axis (`full`). Throws when the body's output does not carry that axis.
+ */
+export function inferScanOutput(y: TensorType, axis: string, size: string, full: Size): TensorType {
+  if (!y.axes.some((a) => a.name === axis && a.size === size)) {
+    throw new TesseraError(`scan: each output must have the scanned axis '${axis}' of the chunk's length; got ${listAxes(y)}`);
+  }
+  return { dtype: y.dtype, axes: y.axes.map((a) => (a.name === axis ? { name: axis, size: full } : a)) };
+}
+
 export function inferIota(axis: Axis, dtype: DType = 'i32'): TensorType {
   return { dtype, axes: [axis] };
 }

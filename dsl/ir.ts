@@ -136,7 +136,33 @@ export interface FlashNode extends NodeBase {
   readonly body: Graph;
 }
 
-/** Carried value `index` of a loop after its last iteration. */
+/**
+ * A recurrence over the axis `axis` of the tensors `xs`, a chunk of `chunk` elements at a time (the
+ * last chunk may be shorter). Each step the body reads the current chunk of each `xs` tensor
+ * (`chunk` nodes: the tensor with `axis` sized by the symbol `size`, bound to the chunk's length),
+ * the carried state (`carry` nodes, from `init`) and loop-invariant tensors (`capture` nodes); its
+ * results `0`, `1`, ... are the next state (type for type) and `y0`, `y1`, ... the chunk's outputs,
+ * which carry `axis` (sized `size`) and are stacked along it. `loop_result` nodes read the final
+ * state (index < init.length) and the stacked outputs (index init.length + k for `yk`).
+ */
+export interface ScanNode extends NodeBase {
+  readonly op: 'scan';
+  readonly axis: string;
+  readonly chunk: number;
+  readonly size: string;
+  readonly xs: readonly number[];
+  readonly init: readonly number[];
+  readonly captures: readonly number[];
+  readonly body: Graph;
+}
+
+/** Inside a scan body: the current chunk of the scan's tensor `xs[index]`. */
+export interface ChunkNode extends NodeBase {
+  readonly op: 'chunk';
+  readonly index: number;
+}
+
+/** Carried value `index` of a loop (or scan) after its last iteration; for a scan also its stacked outputs. */
 export interface LoopResultNode extends NodeBase {
   readonly op: 'loop_result';
   readonly loop: number;
@@ -168,6 +194,8 @@ export type Node =
   | GatherNode
   | CompositeNode
   | LoopNode
+  | ScanNode
+  | ChunkNode
   | FlashNode
   | LoopResultNode
   | CarryNode
@@ -204,6 +232,8 @@ export function operands(node: Node): readonly number[] {
       return [node.arg];
     case 'loop':
       return [...node.init, ...node.captures];
+    case 'scan':
+      return [...node.xs, ...node.init, ...node.captures];
     case 'loop_result':
       return [node.loop];
     default:

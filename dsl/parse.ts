@@ -7,6 +7,7 @@
 import { operands, type CompositeFn, type Graph, type Node, type ReduceFn } from './ir.ts';
 import { DTYPES, TesseraError, type Axis, type DType, type Size, type TensorType } from './types.ts';
 import { verifyGraph } from './verify.ts';
+import { inferScanChunk } from './infer.ts';
 
 const COMPOSITES: ReadonlySet<string> = new Set<CompositeFn>(['softmax', 'log_softmax', 'layer_norm']);
 
@@ -122,6 +123,18 @@ function parseDescription(text: string, line: number): Record<string, unknown> &
     if (output !== 'o' && output !== 'lse') fail(line, `a flash node's output is o or lse, got '${output}'`);
     return { op: 'flash', output, args: parseRefs(m[3]!, line), axes: parseOver(m[2]!, line) };
   }
+  if ((m = /^scan (\S+) chunk (\S+) size (\S+) xs\((.*)\) init\((.*)\) captures\((.*)\)$/.exec(text))) {
+    return {
+      op: 'scan',
+      axis: parseName(m[1]!, line, 'an axis name'),
+      chunk: parseCount(m[2]!, line, 'a chunk length'),
+      size: parseName(m[3]!, line, 'a size symbol'),
+      xs: parseRefs(m[4]!, line),
+      init: parseRefs(m[5]!, line),
+      captures: parseRefs(m[6]!, line),
+    };
+  }
+  if ((m = /^chunk (\d+)$/.exec(text))) return { op: 'chunk', index: Number(m[1]) };
   if ((m = /^loop_result (%\d+)\[(\d+)\]$/.exec(text))) return { op: 'loop_result', loop: parseRef(m[1]!, line), index: Number(m[2]) };
   if ((m = /^carry (\S+)$/.exec(text))) return { op: 'carry', index: parseCount(m[1]!, line, 'a carry index') };
   if ((m = /^capture (\S+)$/.exec(text))) return { op: 'capture', index: parseCount(m[1]!, line, 'a capture index') };
@@ -163,7 +176,7 @@ function parseBlock(lines: readonly Line[], at: number, indent: number, endLine:
     const type = parseType(m[3]!, line.number);
     const data = parseDescription(m[2]!, line.number);
     const opens = m[4] !== undefined;
-    const hasBody = data.op === 'loop' || data.op === 'flash';
+    const hasBody = data.op === 'loop' || data.op === 'scan' || data.op === 'flash';
     if (hasBody && !opens) fail(line.number, `a ${data.op} node needs a body: end the line with ' {'`);
     if (!hasBody && opens) fail(line.number, `a ${data.op} node has no body, but the line opens one`);
     let node: Node;
@@ -189,9 +202,9 @@ function message(e: unknown): string {
 }
 
 /** Runs the verifier and rethrows its first complaint at the line of the node it concerns. */
-function verifyLocated(located: Located, captures: readonly TensorType[] | null, carried: readonly TensorType[] | null): void {
+function verifyLocated(located: Located, captures: readonly TensorType[] | null, carried: readonly TensorType[] | null, chunks: readonly TensorType[] | null = null): void {
   try {
-    verifyGraph(located.graph, captures, carried);
+    verifyGraph(located.graph, captures, carried, chunks);
     return;
   } catch (e) {
     if (!(e instanceof TesseraError)) throw e;
@@ -199,23 +212,24 @@ function verifyLocated(located: Located, captures: readonly TensorType[] | null,
   const { nodes } = located.graph;
   for (let i = 0; i < nodes.length; i++) {
     try {
-      verifyGraph({ nodes: nodes.slice(0, i + 1), outputs: {} }, captures, carried);
+      verifyGraph({ nodes: nodes.slice(0, i + 1), outputs: {} }, captures, carried, chunks);
     } catch (e) {
       if (!(e instanceof TesseraError)) throw e;
       const node = nodes[i]!;
       const body = located.bodies.get(i);
       const defined = operands(node).every((o) => o >= 0 && o < i);
-      if (body && defined && (node.op === 'loop' || node.op === 'flash')) {
+      if (body && defined && (node.op === 'loop' || node.op === 'scan' || node.op === 'flash')) {
         const t = (ids: readonly number[]) => ids.map((x) => nodes[x]!.type);
         // A complaint inside the body names the body's line; else it is about the node itself.
         if (node.op === 'loop') verifyLocated(body, t(node.captures), t(node.init));
+        else if (node.op === 'scan') verifyLocated(body, t(node.captures), t(node.init), node.xs.map((x) => inferScanChunk(nodes[x]!.type, node.axis, node.size)));
         else verifyLocated(body, t(node.args), []);
       }
       fail(located.lines[i]!, message(e));
     }
   }
   try {
-    verifyGraph(located.graph, captures, carried);
+    verifyGraph(located.graph, captures, carried, chunks);
   } catch (e) {
     fail(located.outputsLine, message(e));
   }

@@ -45,6 +45,10 @@ function describe(node: Node): string {
       return `loop ${node.count} init(${node.init.map(ref).join(', ')}) captures(${node.captures.map(ref).join(', ')})`;
     case 'flash':
       return `flash ${node.output} over ${overAxes(node.axes)} args(${node.args.map(ref).join(', ')})`;
+    case 'scan':
+      return `scan ${node.axis} chunk ${node.chunk} size ${node.size} xs(${node.xs.map(ref).join(', ')}) init(${node.init.map(ref).join(', ')}) captures(${node.captures.map(ref).join(', ')})`;
+    case 'chunk':
+      return `chunk ${node.index}`;
     case 'loop_result':
       return `loop_result ${ref(node.loop)}[${node.index}]`;
     case 'carry':
@@ -57,7 +61,7 @@ function describe(node: Node): string {
 function printLines(graph: Graph, indent: string, lines: string[]): void {
   for (const node of graph.nodes) {
     const head = `${indent}%${node.id} = ${describe(node)} : ${formatType(node.type)}`;
-    if (node.op === 'loop' || node.op === 'flash') {
+    if (node.op === 'loop' || node.op === 'scan' || node.op === 'flash') {
       lines.push(`${head} {`);
       printLines(node.body, `${indent}  `, lines);
       lines.push(`${indent}}`);

@@ -3,8 +3,8 @@
  * checks graph structure (topological ids, loop-carried type stability, outputs). Runs after
  * tracing and after every compiler pass in debug builds.
  */
-import { inferGather, inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel, typesEqual } from './infer.ts';
-import { operands, type Graph, type Node } from './ir.ts';
+import { inferGather, inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel, inferScanChunk, inferScanOutput, typesEqual } from './infer.ts';
+import { operands, type Graph, type Node, type ScanNode } from './ir.ts';
 import { TesseraError, formatType, type TensorType } from './types.ts';
 
 function expectType(node: Node, derived: TensorType): void {
@@ -13,7 +13,7 @@ function expectType(node: Node, derived: TensorType): void {
   }
 }
 
-function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | null, carried: readonly TensorType[] | null): void {
+function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | null, carried: readonly TensorType[] | null, chunks: readonly TensorType[] | null): void {
   const t = (id: number) => graph.nodes[id]!.type;
   switch (node.op) {
     case 'input':
@@ -60,6 +60,29 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
       });
       return;
     }
+    case 'scan': {
+      if (!(Number.isInteger(node.chunk) && node.chunk >= 1)) throw new TesseraError(`verify: scan %${node.id} has chunk ${node.chunk}; it is a whole number >= 1`);
+      if (node.xs.length === 0) throw new TesseraError(`verify: scan %${node.id} scans no tensor`);
+      const full = scanLength(graph, node);
+      for (const x of node.xs) {
+        if (t(x).axes.find((a) => a.name === node.axis)?.size !== full) throw new TesseraError(`verify: scan %${node.id} scans tensors whose axis '${node.axis}' differs in size`);
+      }
+      const inits = node.init.map(t);
+      verifyGraph(node.body, node.captures.map(t), inits, node.xs.map((x) => inferScanChunk(t(x), node.axis, node.size)));
+      inits.forEach((init, i) => {
+        const res = node.body.outputs[String(i)];
+        if (res === undefined) throw new TesseraError(`verify: scan %${node.id} body has no result ${i}`);
+        const rt = node.body.nodes[res]!.type;
+        if (!typesEqual(init, rt)) {
+          throw new TesseraError(`verify: scan %${node.id} carried value ${i} changes type from ${formatType(init)} to ${formatType(rt)}`);
+        }
+      });
+      for (let k = 0; node.body.outputs[`y${k}`] !== undefined; k++) inferScanOutput(node.body.nodes[node.body.outputs[`y${k}`]!]!.type, node.axis, node.size, full);
+      return expectType(node, t(node.xs[0]!));
+    }
+    case 'chunk':
+      if (!chunks || chunks[node.index] === undefined) throw new TesseraError(`verify: chunk %${node.id} outside a scan or out of range`);
+      return expectType(node, chunks[node.index]!);
     case 'flash': {
       verifyGraph(node.body, node.args.map(t), []);
       const out = node.body.outputs[node.output];
@@ -68,6 +91,7 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
     }
     case 'loop_result': {
       const loop = graph.nodes[node.loop]!;
+      if (loop.op === 'scan') return expectType(node, scanResultType(graph, loop, node.index));
       if (loop.op !== 'loop') throw new TesseraError(`verify: loop_result %${node.id} does not read a loop`);
       const init = loop.init[node.index];
       if (init === undefined) throw new TesseraError(`verify: loop_result %${node.id} index ${node.index} out of range`);
@@ -82,17 +106,32 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
   }
 }
 
+/** The length of the axis a scan runs over (as its first scanned tensor has it). */
+export function scanLength(graph: Graph, scan: ScanNode): TensorType['axes'][number]['size'] {
+  const axis = graph.nodes[scan.xs[0]!]!.type.axes.find((a) => a.name === scan.axis);
+  if (!axis) throw new TesseraError(`verify: scan %${scan.id} scans a tensor without axis '${scan.axis}'`);
+  return axis.size;
+}
+
+/** The type of a scan's result `index`: a final carried value, or (from init.length on) a stacked output. */
+export function scanResultType(graph: Graph, scan: ScanNode, index: number): TensorType {
+  if (index < scan.init.length) return graph.nodes[scan.init[index]!]!.type;
+  const y = scan.body.outputs[`y${index - scan.init.length}`];
+  if (y === undefined) throw new TesseraError(`verify: scan %${scan.id} has no result ${index}`);
+  return inferScanOutput(scan.body.nodes[y]!.type, scan.axis, scan.size, scanLength(graph, scan));
+}
+
 /**
  * Checks a graph; throws a TesseraError naming the first bad node. `captures` and `carried` are
- * given for loop bodies.
+ * given for loop bodies, and `chunks` (the scanned tensors' chunks) for scan bodies.
  */
-export function verifyGraph(graph: Graph, captures: readonly TensorType[] | null = null, carried: readonly TensorType[] | null = null): void {
+export function verifyGraph(graph: Graph, captures: readonly TensorType[] | null = null, carried: readonly TensorType[] | null = null, chunks: readonly TensorType[] | null = null): void {
   graph.nodes.forEach((node, index) => {
     if (node.id !== index) throw new TesseraError(`verify: node at index ${index} has id ${node.id}`);
     for (const operand of operands(node)) {
       if (!(operand >= 0 && operand < index)) throw new TesseraError(`verify: %${index} reads %${operand}, which is not defined before it`);
     }
-    verifyNode(graph, node, captures, carried);
+    verifyNode(graph, node, captures, carried, chunks);
   });
   for (const [name, id] of Object.entries(graph.outputs)) {
     if (graph.nodes[id] === undefined) throw new TesseraError(`verify: output '${name}' refers to missing node %${id}`);

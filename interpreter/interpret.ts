@@ -60,10 +60,11 @@ interface Context {
   readonly inputs: Readonly<Record<string, InterpretedTensor>>;
 }
 
-/** The tensors a loop body reads through its `capture` and `carry` nodes. */
+/** The tensors a loop or scan body reads through its `capture`, `carry` and `chunk` nodes. */
 interface BodyScope {
   readonly captures: readonly InterpretedTensor[];
   readonly carried: readonly InterpretedTensor[];
+  readonly chunks?: readonly InterpretedTensor[];
 }
 
 const TOP_LEVEL: BodyScope = { captures: [], carried: [] };
@@ -151,6 +152,10 @@ function evaluateGraph(graph: Graph, ctx: Context, scope: BodyScope): Record<str
       loopFinals.set(node.id, runLoop(node, ctx, node.captures.map(get), node.init.map(get)));
       continue;
     }
+    if (node.op === 'scan') {
+      loopFinals.set(node.id, runScan(node, ctx, node.captures.map(get), node.xs.map(get), node.init.map(get)));
+      continue;
+    }
     values[node.id] = evaluateNode(node, ctx, scope, get, loopFinals);
   }
   const outputs = nameRecord<InterpretedTensor>();
@@ -175,6 +180,59 @@ function runLoop(
     });
   }
   return carried;
+}
+
+/**
+ * Runs a scan as it is written: the body once per chunk of `chunk` elements of the scanned axis (the
+ * last one shorter), with the chunk-length symbol bound to the chunk's length; the final carried
+ * values, then each output stacked along the axis.
+ */
+function runScan(
+  node: Extract<Node, { op: 'scan' }>,
+  ctx: Context,
+  captures: readonly InterpretedTensor[],
+  xs: readonly InterpretedTensor[],
+  init: readonly InterpretedTensor[],
+): readonly InterpretedTensor[] {
+  const length = xs[0]!.shape[xs[0]!.axes.indexOf(node.axis)]!;
+  let carried = init;
+  const pieces: InterpretedTensor[][] = [];
+  for (let start = 0; start < length; start += node.chunk) {
+    const count = Math.min(node.chunk, length - start);
+    const symbols: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, ctx.symbols, { [node.size]: count });
+    const chunks = xs.map((x) => sliceAxis(x, x.axes.indexOf(node.axis), start, count));
+    const results = evaluateGraph(node.body, { ...ctx, symbols }, { captures, carried, chunks });
+    carried = carried.map((_, i) => results[String(i)]!);
+    for (let k = 0; results[`y${k}`] !== undefined; k++) (pieces[k] ??= []).push(results[`y${k}`]!);
+  }
+  return [...carried, ...pieces.map((p) => concatAxis(p, node.axis, length))];
+}
+
+/** Elements [start, start + count) of axis `at` of a row-major tensor. */
+function sliceAxis(x: InterpretedTensor, at: number, start: number, count: number): InterpretedTensor {
+  const outer = x.shape.slice(0, at).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(at + 1).reduce((a, b) => a * b, 1);
+  const n = x.shape[at]!;
+  const shape = x.shape.map((s, i) => (i === at ? count : s));
+  const data = new (x.data.constructor as new (n: number) => InterpretedData)(outer * count * inner);
+  for (let o = 0; o < outer; o++) data.set(x.data.subarray((o * n + start) * inner, (o * n + start + count) * inner), o * count * inner);
+  return { shape, axes: [...x.axes], dtype: x.dtype, data };
+}
+
+/** Pieces of a tensor along `axis`, in order, joined into one of `length` elements along it. */
+function concatAxis(pieces: readonly InterpretedTensor[], axis: string, length: number): InterpretedTensor {
+  const first = pieces[0]!;
+  const at = first.axes.indexOf(axis);
+  const outer = first.shape.slice(0, at).reduce((a, b) => a * b, 1);
+  const inner = first.shape.slice(at + 1).reduce((a, b) => a * b, 1);
+  const data = new (first.data.constructor as new (n: number) => InterpretedData)(outer * length * inner);
+  let start = 0;
+  for (const p of pieces) {
+    const count = p.shape[at]!;
+    for (let o = 0; o < outer; o++) data.set(p.data.subarray(o * count * inner, (o + 1) * count * inner), (o * length + start) * inner);
+    start += count;
+  }
+  return { shape: first.shape.map((s, i) => (i === at ? length : s)), axes: [...first.axes], dtype: first.dtype, data };
 }
 
 function evaluateNode(
@@ -222,7 +280,13 @@ function evaluateNode(
     case 'composite':
       return evaluateDefinition(node, get(node.arg), ctx);
     case 'loop':
-      throw new Error('interpret: internal error: loops are run by evaluateGraph');
+    case 'scan':
+      throw new Error('interpret: internal error: loops and scans are run by evaluateGraph');
+    case 'chunk': {
+      const value = scope.chunks?.[node.index];
+      if (!value) throw new TesseraError(`interpret: chunk %${node.id} outside a scan body`);
+      return value;
+    }
     case 'flash':
       return evaluateGraph(node.body, ctx, { captures: node.args.map(get), carried: [] })[node.output]!;
     case 'loop_result': {

@@ -24,6 +24,8 @@ const NODE_OPS = new Set([
   'gather',
   'composite',
   'loop',
+  'scan',
+  'chunk',
   'flash',
   'loop_result',
   'carry',
@@ -327,6 +329,16 @@ function validateGraph(graph: Fields, within: string, fail: (why: string) => nev
         body();
         reads = [...(node['init'] as number[]), ...(node['captures'] as number[])];
         break;
+      case 'scan':
+        string('axis');
+        if (!(isIndex(node['chunk']) && (node['chunk'] as number) >= 1)) fail(`${at} has chunk ${show(node['chunk'])}, not a whole number >= 1`);
+        string('size');
+        ids('xs');
+        ids('init');
+        ids('captures');
+        body();
+        reads = [...(node['xs'] as number[]), ...(node['init'] as number[]), ...(node['captures'] as number[])];
+        break;
       case 'flash':
         if (node['output'] !== 'o' && node['output'] !== 'lse') fail(`${at} has output ${show(node['output'])}; it is 'o' or 'lse'`);
         ids('args');
@@ -341,13 +353,14 @@ function validateGraph(graph: Fields, within: string, fail: (why: string) => nev
         break;
       case 'carry':
       case 'capture':
+      case 'chunk':
         index_('index');
         break;
     }
     for (const operand of reads) {
       if (operand >= index) fail(`${at} reads %${operand}, which is not defined before it`);
     }
-    if (op === 'loop' || op === 'flash') validateGraph(node['body'] as Fields, ` in the body of %${index} (${op})${within}`, fail);
+    if (op === 'loop' || op === 'scan' || op === 'flash') validateGraph(node['body'] as Fields, ` in the body of %${index} (${op})${within}`, fail);
   });
   for (const [output, id] of Object.entries(outputs)) {
     if (!(isIndex(id) && id < nodes.length)) fail(`graph output '${output}'${within} is node ${show(id)}, which does not exist`);

@@ -10,7 +10,7 @@ import { copyNode, eliminateDeadNodes, remapOperands, rewriteGraph, type GraphWr
 
 /** A key identifying a node's computation (operands already remapped), for CSE; loops have none. */
 function cseKey(node: Node, map: (id: number) => number): string | null {
-  return node.op === 'loop' ? null : exactKey(remapOperands(node, map));
+  return node.op === 'loop' || node.op === 'scan' ? null : exactKey(remapOperands(node, map));
 }
 
 function simplify(node: Node, out: GraphWriter, map: (id: number) => number): number | null {

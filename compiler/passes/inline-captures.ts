@@ -31,6 +31,11 @@ export function inlineCaptures(graph: Graph): Graph {
   const map = (old: number) => ids.get(old)!;
   const costs = new Map<number, number | null>();
   for (const node of graph.nodes) {
+    if (node.op === 'scan') {
+      // A scan's captures stay buffers (its one kernel reads them in place); loops inside it are rewritten.
+      ids.set(node.id, out.add({ ...node, xs: node.xs.map(map), init: node.init.map(map), captures: node.captures.map(map), body: inlineCaptures(node.body) }));
+      continue;
+    }
     if (node.op !== 'loop') {
       ids.set(node.id, copyNode(node, out, map));
       continue;
@@ -67,6 +72,8 @@ export function inlineCaptures(graph: Graph): Graph {
       } else if (b.op === 'loop') {
         // A nested loop (already rewritten) keeps its own captures, remapped into this body.
         bodyIds.set(b.id, body.add({ ...b, init: b.init.map((o) => bodyIds.get(o)!), captures: b.captures.map((o) => bodyIds.get(o)!) }));
+      } else if (b.op === 'scan') {
+        bodyIds.set(b.id, body.add({ ...b, xs: b.xs.map((o) => bodyIds.get(o)!), init: b.init.map((o) => bodyIds.get(o)!), captures: b.captures.map((o) => bodyIds.get(o)!) }));
       } else {
         bodyIds.set(b.id, copyNode(b, body, (o) => bodyIds.get(o)!));
       }

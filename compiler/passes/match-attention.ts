@@ -167,7 +167,7 @@ function bodyOf(graph: Graph, match: Match): Graph {
 }
 
 function transform(graph: Graph): Graph {
-  const nodes = graph.nodes.map((n) => (n.op === 'loop' ? { ...n, body: transform(n.body) } : n));
+  const nodes = graph.nodes.map((n) => (n.op === 'loop' || n.op === 'scan' ? { ...n, body: transform(n.body) } : n));
   const g: Graph = { nodes, outputs: graph.outputs };
   const replace = new Map<number, { output: 'o' | 'lse'; match: Match; body: Graph }>();
   for (const node of g.nodes) {
@@ -191,6 +191,8 @@ function transform(graph: Graph): Graph {
       ids.set(node.id, out.add({ op: 'flash', output: r.output, args: r.match.leaves.map(map), axes: r.match.axes, body: r.body, type: node.type }));
     } else if (node.op === 'loop') {
       ids.set(node.id, out.add({ ...node, init: node.init.map(map), captures: node.captures.map(map) }));
+    } else if (node.op === 'scan') {
+      ids.set(node.id, out.add({ ...node, xs: node.xs.map(map), init: node.init.map(map), captures: node.captures.map(map) }));
     } else {
       ids.set(node.id, copyNode(node, out, map));
     }

@@ -9,6 +9,7 @@ import { attentionKernel, splitHeads } from '../../kernels/attention.ts';
 import { einsumKernel } from '../../kernels/einsum.ts';
 import { hopfieldKernel } from '../../kernels/hopfield.ts';
 import { simplicialAttentionKernel } from '../../kernels/simplicial.ts';
+import { linearAttentionKernel, type LinearAttentionRule } from '../../kernels/linear-attention.ts';
 import { efficientVectorRoutingKernel, generativeMatrixRoutingKernel, type MatrixRoutingOutput, type VectorRoutingOutput } from '../../kernels/routing.ts';
 import type { GoldenCase } from './load.ts';
 
@@ -145,6 +146,13 @@ const PREPARERS: Readonly<Record<string, Preparer>> = {
       outputs: { o: 'o' },
       reshape: { o: [batch, heads, n, v1.shape[3]!] },
     };
+  },
+  linear_attention(c) {
+    const scale = numberOrNull(c, 'scale');
+    if (scale === null) throw new Error('linear_attention case has no config.scale');
+    const rule = c.config['rule'] as LinearAttentionRule;
+    const initialState = c.inputs['s0'] !== undefined;
+    return { kernel: linearAttentionKernel({ rule, initialState }), inputs: c.inputs, params: { scale }, outputs: sameNames(c) };
   },
   EfficientVectorRouting(c) {
     const normalize = c.config['normalize'];

@@ -1,0 +1,128 @@
+/**
+ * Recurrent attention with a matrix state, as a chunked scan (flash-linear-attention's method):
+ * per (batch, head) a state `S [e, d]` (Dv × Dk) is carried over the sequence `t`, and each token
+ * reads `o_t = scale · S_t q_t`. The rules (`golden/README.md`, kind `linear_attention`):
+ *
+ * ```
+ * linear:       S_t = S_{t-1} + v_t k_tᵀ
+ * gla:          S_t = exp(g_t) S_{t-1} + v_t k_tᵀ
+ * delta:        S_t = S_{t-1} (I − β_t k_t k_tᵀ) + β_t v_t k_tᵀ
+ * gated_delta:  S_t = exp(g_t) S_{t-1} (I − β_t k_t k_tᵀ) + β_t v_t k_tᵀ
+ * ```
+ *
+ * Inside a chunk of C tokens everything is a few small matrix products. With G the cumulative sum
+ * of the log decays over the chunk (G = 0 without gates) and S₀ the state the chunk starts from,
+ * each token's value contribution u_s is v_s (no delta rule) or, for the delta rule, the solution
+ * of the UT system `(I + A) U = diag(β) (V − exp(G) ⊙ K S₀ᵀ)` with `A[t,s] = β_t e^{G_t − G_s}
+ * (k_t · k_s)` for s < t, solved by forward substitution (a scan over the chunk's rows). Then
+ *
+ * ```
+ * o_t  = scale · (e^{G_t} S₀ q_t + Σ_{s ≤ t} e^{G_t − G_s} (q_t · k_s) u_s)
+ * S'   = e^{G_C} S₀ + Σ_s e^{G_C − G_s} u_s k_sᵀ
+ * ```
+ *
+ * which equals the token-by-token definition for any chunk length (the tests check 1, 7, 16, 64).
+ */
+import { add, contract, eq, exp, iota, le, lt, mul, rename, sub, sum, toF32, transpose, where } from '../dsl/ops.ts';
+import { scan } from '../dsl/scan.ts';
+import { f32, kernel, param, type Kernel, type Spec } from '../dsl/kernel.ts';
+import type { Axes, Tensor } from '../dsl/tensor.ts';
+import { TesseraError } from '../dsl/types.ts';
+
+export type LinearAttentionRule = 'linear' | 'gla' | 'delta' | 'gated_delta';
+
+export interface LinearAttentionConfig {
+  readonly rule: LinearAttentionRule;
+  /** Tokens per chunk (default 64); any whole number >= 1, and the sequence need not be a multiple. */
+  readonly chunk?: number;
+  /** Take the initial state as the input `s0 [b, h, e, d]` (default: zeros). */
+  readonly initialState?: boolean;
+}
+
+const RULES: readonly LinearAttentionRule[] = ['linear', 'gla', 'delta', 'gated_delta'];
+
+type T4 = Tensor<readonly ['b', 'h', 't', 'd'], 'f32'>;
+type V4 = Tensor<readonly ['b', 'h', 't', 'e'], 'f32'>;
+type G3 = Tensor<readonly ['b', 'h', 't'], 'f32'>;
+type State = Tensor<readonly ['b', 'h', 'e', 'd'], 'f32'>;
+/** An f32 tensor whose axes the code tracks by name only. */
+type F = Tensor<Axes, 'f32'>;
+
+/**
+ * Inputs `q, k [b, h, t, d]`, `v [b, h, t, e]`, `g [b, h, t]` (log decays ≤ 0; gla and
+ * gated_delta), `beta [b, h, t]` (delta and gated_delta), `s0 [b, h, e, d]` (with `initialState`)
+ * and the parameter `scale`; outputs `o [b, h, t, e]` and `s_final [b, h, e, d]`.
+ */
+export function linearAttentionKernel(config: LinearAttentionConfig): Kernel {
+  if (!RULES.includes(config.rule)) throw new TesseraError(`linearAttention: rule must be one of ${RULES.join(', ')}, got '${String(config.rule)}'`);
+  const chunk = config.chunk ?? 64;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new TesseraError(`linearAttention: chunk must be a whole number >= 1, got ${chunk}`);
+  const gated = config.rule === 'gla' || config.rule === 'gated_delta';
+  const delta = config.rule === 'delta' || config.rule === 'gated_delta';
+  const specs: Record<string, Spec> = {
+    q: f32('b', 'h', 't', 'd'),
+    k: f32('b', 'h', 't', 'd'),
+    v: f32('b', 'h', 't', 'e'),
+    ...(gated ? { g: f32('b', 'h', 't') } : {}),
+    ...(delta ? { beta: f32('b', 'h', 't') } : {}),
+    ...(config.initialState ? { s0: f32('b', 'h', 'e', 'd') } : {}),
+    scale: param(),
+  };
+  return kernel(`linear_attention_${config.rule}`, specs, (inputs) => {
+    const q = inputs['q'] as T4;
+    const k = inputs['k'] as T4;
+    const v = inputs['v'] as V4;
+    const scale = inputs['scale'] as Tensor<readonly [], 'f32'>;
+    // The zero state: S[b, h, e, d] = Σ_t v·k·0 keeps the batch and head sizes of the inputs.
+    const s0 = (inputs['s0'] as State | undefined) ?? (mul(contract([v, k], ['b', 'h', 'e', 'd']), 0) as State);
+    const xs: Record<string, F> = { q, k, v };
+    if (gated) xs['g'] = inputs['g'] as F;
+    if (delta) xs['beta'] = inputs['beta'] as F;
+    const { carry, ys } = scan({ axis: 't', chunk, xs, init: { S: s0 } }, (c, { S }) => {
+      const [qc, kc, vc] = [c['q'] as T4, c['k'] as T4, c['v'] as V4];
+      const ks = rename(kc, { t: 's' });
+      const [ti, si] = [iota(qc, 't'), iota(ks, 's')];
+      // Log decay from s to t (t ≥ s) and from each token to the chunk's end; none without gates.
+      let decayTS: F | null = null;
+      let toEnd: F | null = null;
+      let fromStart: F | null = null;
+      let total: F | null = null;
+      if (gated) {
+        const g = c['g'] as G3;
+        // G_t = Σ_{s ≤ t} g_s within the chunk.
+        const G = contract([rename(g, { t: 's' }), toF32(le(si, ti))], ['b', 'h', 't']);
+        const Gs = rename(G, { t: 's' });
+        total = sum(g, 't');
+        decayTS = exp(sub(G, Gs));
+        toEnd = exp(sub(total, Gs));
+        fromStart = exp(G);
+      }
+      const gate = (x: F, factor: F | null): F => (factor ? mul(x, factor) : x);
+      // u_s: the value each token adds (v, or the delta rule's corrected value).
+      let u: F = rename(vc, { t: 's' });
+      if (delta) {
+        const beta = c['beta'] as G3;
+        const kk = contract([kc, ks], ['b', 'h', 't', 's']);
+        const A = where(lt(si, ti), mul(gate(kk, decayTS), beta), 0);
+        const predicted = gate(contract([kc, S], ['b', 'h', 't', 'e']), fromStart);
+        const rhs = mul(sub(vc, predicted), beta);
+        // Forward substitution, a row at a time: u_t = rhs_t − Σ_{s<t} A[t,s] u_s.
+        const solved = scan(
+          { axis: 't', xs: { a: A, r: rhs, at: iota(qc, 't') }, init: { U: mul(rename(rhs, { t: 's' }), 0) } },
+          (row, { U }) => {
+            const ut = sub(row['r'] as F, contract([row['a'] as F, U], ['b', 'h', 't', 'e']));
+            const mine = eq(si, sum(row['at']!, 't'));
+            return { carry: { U: transpose(where(mine, sum(ut, 't'), U), ['b', 'h', 's', 'e']) }, ys: { u: ut } };
+          },
+        );
+        u = rename(solved.ys['u'] as F, { t: 's' });
+      }
+      const intra = where(le(si, ti), gate(contract([qc, ks], ['b', 'h', 't', 's']), decayTS), 0);
+      const inter = gate(contract([qc, S], ['b', 'h', 't', 'e']), fromStart);
+      const o = mul(add(inter, contract([intra, u], ['b', 'h', 't', 'e'])), scale);
+      const next = add(gate(S, total ? exp(total) : null), contract([gate(u, toEnd), ks], ['b', 'h', 'e', 'd'])) as F;
+      return { carry: { S: next as State }, ys: { o } };
+    });
+    return { o: ys['o']!, s_final: carry['S']! };
+  });
+}
