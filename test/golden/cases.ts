@@ -10,6 +10,7 @@ import { einsumKernel } from '../../kernels/einsum.ts';
 import { hopfieldKernel } from '../../kernels/hopfield.ts';
 import { simplicialAttentionKernel } from '../../kernels/simplicial.ts';
 import { linearAttentionKernel, type LinearAttentionRule } from '../../kernels/linear-attention.ts';
+import { titansMemoryKernel } from '../../kernels/titans.ts';
 import { efficientVectorRoutingKernel, generativeMatrixRoutingKernel, type MatrixRoutingOutput, type VectorRoutingOutput } from '../../kernels/routing.ts';
 import type { GoldenCase } from './load.ts';
 
@@ -153,6 +154,12 @@ const PREPARERS: Readonly<Record<string, Preparer>> = {
     const rule = c.config['rule'] as LinearAttentionRule;
     const initialState = c.inputs['s0'] !== undefined;
     return { kernel: linearAttentionKernel({ rule, initialState }), inputs: c.inputs, params: { scale }, outputs: sameNames(c) };
+  },
+  titans_memory(c) {
+    const memory = c.config['memory'];
+    if (memory !== 'linear' && memory !== 'mlp') throw new Error(`titans_memory case: config.memory must be 'linear' or 'mlp', got ${JSON.stringify(memory)}`);
+    if (memory === 'mlp' && c.config['activation'] !== 'silu') throw new Error(`titans_memory case: activation ${JSON.stringify(c.config['activation'])} is not the kernel's silu`);
+    return { kernel: titansMemoryKernel({ memory, chunk: integer(c, 'chunk') }), inputs: c.inputs, params: {}, outputs: sameNames(c) };
   },
   EfficientVectorRouting(c) {
     const normalize = c.config['normalize'];
