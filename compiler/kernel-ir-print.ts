@@ -4,7 +4,7 @@
  */
 import { formatSize } from '../dsl/types.ts';
 import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
-import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit } from './kernel-ir.ts';
+import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit, type ScanLevel } from './kernel-ir.ts';
 
 /** A size expression as printed: `n`, `ceil(n/4096)`, `min(a, b)`, `a*b`, `a+b`. */
 export function formatSizeExpr(e: SizeExpr): string {
@@ -94,6 +94,13 @@ function printKernel(k: KernelIR): string {
         ...(k.blockMask ? [`  blocks ${k.blockMask.rows}x${k.blockMask.kvTile} counts b${k.blockMask.counts.buffer} list b${k.blockMask.list.buffer}`] : []),
       ].join('\n');
     }
+    case 'scan':
+      return [
+        `${head} parallel${axesText(k.parallel)} scratch b${k.scratch.buffer} x${JSON.stringify(k.perWorkgroup)}${k.results.length > 0 ? ` results ${k.results.map((r) => `b${r.buffer}`).join(', ')}` : ''}`,
+        ...k.locals.map((l) => `  ${bufferName(l.id)} ${l.dtype}${axesText(l.axes)}`),
+        ...printScanLevel(k.root, '  '),
+        ...k.finals.map((x) => `  final ${bufferName(x.local)} -> b${x.out.buffer}`),
+      ].join('\n');
     case 'simplicial':
       return [
         `${head}${k.lse ? ` lse b${k.lse.buffer}${axesText(k.lse.axes)}` : ''}`,
@@ -109,6 +116,22 @@ function printKernel(k: KernelIR): string {
     case 'gemm':
       return `${head} batch${axesText(k.batch)} m${axesText(k.m)} n${axesText(k.n)} k${axesText(k.k)} a=${printExpr(k.a)} b=${printExpr(k.b)}`;
   }
+}
+
+/** A scan level as indented lines: its loop, state, steps, outputs and next state. */
+function printScanLevel(level: ScanLevel, indent: string): string[] {
+  const lines = [`${indent}scan ${formatSize(level.length)} by ${level.chunk} (${level.size}) {`];
+  const inner = `${indent}  `;
+  for (const c of level.carries) lines.push(`${inner}state ${bufferName(c.local)} = ${printExpr(c.init)}`);
+  for (const s of level.steps) {
+    if (s.kind === 'scan') lines.push(...printScanLevel(s.level, inner));
+    else if (s.kind === 'compute') lines.push(`${inner}${bufferName(s.local)} = ${printExpr(s.value)}`);
+    else lines.push(`${inner}${bufferName(s.local)} = ${s.fn} over ${axesText(s.reduced)} of ${printExpr(s.value)}`);
+  }
+  for (const y of level.ys) lines.push(`${inner}${bufferName(y.target)}${axesText(y.axes)} at ${y.axis} += chunk: ${printExpr(y.value)}`);
+  for (const n of level.next) lines.push(`${inner}next ${bufferName(n.local)} via ${bufferName(n.next)} = ${printExpr(n.value)}`);
+  lines.push(`${indent}}`);
+  return lines;
 }
 
 function printSteps(steps: readonly HostStep[], indent: string, lines: string[]): void {

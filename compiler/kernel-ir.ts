@@ -103,6 +103,7 @@ export type KernelIR =
     }
   | FlashKernel
   | SimplicialKernel
+  | ScanKernel
   | FlashCombineKernel
   | MaskClassifyKernel
   | MaskCompactKernel
@@ -231,6 +232,88 @@ export interface SimplicialKernel {
   readonly score: KExpr;
   readonly valid: KExpr | null;
   readonly bounds: readonly { readonly lower: readonly KvBound[]; readonly upper: readonly KvBound[] }[];
+}
+
+/**
+ * A scan (`dsl/scan.ts`) as one kernel: one workgroup per index of the `parallel` axes (batch,
+ * heads) runs the whole recurrence, chunk after chunk, its state and every intermediate of the
+ * body kept in `locals` — per-workgroup regions of the `scratch` buffer, never a whole-sequence
+ * tensor. Each level of (possibly nested) scans is a loop over chunks whose steps the workgroup's
+ * threads share, with a barrier after each; see `emit/scan.ts`.
+ */
+export interface ScanKernel {
+  readonly kind: 'scan';
+  readonly name: string;
+  /** The first of `results` (or the scratch buffer when the scan's results are all unused). */
+  readonly out: KOutput;
+  /** Output buffers: the final states and the stacked outputs the program reads. */
+  readonly results: readonly KOutput[];
+  /** Per-workgroup scratch words (u32; f32 values stored as their bits), `perWorkgroup` each. */
+  readonly scratch: KOutput;
+  readonly perWorkgroup: SizeExpr;
+  readonly parallel: readonly KAxis[];
+  readonly locals: readonly ScanLocal[];
+  readonly root: ScanLevel;
+  /** Final states copied to their result buffers after the last chunk. */
+  readonly finals: readonly { readonly local: number; readonly out: KOutput }[];
+}
+
+/** A scan kernel's on-chip tensor: its id (negative, like a row block's), dtype and axes. */
+export interface ScanLocal {
+  readonly id: number;
+  readonly dtype: DType;
+  readonly axes: readonly KAxis[];
+  /** Its elements' upper bound (a chunk-length axis counts as its chunk) and its offset in a workgroup's scratch. */
+  readonly capacity: SizeExpr;
+  readonly offset: SizeExpr;
+}
+
+/**
+ * One scan's loop: over `length` elements of its axis, `chunk` at a time; `start` and `count` name
+ * the chunk's first index and length (the symbol `size` stands for the count inside the body).
+ */
+export interface ScanLevel {
+  readonly length: Size;
+  readonly chunk: number;
+  readonly size: string;
+  readonly start: string;
+  readonly count: string;
+  /** The state locals and their initial values (computed before the first chunk). */
+  readonly carries: readonly { readonly local: number; readonly init: KExpr }[];
+  readonly steps: readonly ScanStep[];
+  /**
+   * The chunk's outputs, stored at the chunk's offset along `axis` (a kernel axis id) of a result
+   * buffer (top level) or a stacked local (nested scans).
+   */
+  readonly ys: readonly { readonly target: number; readonly axes: readonly KAxis[]; readonly axis: string; readonly value: KExpr }[];
+  /** The next state: computed into `next`, then copied over the state once every step has read it. */
+  readonly next: readonly { readonly local: number; readonly next: number; readonly value: KExpr }[];
+}
+
+/** A step of a scan level: a local computed elementwise, folded over axes, or a nested scan. */
+export type ScanStep =
+  | { readonly kind: 'compute'; readonly local: number; readonly value: KExpr }
+  | { readonly kind: 'reduce'; readonly local: number; readonly fn: Exclude<ReduceFn, 'logsumexp'>; readonly reduced: readonly KAxis[]; readonly value: KExpr }
+  | { readonly kind: 'scan'; readonly level: ScanLevel };
+
+/** Every expression of a scan level (nested levels included). */
+export function scanLevelExprs(level: ScanLevel): KExpr[] {
+  return [
+    ...level.carries.map((c) => c.init),
+    ...level.steps.flatMap((s) => (s.kind === 'scan' ? scanLevelExprs(s.level) : [s.value])),
+    ...level.ys.map((y) => y.value),
+    ...level.next.map((n) => n.value),
+  ];
+}
+
+function mapScanLevel(level: ScanLevel, f: (e: KExpr) => KExpr, g: (b: number) => number): ScanLevel {
+  return {
+    ...level,
+    carries: level.carries.map((c) => ({ ...c, init: f(c.init) })),
+    steps: level.steps.map((s) => (s.kind === 'scan' ? { ...s, level: mapScanLevel(s.level, f, g) } : { ...s, value: f(s.value) })),
+    ys: level.ys.map((y) => ({ ...y, target: g(y.target), value: f(y.value) })),
+    next: level.next.map((n) => ({ ...n, value: f(n.value) })),
+  };
 }
 
 /**
@@ -402,6 +485,8 @@ export function kernelExprs(k: KernelIR): KExpr[] {
         ...k.upper.map((b) => b.c),
         ...(k.blockMask ? [k.blockMask.counts, k.blockMask.list] : []),
       ];
+    case 'scan':
+      return scanLevelExprs(k.root);
     case 'simplicial':
       return [k.q, ...k.k, ...k.v, k.score, ...(k.valid ? [k.valid] : []), ...k.bounds.flatMap((b) => [...b.lower, ...b.upper].map((x) => x.c))];
     case 'flash-combine':
@@ -421,6 +506,7 @@ export function kernelExprs(k: KernelIR): KExpr[] {
 export function kernelOutputs(k: KernelIR): KOutput[] {
   if (k.kind === 'flash' && k.split) return [k.split.partial];
   if (k.kind === 'mask-compact') return [k.out, k.counts];
+  if (k.kind === 'scan') return [...k.results, k.scratch];
   if (k.kind === 'row-block') return [...k.finals.map((f) => f.out), ...k.stores.map((x) => x.out)];
   return (k.kind === 'flash' || k.kind === 'simplicial' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
 }
@@ -464,6 +550,19 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
         upper: k.upper.map(bound),
         split: k.split ? { ...k.split, partial: { ...k.split.partial, buffer: f(k.split.partial.buffer) } } : null,
         blockMask: k.blockMask ? { ...k.blockMask, counts: { ...k.blockMask.counts, buffer: f(k.blockMask.counts.buffer) }, list: { ...k.blockMask.list, buffer: f(k.blockMask.list.buffer) } } : null,
+      };
+    }
+    case 'scan': {
+      const g = (b: number) => (isLocal(b) ? b : f(b));
+      const results = k.results.map((r) => ({ ...r, buffer: f(r.buffer) }));
+      const scratch = { ...k.scratch, buffer: f(k.scratch.buffer) };
+      return {
+        ...k,
+        out: results[0] ?? scratch,
+        results,
+        scratch,
+        root: mapScanLevel(k.root, (e) => mapExpr(e, g), g),
+        finals: k.finals.map((x) => ({ ...x, out: { ...x.out, buffer: f(x.out.buffer) } })),
       };
     }
     case 'simplicial': {

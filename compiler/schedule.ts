@@ -81,6 +81,8 @@ export interface ScheduleOf {
   readonly gemm: GemmSchedule;
   readonly flash: FlashSchedule;
   readonly simplicial: SimplicialSchedule;
+  /** A scan: its workgroup's threads share each step's elements. */
+  readonly scan: ElementwiseSchedule;
   readonly 'flash-combine': ElementwiseSchedule;
   readonly 'mask-classify': ElementwiseSchedule;
   readonly 'mask-compact': ElementwiseSchedule;
@@ -93,6 +95,8 @@ export interface ScheduleOverrides {
   readonly gemm?: Omit<GemmSchedule, 'kind'>;
   readonly flash?: Omit<FlashSchedule, 'kind'>;
   readonly simplicial?: Omit<SimplicialSchedule, 'kind'>;
+  /** A scan kernel's threads per workgroup. */
+  readonly scan?: Omit<ElementwiseSchedule, 'kind'>;
   /** A row block's threads (its rows are the fuser's). */
   readonly rowBlock?: Pick<RowBlockSchedule, 'threads'>;
   /** Long-axis splitting (`splitRule`): other thresholds or chunks, or `false` for none. */
@@ -248,6 +252,8 @@ export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, override
       const rows = typeof t === 'number' ? 1 << Math.ceil(Math.log2(Math.max(1, t))) : kernel.tiled ? 64 : 1;
       return { kind: 'simplicial', threads: Math.min(64, rows, 1 << Math.floor(Math.log2(maxThreads))), lTile: 16 };
     }
+    case 'scan':
+      return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads), ...overrides.scan };
     case 'mask-classify':
       return { kind: 'elementwise', workgroupSize: kernel.rows };
     case 'mask-compact':

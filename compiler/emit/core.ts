@@ -145,9 +145,17 @@ export class Emitter {
     return `c${i}`;
   }
 
-  /** A size as a u32: a literal, or the uniform word of its symbol. */
+  /**
+   * Size symbols a kernel binds itself (a scan's chunk length, a loop variable) to the WGSL name
+   * holding their value, instead of a uniform word.
+   */
+  readonly sizeNames = new Map<string, string>();
+
+  /** A size as a u32: a literal, the uniform word of its symbol, or the variable in `sizeNames`. */
   size(s: Size): string {
     if (typeof s === 'number') return `${s}u`;
+    const named = this.sizeNames.get(s);
+    if (named !== undefined) return named;
     let i = this.symbols.indexOf(s);
     if (i < 0) {
       i = this.symbols.length;

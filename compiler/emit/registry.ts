@@ -16,6 +16,7 @@ import { emitMaskCompact } from './mask-compact.ts';
 import { emitReduce } from './reduce.ts';
 import { emitRowBlock } from './row-block.ts';
 import { emitSimplicial } from './simplicial.ts';
+import { emitScan } from './scan.ts';
 
 type KernelEmitters = {
   readonly [K in KernelIR['kind']]: {
@@ -31,6 +32,7 @@ const EMITTERS: KernelEmitters = {
   gemm: { schedule: 'gemm', chunks: true, emit: emitGemm },
   flash: { schedule: 'flash', chunks: false, emit: emitFlash },
   simplicial: { schedule: 'simplicial', chunks: false, emit: emitSimplicial },
+  scan: { schedule: 'elementwise', chunks: false, emit: emitScan },
   'flash-combine': { schedule: 'elementwise', chunks: false, emit: emitFlashCombine },
   'mask-classify': { schedule: 'elementwise', chunks: false, emit: emitMaskClassify },
   'mask-compact': { schedule: 'elementwise', chunks: false, emit: emitMaskCompact },

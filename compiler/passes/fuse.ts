@@ -11,6 +11,7 @@ import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';
 import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../program/index.ts';
 import { kernelInputs, kernelOutputs, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import { lowerFlash } from '../lower-attention/index.ts';
+import { lowerScan } from '../lower-scan.ts';
 import { RECOMPUTE_LIMIT } from '../schedule.ts';
 import { axisEnv, axisIds, buildExpr, loadOf } from '../lower-expr.ts';
 
@@ -43,7 +44,7 @@ class Fuser {
     const mustMaterialize = new Set<number>(Object.values(graph.outputs));
     for (const node of graph.nodes) {
       for (const o of operands(node)) uses.set(o, (uses.get(o) ?? 0) + 1);
-      if (node.op === 'loop') for (const o of operands(node)) mustMaterialize.add(o);
+      if (node.op === 'loop' || node.op === 'scan') for (const o of operands(node)) mustMaterialize.add(o);
       // A gather reads its table at computed positions: the table must sit in a buffer.
       if (node.op === 'gather') mustMaterialize.add(node.args[0]!);
     }
@@ -66,6 +67,10 @@ class Fuser {
       const label = `${scope}%${node.id} ${node.op === 'map' ? node.fn : node.op}`;
       if (node.op === 'loop') {
         steps.push(...this.fuseLoop(graph, node, bufferOf, label));
+        continue;
+      }
+      if (node.op === 'scan') {
+        steps.push(this.fuseScan(graph, node, bufferOf, label));
         continue;
       }
       if (node.op === 'loop_result') {
@@ -148,6 +153,21 @@ class Fuser {
     });
     steps.push({ kind: 'loop', count: node.count, label, body: [...body.steps, ...staged, ...tail] });
     return steps;
+  }
+
+  /**
+   * A scan as one scan kernel (`lower-scan.ts`), writing the results its graph reads: each
+   * `loop_result` of it gets a buffer, registered like a loop's carried values.
+   */
+  private fuseScan(graph: Graph, node: Extract<Node, { op: 'scan' }>, bufferOf: Map<number, number>, label: string): HostStep {
+    const wanted = new Map<number, number>();
+    for (const r of graph.nodes) {
+      if (r.op !== 'loop_result' || r.loop !== node.id || wanted.has(r.index)) continue;
+      const buffer = this.newBuffer(r.type.dtype, r.type.axes, 'temp', `${label} result ${r.index}`);
+      wanted.set(r.index, buffer);
+      this.loopCarry.set(`${this.scopeOf(label)}${node.id}:${r.index}`, buffer);
+    }
+    return { kind: 'kernel', kernel: lowerScan(graph, node, bufferOf, wanted, label, (...args) => this.newBuffer(...args)) };
   }
 
   private scopeOf(label: string): string {

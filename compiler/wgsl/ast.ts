@@ -9,7 +9,8 @@ export type Stmt =
   | { readonly s: 'assign'; readonly target: string; readonly value: string; readonly op?: '+' | '*' | '-' }
   | { readonly s: 'if'; readonly cond: string; readonly then: readonly Stmt[]; readonly else?: readonly Stmt[] }
   | { readonly s: 'for'; readonly init: string; readonly cond: string; readonly update: string; readonly body: readonly Stmt[] }
-  | { readonly s: 'barrier' }
+  /** A workgroup barrier; `storage`: one that also orders storage-buffer accesses within the workgroup. */
+  | { readonly s: 'barrier'; readonly storage?: boolean }
   /** A nested scope, so names declared in it may be declared again elsewhere. */
   | { readonly s: 'block'; readonly body: readonly Stmt[] }
   | { readonly s: 'break' }

@@ -28,7 +28,7 @@ function printStmts(stmts: readonly Stmt[], indent: string, out: string[]): void
         out.push(`${indent}}`);
         break;
       case 'barrier':
-        out.push(`${indent}workgroupBarrier();`);
+        out.push(`${indent}${st.storage ? 'storageBarrier' : 'workgroupBarrier'}();`);
         break;
       case 'block':
         out.push(`${indent}{`);

@@ -1,0 +1,122 @@
+/**
+ * The scan kernel (`ScanKernel`, built by `lower-scan.ts`): one workgroup per index of the parallel
+ * axes runs the whole recurrence. Its locals live in the workgroup's region of the scratch buffer
+ * (u32 words; f32 values as their bits), at fixed offsets. Each scan level is a loop over chunks:
+ * every step spreads its local's elements over the threads (a reduction folds its axes per
+ * element, as the `thread` reduce strategy does), then a storage barrier; the chunk's outputs are
+ * stored at the chunk's offset; the next state is computed beside the state and copied over it
+ * once every step has read it. Nested scans are nested loops. Chunk lengths are run-time values:
+ * the body's chunk-length symbols name the loop's `count` variables (`Emitter.sizeNames`).
+ */
+import { reductionFold } from '../../dsl/reductions.ts';
+import type { DType } from '../../dsl/types.ts';
+import type { SizeExpr } from '../../program/index.ts';
+import type { KAxis, KExpr, KernelIR, ScanKernel, ScanLevel } from '../kernel-ir.ts';
+import type { ElementwiseSchedule } from '../schedule.ts';
+import type { Stmt } from '../wgsl/ast.ts';
+import { Emitter, type Emitted } from './core.ts';
+import { accumulator } from './reduce.ts';
+import { forRange, strided } from './loops.ts';
+
+const BARRIER: Stmt = { s: 'barrier', storage: true };
+
+export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Emitted {
+  const NT = s.workgroupSize;
+  const scr = em.buffer(k.scratch.buffer);
+  const sizeExpr = (e: SizeExpr): string => {
+    if (typeof e === 'number') return `${e}u`;
+    if (typeof e === 'string') return em.size(e);
+    const args = e.args.map(sizeExpr);
+    switch (e.op) {
+      case 'mul':
+        return `(${args.join(' * ')})`;
+      case 'add':
+        return `(${args.join(' + ')})`;
+      case 'ceildiv':
+        return `((${args[0]} + ${args[1]} - 1u) / ${args[1]})`;
+      case 'max':
+        return `max(${args.join(', ')})`;
+      case 'min':
+        return `min(${args.join(', ')})`;
+    }
+  };
+  const localOf = (id: number) => k.locals[-id - 1]!;
+  /** The scratch word of local `id` at a flat offset within it. */
+  const word = (id: number, offset: string) => `${scr}[wbase + ${sizeExpr(localOf(id).offset)} + ${offset}]`;
+  em.localAt = (buffer, axes) => {
+    const w = word(buffer, em.offset(axes));
+    const d = localOf(buffer).dtype;
+    return d === 'f32' ? `bitcast<f32>(${w})` : d === 'i32' ? `bitcast<i32>(${w})` : w;
+  };
+  /** A register value as its scratch word. */
+  const asWord = (value: string, d: DType) => (d === 'bool' ? `select(0u, 1u, ${value})` : d === 'u32' ? value : `bitcast<u32>(${value})`);
+  const flat = (axes: readonly KAxis[]) => em.offset(axes.map((a) => ({ size: a.size, index: a.id })));
+
+  /** `body` for every element of `axes` (the threads share them), the axes' ids bound. */
+  const overElements = (axes: readonly KAxis[], tag: string, body: Stmt[]): Stmt =>
+    strided('e', em.product(axes.map((a) => a.size)), NT, [...em.decompose('e', axes, tag), ...body]);
+  const storeLocal = (id: number, value: KExpr): Stmt => {
+    const l = localOf(id);
+    return overElements(l.axes, 'l', [{ s: 'assign', target: word(id, flat(l.axes)), value: asWord(em.expr(value), l.dtype) }]);
+  };
+  const copyLocal = (from: number, to: number): Stmt => {
+    const l = localOf(to);
+    return strided('e', em.product(l.axes.map((a) => a.size)), NT, [{ s: 'assign', target: word(to, 'e'), value: word(from, 'e') }]);
+  };
+  const reduceLocal = (id: number, fn: Extract<KernelIR, { kind: 'reduce' }>['fn'], reduced: readonly KAxis[], value: KExpr): Stmt => {
+    const l = localOf(id);
+    const kernel: Extract<KernelIR, { kind: 'reduce' }> = { kind: 'reduce', name: '', fn, out: { buffer: id, dtype: l.dtype, axes: l.axes }, reduced, value };
+    const acc = accumulator(em, kernel, reductionFold(fn));
+    const count = em.product(reduced.map((a) => a.size));
+    return overElements(l.axes, 'l', [
+      { s: 'var', name: 'acc', type: acc.type, value: acc.init },
+      forRange('r', count, [...em.decompose('r', reduced, 'r'), { s: 'assign', target: 'acc', value: acc.combine('acc', acc.element()) }]),
+      { s: 'assign', target: word(id, flat(l.axes)), value: asWord(acc.finalise('acc', count), l.dtype) },
+    ]);
+  };
+
+  const emitLevel = (level: ScanLevel): Stmt[] => {
+    em.sizeNames.set(level.size, level.count);
+    const out: Stmt[] = level.carries.map((c) => storeLocal(c.local, c.init));
+    if (level.carries.length > 0) out.push(BARRIER);
+    const chunkBody: Stmt[] = [{ s: 'let', name: level.count, value: `min(${level.chunk}u, ${em.size(level.length)} - ${level.start})` }];
+    for (const step of level.steps) {
+      if (step.kind === 'scan') chunkBody.push(...emitLevel(step.level));
+      else chunkBody.push(step.kind === 'compute' ? storeLocal(step.local, step.value) : reduceLocal(step.local, step.fn, step.reduced, step.value), BARRIER);
+    }
+    for (const y of level.ys) {
+      // Every element of the chunk's part of the target (its parallel axes are the workgroup's).
+      const own = y.axes.filter((a) => !k.parallel.some((p) => p.id === a.id));
+      const view = own.map((a) => (a.id === y.axis ? { ...a, size: level.size } : a));
+      const at = em.offset(y.axes.map((a) => ({ size: a.size, index: a.id === y.axis ? `(${level.start} + ${a.id})` : a.id })));
+      const isLocal = y.target < 0;
+      const d = isLocal ? localOf(y.target).dtype : k.results.find((r) => r.buffer === y.target)!.dtype;
+      const value = em.expr(y.value);
+      const target = isLocal ? word(y.target, at) : em.at(y.target, at);
+      chunkBody.push(overElements(view, 'y', [{ s: 'assign', target, value: isLocal ? asWord(value, d) : d === 'bool' ? `select(0u, 1u, ${value})` : value }]));
+    }
+    if (level.ys.length > 0) chunkBody.push(BARRIER);
+    if (level.next.length > 0) {
+      for (const n of level.next) chunkBody.push(storeLocal(n.next, n.value));
+      chunkBody.push(BARRIER);
+      for (const n of level.next) chunkBody.push(copyLocal(n.next, n.local));
+      chunkBody.push(BARRIER);
+    }
+    out.push({ s: 'for', init: `var ${level.start} = 0u`, cond: `${level.start} < ${em.size(level.length)}`, update: `${level.start} += ${level.chunk}u`, body: chunkBody });
+    em.sizeNames.delete(level.size);
+    return out;
+  };
+
+  const body: Stmt[] = [
+    ...em.decompose('wid', k.parallel, 'p'),
+    { s: 'let', name: 'wbase', value: `wid * ${sizeExpr(k.perWorkgroup)}` },
+    ...emitLevel(k.root),
+  ];
+  for (const f of k.finals) {
+    const l = localOf(f.local);
+    const at = em.offset(f.out.axes.map((a) => ({ size: a.size, index: a.id })));
+    body.push(overElements(l.axes, 'f', [{ s: 'assign', target: em.at(f.out.buffer, at), value: em.localAt!(f.local, l.axes.map((a) => ({ size: a.size, index: a.id }))) }]));
+  }
+  const workgroups: SizeExpr = k.parallel.length === 0 ? 1 : k.parallel.length === 1 ? k.parallel[0]!.size : { op: 'mul', args: k.parallel.map((a) => a.size) };
+  return { module: em.module(NT, body), workgroups, em };
+}

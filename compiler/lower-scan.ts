@@ -1,0 +1,245 @@
+/**
+ * A scan node (`dsl/scan.ts`) as one scan kernel (`ScanKernel`, emitted by `emit/scan.ts`).
+ *
+ * The workgroups split the *parallel* axes: those every scanned tensor and every state carries
+ * that the body never mixes (sums, renames, gathers or scans along) — batch and heads for
+ * recurrent attention — so each workgroup runs the whole recurrence of one (batch, head) on its
+ * own. Inside, the body's tensors lose those axes and become *locals*: per-workgroup regions of one
+ * scratch buffer, sized by the chunk (never by the sequence). Every reduction and contraction of
+ * the body is a step that computes a local; elementwise work is inlined into the steps that read
+ * it; a nested scan is a nested loop; the state is a local that the next state is copied into once
+ * a chunk's steps are done. Chunk tensors are read from the scanned tensors in place, at the
+ * chunk's offset.
+ */
+import type { Graph, Node, ScanNode } from '../dsl/ir.ts';
+import { TesseraError, type Axis, type TensorType } from '../dsl/types.ts';
+import type { SizeExpr } from '../program/index.ts';
+import { type KAxis, type KExpr, type KOutput, type NewBuffer, type ScanKernel, type ScanLevel, type ScanLocal, type ScanStep } from './kernel-ir.ts';
+import { axisEnv, axisIds, buildExpr, loadOf, lookup } from './lower-expr.ts';
+
+/** Where a scan's chunk tensors come from: a buffer of the enclosing program, or a local. */
+type Source = { readonly buffer: number; readonly type: TensorType };
+
+/** Axes the body mixes across indices (reduced, contracted, renamed, gathered or scanned along). */
+function mixedAxes(graph: Graph, into: Set<string> = new Set()): Set<string> {
+  for (const node of graph.nodes) {
+    const t = (id: number) => graph.nodes[id]!.type;
+    switch (node.op) {
+      case 'reduce':
+        node.axes.forEach((a) => into.add(a));
+        break;
+      case 'contract': {
+        const kept = new Set(node.type.axes.map((a) => a.name));
+        for (const arg of node.args) for (const a of t(arg).axes) if (!kept.has(a.name)) into.add(a.name);
+        break;
+      }
+      case 'relabel':
+        t(node.arg).axes.forEach((a, i) => {
+          if (node.names[i] !== a.name) into.add(a.name).add(node.names[i]!);
+        });
+        break;
+      case 'gather':
+        into.add(node.axis);
+        break;
+      case 'composite':
+        node.axes.forEach((a) => into.add(a));
+        break;
+      case 'scan':
+        into.add(node.axis);
+        mixedAxes(node.body, into);
+        break;
+      case 'loop':
+      case 'flash':
+        mixedAxes(node.body, into);
+        break;
+      default:
+        break;
+    }
+  }
+  return into;
+}
+
+class ScanBuilder {
+  readonly kaxis = axisIds();
+  readonly locals: ScanLocal[] = [];
+  /** Chunk-length symbols and their chunk (the bound a local is sized by). */
+  readonly chunkBounds = new Map<string, number>();
+  #offset: SizeExpr = 0;
+
+  constructor(readonly parallel: ReadonlySet<string>) {}
+
+  /** The axes of a body tensor that a local keeps (the parallel ones are the workgroup's). */
+  localAxes(type: TensorType): KAxis[] {
+    return type.axes.filter((a) => !this.parallel.has(a.name)).map(this.kaxis);
+  }
+
+  newLocal(type: TensorType): number {
+    const axes = this.localAxes(type);
+    const bound = (a: KAxis): SizeExpr => (typeof a.size === 'string' && this.chunkBounds.has(a.size) ? this.chunkBounds.get(a.size)! : a.size);
+    const factors = axes.map(bound);
+    const capacity: SizeExpr = factors.length === 0 ? 1 : factors.length === 1 ? factors[0]! : { op: 'mul', args: factors };
+    const id = -(this.locals.length + 1);
+    this.locals.push({ id, dtype: type.dtype, axes, capacity, offset: this.#offset });
+    this.#offset = this.#offset === 0 ? capacity : { op: 'add', args: [this.#offset, capacity] };
+    return id;
+  }
+
+  get perWorkgroup(): SizeExpr {
+    return this.#offset === 0 ? 1 : this.#offset;
+  }
+
+  localLoad(local: number, names: Map<string, string>): KExpr {
+    const l = this.locals[-local - 1]!;
+    return { k: 'load', buffer: local, dtype: l.dtype, axes: l.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
+  }
+
+  /** Every kernel axis id a tensor of `type` is indexed by (parallel ones included). */
+  env(types: readonly TensorType[]): Map<string, string> {
+    return axisEnv(types.flatMap((t) => t.axes.map(this.kaxis)));
+  }
+
+  /**
+   * One scan level: `scan` (a node of `parent`) with `outer` building the parent's values, its
+   * chunks read from `sources`, and its outputs `yk` stored into `ysTarget(k)`.
+   */
+  level(
+    parent: Graph,
+    scan: ScanNode,
+    depth: number,
+    outer: (id: number, names: Map<string, string>) => KExpr,
+    sources: readonly (Source | { readonly local: number })[],
+    ysTarget: (k: number) => { readonly target: number; readonly axes: readonly KAxis[] } | null,
+  ): { level: ScanLevel; carries: number[] } {
+    const g = scan.body;
+    this.chunkBounds.set(scan.size, scan.chunk);
+    const start = `scan_start${depth}`;
+    const count = `scan_count${depth}`;
+    const scanAxis = this.kaxis({ name: scan.axis, size: scan.size }).id;
+    const carries = scan.init.map((init) => this.newLocal(parent.nodes[init]!.type));
+    const carryInits = scan.init.map((init, i) => ({ local: carries[i]!, init: outer(init, this.env([parent.nodes[init]!.type])) }));
+    const localOf = new Map<number, number>();
+    const steps: ScanStep[] = [];
+    const shifted = (index: string): KExpr => ({ k: 'op', fn: 'add', args: [{ k: 'index', axis: index }, { k: 'index', axis: start }], dtype: 'i32' });
+    const leaf = (id: number, names: Map<string, string>): KExpr | null => {
+      const local = localOf.get(id);
+      if (local !== undefined) return this.localLoad(local, names);
+      const n = g.nodes[id]!;
+      if (n.op === 'carry') return this.localLoad(carries[n.index]!, names);
+      if (n.op === 'capture') return outer(scan.captures[n.index]!, names);
+      if (n.op === 'chunk') {
+        const source = sources[n.index]!;
+        if ('local' in source) {
+          const l = this.locals[-source.local - 1]!;
+          return { k: 'load', buffer: source.local, dtype: l.dtype, axes: l.axes.map((a) => (a.name === scan.axis ? { size: a.size, at: shifted(lookup(names, a.name)) } : { size: a.size, index: lookup(names, a.name) })) };
+        }
+        return {
+          k: 'load',
+          buffer: source.buffer,
+          dtype: source.type.dtype,
+          axes: source.type.axes.map((a) => (a.name === scan.axis ? { size: a.size, at: shifted(lookup(names, a.name)) } : { size: a.size, index: lookup(names, a.name) })),
+        };
+      }
+      return null;
+    };
+    const build = (id: number, extra: readonly TensorType[] = []): KExpr => buildExpr(g, id, this.env([g.nodes[id]!.type, ...extra]), leaf);
+    for (const node of g.nodes) {
+      if (node.op === 'reduce') {
+        if (node.fn === 'logsumexp') throw new TesseraError('scan: logsumexp must be decomposed first');
+        const local = this.newLocal(node.type);
+        const argType = g.nodes[node.arg]!.type;
+        const reduced = node.axes.map((name) => this.kaxis(argType.axes.find((a) => a.name === name)!));
+        steps.push({ kind: 'reduce', local, fn: node.fn, reduced, value: build(node.arg) });
+        localOf.set(node.id, local);
+      } else if (node.op === 'contract') {
+        const local = this.newLocal(node.type);
+        const types = node.args.map((a) => g.nodes[a]!.type);
+        const kept = new Set(node.type.axes.map((a) => a.name));
+        const reduced = [...new Map(types.flatMap((t) => t.axes).filter((a) => !kept.has(a.name)).map((a) => [a.name, a] as const)).values()].map(this.kaxis);
+        const names = this.env([node.type, ...types]);
+        const factors = node.args.map((a) => buildExpr(g, a, names, leaf));
+        const value = factors.slice(1).reduce<KExpr>((acc, f) => ({ k: 'op', fn: 'mul', args: [acc, f], dtype: node.type.dtype }), factors[0]!);
+        steps.push({ kind: 'reduce', local, fn: 'sum', reduced, value });
+        localOf.set(node.id, local);
+      } else if (node.op === 'scan') {
+        const innerSources = node.xs.map((x) => {
+          const known = localOf.get(x) ?? (g.nodes[x]!.op === 'carry' ? carries[(g.nodes[x] as Extract<Node, { op: 'carry' }>).index] : undefined);
+          if (known !== undefined) return { local: known };
+          const local = this.newLocal(g.nodes[x]!.type);
+          steps.push({ kind: 'compute', local, value: build(x) });
+          localOf.set(x, local);
+          return { local };
+        });
+        // Its stacked outputs, where this level reads them.
+        const stacked = new Map<number, number>();
+        for (const r of g.nodes) {
+          if (r.op === 'loop_result' && r.loop === node.id && r.index >= node.init.length && !stacked.has(r.index)) {
+            const local = this.newLocal(r.type);
+            stacked.set(r.index, local);
+          }
+        }
+        const inner = this.level(g, node, depth + 1, (id, names) => buildExpr(g, id, names, leaf), innerSources, (k) => {
+          const local = stacked.get(node.init.length + k);
+          return local === undefined ? null : { target: local, axes: this.locals[-local - 1]!.axes };
+        });
+        steps.push({ kind: 'scan', level: inner.level });
+        for (const r of g.nodes) {
+          if (r.op !== 'loop_result' || r.loop !== node.id) continue;
+          localOf.set(r.id, r.index < node.init.length ? inner.carries[r.index]! : stacked.get(r.index)!);
+        }
+      } else if (node.op === 'loop' || node.op === 'flash') {
+        throw new TesseraError(`scan: a ${node.op} inside a scan body has no lowering in the scan kernel; write it with scan or plain ops`);
+      }
+    }
+    const ys: ScanLevel['ys'][number][] = [];
+    for (let k = 0; g.outputs[`y${k}`] !== undefined; k++) {
+      const target = ysTarget(k);
+      if (!target) continue;
+      const id = g.outputs[`y${k}`]!;
+      ys.push({ target: target.target, axes: target.axes, axis: scanAxis, value: build(id) });
+    }
+    const next = scan.init.map((_, i) => {
+      const id = g.outputs[String(i)]!;
+      return { local: carries[i]!, next: this.newLocal(g.nodes[id]!.type), value: build(id) };
+    });
+    return { level: { length: lengthOf(parent, scan), chunk: scan.chunk, size: scan.size, start, count, carries: carryInits, steps, ys, next }, carries };
+  }
+}
+
+function lengthOf(parent: Graph, scan: ScanNode): Axis['size'] {
+  return parent.nodes[scan.xs[0]!]!.type.axes.find((a) => a.name === scan.axis)!.size;
+}
+
+/**
+ * The scan kernel for `node` of `graph` (its operands' buffers in `bufferOf`), writing the results
+ * `wanted` (result index → buffer); results not wanted are not stored.
+ */
+export function lowerScan(graph: Graph, node: ScanNode, bufferOf: ReadonlyMap<number, number>, wanted: ReadonlyMap<number, number>, name: string, newBuffer: NewBuffer): ScanKernel {
+  const types = [...node.xs, ...node.init].map((id) => graph.nodes[id]!.type);
+  const mixed = mixedAxes(node.body);
+  const common = types.reduce((set, t) => new Set(t.axes.map((a) => a.name).filter((a) => set.has(a))), new Set(types[0]!.axes.map((a) => a.name)));
+  const parallelAxes = graph.nodes[node.xs[0]!]!.type.axes.filter((a) => common.has(a.name) && a.name !== node.axis && !mixed.has(a.name));
+  const builder = new ScanBuilder(new Set(parallelAxes.map((a) => a.name)));
+  const parallel = parallelAxes.map(builder.kaxis);
+  const outer = (id: number, names: Map<string, string>): KExpr => loadOf(graph, id, new Map(bufferOf), names);
+  const sources = node.xs.map((x) => ({ buffer: bufferOf.get(x)!, type: graph.nodes[x]!.type }));
+  const resultOut = (index: number): KOutput | null => {
+    const buffer = wanted.get(index);
+    if (buffer === undefined) return null;
+    const type = graph.nodes.find((n) => n.op === 'loop_result' && n.loop === node.id && n.index === index)!.type;
+    return { buffer, dtype: type.dtype, axes: type.axes.map(builder.kaxis) };
+  };
+  const { level, carries } = builder.level(graph, node, 0, outer, sources, (k) => {
+    const out = resultOut(node.init.length + k);
+    return out ? { target: out.buffer, axes: out.axes } : null;
+  });
+  const finals = node.init.flatMap((_, i) => {
+    const out = resultOut(i);
+    return out ? [{ local: carries[i]!, out }] : [];
+  });
+  const results = [...wanted.keys()].sort((a, b) => a - b).map((i) => resultOut(i)!);
+  const perWorkgroup = builder.perWorkgroup;
+  const count: SizeExpr = parallel.length === 0 ? 1 : parallel.length === 1 ? parallel[0]!.size : { op: 'mul', args: parallel.map((a) => a.size) };
+  const scratchBuffer = newBuffer('u32', [], 'temp', `${name} scratch`, count === 1 ? perWorkgroup : { op: 'mul', args: [count, perWorkgroup] });
+  const scratch: KOutput = { buffer: scratchBuffer, dtype: 'u32', axes: [] };
+  return { kind: 'scan', name, out: results[0] ?? scratch, results, scratch, perWorkgroup, parallel, locals: builder.locals, root: level, finals };
+}
