@@ -77,10 +77,13 @@ class ScanBuilder {
     const axes = this.localAxes(type);
     const bound = (a: KAxis): SizeExpr => (typeof a.size === 'string' && this.chunkBounds.has(a.size) ? this.chunkBounds.get(a.size)! : a.size);
     const factors = axes.map(bound);
-    const capacity: SizeExpr = factors.length === 0 ? 1 : factors.length === 1 ? factors[0]! : { op: 'mul', args: factors };
+    const fixed = factors.filter((f): f is number => typeof f === 'number').reduce((a, b) => a * b, 1);
+    const rest = factors.filter((f) => typeof f !== 'number');
+    const capacity: SizeExpr = rest.length === 0 ? fixed : { op: 'mul', args: fixed === 1 ? rest : [fixed, ...rest] };
     const id = -(this.locals.length + 1);
     this.locals.push({ id, dtype: type.dtype, axes, capacity, offset: this.#offset });
-    this.#offset = this.#offset === 0 ? capacity : { op: 'add', args: [this.#offset, capacity] };
+    const o = this.#offset;
+    this.#offset = typeof o === 'number' && typeof capacity === 'number' ? o + capacity : o === 0 ? capacity : { op: 'add', args: [o, capacity] };
     return id;
   }
 
@@ -220,7 +223,8 @@ export function lowerScan(graph: Graph, node: ScanNode, bufferOf: ReadonlyMap<nu
   const parallelAxes = graph.nodes[node.xs[0]!]!.type.axes.filter((a) => common.has(a.name) && a.name !== node.axis && !mixed.has(a.name));
   const builder = new ScanBuilder(new Set(parallelAxes.map((a) => a.name)));
   const parallel = parallelAxes.map(builder.kaxis);
-  const outer = (id: number, names: Map<string, string>): KExpr => loadOf(graph, id, new Map(bufferOf), names);
+  const buffers = new Map(bufferOf);
+  const outer = (id: number, names: Map<string, string>): KExpr => buildExpr(graph, id, names, (leaf, leafNames) => (buffers.has(leaf) ? loadOf(graph, leaf, buffers, leafNames) : null));
   const sources = node.xs.map((x) => ({ buffer: bufferOf.get(x)!, type: graph.nodes[x]!.type }));
   const resultOut = (index: number): KOutput | null => {
     const buffer = wanted.get(index);

@@ -23,7 +23,7 @@
  *
  * which equals the token-by-token definition for any chunk length (the tests check 1, 7, 16, 64).
  */
-import { add, contract, eq, exp, iota, le, lt, mul, rename, sub, sum, toF32, transpose, where } from '../dsl/ops.ts';
+import { add, constant, contract, eq, exp, expand, iota, le, lt, mul, rename, sub, sum, toF32, transpose, where } from '../dsl/ops.ts';
 import { scan } from '../dsl/scan.ts';
 import { f32, kernel, param, type Kernel, type Spec } from '../dsl/kernel.ts';
 import type { Axes, Tensor } from '../dsl/tensor.ts';
@@ -73,8 +73,10 @@ export function linearAttentionKernel(config: LinearAttentionConfig): Kernel {
     const k = inputs['k'] as T4;
     const v = inputs['v'] as V4;
     const scale = inputs['scale'] as Tensor<readonly [], 'f32'>;
-    // The zero state: S[b, h, e, d] = Σ_t v·k·0 keeps the batch and head sizes of the inputs.
-    const s0 = (inputs['s0'] as State | undefined) ?? (mul(contract([v, k], ['b', 'h', 'e', 'd']), 0) as State);
+    // The zero state, sized like the inputs' batch, heads and head dims.
+    const size = (t: Tensor, name: string) => t.type.axes.find((a) => a.name === name)!.size;
+    const zero = expand(constant(0), [{ name: 'b', size: size(v, 'b') }, { name: 'h', size: size(v, 'h') }, { name: 'e', size: size(v, 'e') }, { name: 'd', size: size(k, 'd') }]);
+    const s0 = (inputs['s0'] as State | undefined) ?? (zero as unknown as State);
     const xs: Record<string, F> = { q, k, v };
     if (gated) xs['g'] = inputs['g'] as F;
     if (delta) xs['beta'] = inputs['beta'] as F;

@@ -44,7 +44,9 @@ class Fuser {
     const mustMaterialize = new Set<number>(Object.values(graph.outputs));
     for (const node of graph.nodes) {
       for (const o of operands(node)) uses.set(o, (uses.get(o) ?? 0) + 1);
-      if (node.op === 'loop' || node.op === 'scan') for (const o of operands(node)) mustMaterialize.add(o);
+      if (node.op === 'loop') for (const o of operands(node)) mustMaterialize.add(o);
+      // A scan's kernel reads its chunks from buffers; its initial state and captures may be inlined.
+      if (node.op === 'scan') for (const o of node.xs) mustMaterialize.add(o);
       // A gather reads its table at computed positions: the table must sit in a buffer.
       if (node.op === 'gather') mustMaterialize.add(node.args[0]!);
     }

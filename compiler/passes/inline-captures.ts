@@ -1,5 +1,5 @@
 /**
- * inline-captures: a loop that captures a cheap elementwise value of the enclosing graph (a scaled
+ * inline-captures: a loop (or scan) that captures a cheap elementwise value of the enclosing graph (a scaled
  * input, a mask) recomputes it inside its body from what that value reads, so the value need not
  * be materialised for the loop (a loop's captures are buffers): the fuser then inlines it into the
  * body's kernels like any other elementwise operand. "Cheap" is the fuser's recompute limit.
@@ -31,12 +31,7 @@ export function inlineCaptures(graph: Graph): Graph {
   const map = (old: number) => ids.get(old)!;
   const costs = new Map<number, number | null>();
   for (const node of graph.nodes) {
-    if (node.op === 'scan') {
-      // A scan's captures stay buffers (its one kernel reads them in place); loops inside it are rewritten.
-      ids.set(node.id, out.add({ ...node, xs: node.xs.map(map), init: node.init.map(map), captures: node.captures.map(map), body: inlineCaptures(node.body) }));
-      continue;
-    }
-    if (node.op !== 'loop') {
+    if (node.op !== 'loop' && node.op !== 'scan') {
       ids.set(node.id, copyNode(node, out, map));
       continue;
     }
@@ -79,8 +74,9 @@ export function inlineCaptures(graph: Graph): Graph {
       }
     }
     const outputs = Object.fromEntries(Object.entries(inner.outputs).map(([k, v]) => [k, bodyIds.get(v)!]));
-    const { id: _id, ...loop } = node;
-    ids.set(node.id, out.add({ ...loop, init: node.init.map(map), captures, body: { nodes: body.nodes, outputs } }));
+    const rewritten = { init: node.init.map(map), captures, body: { nodes: body.nodes, outputs } };
+    const { id: _id, ...rest } = node;
+    ids.set(node.id, out.add(rest.op === 'scan' ? { ...rest, ...rewritten, xs: rest.xs.map(map) } : { ...rest, ...rewritten }));
   }
   const outputs = Object.fromEntries(Object.entries(graph.outputs).map(([k, v]) => [k, map(v)]));
   return eliminateDeadNodes({ nodes: out.nodes, outputs });

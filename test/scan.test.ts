@@ -1,0 +1,238 @@
+/**
+ * `scan` (`dsl/scan.ts`): its errors, its IR text, its interpreter semantics; the recurrent kernels
+ * written with it (`kernels/linear-attention.ts`, `kernels/titans.ts`) chunked against the
+ * token-by-token definitions for every rule and several chunk lengths and sequence lengths on the
+ * float64 interpreter; the golden files on the interpreter and WebGPU; the scan kernel against the
+ * interpreter on WebGPU; and the compiled program holding no tensor that grows with the sequence
+ * beyond the inputs and outputs.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { fuseGraph } from '../compiler/index.ts';
+import { printFused } from '../compiler/kernel-ir-print.ts';
+import { parseGraph } from '../dsl/parse.ts';
+import { printGraph } from '../dsl/print.ts';
+import { f32, kernel } from '../dsl/kernel.ts';
+import { add, mul, sum } from '../dsl/ops.ts';
+import { scan } from '../dsl/scan.ts';
+import type { HostTensor } from '../dsl/types.ts';
+import { interpretKernel } from '../interpreter/interpret.ts';
+import { linearAttentionKernel, type LinearAttentionRule } from '../kernels/linear-attention.ts';
+import { titansMemoryKernel } from '../kernels/titans.ts';
+import { prepareGolden, runGolden } from './golden/cases.ts';
+import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
+import { describeGPU } from './gpu.ts';
+import { randomTensor } from './helpers.ts';
+import { expectMatchesInterpreter } from './interpreter-check.ts';
+
+const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
+const goldenFiles = readdirSync(GOLDEN_DIR)
+  .filter((f) => /^(linear_attention|titans)_.*\.json$/.test(f))
+  .sort();
+
+/**
+ * Sums over chunks: the state is the total so far; each output y_t is the total of the chunks
+ * before t's, so its values show where the chunks start.
+ */
+const chunkTotals = (chunk: number) =>
+  kernel('chunk_totals', { x: f32('b', 't') }, ({ x }) => {
+    const { carry, ys } = scan({ axis: 't', chunk, xs: { x }, init: { total: mul(sum(x, 't'), 0) } }, (c, { total }) => ({
+      carry: { total: add(total!, sum(c.x!, 't')) },
+      ys: { y: add(mul(c.x!, 0), total!) },
+    }));
+    return { y: ys['y']!, total: carry['total']! };
+  });
+
+describe('scan: the DSL construct', () => {
+  const x = f32('b', 't');
+  it('rejects a chunk that is not a whole number >= 1', () => {
+    const k = kernel('bad', { x }, ({ x }) => scan({ axis: 't', chunk: 0, xs: { x }, init: {} }, () => ({ carry: {}, ys: { y: x } })).ys['y']!);
+    expect(() => k.trace()).toThrow('scan: chunk must be a whole number >= 1, got 0');
+  });
+
+  it('rejects a scanned tensor without the axis', () => {
+    const k = kernel('bad', { x, w: f32('b', 'n') }, ({ x, w }) => scan({ axis: 't', xs: { x, w }, init: {} }, (c) => ({ carry: {}, ys: { y: c.x! } })).ys['y']!);
+    expect(() => k.trace()).toThrow("scan: xs 'w' has no axis 't'; its axes are [b, n]");
+  });
+
+  it('rejects a state that changes type and an output without the scanned axis', () => {
+    const grows = kernel('bad', { x }, ({ x }) =>
+      scan({ axis: 't', xs: { x }, init: { s: sum(x, 't') } }, (c, { s }) => ({ carry: { s: add(s!, c.x!) as never }, ys: { y: c.x! } })).ys['y']!,
+    );
+    expect(() => grows.trace()).toThrow("scan: carried tensor 's' must keep its type; it enters as f32[b:b] and leaves as f32[b:b, t:t.chunk]");
+    const flat = kernel('bad', { x }, ({ x }) => scan({ axis: 't', xs: { x }, init: {} }, (c) => ({ carry: {}, ys: { y: sum(c.x!, 't') } })).ys['y']!);
+    expect(() => flat.trace()).toThrow("scan: output 'y' must have the scanned axis 't' (the chunk's part of it); it is f32[b:b]");
+  });
+
+  it('prints and parses back (scan and chunk nodes, the chunk-length symbol)', () => {
+    const g = linearAttentionKernel({ rule: 'gated_delta', chunk: 16 }).trace();
+    const text = printGraph(g);
+    expect(text).toMatch(/= scan t chunk 16 size t\.chunk xs\(%\d+, %\d+, %\d+, %\d+, %\d+\) init\(%\d+\) captures\(.*\) : .* \{$/m);
+    expect(text).toMatch(/= chunk 0 : f32\[b:b, h:h, t:t\.chunk, d:d\]$/m);
+    // The forward substitution: a scan nested in the chunk's body, one row at a time.
+    expect(text).toMatch(/^ {2}%\d+ = scan t chunk 1 size t\.chunk1 /m);
+    expect(printGraph(parseGraph(text))).toBe(text);
+  });
+
+  it('runs the body chunk by chunk on the interpreter, the last chunk shorter', () => {
+    const xs: HostTensor = { shape: [2, 7], data: Float32Array.from({ length: 14 }, (_, i) => i + 1) };
+    for (const chunk of [1, 3, 7, 10]) {
+      const { y, total } = interpretKernel(chunkTotals(chunk), { x: xs });
+      // y_t = the total before t's chunk: the sum of every earlier chunk.
+      const want: number[] = [];
+      for (let b = 0; b < 2; b++) for (let t = 0; t < 7; t++) {
+        const first = Math.floor(t / chunk) * chunk;
+        let s = 0;
+        for (let u = 0; u < first; u++) s += b * 7 + u + 1;
+        want.push(s);
+      }
+      expect([...y!.data], `chunk ${chunk}`).toEqual(want);
+      expect([...total!.data]).toEqual([28, 77]);
+    }
+  });
+});
+
+/** The token-by-token definition of a rule (golden README), in float64. */
+function reference(rule: LinearAttentionRule, x: Record<string, HostTensor>, scale: number): { o: Float64Array; s: Float64Array } {
+  const [B, H, T, D] = x['q']!.shape as [number, number, number, number];
+  const E = x['v']!.shape[3]!;
+  const o = new Float64Array(B * H * T * E);
+  const state = new Float64Array(B * H * E * D);
+  const data = (name: string) => x[name]!.data as ArrayLike<number>;
+  for (let bh = 0; bh < B * H; bh++) {
+    const S = new Float64Array(E * D);
+    if (x['s0']) for (let i = 0; i < E * D; i++) S[i] = data('s0')[bh * E * D + i]!;
+    for (let t = 0; t < T; t++) {
+      const at = (name: string, i: number, n: number) => data(name)[(bh * T + t) * n + i]!;
+      const decay = rule === 'gla' || rule === 'gated_delta' ? Math.exp(at('g', 0, 1)) : 1;
+      const beta = rule === 'delta' || rule === 'gated_delta' ? at('beta', 0, 1) : 1;
+      for (let i = 0; i < E * D; i++) S[i]! *= decay;
+      if (rule === 'delta' || rule === 'gated_delta') {
+        // S ← S (I − β k kᵀ) + β v kᵀ = S + β (v − S k) kᵀ
+        for (let e = 0; e < E; e++) {
+          let sk = 0;
+          for (let d = 0; d < D; d++) sk += S[e * D + d]! * at('k', d, D);
+          const r = beta * (at('v', e, E) - sk);
+          for (let d = 0; d < D; d++) S[e * D + d]! += r * at('k', d, D);
+        }
+      } else {
+        for (let e = 0; e < E; e++) for (let d = 0; d < D; d++) S[e * D + d]! += at('v', e, E) * at('k', d, D);
+      }
+      for (let e = 0; e < E; e++) {
+        let acc = 0;
+        for (let d = 0; d < D; d++) acc += S[e * D + d]! * at('q', d, D);
+        o[(bh * T + t) * E + e] = scale * acc;
+      }
+    }
+    state.set(S, bh * E * D);
+  }
+  return { o, s: state };
+}
+
+/** Inputs for a rule: unit-norm keys for the delta rules (as the golden files have them), gates in range. */
+function inputs(rule: LinearAttentionRule, b: number, h: number, t: number, d: number, e: number, seed: number, initial: boolean): Record<string, HostTensor> {
+  const k = randomTensor([b, h, t, d], seed + 1);
+  if (rule === 'delta' || rule === 'gated_delta') {
+    const kd = k.data as Float32Array;
+    for (let row = 0; row < b * h * t; row++) {
+      let n = 0;
+      for (let i = 0; i < d; i++) n += kd[row * d + i]! ** 2;
+      for (let i = 0; i < d; i++) kd[row * d + i]! /= Math.sqrt(n);
+    }
+  }
+  const x: Record<string, HostTensor> = { q: randomTensor([b, h, t, d], seed), k, v: randomTensor([b, h, t, e], seed + 2) };
+  if (rule === 'gla' || rule === 'gated_delta') x['g'] = randomTensor([b, h, t], seed + 3, -0.5, -0.01);
+  if (rule === 'delta' || rule === 'gated_delta') x['beta'] = randomTensor([b, h, t], seed + 4, 0.05, 0.95);
+  if (initial) x['s0'] = randomTensor([b, h, e, d], seed + 5);
+  return x;
+}
+
+const RULES: readonly LinearAttentionRule[] = ['linear', 'gla', 'delta', 'gated_delta'];
+
+describe('linear attention: chunked equals token by token (float64 interpreter)', () => {
+  for (const rule of RULES) {
+    it(`${rule}: chunks of 1, 7, 16 and 64 at T = 1, 63, 64, 65 and 300`, () => {
+      for (const T of [1, 63, 64, 65, 300]) {
+        const x = inputs(rule, 1, 2, T, 4, 3, T, T === 65);
+        const want = reference(rule, x, 0.5);
+        for (const chunk of [1, 7, 16, 64]) {
+          const got = interpretKernel(linearAttentionKernel({ rule, chunk, initialState: T === 65 }), x, { params: { scale: 0.5 }, precision: 'f64' });
+          let worst = 0;
+          want.o.forEach((w, i) => (worst = Math.max(worst, Math.abs(got['o']!.data[i]! - w))));
+          want.s.forEach((w, i) => (worst = Math.max(worst, Math.abs(got['s_final']!.data[i]! - w))));
+          expect(worst, `T=${T} chunk=${chunk}`).toBeLessThan(1e-9);
+        }
+      }
+    });
+  }
+
+  it('rejects an unknown rule and a bad chunk', () => {
+    expect(() => linearAttentionKernel({ rule: 'retnet' as LinearAttentionRule })).toThrow("linearAttention: rule must be one of linear, gla, delta, gated_delta, got 'retnet'");
+    expect(() => linearAttentionKernel({ rule: 'gla', chunk: 2.5 })).toThrow('linearAttention: chunk must be a whole number >= 1, got 2.5');
+    expect(() => titansMemoryKernel({ memory: 'linear', chunk: 0 })).toThrow('titansMemory: chunk must be a whole number >= 1, got 0');
+  });
+});
+
+async function expectGolden(file: string, backend: Parameters<typeof runGolden>[1], tolerance: Tolerance): Promise<void> {
+  const golden = loadGolden(join(GOLDEN_DIR, file));
+  const results = await runGolden(prepareGolden(golden)!, backend);
+  for (const name of Object.keys(golden.outputs)) {
+    expect(compareToGolden(results[name]!, golden.outputs[name]!, tolerance).detail, `${file} ${name}`).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
+  }
+}
+
+describe('recurrent golden files on the float64 interpreter', () => {
+  it('finds the eight files', () => expect(goldenFiles).toHaveLength(8));
+  for (const file of goldenFiles) it(file, () => expectGolden(file, null, { rtol: 1e-9, atol: 1e-12 }));
+});
+
+describe('the scan kernel', () => {
+  it('compiles linear attention to one kernel whose scratch does not grow with the sequence', () => {
+    const fused = printFused(fuseGraph(linearAttentionKernel({ rule: 'gated_delta', chunk: 16 }).trace({ sizes: { d: 8, e: 4 } })));
+    expect(fused.match(/^scan /gm)).toHaveLength(1);
+    const buffers = fused.split('\n').filter((line) => /^b\d+ /.test(line));
+    // The inputs, the two outputs and the scratch, whose size per (b, h) is a number of words.
+    expect(buffers.slice(5)).toEqual([
+      'b5 output f32[b:b, h:h, e:4, d:8] "output \'s_final\'"',
+      'b6 output f32[b:b, h:h, t:t, e:4] "output \'o\'"',
+      'b7 temp u32[] x{"op":"mul","args":[{"op":"mul","args":["b","h"]},1354]} "%8 scan scratch"',
+    ]);
+    expect(fused).toMatch(/^ {2}scan t by 16 \(t\.chunk\) \{$/m);
+    expect(fused).toMatch(/^ {4}scan t\.chunk by 1 \(t\.chunk1\) \{$/m);
+  });
+});
+
+describeGPU('recurrent attention on WebGPU', (gpu) => {
+  for (const file of goldenFiles) it(`golden ${file}`, () => expectGolden(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+
+  const cases: { rule: LinearAttentionRule; chunk: number; t: number; initial: boolean }[] = [
+    { rule: 'linear', chunk: 7, t: 63, initial: false },
+    { rule: 'gla', chunk: 16, t: 65, initial: true },
+    { rule: 'delta', chunk: 64, t: 65, initial: false },
+    { rule: 'gated_delta', chunk: 16, t: 1, initial: true },
+    { rule: 'gated_delta', chunk: 5, t: 23, initial: false },
+  ];
+  for (const c of cases) {
+    it(`${c.rule}, chunk ${c.chunk}, T = ${c.t}${c.initial ? ', a given initial state' : ''}, 2 × 3 heads: the interpreter's numbers`, async () => {
+      const x = inputs(c.rule, 2, 3, c.t, 8, 5, c.t + c.chunk, c.initial);
+      await expectMatchesInterpreter(gpu, linearAttentionKernel({ rule: c.rule, chunk: c.chunk, initialState: c.initial }), x, {}, 2e-4, 2e-5, { params: { scale: 0.35 } });
+    });
+  }
+
+  it('Titans MLP memory, chunk 4, T = 10, against the interpreter', async () => {
+    const [b, h, t, d, e, f] = [1, 2, 10, 4, 3, 6];
+    const x: Record<string, HostTensor> = {
+      q: randomTensor([b, h, t, d], 1),
+      k: randomTensor([b, h, t, d], 2),
+      v: randomTensor([b, h, t, e], 3),
+      theta: randomTensor([b, h, t], 4, 0.01, 0.2),
+      eta: randomTensor([b, h, t], 5, 0.5, 0.95),
+      alpha: randomTensor([b, h, t], 6, 0.0, 0.1),
+      w1: randomTensor([h, f, d], 7),
+      w2: randomTensor([h, e, f], 8),
+    };
+    await expectMatchesInterpreter(gpu, titansMemoryKernel({ memory: 'mlp', chunk: 4 }), x, {}, 2e-4, 2e-5);
+  });
+});
