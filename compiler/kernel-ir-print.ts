@@ -126,6 +126,7 @@ function printScanLevel(level: ScanLevel, indent: string): string[] {
   for (const s of level.steps) {
     if (s.kind === 'scan') lines.push(...printScanLevel(s.level, inner));
     else if (s.kind === 'compute') lines.push(`${inner}${bufferName(s.local)} = ${printExpr(s.value)}`);
+    else if (s.kind === 'gemm') lines.push(`${inner}${bufferName(s.local)} = gemm batch${axesText(s.batch)} m${axesText(s.m)} n${axesText(s.n)} k${axesText(s.k)} a=${printExpr(s.a)} b=${printExpr(s.b)}`);
     else lines.push(`${inner}${bufferName(s.local)} = ${s.fn} over ${axesText(s.reduced)} of ${printExpr(s.value)}`);
   }
   for (const y of level.ys) lines.push(`${inner}${bufferName(y.target)}${axesText(y.axes)} at ${y.axis} += chunk: ${printExpr(y.value)}`);

@@ -290,17 +290,31 @@ export interface ScanLevel {
   readonly next: readonly { readonly local: number; readonly next: number; readonly value: KExpr }[];
 }
 
-/** A step of a scan level: a local computed elementwise, folded over axes, or a nested scan. */
+/**
+ * A step of a scan level: a local computed elementwise, folded over axes, a binary contraction
+ * (`a` over its `batch`, `m` and `k` axes times `b` over `batch`, `k` and `n`, summed over `k`:
+ * register-blocked like a GEMM), or a nested scan.
+ */
 export type ScanStep =
   | { readonly kind: 'compute'; readonly local: number; readonly value: KExpr }
   | { readonly kind: 'reduce'; readonly local: number; readonly fn: Exclude<ReduceFn, 'logsumexp'>; readonly reduced: readonly KAxis[]; readonly value: KExpr }
+  | {
+      readonly kind: 'gemm';
+      readonly local: number;
+      readonly batch: readonly KAxis[];
+      readonly m: readonly KAxis[];
+      readonly n: readonly KAxis[];
+      readonly k: readonly KAxis[];
+      readonly a: KExpr;
+      readonly b: KExpr;
+    }
   | { readonly kind: 'scan'; readonly level: ScanLevel };
 
 /** Every expression of a scan level (nested levels included). */
 export function scanLevelExprs(level: ScanLevel): KExpr[] {
   return [
     ...level.carries.map((c) => c.init),
-    ...level.steps.flatMap((s) => (s.kind === 'scan' ? scanLevelExprs(s.level) : [s.value])),
+    ...level.steps.flatMap((s) => (s.kind === 'scan' ? scanLevelExprs(s.level) : s.kind === 'gemm' ? [s.a, s.b] : [s.value])),
     ...level.ys.map((y) => y.value),
     ...level.next.map((n) => n.value),
   ];
@@ -310,7 +324,7 @@ function mapScanLevel(level: ScanLevel, f: (e: KExpr) => KExpr, g: (b: number) =
   return {
     ...level,
     carries: level.carries.map((c) => ({ ...c, init: f(c.init) })),
-    steps: level.steps.map((s) => (s.kind === 'scan' ? { ...s, level: mapScanLevel(s.level, f, g) } : { ...s, value: f(s.value) })),
+    steps: level.steps.map((s) => (s.kind === 'scan' ? { ...s, level: mapScanLevel(s.level, f, g) } : s.kind === 'gemm' ? { ...s, a: f(s.a), b: f(s.b) } : { ...s, value: f(s.value) })),
     ys: level.ys.map((y) => ({ ...y, target: g(y.target), value: f(y.value) })),
     next: level.next.map((n) => ({ ...n, value: f(n.value) })),
   };

@@ -153,6 +153,26 @@ class ScanBuilder {
         const reduced = node.axes.map((name) => this.kaxis(argType.axes.find((a) => a.name === name)!));
         steps.push({ kind: 'reduce', local, fn: node.fn, reduced, value: build(node.arg) });
         localOf.set(node.id, local);
+      } else if (node.op === 'contract' && node.args.length === 2 && node.type.dtype === 'f32') {
+        // A binary contraction: a register-blocked product over the local's axes.
+        const local = this.newLocal(node.type);
+        const [ta, tb] = node.args.map((a) => g.nodes[a]!.type) as [TensorType, TensorType];
+        const inA = new Set(ta.axes.map((a) => a.name));
+        const inB = new Set(tb.axes.map((a) => a.name));
+        const own = this.localAxes(node.type);
+        const k = ta.axes.filter((a) => inB.has(a.name) && !node.type.axes.some((o) => o.name === a.name) && !this.parallel.has(a.name)).map(this.kaxis);
+        const names = this.env([node.type, ta, tb]);
+        steps.push({
+          kind: 'gemm',
+          local,
+          batch: own.filter((a) => inA.has(a.name) && inB.has(a.name)),
+          m: own.filter((a) => inA.has(a.name) && !inB.has(a.name)),
+          n: own.filter((a) => inB.has(a.name) && !inA.has(a.name)),
+          k,
+          a: buildExpr(g, node.args[0]!, names, leaf),
+          b: buildExpr(g, node.args[1]!, names, leaf),
+        });
+        localOf.set(node.id, local);
       } else if (node.op === 'contract') {
         const local = this.newLocal(node.type);
         const types = node.args.map((a) => g.nodes[a]!.type);

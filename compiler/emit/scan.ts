@@ -75,6 +75,46 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
     ]);
   };
 
+  /**
+   * A binary contraction into a local, register-blocked: each thread owns blocks of up to RM × RN
+   * outputs and, per contracted index, evaluates RM values of `a` and RN of `b` for RM·RN
+   * multiply-adds (one load per multiply-add would otherwise go to the scratch buffer twice).
+   */
+  const gemmLocal = (step: Extract<ScanLevel['steps'][number], { kind: 'gemm' }>): Stmt => {
+    const l = localOf(step.local);
+    const [M, N, K, B] = [step.m, step.n, step.k, step.batch].map((axes) => em.product(axes.map((a) => a.size))) as [string, string, string, string];
+    const RM = step.m.length > 0 ? 4 : 1;
+    const RN = step.n.length > 0 ? 4 : 1;
+    const bind = (axes: readonly KAxis[], index: string, tag: string): Stmt[] => em.decompose(index, axes, tag);
+    const body: Stmt[] = [
+      { s: 'let', name: 'mt', value: `(${M} + ${RM - 1}u) / ${RM}u` },
+      { s: 'let', name: 'nt', value: `(${N} + ${RN - 1}u) / ${RN}u` },
+    ];
+    const block: Stmt[] = [
+      { s: 'let', name: 'bb', value: 'blk / (mt * nt)' },
+      { s: 'let', name: 'i0', value: `((blk % (mt * nt)) / nt) * ${RM}u` },
+      { s: 'let', name: 'j0', value: `(blk % nt) * ${RN}u` },
+      ...bind(step.batch, 'bb', 'gb'),
+    ];
+    for (let i = 0; i < RM * RN; i++) block.push({ s: 'var', name: `c${i}`, type: 'f32', value: '0.0f' });
+    const inner: Stmt[] = [...bind(step.k, 'kk', 'gk')];
+    for (let r = 0; r < RM; r++) inner.push({ s: 'var', name: `ga${r}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gi', value: `min(i0 + ${r}u, ${M} - 1u)` }, ...bind(step.m, 'gi', 'gm'), { s: 'assign', target: `ga${r}`, value: em.expr(step.a) }] });
+    for (let c = 0; c < RN; c++) inner.push({ s: 'var', name: `gb${c}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gj', value: `min(j0 + ${c}u, ${N} - 1u)` }, ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: `gb${c}`, value: em.expr(step.b) }] });
+    for (let r = 0; r < RM; r++) for (let c = 0; c < RN; c++) inner.push({ s: 'assign', target: `c${r * RN + c}`, op: '+', value: `ga${r} * gb${c}` });
+    block.push(forRange('kk', K, inner));
+    for (let r = 0; r < RM; r++) {
+      for (let c = 0; c < RN; c++) {
+        block.push({
+          s: 'if',
+          cond: `i0 + ${r}u < ${M} && j0 + ${c}u < ${N}`,
+          then: [{ s: 'let', name: 'gi', value: `i0 + ${r}u` }, { s: 'let', name: 'gj', value: `j0 + ${c}u` }, ...bind(step.m, 'gi', 'gm'), ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: word(step.local, flat(l.axes)), value: `bitcast<u32>(c${r * RN + c})` }],
+        });
+      }
+    }
+    body.push(strided('blk', `${B} * mt * nt`, NT, block));
+    return { s: 'block', body };
+  };
+
   const emitLevel = (level: ScanLevel): Stmt[] => {
     em.sizeNames.set(level.size, level.count);
     const out: Stmt[] = level.carries.map((c) => storeLocal(c.local, c.init));
@@ -82,6 +122,7 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
     const chunkBody: Stmt[] = [{ s: 'let', name: level.count, value: `min(${level.chunk}u, ${em.size(level.length)} - ${level.start})` }];
     for (const step of level.steps) {
       if (step.kind === 'scan') chunkBody.push(...emitLevel(step.level));
+      else if (step.kind === 'gemm') chunkBody.push(gemmLocal(step), BARRIER);
       else chunkBody.push(step.kind === 'compute' ? storeLocal(step.local, step.value) : reduceLocal(step.local, step.fn, step.reduced, step.value), BARRIER);
     }
     for (const y of level.ys) {
