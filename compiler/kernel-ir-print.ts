@@ -130,7 +130,7 @@ function printScanLevel(level: ScanLevel, indent: string): string[] {
     else lines.push(`${inner}${bufferName(s.local)} = ${s.fn} over ${axesText(s.reduced)} of ${printExpr(s.value)}`);
   }
   for (const y of level.ys) lines.push(`${inner}${bufferName(y.target)}${axesText(y.axes)} at ${y.axis} += chunk: ${printExpr(y.value)}`);
-  for (const n of level.next) lines.push(`${inner}next ${bufferName(n.local)} via ${bufferName(n.next)} = ${printExpr(n.value)}`);
+  for (const n of level.next) lines.push(`${inner}next ${bufferName(n.local)}${n.next === null ? ' in place' : ` via ${bufferName(n.next)}`} = ${printExpr(n.value)}`);
   lines.push(`${indent}}`);
   return lines;
 }

@@ -286,8 +286,12 @@ export interface ScanLevel {
    * buffer (top level) or a stacked local (nested scans).
    */
   readonly ys: readonly { readonly target: number; readonly axes: readonly KAxis[]; readonly axis: string; readonly value: KExpr }[];
-  /** The next state: computed into `next`, then copied over the state once every step has read it. */
-  readonly next: readonly { readonly local: number; readonly next: number; readonly value: KExpr }[];
+  /**
+   * The next state: computed into `next`, then copied over the state once every step has read it;
+   * or, `next` null, written over the state in place (the value reads the state only at the element
+   * it writes, and no other state).
+   */
+  readonly next: readonly { readonly local: number; readonly next: number | null; readonly value: KExpr }[];
 }
 
 /**
@@ -307,6 +311,9 @@ export type ScanStep =
       readonly k: readonly KAxis[];
       readonly a: KExpr;
       readonly b: KExpr;
+      /** Outputs per thread along m and n (1 where that side has a single element). */
+      readonly blockM: number;
+      readonly blockN: number;
     }
   | { readonly kind: 'scan'; readonly level: ScanLevel };
 

@@ -14,7 +14,7 @@
 import type { Graph, Node, ScanNode } from '../dsl/ir.ts';
 import { TesseraError, type Axis, type TensorType } from '../dsl/types.ts';
 import type { SizeExpr } from '../program/index.ts';
-import { type KAxis, type KExpr, type KOutput, type NewBuffer, type ScanKernel, type ScanLevel, type ScanLocal, type ScanStep } from './kernel-ir.ts';
+import { subExprs, type KAxis, type KExpr, type KOutput, type NewBuffer, type ScanKernel, type ScanLevel, type ScanLocal, type ScanStep } from './kernel-ir.ts';
 import { axisEnv, axisIds, buildExpr, loadOf, lookup } from './lower-expr.ts';
 
 /** Where a scan's chunk tensors come from: a buffer of the enclosing program, or a local. */
@@ -87,6 +87,29 @@ class ScanBuilder {
     return id;
   }
 
+  /** An axis's largest extent when known: its static size, or a chunk-length symbol's chunk. */
+  bound(a: { readonly size: Axis['size'] }): number | null {
+    return typeof a.size === 'number' ? a.size : (this.chunkBounds.get(a.size) ?? null);
+  }
+
+  /** Whether a node is a fold over axes of one element. */
+  single(g: Graph, n: Node): boolean {
+    if (n.op !== 'reduce' || n.fn === 'logsumexp') return false;
+    const argAxes = g.nodes[n.arg]!.type.axes;
+    return n.axes.every((name) => this.bound(argAxes.find((a) => a.name === name)!) === 1);
+  }
+
+  /** Outputs per thread along one side of a blocked product: 4, or fewer when the side is shorter. */
+  block(axes: readonly KAxis[]): number {
+    let extent = 1;
+    for (const a of axes) {
+      const b = this.bound(a);
+      if (b === null) return 4;
+      extent *= b;
+    }
+    return Math.min(4, extent);
+  }
+
   get perWorkgroup(): SizeExpr {
     return this.#offset === 0 ? 1 : this.#offset;
   }
@@ -127,6 +150,8 @@ class ScanBuilder {
       const local = localOf.get(id);
       if (local !== undefined) return this.localLoad(local, names);
       const n = g.nodes[id]!;
+      // A fold over one element (a one-token chunk's axis) is that element: no step.
+      if (this.single(g, n)) return buildExpr(g, (n as Extract<Node, { op: 'reduce' }>).arg, new Map([...names, ...(n as Extract<Node, { op: 'reduce' }>).axes.map((a) => [a, '0u'] as const)]), leaf);
       if (n.op === 'carry') return this.localLoad(carries[n.index]!, names);
       if (n.op === 'capture') return outer(scan.captures[n.index]!, names);
       if (n.op === 'chunk') {
@@ -146,7 +171,9 @@ class ScanBuilder {
     };
     const build = (id: number, extra: readonly TensorType[] = []): KExpr => buildExpr(g, id, this.env([g.nodes[id]!.type, ...extra]), leaf);
     for (const node of g.nodes) {
-      if (node.op === 'reduce') {
+      if (node.op === 'reduce' && this.single(g, node)) {
+        // Inlined where it is read (see `leaf`).
+      } else if (node.op === 'reduce') {
         if (node.fn === 'logsumexp') throw new TesseraError('scan: logsumexp must be decomposed first');
         const local = this.newLocal(node.type);
         const argType = g.nodes[node.arg]!.type;
@@ -171,6 +198,8 @@ class ScanBuilder {
           k,
           a: buildExpr(g, node.args[0]!, names, leaf),
           b: buildExpr(g, node.args[1]!, names, leaf),
+          blockM: this.block(own.filter((a) => inA.has(a.name) && !inB.has(a.name))),
+          blockN: this.block(own.filter((a) => inB.has(a.name) && !inA.has(a.name))),
         });
         localOf.set(node.id, local);
       } else if (node.op === 'contract') {
@@ -222,10 +251,22 @@ class ScanBuilder {
     }
     const next = scan.init.map((_, i) => {
       const id = g.outputs[String(i)]!;
-      return { local: carries[i]!, next: this.newLocal(g.nodes[id]!.type), value: build(id) };
+      const value = build(id);
+      return { local: carries[i]!, next: inPlace(value, carries[i]!, carries, this.locals[-carries[i]! - 1]!.axes) ? null : this.newLocal(g.nodes[id]!.type), value };
     });
     return { level: { length: lengthOf(parent, scan), chunk: scan.chunk, size: scan.size, start, count, carries: carryInits, steps, ys, next }, carries };
   }
+}
+
+/**
+ * Whether the next value of state `local` may be written over it in place: it reads that state only
+ * at the element being written (indices = the state's own axes, in order) and reads no other state.
+ */
+function inPlace(value: KExpr, local: number, states: readonly number[], axes: readonly KAxis[]): boolean {
+  if (value.k === 'load' && states.includes(value.buffer)) {
+    return value.buffer === local && value.axes.length === axes.length && value.axes.every((a, i) => 'index' in a && a.index === axes[i]!.id);
+  }
+  return subExprs(value).every((e) => inPlace(e, local, states, axes));
 }
 
 function lengthOf(parent: Graph, scan: ScanNode): Axis['size'] {

@@ -6,6 +6,7 @@ import type { Case } from '../harness.ts';
 import { attentionCase, type AttentionVariant } from './attention.ts';
 import { einsumCases } from './einsum.ts';
 import { matmulCase } from './matmul.ts';
+import { flashCausalCase, recurrentCase } from './recurrent.ts';
 import { routingCase } from './routing.ts';
 import { simplicialCase } from './simplicial.ts';
 
@@ -51,6 +52,16 @@ const ROUTING_CASES = [
 ];
 
 /**
+ * Recurrent attention (`--filter recurrent`), gla and gated_delta at T = 1024 and 8192, each
+ * followed by tessera's causal flash attention at the same T (its own case: another function,
+ * another reference). RUNCOUNTS
+ */
+const RECURRENT_CASES: readonly RegisteredCase[] = [1024, 8192].flatMap((t) => {
+  const counts = t <= 1024 ? { warmup: 1, runs: 5 } : { warmup: 1, runs: 3 };
+  return [register(recurrentCase('gla', t, counts)), register(recurrentCase('gated_delta', t, counts)), register(flashCausalCase(t, counts))];
+});
+
+/**
  * Run counts are sized for lavapipe on 2 CPU cores, where a 512³ matmul takes ~0.1 s and a 1024³
  * one ~1 s per run for the peers (measured): the default bench takes a few minutes, and the
  * `--max-seconds` cap keeps even a slow implementation from pushing it past ten.
@@ -67,4 +78,5 @@ export const cases: readonly RegisteredCase[] = [
   register(simplicialCase(512, 64, 8, false, { warmup: 1, runs: 5 })),
   register(simplicialCase(512, 64, 32, true, { warmup: 1, runs: 5 })),
   register(simplicialCase(512, 64, 128, false, { warmup: 1, runs: 3 })),
+  ...RECURRENT_CASES,
 ];

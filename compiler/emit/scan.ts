@@ -83,8 +83,7 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
   const gemmLocal = (step: Extract<ScanLevel['steps'][number], { kind: 'gemm' }>): Stmt => {
     const l = localOf(step.local);
     const [M, N, K, B] = [step.m, step.n, step.k, step.batch].map((axes) => em.product(axes.map((a) => a.size))) as [string, string, string, string];
-    const RM = step.m.length > 0 ? 4 : 1;
-    const RN = step.n.length > 0 ? 4 : 1;
+    const [RM, RN] = [step.blockM, step.blockN];
     const bind = (axes: readonly KAxis[], index: string, tag: string): Stmt[] => em.decompose(index, axes, tag);
     const body: Stmt[] = [
       { s: 'let', name: 'mt', value: `(${M} + ${RM - 1}u) / ${RM}u` },
@@ -136,11 +135,13 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
       const target = isLocal ? word(y.target, at) : em.at(y.target, at);
       chunkBody.push(overElements(view, 'y', [{ s: 'assign', target, value: isLocal ? asWord(value, d) : d === 'bool' ? `select(0u, 1u, ${value})` : value }]));
     }
-    if (level.ys.length > 0) chunkBody.push(BARRIER);
+    // The outputs are read after the loop: the next state's barrier (or this one) publishes them.
+    if (level.ys.length > 0 && level.next.length === 0) chunkBody.push(BARRIER);
     if (level.next.length > 0) {
-      for (const n of level.next) chunkBody.push(storeLocal(n.next, n.value));
-      chunkBody.push(BARRIER);
-      for (const n of level.next) chunkBody.push(copyLocal(n.next, n.local));
+      const staged = level.next.filter((n) => n.next !== null);
+      for (const n of staged) chunkBody.push(storeLocal(n.next!, n.value));
+      if (staged.length > 0) chunkBody.push(BARRIER);
+      for (const n of level.next) chunkBody.push(n.next === null ? storeLocal(n.local, n.value) : copyLocal(n.next, n.local));
       chunkBody.push(BARRIER);
     }
     out.push({ s: 'for', init: `var ${level.start} = 0u`, cond: `${level.start} < ${em.size(level.length)}`, update: `${level.start} += ${level.chunk}u`, body: chunkBody });
