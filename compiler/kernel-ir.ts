@@ -172,28 +172,32 @@ export interface KvBound {
   readonly c: KExpr;
 }
 
-/**
- * Fused attention: for every row (outer × tiled axes), online softmax over `kv` of `score`
- * (where `valid`), accumulating `v`; writes `out` = normalised sum and `lse` = log-sum-exp.
- */
-export interface FlashKernel {
-  readonly kind: 'flash';
+/** What both fused attention kernels hold: the outputs, the row axes, head axes, Q and the score. */
+interface FusedAttentionRows {
   readonly name: string;
   readonly out: KOutput;
   readonly lse: KOutput | null;
-  /** Row axes other than `tiled`; `batch` is the part K and V vary with. */
+  /** Row axes other than `tiled`; `batch` is the part the keys and values vary with. */
   readonly outer: readonly KAxis[];
   readonly batch: readonly KAxis[];
   /** The query axis split across a workgroup's threads (null: one row per workgroup). */
   readonly tiled: KAxis | null;
-  readonly kv: KAxis;
   readonly d: readonly KAxis[];
   readonly e: readonly KAxis[];
   readonly q: KExpr;
-  readonly k: KExpr;
-  readonly v: KExpr;
   readonly score: KExpr;
   readonly valid: KExpr | null;
+}
+
+/**
+ * Fused attention: for every row (outer × tiled axes), online softmax over `kv` of `score`
+ * (where `valid`), accumulating `v`; writes `out` = normalised sum and `lse` = log-sum-exp.
+ */
+export interface FlashKernel extends FusedAttentionRows {
+  readonly kind: 'flash';
+  readonly kv: KAxis;
+  readonly k: KExpr;
+  readonly v: KExpr;
   readonly lower: readonly KvBound[];
   readonly upper: readonly KvBound[];
   /**
@@ -213,24 +217,11 @@ export interface FlashKernel {
  * over the pairs exists. `k[t]` and `v[t]` read kv axis `kv[t]` (and batch, head axes) only;
  * `bounds[t]` are the analytic bounds on `kv[t]` in terms of the tiled query axis.
  */
-export interface SimplicialKernel {
+export interface SimplicialKernel extends FusedAttentionRows {
   readonly kind: 'simplicial';
-  readonly name: string;
-  readonly out: KOutput;
-  readonly lse: KOutput | null;
-  /** Row axes other than `tiled`; `batch` is the part the keys and values vary with. */
-  readonly outer: readonly KAxis[];
-  readonly batch: readonly KAxis[];
-  /** The query axis spread over a workgroup's threads (null: one row per workgroup). */
-  readonly tiled: KAxis | null;
   readonly kv: readonly KAxis[];
-  readonly d: readonly KAxis[];
-  readonly e: readonly KAxis[];
-  readonly q: KExpr;
   readonly k: readonly KExpr[];
   readonly v: readonly KExpr[];
-  readonly score: KExpr;
-  readonly valid: KExpr | null;
   readonly bounds: readonly { readonly lower: readonly KvBound[]; readonly upper: readonly KvBound[] }[];
 }
 

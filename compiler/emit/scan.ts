@@ -51,23 +51,33 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
   /** A register value as its scratch word. */
   const asWord = (value: string, d: DType) => (d === 'bool' ? `select(0u, 1u, ${value})` : d === 'u32' ? value : `bitcast<u32>(${value})`);
   const flat = (axes: readonly KAxis[]) => em.offset(axes.map((a) => ({ size: a.size, index: a.id })));
+  /**
+   * A loop's trip count over `axes`: static factors as a uniform word, so the shader compiler
+   * cannot unroll the loop (lavapipe's LLVM takes seconds per unrolled product body).
+   */
+  const trips = (axes: readonly KAxis[]): string => {
+    const fixed = axes.reduce((p, a) => (typeof a.size === 'number' ? p * a.size : p), 1);
+    const parts = axes.filter((a) => typeof a.size === 'string').map((a) => em.size(a.size));
+    if (fixed !== 1 || parts.length === 0) parts.unshift(em.opaque(fixed));
+    return parts.length === 1 ? parts[0]! : `(${parts.join(' * ')})`;
+  };
 
   /** `body` for every element of `axes` (the threads share them), the axes' ids bound. */
   const overElements = (axes: readonly KAxis[], tag: string, body: Stmt[]): Stmt =>
-    strided('e', em.product(axes.map((a) => a.size)), NT, [...em.decompose('e', axes, tag), ...body]);
+    strided('e', trips(axes), NT, [...em.decompose('e', axes, tag), ...body]);
   const storeLocal = (id: number, value: KExpr): Stmt => {
     const l = localOf(id);
     return overElements(l.axes, 'l', [{ s: 'assign', target: word(id, flat(l.axes)), value: asWord(em.expr(value), l.dtype) }]);
   };
   const copyLocal = (from: number, to: number): Stmt => {
     const l = localOf(to);
-    return strided('e', em.product(l.axes.map((a) => a.size)), NT, [{ s: 'assign', target: word(to, 'e'), value: word(from, 'e') }]);
+    return strided('e', trips(l.axes), NT, [{ s: 'assign', target: word(to, 'e'), value: word(from, 'e') }]);
   };
   const reduceLocal = (id: number, fn: Extract<KernelIR, { kind: 'reduce' }>['fn'], reduced: readonly KAxis[], value: KExpr): Stmt => {
     const l = localOf(id);
     const kernel: Extract<KernelIR, { kind: 'reduce' }> = { kind: 'reduce', name: '', fn, out: { buffer: id, dtype: l.dtype, axes: l.axes }, reduced, value };
     const acc = accumulator(em, kernel, reductionFold(fn));
-    const count = em.product(reduced.map((a) => a.size));
+    const count = trips(reduced);
     return overElements(l.axes, 'l', [
       { s: 'var', name: 'acc', type: acc.type, value: acc.init },
       forRange('r', count, [...em.decompose('r', reduced, 'r'), { s: 'assign', target: 'acc', value: acc.combine('acc', acc.element()) }]),
@@ -82,7 +92,7 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
    */
   const gemmLocal = (step: Extract<ScanLevel['steps'][number], { kind: 'gemm' }>): Stmt => {
     const l = localOf(step.local);
-    const [M, N, K, B] = [step.m, step.n, step.k, step.batch].map((axes) => em.product(axes.map((a) => a.size))) as [string, string, string, string];
+    const [M, N, K, B] = [step.m, step.n, step.k, step.batch].map(trips) as [string, string, string, string];
     const [RM, RN] = [step.blockM, step.blockN];
     const bind = (axes: readonly KAxis[], index: string, tag: string): Stmt[] => em.decompose(index, axes, tag);
     const body: Stmt[] = [

@@ -73,22 +73,25 @@ export function flashParts(body: Graph, axes: readonly string[]): FlashParts | n
   return { cId, qId, kIds: kIds as number[], vIds: vIds as number[], sId, d, e };
 }
 
-export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[], oBuffer: number, lseBuffer: number | null, name: string): FlashKernel {
-  const parts = flashParts(body, [axis]);
-  if (!parts) throw new TesseraError(`fuse: flash node ${name} does not have the form contract(softmax(S), V)`);
-  const { cId, qId, sId } = parts;
-  const kId = parts.kIds[0]!;
-  const vId = parts.vIds[0]!;
+/**
+ * What the flash and simplicial kernels build alike from a flash body over the softmax `axes`: the
+ * kernel axes (rows, kv axes, head axes, batch), the outputs, the score split from its validity,
+ * the Q, key and value expressions, and the tiled query axis — the last query row axis, or one the
+ * analytic kv bounds speak of — with each kv axis's bounds against it.
+ */
+export function flashFrame(body: Graph, axes: readonly string[], args: readonly FlashArg[], oBuffer: number, lseBuffer: number | null, name: string) {
+  const parts = flashParts(body, axes);
+  if (!parts) throw new TesseraError(`fuse: flash node ${name} does not have the form contract(softmax(S, [${axes.join(', ')}]), V…)`);
+  const { cId, qId, sId, kIds, vIds } = parts;
   const sType = body.nodes[sId]!.type;
-  const kType = body.nodes[kId]!.type;
-  const inK = (n: string) => kType.axes.some((a) => a.name === n);
+  const inAllKeys = (n: string) => kIds.every((k) => body.nodes[k]!.type.axes.some((a) => a.name === n));
 
   const kaxis = axisIds();
-  const rows = sType.axes.filter((a) => a.name !== axis).map(kaxis);
-  const kv = kaxis(sType.axes.find((a) => a.name === axis)!);
+  const rows = sType.axes.filter((a) => !axes.includes(a.name)).map(kaxis);
+  const kv = axes.map((m) => kaxis(sType.axes.find((a) => a.name === m)!));
   const d = parts.d.map(kaxis);
   const e = parts.e.map(kaxis);
-  const batch = rows.filter((a) => inK(a.name));
+  const batch = rows.filter((a) => inAllKeys(a.name));
   const oType = body.nodes[body.outputs['o']!]!.type;
   const lseType = body.nodes[body.outputs['lse']!]!.type;
   const out: KOutput = { buffer: oBuffer, dtype: 'f32', axes: oType.axes.map(kaxis) };
@@ -103,21 +106,21 @@ export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[]
     }
     return null;
   };
-  const { score, valid } = peelValidity(buildExpr(body, sId, axisEnv([...rows, kv]), leaf));
-  const qrows = rows.filter((a) => !inK(a.name));
+  const { score, valid } = peelValidity(buildExpr(body, sId, axisEnv([...rows, ...kv]), leaf));
+  const qrows = rows.filter((a) => !inAllKeys(a.name));
+  const boundsAt = (tiled: KAxis | null) => kv.map((a) => kvBounds(valid, tiled?.id ?? null, a.id));
   let tiled: KAxis | null = qrows.length > 0 ? qrows[qrows.length - 1]! : null;
-  let bounds = kvBounds(valid, tiled?.id ?? null, kv.id);
+  let bounds = boundsAt(tiled);
   for (const candidate of [...qrows].reverse()) {
-    const b = kvBounds(valid, candidate.id, kv.id);
-    if ([...b.lower, ...b.upper].some((x) => x.t !== 0)) {
+    const b = boundsAt(candidate);
+    if (b.some((x) => [...x.lower, ...x.upper].some((y) => y.t !== 0))) {
       tiled = candidate;
       bounds = b;
       break;
     }
   }
+  const slice = (t: number, head: readonly KAxis[]) => axisEnv([...batch, kv[t]!, ...head]);
   return {
-    kind: 'flash',
-    name,
     out,
     lse,
     outer: rows.filter((a) => a !== tiled),
@@ -127,12 +130,34 @@ export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[]
     d,
     e,
     q: buildExpr(body, qId, axisEnv([...rows, ...d]), leaf),
-    k: buildExpr(body, kId, axisEnv([...batch, kv, ...d]), leaf),
-    v: buildExpr(body, vId, axisEnv([...batch, kv, ...e]), leaf),
+    k: kIds.map((id, t) => buildExpr(body, id, slice(t, d), leaf)),
+    v: vIds.map((id, t) => buildExpr(body, id, slice(t, e), leaf)),
     score,
     valid,
-    lower: bounds.lower,
-    upper: bounds.upper,
+    bounds: bounds.map((b) => ({ lower: b.lower, upper: b.upper })),
+  };
+}
+
+export function flashKernel(body: Graph, axis: string, args: readonly FlashArg[], oBuffer: number, lseBuffer: number | null, name: string): FlashKernel {
+  const f = flashFrame(body, [axis], args, oBuffer, lseBuffer, name);
+  return {
+    kind: 'flash',
+    name,
+    out: f.out,
+    lse: f.lse,
+    outer: f.outer,
+    batch: f.batch,
+    tiled: f.tiled,
+    kv: f.kv[0]!,
+    d: f.d,
+    e: f.e,
+    q: f.q,
+    k: f.k[0]!,
+    v: f.v[0]!,
+    score: f.score,
+    valid: f.valid,
+    lower: f.bounds[0]!.lower,
+    upper: f.bounds[0]!.upper,
     split: null,
     blockMask: null,
   };
