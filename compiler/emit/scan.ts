@@ -105,18 +105,18 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
       { s: 'let', name: 'j0', value: `(blk % nt) * ${RN}u` },
       ...bind(step.batch, 'bb', 'gb'),
     ];
-    for (let i = 0; i < RM * RN; i++) block.push({ s: 'var', name: `c${i}`, type: 'f32', value: '0.0f' });
+    for (let i = 0; i < RM * RN; i++) block.push({ s: 'var', name: `gc${i}`, type: 'f32', value: '0.0f' });
     const inner: Stmt[] = [...bind(step.k, 'kk', 'gk')];
     for (let r = 0; r < RM; r++) inner.push({ s: 'var', name: `ga${r}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gi', value: `min(i0 + ${r}u, ${M} - 1u)` }, ...bind(step.m, 'gi', 'gm'), { s: 'assign', target: `ga${r}`, value: em.expr(step.a) }] });
     for (let c = 0; c < RN; c++) inner.push({ s: 'var', name: `gb${c}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gj', value: `min(j0 + ${c}u, ${N} - 1u)` }, ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: `gb${c}`, value: em.expr(step.b) }] });
-    for (let r = 0; r < RM; r++) for (let c = 0; c < RN; c++) inner.push({ s: 'assign', target: `c${r * RN + c}`, op: '+', value: `ga${r} * gb${c}` });
+    for (let r = 0; r < RM; r++) for (let c = 0; c < RN; c++) inner.push({ s: 'assign', target: `gc${r * RN + c}`, op: '+', value: `ga${r} * gb${c}` });
     block.push(forRange('kk', K, inner));
     for (let r = 0; r < RM; r++) {
       for (let c = 0; c < RN; c++) {
         block.push({
           s: 'if',
           cond: `i0 + ${r}u < ${M} && j0 + ${c}u < ${N}`,
-          then: [{ s: 'let', name: 'gi', value: `i0 + ${r}u` }, { s: 'let', name: 'gj', value: `j0 + ${c}u` }, ...bind(step.m, 'gi', 'gm'), ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: word(step.local, flat(l.axes)), value: `bitcast<u32>(c${r * RN + c})` }],
+          then: [{ s: 'let', name: 'gi', value: `i0 + ${r}u` }, { s: 'let', name: 'gj', value: `j0 + ${c}u` }, ...bind(step.m, 'gi', 'gm'), ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: word(step.local, flat(l.axes)), value: `bitcast<u32>(gc${r * RN + c})` }],
         });
       }
     }
@@ -131,7 +131,8 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
     const chunkBody: Stmt[] = [{ s: 'let', name: level.count, value: `min(${level.chunk}u, ${em.size(level.length)} - ${level.start})` }];
     for (const step of level.steps) {
       if (step.kind === 'scan') chunkBody.push(...emitLevel(step.level));
-      else if (step.kind === 'gemm') chunkBody.push(gemmLocal(step), BARRIER);
+      // A contraction reads the caller's tensors plain, as the GEMM kernel does (`Emitter.products`).
+      else if (step.kind === 'gemm') chunkBody.push(em.withNonFinite(em.products, () => gemmLocal(step)), BARRIER);
       else chunkBody.push(step.kind === 'compute' ? storeLocal(step.local, step.value) : reduceLocal(step.local, step.fn, step.reduced, step.value), BARRIER);
     }
     for (const y of level.ys) {
