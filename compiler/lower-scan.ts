@@ -145,7 +145,9 @@ class ScanBuilder {
     const carryInits = scan.init.map((init, i) => ({ local: carries[i]!, init: outer(init, this.env([parent.nodes[init]!.type])) }));
     const localOf = new Map<number, number>();
     const steps: ScanStep[] = [];
-    const shifted = (index: string): KExpr => ({ k: 'op', fn: 'add', args: [{ k: 'index', axis: index }, { k: 'index', axis: start }], dtype: 'i32' });
+    // A chunk element's index along the scanned axis: every step reads indices below the chunk's
+    // length, so start + index is in range without a clamp.
+    const shifted = (index: string): string => `(${start} + ${index})`;
     const leaf = (id: number, names: Map<string, string>): KExpr | null => {
       const local = localOf.get(id);
       if (local !== undefined) return this.localLoad(local, names);
@@ -158,13 +160,13 @@ class ScanBuilder {
         const source = sources[n.index]!;
         if ('local' in source) {
           const l = this.locals[-source.local - 1]!;
-          return { k: 'load', buffer: source.local, dtype: l.dtype, axes: l.axes.map((a) => (a.name === scan.axis ? { size: a.size, at: shifted(lookup(names, a.name)) } : { size: a.size, index: lookup(names, a.name) })) };
+          return { k: 'load', buffer: source.local, dtype: l.dtype, axes: l.axes.map((a) => ({ size: a.size, index: a.name === scan.axis ? shifted(lookup(names, a.name)) : lookup(names, a.name) })) };
         }
         return {
           k: 'load',
           buffer: source.buffer,
           dtype: source.type.dtype,
-          axes: source.type.axes.map((a) => (a.name === scan.axis ? { size: a.size, at: shifted(lookup(names, a.name)) } : { size: a.size, index: lookup(names, a.name) })),
+          axes: source.type.axes.map((a) => ({ size: a.size, index: a.name === scan.axis ? shifted(lookup(names, a.name)) : lookup(names, a.name) })),
         };
       }
       return null;
@@ -182,25 +184,30 @@ class ScanBuilder {
         localOf.set(node.id, local);
       } else if (node.op === 'contract' && node.args.length === 2 && node.type.dtype === 'f32') {
         // A binary contraction: a register-blocked product over the local's axes.
-        const local = this.newLocal(node.type);
         const [ta, tb] = node.args.map((a) => g.nodes[a]!.type) as [TensorType, TensorType];
         const inA = new Set(ta.axes.map((a) => a.name));
         const inB = new Set(tb.axes.map((a) => a.name));
         const own = this.localAxes(node.type);
         const k = ta.axes.filter((a) => inB.has(a.name) && !node.type.axes.some((o) => o.name === a.name) && !this.parallel.has(a.name)).map(this.kaxis);
         const names = this.env([node.type, ta, tb]);
-        steps.push({
-          kind: 'gemm',
-          local,
-          batch: own.filter((a) => inA.has(a.name) && inB.has(a.name)),
-          m: own.filter((a) => inA.has(a.name) && !inB.has(a.name)),
-          n: own.filter((a) => inB.has(a.name) && !inA.has(a.name)),
-          k,
-          a: buildExpr(g, node.args[0]!, names, leaf),
-          b: buildExpr(g, node.args[1]!, names, leaf),
-          blockM: this.block(own.filter((a) => inA.has(a.name) && !inB.has(a.name))),
-          blockN: this.block(own.filter((a) => inB.has(a.name) && !inA.has(a.name))),
-        });
+        const m = own.filter((a) => inA.has(a.name) && !inB.has(a.name));
+        const n = own.filter((a) => inB.has(a.name) && !inA.has(a.name));
+        const [blockM, blockN] = [this.block(m), this.block(n)];
+        // Each block of outputs evaluates its operands again: an operand that is computed (not a
+        // plain read) and read by more than one block is computed once into a local first.
+        const operand = (arg: number, otherSide: readonly KAxis[], otherBlock: number): KExpr => {
+          const expr = buildExpr(g, arg, names, leaf);
+          const extent = otherSide.reduce<number | null>((p, a) => (p === null || this.bound(a) === null ? null : p * this.bound(a)!), 1);
+          if (expr.k === 'load' || (extent !== null && extent <= otherBlock)) return expr;
+          const materialized = this.newLocal(g.nodes[arg]!.type);
+          steps.push({ kind: 'compute', local: materialized, value: build(arg) });
+          localOf.set(arg, materialized);
+          return buildExpr(g, arg, names, leaf);
+        };
+        const a = operand(node.args[0]!, n, blockN);
+        const b = operand(node.args[1]!, m, blockM);
+        const local = this.newLocal(node.type);
+        steps.push({ kind: 'gemm', local, batch: own.filter((x) => inA.has(x.name) && inB.has(x.name)), m, n, k, a, b, blockM, blockN });
         localOf.set(node.id, local);
       } else if (node.op === 'contract') {
         const local = this.newLocal(node.type);
@@ -277,13 +284,32 @@ function lengthOf(parent: Graph, scan: ScanNode): Axis['size'] {
  * The scan kernel for `node` of `graph` (its operands' buffers in `bufferOf`), writing the results
  * `wanted` (result index → buffer); results not wanted are not stored.
  */
-export function lowerScan(graph: Graph, node: ScanNode, bufferOf: ReadonlyMap<number, number>, wanted: ReadonlyMap<number, number>, name: string, newBuffer: NewBuffer): ScanKernel {
+/**
+ * The parallel axes of a scan (see the file comment): those every scanned tensor and every state
+ * carries, other than the scanned axis, that the body never mixes.
+ */
+export function parallelAxes(graph: Graph, node: ScanNode): Axis[] {
   const types = [...node.xs, ...node.init].map((id) => graph.nodes[id]!.type);
   const mixed = mixedAxes(node.body);
   const common = types.reduce((set, t) => new Set(t.axes.map((a) => a.name).filter((a) => set.has(a))), new Set(types[0]!.axes.map((a) => a.name)));
-  const parallelAxes = graph.nodes[node.xs[0]!]!.type.axes.filter((a) => common.has(a.name) && a.name !== node.axis && !mixed.has(a.name));
-  const builder = new ScanBuilder(new Set(parallelAxes.map((a) => a.name)));
-  const parallel = parallelAxes.map(builder.kaxis);
+  return graph.nodes[node.xs[0]!]!.type.axes.filter((a) => common.has(a.name) && a.name !== node.axis && !mixed.has(a.name));
+}
+
+/**
+ * The size symbols a scan's locals are sized by — every axis of its scanned tensors and states but
+ * the scanned and parallel ones — which `run()` pins, so index arithmetic and loop counts in the
+ * scan kernel are constants (the program still serves every sequence length and batch).
+ */
+export function scanLocalSymbols(graph: Graph, node: ScanNode): string[] {
+  const parallel = new Set(parallelAxes(graph, node).map((a) => a.name));
+  const sizes = [...node.xs, ...node.init].flatMap((id) => graph.nodes[id]!.type.axes.filter((a) => a.name !== node.axis && !parallel.has(a.name)).map((a) => a.size));
+  return [...new Set(sizes.filter((s): s is string => typeof s === 'string'))];
+}
+
+export function lowerScan(graph: Graph, node: ScanNode, bufferOf: ReadonlyMap<number, number>, wanted: ReadonlyMap<number, number>, name: string, newBuffer: NewBuffer): ScanKernel {
+  const parallelAxes_ = parallelAxes(graph, node);
+  const builder = new ScanBuilder(new Set(parallelAxes_.map((a) => a.name)));
+  const parallel = parallelAxes_.map(builder.kaxis);
   const buffers = new Map(bufferOf);
   const outer = (id: number, names: Map<string, string>): KExpr => buildExpr(graph, id, names, (leaf, leafNames) => (buffers.has(leaf) ? loadOf(graph, leaf, buffers, leafNames) : null));
   const sources = node.xs.map((x) => ({ buffer: bufferOf.get(x)!, type: graph.nodes[x]!.type }));

@@ -11,9 +11,14 @@
  * numbers (none equal to a static size of the graph, none 1, so nothing broadcasts or folds that
  * would not with the real sizes), then reads the head axes of every flash region the passes found
  * and maps their stand-ins back to symbols. Head axes that are already static need no pin.
+ *
+ * A scan kernel sizes its on-chip locals and loops by the axes of its state and scanned tensors
+ * other than the scanned and parallel ones (`scanLocalSymbols`): those are pinned too, so its
+ * index arithmetic is constant.
  */
 import type { Graph, Node } from '../dsl/ir.ts';
 import { flashParts } from './lower-attention/flash-kernel.ts';
+import { scanLocalSymbols } from './lower-scan.ts';
 import type { Size } from '../dsl/types.ts';
 import { optimizeGraph } from './index.ts';
 
@@ -46,7 +51,7 @@ export function symbolsToPin(graph: Graph): string[] {
     // The probe only decides what to pin; the real compilation reports any genuine error.
     return [];
   }
-  const pins = new Set<string>();
+  const pins = new Set<string>(scanSymbols(graph));
   for (const flash of flashNodes(optimized)) {
     for (const size of headSizes(flash)) {
       if (typeof size === 'string') pins.add(size);
@@ -54,6 +59,11 @@ export function symbolsToPin(graph: Graph): string[] {
     }
   }
   return [...pins].sort();
+}
+
+/** The symbols every scan of the graph (loop bodies too) sizes its locals by (`scanLocalSymbols`). */
+function scanSymbols(graph: Graph): string[] {
+  return graph.nodes.flatMap((node) => (node.op === 'scan' ? scanLocalSymbols(graph, node) : node.op === 'loop' ? scanSymbols(node.body) : []));
 }
 
 /** Every symbol and static size on an axis anywhere in the graph (loop and flash bodies too). */
