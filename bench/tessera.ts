@@ -10,6 +10,8 @@
 import type { compile as compileFn } from '../compiler/index.ts';
 import type { Backend, Program, RuntimeTensor, WebGPUBackend, createCpuBackend as createCpuBackendFn, createWebGPUBackend as createWebGPUBackendFn } from '../runtime/index.ts';
 import type { SharedDevice } from './device.ts';
+import type { HostTensor } from '../dsl/types.ts';
+import type { Prepared } from './harness.ts';
 
 export interface Tessera<B extends Backend = WebGPUBackend> {
   readonly backend: B;
@@ -87,4 +89,22 @@ export async function runAndRead(backend: Backend, program: Program, inputs: Rea
   } finally {
     for (const t of Object.values(outs)) t.destroy();
   }
+}
+
+/**
+ * A tessera implementation ready to time: the host tensors uploaded once (the peak reset just
+ * before), each run `runAndRead` of `output`; on dispose the tensors are freed and the buffer pool
+ * trimmed, so the next implementation's peak counts only its own buffers.
+ */
+export function uploadedRun(backend: WebGPUBackend, program: Program, host: Readonly<Record<string, HostTensor>>, output: string, params: Readonly<Record<string, number>> = {}): Prepared {
+  backend.memory.resetPeak();
+  const tensors = Object.fromEntries(Object.entries(host).map(([name, t]) => [name, backend.upload(t)]));
+  return {
+    run: () => runAndRead(backend, program, tensors, output, params),
+    peakBytes: () => backend.memory.peakBytes,
+    dispose() {
+      for (const t of Object.values(tensors)) t.destroy();
+      backend.trimPool();
+    },
+  };
 }

@@ -78,6 +78,19 @@ export interface KOutput {
   readonly axes: readonly KAxis[];
 }
 
+/**
+ * A batched matrix product's operands: `a` over its `batch`, `m` and `k` axes times `b` over
+ * `batch`, `k` and `n`, summed over `k`.
+ */
+export interface GemmOperands {
+  readonly batch: readonly KAxis[];
+  readonly m: readonly KAxis[];
+  readonly n: readonly KAxis[];
+  readonly k: readonly KAxis[];
+  readonly a: KExpr;
+  readonly b: KExpr;
+}
+
 export type KernelIR =
   | { readonly kind: 'elementwise'; readonly name: string; readonly out: KOutput; readonly value: KExpr }
   | {
@@ -90,17 +103,7 @@ export type KernelIR =
       /** One half of a reduction split by `split-reductions`; absent for a whole reduction. */
       readonly split?: ReduceSplit;
     }
-  | {
-      readonly kind: 'gemm';
-      readonly name: string;
-      readonly out: KOutput;
-      readonly batch: readonly KAxis[];
-      readonly m: readonly KAxis[];
-      readonly n: readonly KAxis[];
-      readonly k: readonly KAxis[];
-      readonly a: KExpr;
-      readonly b: KExpr;
-    }
+  | ({ readonly kind: 'gemm'; readonly name: string; readonly out: KOutput } & GemmOperands)
   | FlashKernel
   | SimplicialKernel
   | ScanKernel
@@ -293,19 +296,13 @@ export interface ScanLevel {
 export type ScanStep =
   | { readonly kind: 'compute'; readonly local: number; readonly value: KExpr }
   | { readonly kind: 'reduce'; readonly local: number; readonly fn: Exclude<ReduceFn, 'logsumexp'>; readonly reduced: readonly KAxis[]; readonly value: KExpr }
-  | {
+  | ({
       readonly kind: 'gemm';
       readonly local: number;
-      readonly batch: readonly KAxis[];
-      readonly m: readonly KAxis[];
-      readonly n: readonly KAxis[];
-      readonly k: readonly KAxis[];
-      readonly a: KExpr;
-      readonly b: KExpr;
       /** Outputs per thread along m and n (1 where that side has a single element). */
       readonly blockM: number;
       readonly blockN: number;
-    }
+    } & GemmOperands)
   | { readonly kind: 'scan'; readonly level: ScanLevel };
 
 /** Every expression of a scan level (nested levels included). */
@@ -544,20 +541,18 @@ function mapExpr(e: KExpr, f: (b: number) => number): KExpr {
 /** The kernel with every buffer id renamed by `f`. */
 export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelIR {
   const out = { ...k.out, buffer: f(k.out.buffer) };
+  const bound = (b: KvBound): KvBound => ({ ...b, c: mapExpr(b.c, f) });
+  /** The fields both fused attention kernels share, renamed. */
+  const rows = (x: FlashKernel | SimplicialKernel) => ({ out, lse: x.lse ? { ...x.lse, buffer: f(x.lse.buffer) } : null, q: mapExpr(x.q, f), score: mapExpr(x.score, f), valid: x.valid ? mapExpr(x.valid, f) : null });
   switch (k.kind) {
     case 'gemm':
       return { ...k, out, a: mapExpr(k.a, f), b: mapExpr(k.b, f) };
     case 'flash': {
-      const bound = (b: KvBound): KvBound => ({ ...b, c: mapExpr(b.c, f) });
       return {
         ...k,
-        out,
-        lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null,
-        q: mapExpr(k.q, f),
+        ...rows(k),
         k: mapExpr(k.k, f),
         v: mapExpr(k.v, f),
-        score: mapExpr(k.score, f),
-        valid: k.valid ? mapExpr(k.valid, f) : null,
         lower: k.lower.map(bound),
         upper: k.upper.map(bound),
         split: k.split ? { ...k.split, partial: { ...k.split.partial, buffer: f(k.split.partial.buffer) } } : null,
@@ -578,16 +573,11 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
       };
     }
     case 'simplicial': {
-      const bound = (b: KvBound): KvBound => ({ ...b, c: mapExpr(b.c, f) });
       return {
         ...k,
-        out,
-        lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null,
-        q: mapExpr(k.q, f),
+        ...rows(k),
         k: k.k.map((x) => mapExpr(x, f)),
         v: k.v.map((x) => mapExpr(x, f)),
-        score: mapExpr(k.score, f),
-        valid: k.valid ? mapExpr(k.valid, f) : null,
         bounds: k.bounds.map((b) => ({ lower: b.lower.map(bound), upper: b.upper.map(bound) })),
       };
     }

@@ -43,7 +43,7 @@ import type { Program, Step } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun } from '../tessera.ts';
 import { attentionFlops, referenceAttention, type AttentionBenchInputs } from './attention.ts';
 
 /** The gated rules this family measures. */
@@ -184,17 +184,7 @@ const tesseraChunked: Impl<RecurrentInputs> = {
       g: { shape: [x.b, x.h, x.t], data: x.g },
       ...(x.rule === 'gated_delta' ? { beta: { shape: [x.b, x.h, x.t], data: x.beta } } : {}),
     };
-    const program = compileFor(kernel, backend, {}, host);
-    backend.memory.resetPeak();
-    const tensors = Object.fromEntries(Object.entries(host).map(([name, t]) => [name, backend.upload(t)]));
-    return {
-      run: () => runAndRead(backend, program, tensors, 'o', { scale: x.scale }),
-      peakBytes: () => backend.memory.peakBytes,
-      dispose() {
-        for (const t of Object.values(tensors)) t.destroy();
-        backend.trimPool();
-      },
-    };
+    return uploadedRun(backend, compileFor(kernel, backend, {}, host), host, 'o', { scale: x.scale });
   },
 };
 
@@ -455,16 +445,7 @@ const tesseraFlash: Impl<AttentionBenchInputs> = {
     if (!labels.some((l) => l.startsWith('flash'))) {
       throw new Error(`attention was not fused: the compiled program has no 'flash' dispatch (dispatches: ${labels.join('; ') || 'none'})`);
     }
-    backend.memory.resetPeak();
-    const tensors = Object.fromEntries(Object.entries(host).map(([name, t]) => [name, backend.upload(t)]));
-    return {
-      run: () => runAndRead(backend, program, tensors, 'o', { scale }),
-      peakBytes: () => backend.memory.peakBytes,
-      dispose() {
-        for (const t of Object.values(tensors)) t.destroy();
-        backend.trimPool();
-      },
-    };
+    return uploadedRun(backend, program, host, 'o', { scale });
   },
 };
 

@@ -14,7 +14,7 @@
  */
 import { simplicialAttentionKernel } from '../../kernels/simplicial.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun } from '../tessera.ts';
 
 export interface SimplicialBenchInputs {
   readonly n: number;
@@ -83,7 +83,6 @@ const tesseraImpl = (name: string, fused: boolean): Impl<SimplicialBenchInputs> 
   async prepare(x, { shared }): Promise<Prepared> {
     const { backend } = await loadTessera(shared);
     const { compileFor } = (await import('../../run.ts')) as typeof import('../../run.ts');
-    backend.memory.resetPeak();
     const host = {
       q: { shape: [1, 1, 1, x.n, x.d], data: x.q },
       k1: { shape: [1, 1, x.n, x.d], data: x.k1 },
@@ -95,16 +94,7 @@ const tesseraImpl = (name: string, fused: boolean): Impl<SimplicialBenchInputs> 
     // N³ logits) exceeds one binding, so the compiler binds it in chunks. Before the upload, so a
     // compile error leaves nothing allocated.
     const program = compileFor(simplicialAttentionKernel({ w1: x.w1, w2: x.w2 }), backend, { compile: { fuseAttention: fused } }, host);
-    const tensors = Object.fromEntries(Object.entries(host).map(([name, t]) => [name, backend.upload(t)]));
-    return {
-      run: () => runAndRead(backend, program, tensors, 'o', { scale: x.scale }),
-      peakBytes: () => backend.memory.peakBytes,
-      dispose() {
-        for (const t of Object.values(tensors)) t.destroy();
-        // The composed path's pooled temporaries would otherwise count in the next case's peak.
-        backend.trimPool();
-      },
-    };
+    return uploadedRun(backend, program, host, 'o', { scale: x.scale });
   },
 });
 
