@@ -240,6 +240,22 @@ export function fusedCost(problem: PathProblem): { flops: number; bytes: number;
   return { flops, bytes, cost: flops + BYTE_COST * bytes };
 }
 
+/**
+ * A path's cost as the fuser runs it: a step that sums nothing (a broadcast product, such as the
+ * q ⊙ k1 of a trilinear einsum) is not stored but inlined into the step that reads it, so its
+ * result is neither written nor read back. Used to weigh a path against `fusedCost`.
+ */
+export function inlinedCost(problem: PathProblem, path: Path): number {
+  let list = problem.operands.map((o) => [...o]);
+  let saved = 0;
+  path.steps.forEach((s, i) => {
+    const union = new Set([...list[s.a]!, ...list[s.b]!]);
+    if (i < path.steps.length - 1 && s.result.length === union.size) saved += BYTE_COST * 4 * 2 * s.elements;
+    list = [...list.filter((_, k) => k !== s.a && k !== s.b), [...s.result]];
+  });
+  return path.cost - saved;
+}
+
 /** Operand counts up to which `choosePath` searches exhaustively, and by dynamic programming. */
 export const OPTIMAL_MAX = 4;
 export const DP_MAX = 12;

@@ -10,7 +10,7 @@
 import type { ContractNode, Graph } from '../../dsl/ir.ts';
 import { inferContract, inferMap, inferReduce, inferRelabel } from '../../dsl/infer.ts';
 import type { Size } from '../../dsl/types.ts';
-import { choosePath, fusedCost, type PathName, type PathProblem } from '../contraction-path.ts';
+import { choosePath, fusedCost, inlinedCost, type PathName, type PathProblem } from '../contraction-path.ts';
 import { copyNode, rewriteGraph, type GraphWriter } from '../rewrite.ts';
 
 /** Size used for cost estimates when an axis size is only known at run time. */
@@ -65,13 +65,14 @@ function plan(node: ContractNode, out: GraphWriter, map: (id: number) => number,
   };
   // Three or more operands run fused — one product summed over the contracted axes, which the
   // fuser makes one kernel storing nothing — when no pairwise path keeps its intermediates within
-  // the memory limit (static sizes), or when that is cheaper and each output's sum is short and
-  // static; unless a path function was asked for by name.
+  // the memory limit (static sizes), or when that is cheaper (than the path as the fuser runs it,
+  // broadcast products inlined) and each output's sum is short and static; unless a path function
+  // was asked for by name.
   if (options.path === 'fused') return fused(out, args, result);
   const path = choosePath(problem, options.path);
   // The memory limit only speaks where the sizes are known (symbolic ones are estimates).
   const known = args.every((id) => out.type(id).axes.every((a) => typeof a.size === 'number'));
-  if (args.length > 2 && !options.path && ((!path && known) || (path && shortSums(out, args, result) && fusedCost(problem).cost < path.cost))) return fused(out, args, result);
+  if (args.length > 2 && !options.path && ((!path && known) || (path && shortSums(out, args, result) && fusedCost(problem).cost < inlinedCost(problem, path)))) return fused(out, args, result);
   const order = path ?? choosePath({ ...problem, memoryLimit: undefined }, options.path)!;
   order.steps.forEach((s, k) => {
     const last = k === order.steps.length - 1;

@@ -194,10 +194,34 @@ describe('plan-contractions', () => {
     `);
   });
 
-  it('fuses three operands into one product summed over the contracted axis when that costs less', () => {
-    // 'ai,bi,ci->abc' (a=b=c=8, i=2): the best pair path keeps [a, b, i] (128) and costs 15360
-    // (flops + 4·bytes); one product over [a, i, b, c] summed over i costs 3·1024 + 4·2240 = 12032
-    // and stores nothing in between (the fuser makes the muls and the sum one reduce kernel).
+  it('fuses three operands into one product summed over the contracted axes when that costs less', () => {
+    // 'aij,bjk,cki->abc' (a=b=c=8, i=j=k=2), a cycle: every pair path stores a summed [a, i, b, k]
+    // (256) and costs 23040 (flops + 4·bytes); one product over [a, i, j, b, k, c] summed over
+    // i, j, k costs 3·4096 + 4·2432 = 22016 and stores nothing in between (the fuser makes the muls
+    // and the sum one reduce kernel).
+    expect(
+      run(ir`
+        %0 = input "x" : f32[a:8, i:2, j:2]
+        %1 = input "y" : f32[b:8, j:2, k:2]
+        %2 = input "z" : f32[c:8, k:2, i:2]
+        %3 = contract(%0, %1, %2) : f32[a:8, b:8, c:8]
+        outputs out=%3
+      `),
+    ).toBe(ir`
+      %0 = input "x" : f32[a:8, i:2, j:2]
+      %1 = input "y" : f32[b:8, j:2, k:2]
+      %2 = input "z" : f32[c:8, k:2, i:2]
+      %3 = map mul(%0, %1) : f32[a:8, i:2, j:2, b:8, k:2]
+      %4 = map mul(%3, %2) : f32[a:8, i:2, j:2, b:8, k:2, c:8]
+      %5 = reduce sum(%4) over [i, j, k] : f32[a:8, b:8, c:8]
+      outputs out=%5
+    `);
+  });
+
+  it('counts a broadcast product as inlined into the step that reads it, so a trilinear product stays pairwise', () => {
+    // 'ai,bi,ci->abc' (a=b=c=8, i=2): the pair path's [a, i, b] sums nothing, so the fuser inlines
+    // it into the GEMM with z and it is never stored: 15360 − 4·(2·4·128) = 11264, below the fused
+    // product's 12032.
     expect(
       run(ir`
         %0 = input "x" : f32[a:8, i:2]
@@ -211,9 +235,8 @@ describe('plan-contractions', () => {
       %1 = input "y" : f32[b:8, i:2]
       %2 = input "z" : f32[c:8, i:2]
       %3 = map mul(%0, %1) : f32[a:8, i:2, b:8]
-      %4 = map mul(%3, %2) : f32[a:8, i:2, b:8, c:8]
-      %5 = reduce sum(%4) over [i] : f32[a:8, b:8, c:8]
-      outputs out=%5
+      %4 = contract(%2, %3) : f32[a:8, b:8, c:8]
+      outputs out=%4
     `);
   });
 
