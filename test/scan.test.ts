@@ -15,7 +15,7 @@ import { printFused } from '../compiler/kernel-ir-print.ts';
 import { parseGraph } from '../dsl/parse.ts';
 import { printGraph } from '../dsl/print.ts';
 import { f32, kernel } from '../dsl/kernel.ts';
-import { add, mul, sum } from '../dsl/ops.ts';
+import { add, constant, expand, mul, sum } from '../dsl/ops.ts';
 import { scan } from '../dsl/scan.ts';
 import type { HostTensor } from '../dsl/types.ts';
 import { interpretKernel } from '../interpreter/interpret.ts';
@@ -201,6 +201,35 @@ describe("the README's scan example", () => {
 });
 
 describe('the scan kernel', () => {
+  it('lowers a scan to one kernel: a workgroup per batch index, the state and a fold as locals, the output stored at the chunk', () => {
+    const totals = kernel('chunk_totals', { x: f32('b', 't') }, ({ x }) => {
+      const { carry, ys } = scan({ axis: 't', chunk: 4, xs: { x }, init: { total: expand(constant(0), [{ name: 'b', size: 'b' }]) } }, (c, { total }) => ({
+        carry: { total: add(total, sum(c.x, 't')) },
+        ys: { y: add(mul(c.x, 0), total) },
+      }));
+      return { y: ys.y, total: carry.total };
+    });
+    expect(printFused(fuseGraph(totals.trace()))).toBe(
+      [
+        'b0 input f32[b:b, t:t] "input \'x\'"',
+        'b1 output f32[b:b] "output \'total\'"',
+        'b2 output f32[b:b, t:t] "output \'y\'"',
+        'b3 temp u32[] x{"op":"mul","args":["b",2]} "%3 scan scratch"',
+        'scan %3 scan -> b1 f32[a0=b:b] parallel[a0=b:b] scratch b3 x2 results b1, b2',
+        '  l1 f32[]',
+        '  l2 f32[]',
+        '  scan t by 4 (t.chunk) {',
+        '    state l1 = id(0:f32)',
+        '    l2 = sum over [a1=t:t.chunk] of b0[a0,(scan_start0 + a1)]',
+        '    b2[a0=b:b, a1=t:t] at a1 += chunk: add(mul(b0[a0,(scan_start0 + a1)], 0:f32), l1[])',
+        '    next l1 in place = add(l1[], l2[])',
+        '  }',
+        '  final l1 -> b1',
+        'outputs y=b2, total=b1',
+      ].join('\n'),
+    );
+  });
+
   it('compiles linear attention to one kernel whose scratch does not grow with the sequence', () => {
     const fused = printFused(fuseGraph(linearAttentionKernel({ rule: 'gated_delta', chunk: 16 }).trace({ sizes: { d: 8, e: 4 } })));
     expect(fused.match(/^scan /gm)).toHaveLength(1);
