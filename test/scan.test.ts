@@ -203,7 +203,7 @@ describe("the README's scan example", () => {
 describe('the scan kernel', () => {
   it('lowers a scan to one kernel: a workgroup per batch index, the state and a fold as locals, the output stored at the chunk', () => {
     const totals = kernel('chunk_totals', { x: f32('b', 't') }, ({ x }) => {
-      const { carry, ys } = scan({ axis: 't', chunk: 4, xs: { x }, init: { total: expand(constant(0), [{ name: 'b', size: 'b' }]) } }, (c, { total }) => ({
+      const { carry, ys } = scan({ axis: 't', chunk: 4, xs: { x }, init: { total: expand(constant(0, 'f32'), [{ name: 'b', size: 'b' }]) } }, (c, { total }) => ({
         carry: { total: add(total, sum(c.x, 't')) },
         ys: { y: add(mul(c.x, 0), total) },
       }));
@@ -246,12 +246,13 @@ describe('the scan kernel', () => {
 describeGPU('recurrent attention on WebGPU', (gpu) => {
   for (const file of goldenFiles) it(`golden ${file}`, () => expectGolden(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 
+  // Beside the golden files (every rule, Titans' memories): other chunks, batch × heads, a partial
+  // last chunk and a decode step (T = 1) from a given state. Each case compiles its own shader,
+  // which lavapipe takes seconds over, so the list stays short.
   const cases: { rule: LinearAttentionRule; chunk: number; t: number; initial: boolean }[] = [
     { rule: 'linear', chunk: 7, t: 63, initial: false },
     { rule: 'gla', chunk: 16, t: 65, initial: true },
-    { rule: 'delta', chunk: 64, t: 65, initial: false },
     { rule: 'gated_delta', chunk: 16, t: 1, initial: true },
-    { rule: 'gated_delta', chunk: 5, t: 23, initial: false },
   ];
   for (const c of cases) {
     it(`${c.rule}, chunk ${c.chunk}, T = ${c.t}${c.initial ? ', a given initial state' : ''}, 2 × 3 heads: the interpreter's numbers`, async () => {
@@ -259,19 +260,4 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
       await expectMatchesInterpreter(gpu, linearAttentionKernel({ rule: c.rule, chunk: c.chunk, initialState: c.initial }), x, {}, 2e-4, 2e-5, { params: { scale: 0.35 } });
     });
   }
-
-  it('Titans MLP memory, chunk 4, T = 10, against the interpreter', async () => {
-    const [b, h, t, d, e, f] = [1, 2, 10, 4, 3, 6];
-    const x: Record<string, HostTensor> = {
-      q: randomTensor([b, h, t, d], 1),
-      k: randomTensor([b, h, t, d], 2),
-      v: randomTensor([b, h, t, e], 3),
-      theta: randomTensor([b, h, t], 4, 0.01, 0.2),
-      eta: randomTensor([b, h, t], 5, 0.5, 0.95),
-      alpha: randomTensor([b, h, t], 6, 0.0, 0.1),
-      w1: randomTensor([h, f, d], 7),
-      w2: randomTensor([h, e, f], 8),
-    };
-    await expectMatchesInterpreter(gpu, titansMemoryKernel({ memory: 'mlp', chunk: 4 }), x, {}, 2e-4, 2e-5);
-  });
 });
