@@ -254,6 +254,12 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
     { rule: 'gla', chunk: 16, t: 65, initial: true },
     { rule: 'gated_delta', chunk: 16, t: 1, initial: true },
   ];
+  it("runs the README's example (no batch axes: one workgroup) as the interpreter does", async () => {
+    const x = inputs('linear', 1, 1, 150, 4, 3, 9, true);
+    const flat = (t: HostTensor, shape: number[]): HostTensor => ({ shape, data: t.data });
+    await expectMatchesInterpreter(gpu, linearAttention, { q: flat(x['q']!, [150, 4]), k: flat(x['k']!, [150, 4]), v: flat(x['v']!, [150, 3]), s0: flat(x['s0']!, [3, 4]) }, {}, 2e-4, 2e-5, { params: { scale: 0.5 } });
+  });
+
   for (const c of cases) {
     it(`${c.rule}, chunk ${c.chunk}, T = ${c.t}${c.initial ? ', a given initial state' : ''}, 2 × 3 heads: the interpreter's numbers`, async () => {
       const x = inputs(c.rule, 2, 3, c.t, 8, 5, c.t + c.chunk, c.initial);
