@@ -134,8 +134,8 @@ describeGPU('chunked bindings on WebGPU', (gpu) => {
     // parts of 1024 rows (64 KiB): the betas, activations, scores, softmax and phi are computed per
     // block of rows on chip, so no [i, j] tensor exists to be chunked.
     expect(counts).toEqual({
-      'row-block %36 contract + %40 reduce': 10,
-      'row-block %43 loop/%53 contract + %43 loop/%59 reduce': 10,
+      'row-block %36 contract + %39 reduce': 10,
+      'row-block %42 loop/%53 contract + %42 loop/%58 reduce': 10,
     });
   });
 });
