@@ -99,15 +99,21 @@ class ScanBuilder {
     return n.axes.every((name) => this.bound(argAxes.find((a) => a.name === name)!) === 1);
   }
 
-  /** Outputs per thread along one side of a blocked product: 4, or fewer when the side is shorter. */
+  /**
+   * Outputs per thread along one side of a blocked product: 8 for a side of 32 or more (or an
+   * unknown one), else 4 or the side's length. Lavapipe pays per value loaded: 8 × 8 blocks load a
+   * quarter of a value per multiply-add against half for 4 × 4, and GLA at T = 8192 (H = 4,
+   * D = 64) went from ~650–750 to ~390 ms (an ad-hoc script timing `backend.run` and the readback,
+   * medians of 3), its shader's first compile from ~3 to ~12 s.
+   */
   block(axes: readonly KAxis[]): number {
     let extent = 1;
     for (const a of axes) {
       const b = this.bound(a);
-      if (b === null) return 4;
+      if (b === null) return 8;
       extent *= b;
     }
-    return Math.min(4, extent);
+    return extent >= 32 ? 8 : Math.min(4, extent);
   }
 
   get perWorkgroup(): SizeExpr {

@@ -247,12 +247,14 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
   for (const file of goldenFiles) it(`golden ${file}`, () => expectGolden(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 
   // Beside the golden files (every rule, Titans' memories): other chunks, batch × heads, a partial
-  // last chunk and a decode step (T = 1) from a given state. Each case compiles its own shader,
-  // which lavapipe takes seconds over, so the list stays short.
-  const cases: { rule: LinearAttentionRule; chunk: number; t: number; initial: boolean }[] = [
-    { rule: 'linear', chunk: 7, t: 63, initial: false },
-    { rule: 'gla', chunk: 16, t: 65, initial: true },
-    { rule: 'gated_delta', chunk: 16, t: 1, initial: true },
+  // last chunk, a decode step (T = 1) from a given state, and head dims of 33 and 35, whose
+  // products take 8-wide register blocks with a partial last block. Each case compiles its own
+  // shader, which lavapipe takes seconds over, so the list stays short.
+  const cases: { rule: LinearAttentionRule; chunk: number; t: number; initial: boolean; d: number; e: number }[] = [
+    { rule: 'linear', chunk: 7, t: 63, initial: false, d: 8, e: 5 },
+    { rule: 'gla', chunk: 16, t: 65, initial: true, d: 8, e: 5 },
+    { rule: 'gated_delta', chunk: 16, t: 1, initial: true, d: 8, e: 5 },
+    { rule: 'gla', chunk: 32, t: 40, initial: false, d: 33, e: 35 },
   ];
   it("runs the README's example (no batch axes: one workgroup) as the interpreter does", async () => {
     const x = inputs('linear', 1, 1, 150, 4, 3, 9, true);
@@ -261,8 +263,8 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
   });
 
   for (const c of cases) {
-    it(`${c.rule}, chunk ${c.chunk}, T = ${c.t}${c.initial ? ', a given initial state' : ''}, 2 × 3 heads: the interpreter's numbers`, async () => {
-      const x = inputs(c.rule, 2, 3, c.t, 8, 5, c.t + c.chunk, c.initial);
+    it(`${c.rule}, chunk ${c.chunk}, T = ${c.t}${c.initial ? ', a given initial state' : ''}, D = ${c.d}, Dv = ${c.e}, 2 × 3 heads: the interpreter's numbers`, async () => {
+      const x = inputs(c.rule, 2, 3, c.t, c.d, c.e, c.t + c.chunk, c.initial);
       await expectMatchesInterpreter(gpu, linearAttentionKernel({ rule: c.rule, chunk: c.chunk, initialState: c.initial }), x, {}, 2e-4, 2e-5, { params: { scale: 0.35 } });
     });
   }
