@@ -163,21 +163,14 @@ class ScanBuilder {
       if (n.op === 'carry') return this.localLoad(carries[n.index]!, names);
       if (n.op === 'capture') return outer(scan.captures[n.index]!, names);
       if (n.op === 'chunk') {
+        // The scanned tensor (a buffer, or for a nested scan a local) at the chunk's offset.
         const source = sources[n.index]!;
-        if ('local' in source) {
-          const l = this.locals[-source.local - 1]!;
-          return { k: 'load', buffer: source.local, dtype: l.dtype, axes: l.axes.map((a) => ({ size: a.size, index: a.name === scan.axis ? shifted(lookup(names, a.name)) : lookup(names, a.name) })) };
-        }
-        return {
-          k: 'load',
-          buffer: source.buffer,
-          dtype: source.type.dtype,
-          axes: source.type.axes.map((a) => ({ size: a.size, index: a.name === scan.axis ? shifted(lookup(names, a.name)) : lookup(names, a.name) })),
-        };
+        const [buffer, dtype, axes] = 'local' in source ? [source.local, this.locals[-source.local - 1]!.dtype, this.locals[-source.local - 1]!.axes] : [source.buffer, source.type.dtype, source.type.axes];
+        return { k: 'load', buffer, dtype, axes: axes.map((a) => ({ size: a.size, index: a.name === scan.axis ? shifted(lookup(names, a.name)) : lookup(names, a.name) })) };
       }
       return null;
     };
-    const build = (id: number, extra: readonly TensorType[] = []): KExpr => buildExpr(g, id, this.env([g.nodes[id]!.type, ...extra]), leaf);
+    const build = (id: number): KExpr => buildExpr(g, id, this.env([g.nodes[id]!.type]), leaf);
     for (const node of g.nodes) {
       if (node.op === 'reduce' && this.single(g, node)) {
         // Inlined where it is read (see `leaf`).

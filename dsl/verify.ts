@@ -13,6 +13,18 @@ function expectType(node: Node, derived: TensorType): void {
   }
 }
 
+/** A loop's or scan's body returns each carried value (`0`, `1`, ...) with the type it entered with. */
+function carriedStable(node: Extract<Node, { op: 'loop' | 'scan' }>, inits: readonly TensorType[]): void {
+  inits.forEach((init, i) => {
+    const res = node.body.outputs[String(i)];
+    if (res === undefined) throw new TesseraError(`verify: ${node.op} %${node.id} body has no result ${i}`);
+    const rt = node.body.nodes[res]!.type;
+    if (!typesEqual(init, rt)) {
+      throw new TesseraError(`verify: ${node.op} %${node.id} carried value ${i} changes type from ${formatType(init)} to ${formatType(rt)}`);
+    }
+  });
+}
+
 function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | null, carried: readonly TensorType[] | null, chunks: readonly TensorType[] | null): void {
   const t = (id: number) => graph.nodes[id]!.type;
   switch (node.op) {
@@ -50,14 +62,7 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
     case 'loop': {
       const inits = node.init.map(t);
       verifyGraph(node.body, node.captures.map(t), inits);
-      inits.forEach((init, i) => {
-        const res = node.body.outputs[String(i)];
-        if (res === undefined) throw new TesseraError(`verify: loop %${node.id} body has no result ${i}`);
-        const rt = node.body.nodes[res]!.type;
-        if (!typesEqual(init, rt)) {
-          throw new TesseraError(`verify: loop %${node.id} carried value ${i} changes type from ${formatType(init)} to ${formatType(rt)}`);
-        }
-      });
+      carriedStable(node, inits);
       return;
     }
     case 'scan': {
@@ -69,14 +74,7 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
       }
       const inits = node.init.map(t);
       verifyGraph(node.body, node.captures.map(t), inits, node.xs.map((x) => inferScanChunk(t(x), node.axis, node.size)));
-      inits.forEach((init, i) => {
-        const res = node.body.outputs[String(i)];
-        if (res === undefined) throw new TesseraError(`verify: scan %${node.id} body has no result ${i}`);
-        const rt = node.body.nodes[res]!.type;
-        if (!typesEqual(init, rt)) {
-          throw new TesseraError(`verify: scan %${node.id} carried value ${i} changes type from ${formatType(init)} to ${formatType(rt)}`);
-        }
-      });
+      carriedStable(node, inits);
       for (let k = 0; node.body.outputs[`y${k}`] !== undefined; k++) inferScanOutput(node.body.nodes[node.body.outputs[`y${k}`]!]!.type, node.axis, node.size, full);
       return expectType(node, t(node.xs[0]!));
     }
