@@ -82,6 +82,16 @@ function printKernel(k: KernelIR): string {
       return `${head} = classify blocks of ${printExpr(k.valid)} (${k.rows}x${k.kvTile})`;
     case 'mask-compact':
       return `${head} counts b${k.counts.buffer} = compact ${printExpr(k.blocks)}`;
+    case 'graph-attention':
+      return [
+        `${head}${k.lse ? ` lse b${k.lse.buffer}${axesText(k.lse.axes)}` : ''} pieces b${k.pieces.buffer}`,
+        `  outer${axesText(k.outer)} edge${axesText([k.edge])} row${axesText([k.row])} value${axesText(k.value)} d${axesText(k.d)} parts of ${k.edgesPerGroup} edges`,
+        `  rowptr=${printExpr(k.rowptr)}${k.a && k.b ? ` a=${printExpr(k.a)} b=${printExpr(k.b)}` : ''}`,
+        `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'}`,
+        `  message=${printExpr(k.message)}`,
+      ].join('\n');
+    case 'graph-merge':
+      return `${head}${k.lse ? ` lse b${k.lse.buffer}` : ''} = merge ${printExpr(k.pieces)} by ${printExpr(k.rowptr)} row${axesText([k.row])} parts of ${k.edgesPerGroup} edges`;
     case 'flash-combine':
       return `${head} = combine ${k.parts} parts of ${printExpr(k.partial)}${k.lse ? ` lse b${k.lse.buffer}` : ''}`;
     case 'flash': {

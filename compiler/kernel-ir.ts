@@ -108,6 +108,8 @@ export type KernelIR =
   | SimplicialKernel
   | ScanKernel
   | FlashCombineKernel
+  | GraphAttentionKernel
+  | GraphMergeKernel
   | MaskClassifyKernel
   | MaskCompactKernel
   | RowBlockKernel;
@@ -235,6 +237,63 @@ export interface SimplicialKernel extends FusedAttentionRows {
  * tensor. Each level of (possibly nested) scans is a loop over chunks whose steps the workgroup's
  * threads share, with a barrier after each; see `emit/scan.ts`.
  */
+/**
+ * Attention over a sparse graph (a flash node whose softmax runs over a CSR edge axis, see
+ * `lower-attention/graph-kernel.ts`), load-balanced by edges: the edge axis is cut into parts of
+ * `edgesPerGroup` edges, one workgroup per (part, outer index), whatever the rows' degrees. Each
+ * workgroup scores its edges in parallel (finding each edge's target row by binary search in
+ * `rowptr`), then folds them row by row with an online softmax, its threads sharing the value
+ * axes. A row wholly inside the part is written to `out` (and `lse`); a row cut by a part's edge
+ * leaves its partial state (max, sum, unnormalised accumulator) in `pieces` — slot 0 for the row
+ * holding the part's first edge, slot 1 for the row running past its last — for `graph-merge`.
+ */
+export interface GraphAttentionKernel {
+  readonly kind: 'graph-attention';
+  readonly name: string;
+  readonly out: KOutput;
+  readonly lse: KOutput | null;
+  /** `[parts, 2, outer, value + 2]` f32: (max, sum, accumulator) of rows cut by a part's edges. */
+  readonly pieces: KOutput;
+  /** Axes of the scores other than the edge axis (heads, batch). */
+  readonly outer: readonly KAxis[];
+  readonly edge: KAxis;
+  /** The CSR's target-node axis: the row each edge belongs to. */
+  readonly row: KAxis;
+  /** The value (message) axes: the output's axes besides the outer and row axes; static. */
+  readonly value: readonly KAxis[];
+  /** The axes the score's product sums (`q·k` over d), empty when the score has no product. */
+  readonly d: readonly KAxis[];
+  /** `rowptr`, loaded at the row axis (the emitter reads it at computed rows). */
+  readonly rowptr: AxisLoad;
+  /** The score's product's operands over (outer, edge, row, d), or null without a product. */
+  readonly a: KExpr | null;
+  readonly b: KExpr | null;
+  /** The score over (outer, edge, row), `acc` standing for the product; `valid`: which edges count. */
+  readonly score: KExpr;
+  readonly valid: KExpr | null;
+  /** The message aggregated, over (outer, edge, row, value). */
+  readonly message: KExpr;
+  readonly edgesPerGroup: number;
+}
+
+/**
+ * The second pass of graph attention: one thread per (outer, row) writes rows without edges
+ * (o = 0, lse = −∞) and merges, by log-sum-exp in part order, the pieces of rows whose edges span
+ * several parts; rows inside one part were written by the `graph-attention` kernel.
+ */
+export interface GraphMergeKernel {
+  readonly kind: 'graph-merge';
+  readonly name: string;
+  readonly out: KOutput;
+  readonly lse: KOutput | null;
+  readonly pieces: AxisLoad;
+  readonly outer: readonly KAxis[];
+  readonly row: KAxis;
+  readonly value: readonly KAxis[];
+  readonly rowptr: AxisLoad;
+  readonly edgesPerGroup: number;
+}
+
 export interface ScanKernel {
   readonly kind: 'scan';
   readonly name: string;
@@ -504,6 +563,10 @@ export function kernelExprs(k: KernelIR): KExpr[] {
       return [k.valid];
     case 'mask-compact':
       return [k.blocks];
+    case 'graph-attention':
+      return [k.rowptr, ...(k.a ? [k.a] : []), ...(k.b ? [k.b] : []), k.score, ...(k.valid ? [k.valid] : []), k.message];
+    case 'graph-merge':
+      return [k.rowptr, k.pieces];
     case 'row-block':
       return [...k.invariants, ...k.stages, ...k.finals.map((f) => f.kernel)].flatMap(kernelExprs);
     default:
@@ -517,7 +580,8 @@ export function kernelOutputs(k: KernelIR): KOutput[] {
   if (k.kind === 'mask-compact') return [k.out, k.counts];
   if (k.kind === 'scan') return [...k.results, k.scratch];
   if (k.kind === 'row-block') return [...k.finals.map((f) => f.out), ...k.stores.map((x) => x.out)];
-  return (k.kind === 'flash' || k.kind === 'simplicial' || k.kind === 'flash-combine') && k.lse ? [k.out, k.lse] : [k.out];
+  if (k.kind === 'graph-attention') return [k.out, ...(k.lse ? [k.lse] : []), k.pieces];
+  return (k.kind === 'flash' || k.kind === 'simplicial' || k.kind === 'flash-combine' || k.kind === 'graph-merge') && k.lse ? [k.out, k.lse] : [k.out];
 }
 
 /** Every buffer id a kernel's expressions load (a row block's locals included). */
@@ -587,6 +651,23 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
       return { ...k, out, counts: { ...k.counts, buffer: f(k.counts.buffer) }, blocks: { ...k.blocks, buffer: f(k.blocks.buffer) } };
     case 'flash-combine':
       return { ...k, out, lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null, partial: { ...k.partial, buffer: f(k.partial.buffer) } };
+    case 'graph-attention': {
+      const e = (x: KExpr | null) => (x ? mapExpr(x, f) : null);
+      return {
+        ...k,
+        out,
+        lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null,
+        pieces: { ...k.pieces, buffer: f(k.pieces.buffer) },
+        rowptr: { ...k.rowptr, buffer: f(k.rowptr.buffer) },
+        a: e(k.a),
+        b: e(k.b),
+        score: mapExpr(k.score, f),
+        valid: e(k.valid),
+        message: mapExpr(k.message, f),
+      };
+    }
+    case 'graph-merge':
+      return { ...k, out, lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null, pieces: { ...k.pieces, buffer: f(k.pieces.buffer) }, rowptr: { ...k.rowptr, buffer: f(k.rowptr.buffer) } };
     case 'row-block': {
       const g = (b: number) => (isLocal(b) ? b : f(b));
       const finals = k.finals.map((x) => ({ kernel: mapKernelBuffers(x.kernel, g) as RowBlockKernel['finals'][number]['kernel'], out: { ...x.out, buffer: f(x.out.buffer) } }));

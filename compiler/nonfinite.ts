@@ -51,6 +51,8 @@ function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
     case 'flash':
     case 'simplicial':
     case 'flash-combine':
+    case 'graph-attention':
+    case 'graph-merge':
       // lse is −∞ for a row with nothing allowed (written as its bit pattern).
       return k.lse ? [k.lse.buffer] : [];
     case 'mask-classify':

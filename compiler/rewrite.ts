@@ -50,6 +50,10 @@ export function remapOperands(node: Node, map: (oldId: number) => number): NodeD
     case 'contract':
     case 'flash':
     case 'gather':
+    case 'csr':
+    case 'segment_reduce':
+    case 'segment_softmax':
+    case 'segment_ids':
       return { ...data, args: data.args.map(map) };
     case 'reduce':
     case 'relabel':

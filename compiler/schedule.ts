@@ -86,6 +86,8 @@ export interface ScheduleOf {
   readonly 'flash-combine': ElementwiseSchedule;
   readonly 'mask-classify': ElementwiseSchedule;
   readonly 'mask-compact': ElementwiseSchedule;
+  readonly 'graph-attention': ElementwiseSchedule;
+  readonly 'graph-merge': ElementwiseSchedule;
   readonly 'row-block': RowBlockSchedule;
 }
 
@@ -257,7 +259,11 @@ export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, override
     case 'mask-classify':
       return { kind: 'elementwise', workgroupSize: kernel.rows };
     case 'mask-compact':
+    case 'graph-merge':
       return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
+    case 'graph-attention':
+      // Its threads share the value axes and score the part's edges (`edgesPerGroup` per workgroup).
+      return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads, kernel.edgesPerGroup) };
     case 'row-block':
       return { kind: 'row-block', rows: kernel.rows, threads: overrides.rowBlock?.threads ?? Math.max(1, kernel.rows / ROW_BLOCK_ROWS_PER_THREAD) };
   }

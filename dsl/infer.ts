@@ -2,7 +2,7 @@
  * Type rules for Tensor IR nodes, shared by tracing (which builds node types with them) and the
  * verifier (which re-derives every type and compares), so the two cannot disagree.
  */
-import type { CompositeFn, ReduceFn } from './ir.ts';
+import type { CompositeFn, ReduceFn, SegmentFn } from './ir.ts';
 import { reduction } from './reductions.ts';
 import { scalarOp } from './scalar-ops.ts';
 import { TesseraError, formatSize, type Axis, type DType, type Size, type TensorType } from './types.ts';
@@ -62,6 +62,47 @@ export function inferGather(table: TensorType, index: TensorType, axis: string):
   if (index.axes.some((a) => a.name === axis)) throw new TesseraError(`gather: the index must not have the gathered axis '${axis}'; rename it first`);
   const kept = { dtype: table.dtype, axes: table.axes.filter((a) => a.name !== axis) };
   return { dtype: table.dtype, axes: unionAxes('gather', [kept, index]) };
+}
+
+/**
+ * A CSR adjacency's type (its `col`, one i32 per edge) from `rowptr` and `col`: both one-axis i32
+ * tensors, on different axes (rowptr has one entry more than there are target nodes).
+ */
+export function inferCsr(rowptr: TensorType, col: TensorType, rows: Axis): TensorType {
+  if (rowptr.dtype !== 'i32' || rowptr.axes.length !== 1) throw new TesseraError(`csr: rowptr must be a one-axis i32 tensor, got ${rowptr.dtype}${listAxes(rowptr)}`);
+  if (col.dtype !== 'i32' || col.axes.length !== 1) throw new TesseraError(`csr: col must be a one-axis i32 tensor, got ${col.dtype}${listAxes(col)}`);
+  const edge = col.axes[0]!.name;
+  if (rowptr.axes[0]!.name === edge) throw new TesseraError(`csr: rowptr and col must have different axes (rowptr has one entry per target node plus one), both are '${edge}'`);
+  if (rows.name === edge) throw new TesseraError(`csr: the target axis '${rows.name}' must differ from the edge axis`);
+  return col;
+}
+
+/**
+ * A segment reduction's type: the operand with its edge axis `axis` replaced in place by the CSR's
+ * target axis `rows`. `csr` is the CSR node's type (one axis: the edges).
+ */
+export function inferSegmentReduce(fn: SegmentFn, x: TensorType, csr: TensorType, rows: Axis, axis: string): TensorType {
+  checkSegmentOperand(`segment ${fn}`, x, csr, axis);
+  if (x.axes.some((a) => a.name === rows.name)) throw new TesseraError(`segment ${fn}: the operand already has the target axis '${rows.name}'; rename it first`);
+  if (x.dtype === 'bool') throw new TesseraError(`segment ${fn}: needs a numeric tensor, got bool`);
+  if ((fn === 'mean' || fn === 'logsumexp') && x.dtype !== 'f32') throw new TesseraError(`segment ${fn}: needs an f32 tensor, got ${x.dtype}`);
+  return { dtype: x.dtype, axes: x.axes.map((a) => (a.name === axis ? rows : a)) };
+}
+
+/** A segment softmax's type: its operand's (f32, with the CSR's edge axis). */
+export function inferSegmentSoftmax(x: TensorType, csr: TensorType, axis: string): TensorType {
+  checkSegmentOperand('segment softmax', x, csr, axis);
+  if (x.dtype !== 'f32') throw new TesseraError(`segment softmax: needs an f32 tensor, got ${x.dtype}`);
+  return x;
+}
+
+function checkSegmentOperand(what: string, x: TensorType, csr: TensorType, axis: string): void {
+  const edges = csr.axes[0];
+  if (csr.dtype !== 'i32' || csr.axes.length !== 1 || !edges) throw new TesseraError(`${what}: the second operand must be a CSR adjacency`);
+  if (axis !== edges.name) throw new TesseraError(`${what}: runs over the CSR's edge axis '${edges.name}', not '${axis}'`);
+  const own = x.axes.find((a) => a.name === axis);
+  if (!own) throw new TesseraError(`${what}: tensor has no edge axis '${axis}'; its axes are ${listAxes(x)}`);
+  if (!sizesAgree(own.size, edges.size)) throw new TesseraError(`${what}: edge axis '${axis}' has size ${formatSize(own.size)} but the CSR has ${formatSize(edges.size)} edges`);
 }
 
 export function inferReduce(fn: ReduceFn, arg: TensorType, axes: readonly string[]): TensorType {

@@ -3,7 +3,7 @@
  * the interpreter and the compiler. Nodes are plain data in topological order (every operand id is
  * smaller than the node's own id), so a graph serialises to JSON as it is.
  */
-import type { Axis, DType, TensorType } from './types.ts';
+import type { Axis, DType, Size, TensorType } from './types.ts';
 
 /** Reductions over named axes. `mean` and `logsumexp` need f32. */
 export type ReduceFn = 'sum' | 'max' | 'min' | 'prod' | 'mean' | 'logsumexp';
@@ -95,6 +95,54 @@ export interface GatherNode extends NodeBase {
   readonly op: 'gather';
   readonly args: readonly number[];
   readonly axis: string;
+}
+
+/**
+ * A sparse adjacency in CSR form over the i32 inputs `args = [rowptr, col]`: the neighbours of
+ * target node `i` (axis `rows`) are `col[rowptr[i] .. rowptr[i+1])`, each a source node in
+ * `[0, cols)`. Its value is `col` (one i32 per edge, the edge axis being col's axis), checked:
+ * the interpreter and the runtime reject a `rowptr` of the wrong length, not starting at 0, not
+ * non-decreasing or not ending at the edge count, and a `col` entry out of range, before anything
+ * reads them. Segment nodes take it as their second operand to find the rows.
+ */
+export interface CsrNode extends NodeBase {
+  readonly op: 'csr';
+  readonly args: readonly number[];
+  /** The target-node axis (name and size); `rowptr` has its size + 1 entries. */
+  readonly rows: Axis;
+  /** The number of source nodes: every `col` entry lies in `[0, cols)`. */
+  readonly cols: Size;
+}
+
+/** Reductions over each target node's edges. An empty segment gives sum 0, mean 0, max −∞, min +∞, logsumexp −∞. */
+export type SegmentFn = 'sum' | 'mean' | 'max' | 'min' | 'logsumexp';
+
+/**
+ * A reduction of `args[0]` over its edge axis `axis`, edge by edge into the target node of each
+ * edge (the CSR node `args[1]`): the result has the operand's axes with `axis` replaced, in place,
+ * by the CSR's target axis (message aggregation: `Σ_{e ∈ rows i} x[…, e, …]`).
+ */
+export interface SegmentReduceNode extends NodeBase {
+  readonly op: 'segment_reduce';
+  readonly fn: SegmentFn;
+  readonly args: readonly number[];
+  readonly axis: string;
+}
+
+/**
+ * `exp(x)` normalised over each target node's edges (the CSR node `args[1]`) along the edge axis
+ * `axis`: the softmax over a node's neighbours. A node whose scores are all −∞ gives zeros.
+ */
+export interface SegmentSoftmaxNode extends NodeBase {
+  readonly op: 'segment_softmax';
+  readonly args: readonly number[];
+  readonly axis: string;
+}
+
+/** The target node of every edge of the CSR node `args[0]`: i32 over the edge axis. */
+export interface SegmentIdsNode extends NodeBase {
+  readonly op: 'segment_ids';
+  readonly args: readonly number[];
 }
 
 export interface CompositeNode extends NodeBase {
@@ -192,6 +240,10 @@ export type Node =
   | ContractNode
   | RelabelNode
   | GatherNode
+  | CsrNode
+  | SegmentReduceNode
+  | SegmentSoftmaxNode
+  | SegmentIdsNode
   | CompositeNode
   | LoopNode
   | ScanNode
@@ -225,6 +277,10 @@ export function operands(node: Node): readonly number[] {
     case 'contract':
     case 'flash':
     case 'gather':
+    case 'csr':
+    case 'segment_reduce':
+    case 'segment_softmax':
+    case 'segment_ids':
       return node.args;
     case 'reduce':
     case 'relabel':

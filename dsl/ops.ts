@@ -67,6 +67,39 @@ export const maximum = binary<NumericDType, null>('max');
 /** `x ** y` for x >= 0, or x < 0 with integral y; NaN otherwise. */
 export const pow = binary<'f32', null>('pow');
 
+/**
+ * Leaky ReLU, `x >= 0 ? x : negativeSlope · x`: the nonlinearity graph attention (GAT) applies to
+ * its edge logits before the softmax over neighbours, which keeps a gradient for negative logits
+ * where ReLU would zero it. The slope is a number (default 0.01; GAT uses 0.2) or an f32 tensor
+ * broadcast by axis name (a learned slope per head). NaN stays NaN, +∞ stays +∞, and −∞ gives
+ * `negativeSlope · −∞`, so a −∞ mask survives a positive slope.
+ */
+export function leakyRelu<A extends Axes>(x: Tensor<A, 'f32'>, negativeSlope?: number): Tensor<A, 'f32'>;
+export function leakyRelu<A extends Axes, B extends Axes>(x: Tensor<A, 'f32'>, negativeSlope: Tensor<B, 'f32'>): Tensor<UnionAxes<A, B>, 'f32'>;
+export function leakyRelu(x: Tensor, negativeSlope: Tensor | number = 0.01): Tensor {
+  return mapOp('leaky_relu', [x, negativeSlope]);
+}
+
+/** The dtypes the bit ops take: both operands i32 or both u32. */
+type IntegerDType = 'i32' | 'u32';
+
+/** Bitwise AND of the two's-complement words (a number adopts the tensor's dtype). */
+export const bitAnd = binary<IntegerDType, null>('bit_and');
+/** Bitwise OR of the two's-complement words. */
+export const bitOr = binary<IntegerDType, null>('bit_or');
+/** Bitwise XOR of the two's-complement words. */
+export const bitXor = binary<IntegerDType, null>('bit_xor');
+/**
+ * `a << b`: bits shifted out of the top are lost. The amount is taken modulo 32 (its low 5 bits,
+ * as WGSL does), so a shift by 32 leaves `a` unchanged and a shift by −1 is a shift by 31.
+ */
+export const shiftLeft = binary<IntegerDType, null>('shift_left');
+/**
+ * `a >> b`, the amount modulo 32 as in `shiftLeft`: arithmetic on i32 (the sign bit fills in, so
+ * −8 >> 1 is −4) and logical on u32 (zeros fill in).
+ */
+export const shiftRight = binary<IntegerDType, null>('shift_right');
+
 export const neg = unary<NumericDType, null>('neg');
 export const abs = unary<NumericDType, null>('abs');
 export const exp = unary<'f32', null>('exp');

@@ -4,11 +4,12 @@
  * `printGraph(parseGraph(text)) === text` for every printed graph. The parsed graph is verified;
  * every error names the line it comes from (`parseGraph: line 3: ...`).
  */
-import { operands, type CompositeFn, type Graph, type Node, type ReduceFn } from './ir.ts';
+import { operands, type CompositeFn, type Graph, type Node, type ReduceFn, type SegmentFn } from './ir.ts';
 import { DTYPES, TesseraError, type Axis, type DType, type Size, type TensorType } from './types.ts';
 import { verifyGraph } from './verify.ts';
 import { inferScanChunk } from './infer.ts';
 
+const SEGMENT_FNS: ReadonlySet<string> = new Set<SegmentFn>(['sum', 'mean', 'max', 'min', 'logsumexp']);
 const COMPOSITES: ReadonlySet<string> = new Set<CompositeFn>(['softmax', 'log_softmax', 'layer_norm']);
 
 /** What printGraph writes for a number (`String(value)`): integers, decimals, exponents, ±Infinity, NaN. */
@@ -111,6 +112,18 @@ function parseDescription(text: string, line: number): Record<string, unknown> &
   if ((m = /^gather\((%\d+)\) along (\S+) at (%\d+)$/.exec(text))) {
     return { op: 'gather', args: [parseRef(m[1]!, line), parseRef(m[3]!, line)], axis: parseName(m[2]!, line, 'an axis name') };
   }
+  if ((m = /^csr\((%\d+), (%\d+)\) rows (\S+) cols (\S+)$/.exec(text))) {
+    const cols = /^\d+$/.test(m[4]!) ? Number(m[4]) : parseName(m[4]!, line, 'a size');
+    return { op: 'csr', args: [parseRef(m[1]!, line), parseRef(m[2]!, line)], rows: parseAxis(m[3]!, line), cols };
+  }
+  if ((m = /^segment_reduce (\w+)\((%\d+)\) over (\S+) by (%\d+)$/.exec(text))) {
+    if (!SEGMENT_FNS.has(m[1]!)) fail(line, `unknown segment reduction '${m[1]}'`);
+    return { op: 'segment_reduce', fn: m[1]! as SegmentFn, args: [parseRef(m[2]!, line), parseRef(m[4]!, line)], axis: parseName(m[3]!, line, 'an axis name') };
+  }
+  if ((m = /^segment_softmax\((%\d+)\) over (\S+) by (%\d+)$/.exec(text))) {
+    return { op: 'segment_softmax', args: [parseRef(m[1]!, line), parseRef(m[3]!, line)], axis: parseName(m[2]!, line, 'an axis name') };
+  }
+  if ((m = /^segment_ids\((%\d+)\)$/.exec(text))) return { op: 'segment_ids', args: [parseRef(m[1]!, line)] };
   if ((m = /^(\w+)\((%\d+)\) over (\[[^\]]*\]|\S+)(?: eps=(\S+))?$/.exec(text)) && COMPOSITES.has(m[1]!)) {
     const node = { op: 'composite' as const, fn: m[1]! as CompositeFn, arg: parseRef(m[2]!, line), axes: parseOver(m[3]!, line) };
     return m[4] === undefined ? node : { ...node, eps: parseNumber(m[4], line, 'eps') };

@@ -39,6 +39,14 @@ function describe(node: Node): string {
       return `relabel(${ref(node.arg)}) as [${node.names.join(', ')}]`;
     case 'gather':
       return `gather(${ref(node.args[0]!)}) along ${node.axis} at ${ref(node.args[1]!)}`;
+    case 'csr':
+      return `csr(${node.args.map(ref).join(', ')}) rows ${node.rows.name}:${node.rows.size} cols ${node.cols}`;
+    case 'segment_reduce':
+      return `segment_reduce ${node.fn}(${ref(node.args[0]!)}) over ${node.axis} by ${ref(node.args[1]!)}`;
+    case 'segment_softmax':
+      return `segment_softmax(${ref(node.args[0]!)}) over ${node.axis} by ${ref(node.args[1]!)}`;
+    case 'segment_ids':
+      return `segment_ids(${ref(node.args[0]!)})`;
     case 'composite':
       return `${node.fn}(${ref(node.arg)}) over ${overAxes(node.axes)}${node.eps !== undefined ? ` eps=${formatNumber(node.eps)}` : ''}`;
     case 'loop':

@@ -147,6 +147,13 @@ function floatClass(op: string, args: readonly DType[]): DType {
   return 'bool';
 }
 
+/** Both operands i32 or both u32: the bit ops, whose meaning depends on a two's-complement word. */
+function integer(op: string, args: readonly DType[]): DType {
+  const d = sameDtype(op, args);
+  if (d !== 'i32' && d !== 'u32') fail(op, `needs i32 or u32 operands, got ${d}`);
+  return d;
+}
+
 function boolean(op: string, args: readonly DType[]): DType {
   const d = sameDtype(op, args);
   if (d !== 'bool') fail(op, `needs bool operands, got ${d}`);
@@ -165,6 +172,20 @@ function truncRem(a: number, b: number, dtype: DType): number {
   if (b === 0) return 0; // WGSL: integer remainder by zero yields 0
   if (dtype === 'i32' && a === I32_MIN && b === -1) return 0;
   return a % b;
+}
+
+/** A JS int32 bit-op result as the dtype holds it: unsigned for u32 (JS bit ops answer signed). */
+function word(value: number, dtype: DType): number {
+  return dtype === 'u32' ? value >>> 0 : value | 0;
+}
+
+/**
+ * A WGSL shift amount: shifts take a u32 right operand, and a shift by 32 or more is undefined for
+ * run-time values (and an error for constants), so the low 5 bits are taken explicitly — the
+ * interpreter's `b & 31`, for a negative i32 amount too (`u32` of an i32 keeps its bits).
+ */
+function shiftAmount(b: string, dtype: DType): string {
+  return dtype === 'u32' ? `(${b} & 31u)` : `(u32(${b}) & 31u)`;
 }
 
 function binary(
@@ -288,6 +309,17 @@ const LOG1P_WGSL = [
 /** A quiet NaN that is not a const-expression (WGSL rejects constant NaN at shader creation). */
 const NAN_WGSL = 'var<private> ts_nan_bits: u32 = 0x7fc00000u;';
 
+/**
+ * leaky_relu on xf, as the interpreter runs it: x itself where x >= 0 (+∞ and -0 included), else
+ * slope · x with `xf_mul`'s rules (NaN stays NaN; −∞ times a positive slope is −∞, times 0 NaN).
+ */
+const XF_LEAKY_RELU = [
+  'fn xf_leaky_relu(x: xf, slope: xf) -> xf {',
+  '  if (x.c == 1u || (x.c == 0u && x.v >= 0.0f)) { return x; }',
+  '  return xf_mul(slope, x);',
+  '}',
+].join('\n');
+
 const HELPERS = {
   log1p: {
     ts_log1p:
@@ -301,6 +333,10 @@ const HELPERS = {
     ts_log1p:
       LOG1P_WGSL,
     ts_log_sigmoid: 'fn ts_log_sigmoid(x: f32) -> f32 {\n  return min(x, 0.0f) - ts_log1p(exp(-abs(x)));\n}',
+  },
+  leakyRelu: {
+    // A function, not an inline select: the operand expression is evaluated once.
+    ts_leaky_relu: 'fn ts_leaky_relu(x: f32, slope: f32) -> f32 {\n  return select(slope * x, x, x >= 0.0f);\n}',
   },
   pow: {
     ts_nan_bits: NAN_WGSL,
@@ -341,6 +377,8 @@ const entries: ScalarOp[] = [
     HELPERS.pow,
     xfCall('xf_pow'),
   ),
+  // NaN fails x >= 0 and comes out of slope · x as NaN; +∞ passes; −∞ gives slope · −∞.
+  binary('leaky_relu', floating, (x, slope) => (x >= 0 ? x : slope * x), (x, slope) => `ts_leaky_relu(${x}, ${slope})`, HELPERS.leakyRelu, xfOwn('xf_leaky_relu', XF_LEAKY_RELU, ['xf_mul'])),
   unary('neg', numeric, (a) => -a, (a, d) => (d === 'u32' ? `(0u - ${a})` : `(-${a})`), undefined, xfCall('xf_neg')),
   unary('abs', numeric, (a) => Math.abs(a), (a, d) => (d === 'u32' ? a : `abs(${a})`), undefined, xfCall('xf_abs')),
   floatUnary('exp', Math.exp, (a) => `exp(${a})`),
@@ -377,6 +415,15 @@ const entries: ScalarOp[] = [
   binary('or', boolean, (a, b) => (a || b ? 1 : 0), (a, b) => `(${a} || ${b})`),
   binary('xor', boolean, (a, b) => (a !== b ? 1 : 0), (a, b) => `(${a} != ${b})`),
   unary('not', boolean, (a) => (a ? 0 : 1), (a) => `(!${a})`),
+  // Bit ops on the two's-complement word. JS's operators see int32, so u32 operands above 2^31
+  // wrap on the way in and `word` unwraps the result; the bits are WGSL's either way.
+  binary('bit_and', integer, (a, b, d) => word(a & b, d), (a, b) => `(${a} & ${b})`),
+  binary('bit_or', integer, (a, b, d) => word(a | b, d), (a, b) => `(${a} | ${b})`),
+  binary('bit_xor', integer, (a, b, d) => word(a ^ b, d), (a, b) => `(${a} ^ ${b})`),
+  // Shift amounts modulo 32. shift_right is arithmetic on i32 (the sign fills in) and logical on
+  // u32, as WGSL's `>>` is for each.
+  binary('shift_left', integer, (a, b, d) => word(a << (b & 31), d), (a, b, d) => `(${a} << ${shiftAmount(b, d)})`),
+  binary('shift_right', integer, (a, b, d) => (d === 'u32' ? a >>> (b & 31) : a >> (b & 31)), (a, b, d) => `(${a} >> ${shiftAmount(b, d)})`),
   {
     name: 'where',
     arity: 3,

@@ -3,7 +3,7 @@
  * checks graph structure (topological ids, loop-carried type stability, outputs). Runs after
  * tracing and after every compiler pass in debug builds.
  */
-import { inferGather, inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel, inferScanChunk, inferScanOutput, typesEqual } from './infer.ts';
+import { inferCsr, inferSegmentReduce, inferSegmentSoftmax, inferGather, inferComposite, inferContract, inferIota, inferMap, inferReduce, inferRelabel, inferScanChunk, inferScanOutput, typesEqual } from './infer.ts';
 import { operands, type Graph, type Node, type ScanNode } from './ir.ts';
 import { TesseraError, formatType, type TensorType } from './types.ts';
 
@@ -57,6 +57,15 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
       return expectType(node, inferRelabel(t(node.arg), node.names, node.type.axes.map((a) => a.name)));
     case 'gather':
       return expectType(node, inferGather(t(node.args[0]!), t(node.args[1]!), node.axis));
+    case 'csr':
+      return expectType(node, inferCsr(t(node.args[0]!), t(node.args[1]!), node.rows));
+    case 'segment_reduce':
+      return expectType(node, inferSegmentReduce(node.fn, t(node.args[0]!), t(node.args[1]!), csrOf(graph, node.args[1]!).rows, node.axis));
+    case 'segment_softmax':
+      return expectType(node, inferSegmentSoftmax(t(node.args[0]!), t(node.args[1]!), node.axis));
+    case 'segment_ids':
+      csrOf(graph, node.args[0]!);
+      return expectType(node, t(node.args[0]!));
     case 'composite':
       return expectType(node, inferComposite(node.fn, t(node.arg), node.axes));
     case 'loop': {
@@ -102,6 +111,13 @@ function verifyNode(graph: Graph, node: Node, outer: readonly TensorType[] | nul
       if (!outer || outer[node.index] === undefined) throw new TesseraError(`verify: capture %${node.id} outside a loop or out of range`);
       return expectType(node, outer[node.index]!);
   }
+}
+
+/** The CSR node a segment node reads (its operand must be one). */
+export function csrOf(graph: Graph, id: number): Extract<Node, { op: 'csr' }> {
+  const n = graph.nodes[id];
+  if (n?.op !== 'csr') throw new TesseraError(`verify: %${id} is read as a CSR adjacency but is ${n ? `a ${n.op} node` : 'missing'}`);
+  return n;
 }
 
 /** The length of the axis a scan runs over (as its first scanned tensor has it). */

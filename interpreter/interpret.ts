@@ -24,6 +24,7 @@ import { reductionFold } from '../dsl/reductions.ts';
 import { roundTo, scalarOp } from '../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type HostTensor, type TensorType } from '../dsl/types.ts';
 import { verifyGraph } from '../dsl/verify.ts';
+import { checkCsr, csrProblem } from '../program/csr.ts';
 
 export type Precision = 'f64' | 'f32';
 
@@ -156,7 +157,7 @@ function evaluateGraph(graph: Graph, ctx: Context, scope: BodyScope): Record<str
       loopFinals.set(node.id, runScan(node, ctx, node.captures.map(get), node.xs.map(get), node.init.map(get)));
       continue;
     }
-    values[node.id] = evaluateNode(node, ctx, scope, get, loopFinals);
+    values[node.id] = evaluateNode(node, ctx, scope, get, loopFinals, graph);
   }
   const outputs = nameRecord<InterpretedTensor>();
   for (const [name, id] of Object.entries(graph.outputs)) outputs[name] = get(id);
@@ -241,6 +242,7 @@ function evaluateNode(
   scope: BodyScope,
   get: (id: number) => InterpretedTensor,
   loopFinals: ReadonlyMap<number, readonly InterpretedTensor[]>,
+  graph: Graph,
 ): InterpretedTensor {
   switch (node.op) {
     case 'input': {
@@ -277,6 +279,14 @@ function evaluateNode(
       return evaluateRelabel(node.type, get(node.arg), node.names, ctx);
     case 'gather':
       return evaluateGather(node.type, get(node.args[0]!), get(node.args[1]!), node.axis, ctx);
+    case 'csr':
+      return evaluateCsr(node, graph, get(node.args[0]!), get(node.args[1]!), ctx);
+    case 'segment_reduce':
+      return evaluateSegmentReduce(node, get(node.args[0]!), rowptrOf(graph, node.args[1]!, get), ctx);
+    case 'segment_softmax':
+      return evaluateSegmentSoftmax(get(node.args[0]!), rowptrOf(graph, node.args[1]!, get), node.axis, ctx);
+    case 'segment_ids':
+      return evaluateSegmentIds(node.type, rowptrOf(graph, node.args[0]!, get), ctx);
     case 'composite':
       return evaluateDefinition(node, get(node.arg), ctx);
     case 'loop':
@@ -471,6 +481,104 @@ function evaluateGather(type: TensorType, table: InterpretedTensor, index: Inter
     out.data[i] = table.data[cursor.offsets[0]! + position * along]!;
     cursor.next();
   }
+  return out;
+}
+
+// ---- sparse graphs (CSR) ------------------------------------------------------------------------
+
+/** The names of a CSR node's inputs, for its error messages. */
+export function csrInputNames(graph: Graph, node: Extract<Node, { op: 'csr' }>): { rowptr: string; col: string } {
+  const name = (id: number) => {
+    const n = graph.nodes[id]!;
+    return n.op === 'input' ? n.name : `%${id}`;
+  };
+  return { rowptr: name(node.args[0]!), col: name(node.args[1]!) };
+}
+
+/** A CSR node: its `col`, once the adjacency is checked against itself and the node counts. */
+function evaluateCsr(node: Extract<Node, { op: 'csr' }>, graph: Graph, rowptr: InterpretedTensor, col: InterpretedTensor, ctx: Context): InterpretedTensor {
+  const sizeOf = (size: number | string) => {
+    const v = typeof size === 'number' ? size : ctx.symbols[size];
+    if (v === undefined) throw new TesseraError(`size '${size}' is not bound by any input`);
+    return v;
+  };
+  const problem = checkCsr(rowptr.data, col.data, sizeOf(node.rows.size), sizeOf(node.cols));
+  if (problem !== null) throw new TesseraError(csrProblem(csrInputNames(graph, node), problem));
+  return col;
+}
+
+/** The `rowptr` data behind the CSR node `id`. */
+function rowptrOf(graph: Graph, id: number, get: (id: number) => InterpretedTensor): InterpretedData {
+  const csrNode = graph.nodes[id]!;
+  if (csrNode.op !== 'csr') throw new Error(`interpret: internal error: %${id} is not a CSR node`);
+  get(id); // checked
+  return get(csrNode.args[0]!).data;
+}
+
+/** Calls `body(base, i, begin, end, stride)` for every (outer, inner) position and target row. */
+function forSegments(x: InterpretedTensor, axis: string, rowptr: InterpretedData, body: (edgeBase: number, rowBase: number, begin: number, end: number, stride: number) => void): void {
+  const at = x.axes.indexOf(axis);
+  const outer = x.shape.slice(0, at).reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(at + 1).reduce((a, b) => a * b, 1);
+  const edges = x.shape[at]!;
+  const rows = rowptr.length - 1;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < inner; c++) {
+      for (let i = 0; i < rows; i++) body(o * edges * inner + c, (o * rows + i) * inner + c, rowptr[i]!, rowptr[i + 1]!, inner);
+    }
+  }
+}
+
+/** A segment reduction by its definition: each target row folds its own edges, in order. */
+function evaluateSegmentReduce(node: Extract<Node, { op: 'segment_reduce' }>, x: InterpretedTensor, rowptr: InterpretedData, ctx: Context): InterpretedTensor {
+  const out = allocateTensor(node.type, ctx);
+  const round = (v: number) => roundTo(v, x.dtype, ctx.float32);
+  const src = x.data;
+  if (node.fn === 'logsumexp') {
+    forSegments(x, node.axis, rowptr, (eb, rb, begin, end, stride) => {
+      let m = -Infinity;
+      for (let e = begin; e < end; e++) m = Math.max(m, src[eb + e * stride]!);
+      if (m === -Infinity || m === Infinity || Number.isNaN(m)) {
+        out.data[rb] = m;
+        return;
+      }
+      let total = 0;
+      for (let e = begin; e < end; e++) total = round(total + round(Math.exp(src[eb + e * stride]! - m)));
+      out.data[rb] = round(m + Math.log(total));
+    });
+    return out;
+  }
+  const fold = reductionFold(node.fn === 'mean' ? 'sum' : node.fn);
+  const combine = binaryScalar(fold.combine, x.dtype, ctx.float32);
+  const identity = roundTo(fold.identity(x.dtype), x.dtype, ctx.float32);
+  forSegments(x, node.axis, rowptr, (eb, rb, begin, end, stride) => {
+    let acc = identity;
+    for (let e = begin; e < end; e++) acc = combine(acc, src[eb + e * stride]!);
+    out.data[rb] = node.fn === 'mean' ? (end > begin ? round(acc / (end - begin)) : 0) : acc;
+  });
+  return out;
+}
+
+/** The softmax over each target row's edges; a row whose scores are all −∞ gives zeros. */
+function evaluateSegmentSoftmax(x: InterpretedTensor, rowptr: InterpretedData, axis: string, ctx: Context): InterpretedTensor {
+  const out: InterpretedTensor = { shape: [...x.shape], axes: [...x.axes], dtype: 'f32', data: allocate('f32', x.data.length, ctx.float32) };
+  const round = (v: number) => roundTo(v, 'f32', ctx.float32);
+  const src = x.data;
+  forSegments(x, axis, rowptr, (eb, _rb, begin, end, stride) => {
+    let m = -Infinity;
+    for (let e = begin; e < end; e++) m = Math.max(m, src[eb + e * stride]!);
+    if (m === -Infinity) return;
+    let total = 0;
+    for (let e = begin; e < end; e++) total = round(total + round(Math.exp(src[eb + e * stride]! - m)));
+    for (let e = begin; e < end; e++) out.data[eb + e * stride] = round(round(Math.exp(src[eb + e * stride]! - m)) / total);
+  });
+  return out;
+}
+
+/** The target row of every edge. */
+function evaluateSegmentIds(type: TensorType, rowptr: InterpretedData, ctx: Context): InterpretedTensor {
+  const out = allocateTensor(type, ctx);
+  for (let i = 0; i + 1 < rowptr.length; i++) out.data.fill(i, rowptr[i]!, rowptr[i + 1]!);
   return out;
 }
 

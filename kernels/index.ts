@@ -15,6 +15,7 @@ export {
 } from './attention.ts';
 export { hopfieldKernel } from './hopfield.ts';
 export { simplicialAttentionKernel, type SimplicialAttentionConfig } from './simplicial.ts';
+export { graphAttentionKernel, type GraphAttentionConfig, type EdgeScores, type EdgeIndices } from './graph-attention.ts';
 export {
   efficientVectorRoutingKernel,
   efficientVectorRoutingFunctions,

@@ -5,6 +5,7 @@
 import type { Case } from '../harness.ts';
 import { attentionCase, type AttentionVariant } from './attention.ts';
 import { einsumCases } from './einsum.ts';
+import { graphCase, type GraphKind } from './graph.ts';
 import { matmulCase } from './matmul.ts';
 import { flashCausalCase, recurrentCase } from './recurrent.ts';
 import { routingCase } from './routing.ts';
@@ -64,6 +65,16 @@ const RECURRENT_CASES: readonly RegisteredCase[] = [1024, 8192].flatMap((t) => {
 });
 
 /**
+ * CSR graph attention (`--filter graph`), N = M = 16,384 nodes, H = 4, D = Dv = 64, E = 16·N edges,
+ * on a uniform and a power-law graph. Measured on lavapipe with 2 cores: a TF.js run (gathers and
+ * atomic segment sums, head by head) takes ~17 s, so the cases get warm-up 1 and 3 runs; the
+ * dense masked flash run (all 16,384² scores per head) caps itself at 1 warm-up and 2 timed runs
+ * (`maxWarmup` / `maxRuns` in `cases/graph.ts`).
+ */
+const GRAPH_KINDS: readonly GraphKind[] = ['uniform', 'power-law'];
+const GRAPH_CASES: readonly RegisteredCase[] = GRAPH_KINDS.map((kind) => register(graphCase(kind, 16384, { warmup: 1, runs: 3 })));
+
+/**
  * Run counts are sized for lavapipe on 2 CPU cores, where a 512³ matmul takes ~0.1 s and a 1024³
  * one ~1 s per run for the peers (measured): the default bench takes a few minutes, and the
  * `--max-seconds` cap keeps even a slow implementation from pushing it past ten.
@@ -81,4 +92,5 @@ export const cases: readonly RegisteredCase[] = [
   register(simplicialCase(512, 64, 32, true, { warmup: 1, runs: 5 })),
   register(simplicialCase(512, 64, 128, false, { warmup: 1, runs: 3 })),
   ...RECURRENT_CASES,
+  ...GRAPH_CASES,
 ];

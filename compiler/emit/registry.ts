@@ -11,6 +11,7 @@ import { emitElementwise } from './elementwise.ts';
 import { emitFlashCombine } from './flash-combine.ts';
 import { emitFlash } from './flash.ts';
 import { emitGemm } from './gemm.ts';
+import { emitGraphAttention, emitGraphMerge } from './graph-attention.ts';
 import { emitMaskClassify } from './mask-classify.ts';
 import { emitMaskCompact } from './mask-compact.ts';
 import { emitReduce } from './reduce.ts';
@@ -34,6 +35,8 @@ const EMITTERS: KernelEmitters = {
   simplicial: { schedule: 'simplicial', chunks: false, emit: emitSimplicial },
   scan: { schedule: 'elementwise', chunks: false, emit: emitScan },
   'flash-combine': { schedule: 'elementwise', chunks: false, emit: emitFlashCombine },
+  'graph-attention': { schedule: 'elementwise', chunks: false, emit: emitGraphAttention },
+  'graph-merge': { schedule: 'elementwise', chunks: false, emit: emitGraphMerge },
   'mask-classify': { schedule: 'elementwise', chunks: false, emit: emitMaskClassify },
   'mask-compact': { schedule: 'elementwise', chunks: false, emit: emitMaskCompact },
   'row-block': { schedule: 'row-block', chunks: true, emit: emitRowBlock },

@@ -3,7 +3,8 @@
  * node's body (`flash-kernel.ts`), preceded by block-mask kernels when the mask escapes the
  * analytic kv bounds (`block-mask.ts`), and split along kv with a combine kernel for decode
  * shapes (`split-kv.ts`); a flash node over several softmax axes (2-simplicial attention) becomes
- * one simplicial kernel (`simplicial-kernel.ts`).
+ * one simplicial kernel (`simplicial-kernel.ts`); one over a CSR edge axis (graph attention), the
+ * edge-balanced graph kernel and its merge pass (`graph-kernel.ts`).
  */
 import { exactKey } from '../../program/index.ts';
 import type { FlashNode, Graph } from '../../dsl/ir.ts';
@@ -11,6 +12,7 @@ import type { DeviceLimits } from '../../program/index.ts';
 import type { HostStep, NewBuffer } from '../kernel-ir.ts';
 import { blockMask, needsBlockMask } from './block-mask.ts';
 import { flashKernel } from './flash-kernel.ts';
+import { graphAttention, graphParts } from './graph-kernel.ts';
 import { simplicialKernel } from './simplicial-kernel.ts';
 import { isDecodeShape, splitKv } from './split-kv.ts';
 
@@ -33,6 +35,7 @@ export function lowerFlash(graph: Graph, node: FlashNode, bufferOf: Map<number, 
   const oBuffer = bufferFor('o');
   const lseBuffer = wantsLse ? bufferFor('lse') : null;
   const args = node.args.map((a) => ({ buffer: bufferOf.get(a)!, type: graph.nodes[a]!.type }));
+  if (graphParts(body)) return graphAttention(body, args, oBuffer, lseBuffer, label, newBuffer);
   if (node.axes.length > 1) return [{ kind: 'kernel', kernel: simplicialKernel(body, node.axes, args, oBuffer, lseBuffer, label) }];
   let kernel = flashKernel(body, node.axes[0]!, args, oBuffer, lseBuffer, label);
   const steps: HostStep[] = [];

@@ -6,7 +6,9 @@
  * softmax jointly over several axes, `contract(softmax(S, [j, l]), V1, V2)` over
  * `contract(Q, K1, K2)` (2-simplicial attention): one fused kernel, no N×N×N tensor. Elementwise
  * prologues of Q, K and V come along into the body so they are fused too. A region whose head
- * dims are symbolic, or too large for a K/V tile in workgroup memory, is left unfused.
+ * dims are symbolic, or too large for a K/V tile in workgroup memory, is left unfused. Over a sparse
+ * graph, `segment_sum(segment_softmax(S, g) · W, g)` (graph attention over a CSR adjacency g) is
+ * matched the same way: one fused kernel, no per-edge tensor.
  */
 import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
 import { TesseraError, type Size } from '../../dsl/types.ts';
@@ -26,6 +28,8 @@ interface Match {
   /** Outer nodes the region reads, in capture order. */
   readonly leaves: readonly number[];
   readonly scoreRoot: number;
+  /** Graph attention: the CSR node whose edges the softmax runs over. */
+  readonly csr?: number;
 }
 
 function axisSet(node: Node): Set<string> {
@@ -151,6 +155,50 @@ function matchAt(graph: Graph, o: Node): Match | null {
   return { o: o.id, lse, axes: softAxes, region: [...region].sort((x, y) => x - y), leaves: [...leaves].sort((x, y) => x - y), scoreRoot: sId };
 }
 
+/**
+ * Graph attention at `o`, or null: `o = segment_sum(segment_softmax(S, g) · W, g)` over one CSR
+ * adjacency g, S an elementwise tree over at most one two-operand product (`q·k` of gathered node
+ * features) and per-edge leaves, W a per-edge message with static value axes. The body carries the
+ * CSR node, so the interpreter runs it by definition and the lowering finds `rowptr`.
+ */
+function matchGraphAt(graph: Graph, o: Node): Match | null {
+  if (o.op !== 'segment_reduce' || o.fn !== 'sum') return null;
+  const x = graph.nodes[o.args[0]!]!;
+  if (x.op !== 'map' || x.fn !== 'mul' || x.args.length !== 2) return null;
+  const pAt = x.args.findIndex((a) => graph.nodes[a]!.op === 'segment_softmax');
+  const csrId = o.args[1]!;
+  const p = graph.nodes[x.args[pAt] ?? -1];
+  if (p?.op !== 'segment_softmax' || p.args[1] !== csrId) return null;
+  const sId = p.args[0]!;
+  const wId = x.args[1 - pAt]!;
+  const sAxes = axisSet(graph.nodes[sId]!);
+  const value = graph.nodes[wId]!.type.axes.filter((a) => !sAxes.has(a.name));
+  const valueSize = staticProduct(value.map((a) => a.size));
+  if (valueSize === null || valueSize > MAX_FLASH_HEAD_DIMS || graph.nodes[wId]!.type.dtype !== 'f32') return null;
+  const score = elementwiseTree(graph, sId);
+  const products = [...score.leaves].filter((id) => graph.nodes[id]!.op === 'contract');
+  if (products.length > 1) return null;
+  const c = products.length === 1 ? (graph.nodes[products[0]!] as Extract<Node, { op: 'contract' }>) : null;
+  if (c && (c.args.length !== 2 || !sameSet(axisSet(c), sAxes))) return null;
+  const lse = graph.nodes.filter((n) => n.op === 'segment_reduce' && n.fn === 'logsumexp' && n.args[0] === sId && n.args[1] === csrId).map((n) => n.id);
+  const region = new Set<number>([o.id, x.id, p.id, csrId, ...lse, ...score.nodes, ...(c ? [c.id] : [])]);
+  const leaves = new Set<number>(score.leaves);
+  for (const root of [...(c ? c.args : []), wId]) {
+    const tree = elementwiseTree(graph, root);
+    tree.nodes.forEach((n) => region.add(n));
+    tree.leaves.forEach((l) => leaves.add(l));
+  }
+  // The adjacency's own nodes come along (the kernel reads the edge's row and col from them).
+  for (const l of [...leaves]) {
+    const n = graph.nodes[l]!;
+    if (n.op === 'segment_ids' && n.args[0] === csrId) region.add(l);
+  }
+  graph.nodes[csrId]!.op === 'csr' && (graph.nodes[csrId] as Extract<Node, { op: 'csr' }>).args.forEach((a) => leaves.add(a));
+  for (const id of region) leaves.delete(id);
+  const edge = graph.nodes[csrId]!.type.axes[0]!.name;
+  return { o: o.id, lse, axes: [edge], region: [...region].sort((a, b) => a - b), leaves: [...leaves].sort((a, b) => a - b), scoreRoot: sId, csr: csrId };
+}
+
 /** Builds a match's body graph: captures for the leaves, the region copied, outputs o and lse. */
 function bodyOf(graph: Graph, match: Match): Graph {
   const out = new GraphWriter();
@@ -161,7 +209,13 @@ function bodyOf(graph: Graph, match: Match): Graph {
   if (lse === undefined) {
     const s = ids.get(match.scoreRoot)!;
     const sType = out.type(s);
-    lse = out.add({ op: 'reduce', fn: 'logsumexp', arg: s, axes: match.axes, type: { dtype: 'f32', axes: sType.axes.filter((x) => !match.axes.includes(x.name)) } });
+    if (match.csr !== undefined) {
+      const g = ids.get(match.csr)!;
+      const rows = (out.nodes[g] as Extract<Node, { op: 'csr' }>).rows;
+      lse = out.add({ op: 'segment_reduce', fn: 'logsumexp', args: [s, g], axis: match.axes[0]!, type: { dtype: 'f32', axes: sType.axes.map((a) => (a.name === match.axes[0] ? rows : a)) } });
+    } else {
+      lse = out.add({ op: 'reduce', fn: 'logsumexp', arg: s, axes: match.axes, type: { dtype: 'f32', axes: sType.axes.filter((x) => !match.axes.includes(x.name)) } });
+    }
   }
   return eliminateDeadNodes({ nodes: out.nodes, outputs: { o: ids.get(match.o)!, lse } });
 }
@@ -171,7 +225,7 @@ function transform(graph: Graph): Graph {
   const g: Graph = { nodes, outputs: graph.outputs };
   const replace = new Map<number, { output: 'o' | 'lse'; match: Match; body: Graph }>();
   for (const node of g.nodes) {
-    const match = matchAt(g, node);
+    const match = matchAt(g, node) ?? matchGraphAt(g, node);
     if (!match || replace.has(match.o)) continue;
     const body = bodyOf(g, match);
     replace.set(match.o, { output: 'o', match, body });

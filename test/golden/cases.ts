@@ -11,6 +11,7 @@ import { hopfieldKernel } from '../../kernels/hopfield.ts';
 import { simplicialAttentionKernel } from '../../kernels/simplicial.ts';
 import { linearAttentionKernel, type LinearAttentionRule } from '../../kernels/linear-attention.ts';
 import { titansMemoryKernel } from '../../kernels/titans.ts';
+import { graphAttentionKernel } from '../../kernels/graph-attention.ts';
 import { efficientVectorRoutingKernel, generativeMatrixRoutingKernel, type MatrixRoutingOutput, type VectorRoutingOutput } from '../../kernels/routing.ts';
 import type { GoldenCase } from './load.ts';
 
@@ -147,6 +148,22 @@ const PREPARERS: Readonly<Record<string, Preparer>> = {
       outputs: { o: 'o' },
       reshape: { o: [batch, heads, n, v1.shape[3]!] },
     };
+  },
+  graph_attention(c) {
+    const score = c.config['score'];
+    if (score !== 'dot' && score !== 'gat') throw new Error(`graph_attention case: config.score must be 'dot' or 'gat', got ${JSON.stringify(score)}`);
+    const edgeBias = c.inputs['edge_bias'] !== undefined;
+    const params: Record<string, number> = {};
+    if (score === 'dot') {
+      const scale = numberOrNull(c, 'scale');
+      if (scale === null) throw new Error('graph_attention case has no config.scale');
+      params['scale'] = scale;
+    } else {
+      const slope = numberOrNull(c, 'negative_slope');
+      if (slope === null) throw new Error('graph_attention case has no config.negative_slope');
+      params['negative_slope'] = slope;
+    }
+    return { kernel: graphAttentionKernel({ score, edgeBias }), inputs: c.inputs, params, outputs: sameNames(c) };
   },
   linear_attention(c) {
     const scale = numberOrNull(c, 'scale');

@@ -22,7 +22,7 @@ export interface GoldenCase {
 
 interface RawTensor {
   shape: number[];
-  data: (number | boolean)[];
+  data: (number | boolean | null)[];
   dtype?: string;
 }
 
@@ -56,7 +56,8 @@ function decodeTensor(file: string, name: string, raw: unknown): HostTensor {
     dtype = 'bool';
     array = Uint8Array.from(data as boolean[], (v) => (v ? 1 : 0));
   } else {
-    array = Float64Array.from(data as number[]);
+    // `null` is how the golden files write −∞ (a node without neighbours has lse = −∞).
+    array = Float64Array.from(data as (number | null)[], (v) => (v === null ? -Infinity : v));
   }
   return dtype ? { shape, data: array, dtype } : { shape, data: array };
 }
