@@ -18,6 +18,7 @@
  */
 import type { Graph, Node } from '../dsl/ir.ts';
 import { flashParts } from './lower-attention/flash-kernel.ts';
+import { graphParts } from './lower-attention/graph-kernel.ts';
 import { scanLocalSymbols } from './lower-scan.ts';
 import type { Size } from '../dsl/types.ts';
 import { optimizeGraph } from './index.ts';
@@ -107,8 +108,13 @@ function flashNodes(graph: Graph): Extract<Node, { op: 'flash' }>[] {
   return found;
 }
 
-/** The sizes of a flash region's head axes (d and e), as the flash lowering reads them. */
+/**
+ * The sizes of a flash region's head axes (d and e), as the flash lowering reads them; for graph
+ * attention only the value axes (its threads own value components; the score's product loops).
+ */
 function headSizes(flash: Extract<Node, { op: 'flash' }>): Size[] {
+  const graph = graphParts(flash.body);
+  if (graph) return graph.value.map((a) => a.size);
   const parts = flashParts(flash.body, flash.axes);
   return parts ? [...parts.d, ...parts.e].map((a) => a.size) : [];
 }

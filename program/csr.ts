@@ -7,7 +7,8 @@
  * Everything here is a pure function on typed arrays, with no compiler, runtime or interpreter
  * behind it: both sides import `program/`, and both need to build and check these arrays.
  */
-import { TesseraError } from '../dsl/types.ts';
+import type { Graph } from '../dsl/ir.ts';
+import { TesseraError, type Size } from '../dsl/types.ts';
 
 /** A graph in CSR form, with the order its edges had before sorting. */
 export interface CsrGraph {
@@ -199,4 +200,27 @@ export function checkCsr(rowptr: ArrayLike<number>, col: ArrayLike<number>, rows
  */
 export function csrProblem(names: { readonly rowptr: string; readonly col: string }, problem: string): string {
   return `csr(rowptr '${names.rowptr}', col '${names.col}'): ${problem}`;
+}
+
+/** A CSR adjacency a program reads: its two input tensors and the node counts it is checked against. */
+export interface CsrInputs {
+  readonly rowptr: string;
+  readonly col: string;
+  readonly rows: Size;
+  readonly cols: Size;
+}
+
+/**
+ * The CSR adjacencies of a traced graph (a Program's `graph`): every `csr` node, whose operands
+ * the DSL requires to be kernel inputs. The runtime checks each before a run.
+ */
+export function csrInputs(graph: Graph): CsrInputs[] {
+  const found: CsrInputs[] = [];
+  for (const node of graph.nodes) {
+    if (node.op !== 'csr') continue;
+    const [rowptr, col] = node.args.map((id) => graph.nodes[id]);
+    if (rowptr?.op !== 'input' || col?.op !== 'input') continue;
+    if (!found.some((c) => c.rowptr === rowptr.name && c.col === col.name)) found.push({ rowptr: rowptr.name, col: col.name, rows: node.rows.size, cols: node.cols });
+  }
+  return found;
 }

@@ -7,4 +7,4 @@ export { evalSize, inRange, sizeProduct, type SizeExpr, type SizeRange } from '.
 export { DEFAULT_LIMITS, formatBytes, type DeviceLimits } from './limits.ts';
 export { validateProgram } from './validate.ts';
 export { exactKey, parseProgram, serializeProgram } from './json.ts';
-export { checkCsr, csrFromCoo, csrFromDense, csrProblem, permuteEdges, type CsrGraph } from './csr.ts';
+export { checkCsr, csrFromCoo, csrFromDense, csrInputs, csrProblem, permuteEdges, type CsrGraph, type CsrInputs } from './csr.ts';

@@ -12,6 +12,10 @@ import type { Program, ProgramBuffer, Step } from './program.ts';
 const checked = new WeakSet<object>();
 
 const NODE_OPS = new Set([
+  'csr',
+  'segment_reduce',
+  'segment_softmax',
+  'segment_ids',
   'input',
   'param',
   'const',
@@ -302,6 +306,24 @@ function validateGraph(graph: Fields, within: string, fail: (why: string) => nev
         ids('args');
         string('axis');
         if ((node['args'] as number[]).length !== 2) fail(`${at} has ${(node['args'] as number[]).length} operands; a gather reads a table and an index`);
+        reads = node['args'] as number[];
+        break;
+      case 'csr': {
+        ids('args');
+        const rows = node['rows'];
+        if (!isObject(rows) || typeof rows['name'] !== 'string' || !isSize(rows['size'])) fail(`${at} has rows ${show(rows)}, which is not an axis`);
+        if (!isSize(node['cols'])) fail(`${at} has cols ${show(node['cols'])}, which is not a size`);
+        if ((node['args'] as number[]).length !== 2) fail(`${at} has ${(node['args'] as number[]).length} operands; a CSR adjacency reads rowptr and col`);
+        reads = node['args'] as number[];
+        break;
+      }
+      case 'segment_reduce':
+      case 'segment_softmax':
+      case 'segment_ids':
+        if (op === 'segment_reduce') string('fn');
+        if (op !== 'segment_ids') string('axis');
+        ids('args');
+        if ((node['args'] as number[]).length !== (op === 'segment_ids' ? 1 : 2)) fail(`${at} has ${(node['args'] as number[]).length} operands`);
         reads = node['args'] as number[];
         break;
       case 'reduce':

@@ -4,7 +4,7 @@
  * one command encoder and submitting it, with every device call inside error scopes so a WebGPU
  * error becomes an exception that names the program, the step and the kernel.
  */
-import { exactKey } from '../program/index.ts';
+import { checkCsr, csrInputs, csrProblem, evalSize, exactKey } from '../program/index.ts';
 import { hostData, nameRecord, ownEntry, type Shaped } from '../dsl/bind.ts';
 import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
 import { isRuntimeTensor, type Profile, type RunInputs, type RuntimeTensor, type StepTiming, type TensorData, type WebGPUBackend } from './backend.ts';
@@ -158,6 +158,7 @@ class WebGPURuntime implements WebGPUBackend {
     validateProgram(program);
     const plan = planRun(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.limits);
     const prepared = await this.#prepareInputs(plan, inputs);
+    await checkGraphInputs(program, plan, prepared);
     const compiled = await this.#compile(program, plan);
     ctx.checkAlive();
     for (const p of prepared) {
@@ -452,4 +453,23 @@ function withoutCachedSteps(steps: readonly PlannedStep[]): PlannedStep[] {
     if (s.kind === 'loop') return [{ ...s, body: withoutCachedSteps(s.body) }];
     return [s];
   });
+}
+
+/**
+ * Checks every CSR adjacency the program reads (`csrInputs`) before anything is dispatched: a bad
+ * `rowptr` or `col` would otherwise give wrong rows, not an error. Host inputs are checked as
+ * given; inputs already on the device are read back for it (pass host arrays to skip that copy).
+ */
+async function checkGraphInputs(program: Program, plan: RunPlan, prepared: readonly PreparedInput[]): Promise<void> {
+  const checks = csrInputs(program.graph);
+  if (checks.length === 0) return;
+  const dataOf = async (name: string): Promise<Int32Array> => {
+    const p = prepared.find((x) => x.name === name)!;
+    const data = 'tensor' in p ? await p.tensor.read() : p.host;
+    return data instanceof Int32Array ? data : new Int32Array(data.buffer, data.byteOffset, data.length);
+  };
+  for (const c of checks) {
+    const problem = checkCsr(await dataOf(c.rowptr), await dataOf(c.col), evalSize(c.rows, plan.symbols), evalSize(c.cols, plan.symbols));
+    if (problem !== null) throw new TesseraError(`program '${program.name}': ${csrProblem(c, problem)}`);
+  }
 }
