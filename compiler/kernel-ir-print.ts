@@ -90,6 +90,8 @@ function printKernel(k: KernelIR): string {
         `  score=${printExpr(k.score)} valid=${k.valid ? printExpr(k.valid) : 'all'}`,
         `  message=${printExpr(k.message)}`,
       ].join('\n');
+    case 'segment':
+      return `${head} = segment ${k.fn}${k.value ? `(${printExpr(k.value)})` : ''} over ${k.edge.id} by ${printExpr(k.rowptr)}`;
     case 'graph-merge':
       return `${head}${k.lse ? ` lse b${k.lse.buffer}` : ''} = merge ${printExpr(k.pieces)} by ${printExpr(k.rowptr)} row${axesText([k.row])} parts of ${k.edgesPerGroup} edges`;
     case 'flash-combine':

@@ -110,6 +110,7 @@ export type KernelIR =
   | FlashCombineKernel
   | GraphAttentionKernel
   | GraphMergeKernel
+  | SegmentKernel
   | MaskClassifyKernel
   | MaskCompactKernel
   | RowBlockKernel;
@@ -292,6 +293,23 @@ export interface GraphMergeKernel {
   readonly value: readonly KAxis[];
   readonly rowptr: AxisLoad;
   readonly edgesPerGroup: number;
+}
+
+/**
+ * A reduction over each target row's edges of a CSR adjacency, one thread per output element
+ * (`fn` sum, mean, max or min; `value` over the output's axes, the edge axis and the row), or with
+ * `fn` `ids` the target row of every edge (`out` over the edge axis, one thread per row). The
+ * unfused path of the segment operations; graph attention has its own balanced kernel.
+ */
+export interface SegmentKernel {
+  readonly kind: 'segment';
+  readonly name: string;
+  readonly fn: 'sum' | 'mean' | 'max' | 'min' | 'ids';
+  readonly out: KOutput;
+  readonly row: KAxis;
+  readonly edge: KAxis;
+  readonly rowptr: AxisLoad;
+  readonly value: KExpr | null;
 }
 
 export interface ScanKernel {
@@ -567,6 +585,8 @@ export function kernelExprs(k: KernelIR): KExpr[] {
       return [k.rowptr, ...(k.a ? [k.a] : []), ...(k.b ? [k.b] : []), k.score, ...(k.valid ? [k.valid] : []), k.message];
     case 'graph-merge':
       return [k.rowptr, k.pieces];
+    case 'segment':
+      return [k.rowptr, ...(k.value ? [k.value] : [])];
     case 'row-block':
       return [...k.invariants, ...k.stages, ...k.finals.map((f) => f.kernel)].flatMap(kernelExprs);
     default:
@@ -666,6 +686,8 @@ export function mapKernelBuffers(k: KernelIR, f: (b: number) => number): KernelI
         message: mapExpr(k.message, f),
       };
     }
+    case 'segment':
+      return { ...k, out, rowptr: { ...k.rowptr, buffer: f(k.rowptr.buffer) }, value: k.value ? mapExpr(k.value, f) : null };
     case 'graph-merge':
       return { ...k, out, lse: k.lse ? { ...k.lse, buffer: f(k.lse.buffer) } : null, pieces: { ...k.pieces, buffer: f(k.pieces.buffer) }, rowptr: { ...k.rowptr, buffer: f(k.rowptr.buffer) } };
     case 'row-block': {

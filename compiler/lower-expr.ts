@@ -67,6 +67,9 @@ export function buildExpr(graph: Graph, id: number, names: Map<string, string>, 
       const at = buildExpr(graph, indexId, names, leaf);
       return { ...table, axes: table.axes.map((a) => ('index' in a && a.index === GATHERED ? { size: a.size, at } : a)) };
     }
+    case 'csr':
+      // The adjacency's value is its `col` (checked by the runtime before the run).
+      return buildExpr(graph, n.args[1]!, names, leaf);
     case 'relabel': {
       const argAxes = graph.nodes[n.arg]!.type.axes;
       const inner = new Map(argAxes.map((a, i) => [a.name, lookup(names, n.names[i]!)]));

@@ -58,6 +58,10 @@ function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
     case 'mask-classify':
     case 'mask-compact':
       return [];
+    case 'segment':
+      // A row without edges has max −∞ and min +∞.
+      if (k.out.dtype === 'f32' && (k.fn === 'max' || k.fn === 'min')) return [k.out.buffer];
+      return k.value && mayBeNonFinite(k.value, buffers) && k.out.dtype === 'f32' ? [k.out.buffer] : [];
     case 'row-block':
       // Its on-chip locals too, so the stages reading them carry what they may hold.
       return [

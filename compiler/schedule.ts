@@ -88,6 +88,7 @@ export interface ScheduleOf {
   readonly 'mask-compact': ElementwiseSchedule;
   readonly 'graph-attention': ElementwiseSchedule;
   readonly 'graph-merge': ElementwiseSchedule;
+  readonly segment: ElementwiseSchedule;
   readonly 'row-block': RowBlockSchedule;
 }
 
@@ -260,6 +261,7 @@ export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, override
       return { kind: 'elementwise', workgroupSize: kernel.rows };
     case 'mask-compact':
     case 'graph-merge':
+    case 'segment':
       return { kind: 'elementwise', workgroupSize: Math.min(64, maxThreads) };
     case 'graph-attention':
       // Its threads share the value axes and score the part's edges (`edgesPerGroup` per workgroup).

@@ -12,8 +12,9 @@
  * - A NaN anywhere in a row makes the whole row NaN.
  */
 import { GraphBuilder } from './graph-builder.ts';
-import type { CompositeNode, Graph, Node, ReduceNode } from './ir.ts';
-import { TesseraError, type TensorType } from './types.ts';
+import type { CompositeNode, CsrNode, Graph, Node, ReduceNode, SegmentReduceNode, SegmentSoftmaxNode } from './ir.ts';
+import { inferGather, inferSegmentReduce } from './infer.ts';
+import { TesseraError, type Axis, type TensorType } from './types.ts';
 
 /** What a definition sees: the builder, the operand node, and the composite's own fields. */
 type Definition = (b: GraphBuilder, x: number, axes: readonly string[], eps: number | undefined) => number;
@@ -89,6 +90,59 @@ export function definitionGraph(node: DefinedNode, operand: TensorType): Graph {
     const x = b.add({ op: 'input', name: 'x', type: operand });
     graph = b.finish({ out: writeDefinition(b, node, x) });
     cache.set(node, graph);
+  }
+  return graph;
+}
+
+// ---- over a sparse graph: the same rule, each target node's edges standing for a row ------------
+
+/** A segment softmax, or the segment logsumexp reduction: defined by graphs of segment primitives. */
+export type SegmentDefinedNode = SegmentSoftmaxNode | SegmentReduceNode;
+
+export function segmentDefinedByGraph(node: Node): SegmentDefinedNode | null {
+  return node.op === 'segment_softmax' || (node.op === 'segment_reduce' && node.fn === 'logsumexp') ? node : null;
+}
+
+/**
+ * Writes the primitive form of a segment softmax or logsumexp into `b`: `x` and the CSR node `g`
+ * are ids in `b`. Each target node's max shifts its edges (0 when it is not finite), gathered back
+ * to the edges by their target row, exactly as `stableShift` does for a dense row.
+ */
+export function writeSegmentDefinition(b: GraphBuilder, node: SegmentDefinedNode, x: number, g: number): number {
+  const csr = b.node(g) as CsrNode;
+  const rows = csr.rows;
+  const axis = node.axis;
+  const segment = (fn: SegmentReduceNode['fn'], arg: number) =>
+    b.add({ op: 'segment_reduce', fn, args: [arg, g], axis, type: inferSegmentReduce(fn, b.type(arg), b.type(g), rows, axis) });
+  const ids = b.add({ op: 'segment_ids', args: [g], type: b.type(g) });
+  const toEdges = (t: number) => b.add({ op: 'gather', args: [t, ids], axis: rows.name, type: inferGather(b.type(t), b.type(ids), rows.name) });
+  const m = segment('max', x);
+  const shift = b.map('where', b.map('is_finite', m), m, b.constant(0));
+  const e = b.map('exp', b.map('sub', x, toEdges(shift)));
+  if (node.op === 'segment_reduce') return b.map('add', b.map('log', segment('sum', e)), shift);
+  const valid = b.map('not', b.map('and', b.map('is_inf', m), b.map('lt', m, b.constant(0))));
+  return b.map('div', e, toEdges(b.map('where', valid, segment('sum', e), b.constant(1))));
+}
+
+const segmentCache = new WeakMap<object, Map<string, Graph>>();
+
+/**
+ * A segment node's definition as a graph of its own, over inputs `x`, `rowptr` and `col` of the
+ * given (concrete) types with `rows` target nodes and `cols` source nodes; output `out`. Cached
+ * per node and types.
+ */
+export function segmentDefinitionGraph(node: SegmentDefinedNode, x: TensorType, rowptr: TensorType, col: TensorType, rows: Axis, cols: number): Graph {
+  let byTypes = segmentCache.get(node);
+  if (!byTypes) segmentCache.set(node, (byTypes = new Map()));
+  const key = JSON.stringify([x, rowptr, col, rows, cols]);
+  let graph = byTypes.get(key);
+  if (!graph) {
+    const b = new GraphBuilder();
+    const xi = b.add({ op: 'input', name: 'x', type: x });
+    const args = [b.add({ op: 'input', name: 'rowptr', type: rowptr }), b.add({ op: 'input', name: 'col', type: col })];
+    const g = b.add({ op: 'csr', args, rows, cols, type: col });
+    graph = b.finish({ out: writeSegmentDefinition(b, node, xi, g) });
+    byTypes.set(key, graph);
   }
   return graph;
 }

@@ -256,10 +256,11 @@ export type Node =
 export type NodeOp = Node['op'];
 
 /**
- * Ops computed pointwise from their operands (a gather at a computed position of its table):
+ * Ops computed pointwise from their operands (a gather at a computed position of its table; a CSR
+ * node is its `col`, checked before the run):
  * the fuser inlines them into their consumers, and attention matching follows them.
  */
-export const ELEMENTWISE_OPS: ReadonlySet<NodeOp> = new Set<NodeOp>(['map', 'relabel', 'gather', 'iota', 'const', 'param', 'size']);
+export const ELEMENTWISE_OPS: ReadonlySet<NodeOp> = new Set<NodeOp>(['map', 'relabel', 'gather', 'iota', 'const', 'param', 'size', 'csr']);
 
 /**
  * A graph: nodes in topological order and named results. A top-level graph's results are its

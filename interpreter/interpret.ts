@@ -17,7 +17,7 @@
  * compiler pass that splices in the same decomposition agree by construction.
  */
 import { allocHost, bindSymbols, boundaryOf, checkParams, concreteShape, elementCount, hostData, nameRecord } from '../dsl/bind.ts';
-import { definedByGraph, definitionGraph, type DefinedNode } from '../dsl/composites.ts';
+import { definedByGraph, definitionGraph, segmentDefinedByGraph, segmentDefinitionGraph, type DefinedNode, type SegmentDefinedNode } from '../dsl/composites.ts';
 import { graphInputs, graphParams, liveNodes, type Graph, type Node } from '../dsl/ir.ts';
 import type { TraceOptions } from '../dsl/kernel.ts';
 import { reductionFold } from '../dsl/reductions.ts';
@@ -282,9 +282,10 @@ function evaluateNode(
     case 'csr':
       return evaluateCsr(node, graph, get(node.args[0]!), get(node.args[1]!), ctx);
     case 'segment_reduce':
+      if (segmentDefinedByGraph(node)) return evaluateSegmentDefinition(node, graph, get, ctx);
       return evaluateSegmentReduce(node, get(node.args[0]!), rowptrOf(graph, node.args[1]!, get), ctx);
     case 'segment_softmax':
-      return evaluateSegmentSoftmax(get(node.args[0]!), rowptrOf(graph, node.args[1]!, get), node.axis, ctx);
+      return evaluateSegmentDefinition(node, graph, get, ctx);
     case 'segment_ids':
       return evaluateSegmentIds(node.type, rowptrOf(graph, node.args[0]!, get), ctx);
     case 'composite':
@@ -534,20 +535,6 @@ function evaluateSegmentReduce(node: Extract<Node, { op: 'segment_reduce' }>, x:
   const out = allocateTensor(node.type, ctx);
   const round = (v: number) => roundTo(v, x.dtype, ctx.float32);
   const src = x.data;
-  if (node.fn === 'logsumexp') {
-    forSegments(x, node.axis, rowptr, (eb, rb, begin, end, stride) => {
-      let m = -Infinity;
-      for (let e = begin; e < end; e++) m = Math.max(m, src[eb + e * stride]!);
-      if (m === -Infinity || m === Infinity || Number.isNaN(m)) {
-        out.data[rb] = m;
-        return;
-      }
-      let total = 0;
-      for (let e = begin; e < end; e++) total = round(total + round(Math.exp(src[eb + e * stride]! - m)));
-      out.data[rb] = round(m + Math.log(total));
-    });
-    return out;
-  }
   const fold = reductionFold(node.fn === 'mean' ? 'sum' : node.fn);
   const combine = binaryScalar(fold.combine, x.dtype, ctx.float32);
   const identity = roundTo(fold.identity(x.dtype), x.dtype, ctx.float32);
@@ -559,20 +546,18 @@ function evaluateSegmentReduce(node: Extract<Node, { op: 'segment_reduce' }>, x:
   return out;
 }
 
-/** The softmax over each target row's edges; a row whose scores are all −∞ gives zeros. */
-function evaluateSegmentSoftmax(x: InterpretedTensor, rowptr: InterpretedData, axis: string, ctx: Context): InterpretedTensor {
-  const out: InterpretedTensor = { shape: [...x.shape], axes: [...x.axes], dtype: 'f32', data: allocate('f32', x.data.length, ctx.float32) };
-  const round = (v: number) => roundTo(v, 'f32', ctx.float32);
-  const src = x.data;
-  forSegments(x, axis, rowptr, (eb, _rb, begin, end, stride) => {
-    let m = -Infinity;
-    for (let e = begin; e < end; e++) m = Math.max(m, src[eb + e * stride]!);
-    if (m === -Infinity) return;
-    let total = 0;
-    for (let e = begin; e < end; e++) total = round(total + round(Math.exp(src[eb + e * stride]! - m)));
-    for (let e = begin; e < end; e++) out.data[eb + e * stride] = round(round(Math.exp(src[eb + e * stride]! - m)) / total);
-  });
-  return out;
+/**
+ * A segment softmax or logsumexp: its definition (`dsl/composites.ts`, the graph `decompose`
+ * splices in for the GPU) run on the operand and the adjacency.
+ */
+function evaluateSegmentDefinition(node: SegmentDefinedNode, graph: Graph, get: (id: number) => InterpretedTensor, ctx: Context): InterpretedTensor {
+  const csrNode = graph.nodes[node.args[1]!] as Extract<Node, { op: 'csr' }>;
+  get(csrNode.id); // checked
+  const [x, rowptr, col] = [get(node.args[0]!), get(csrNode.args[0]!), get(csrNode.args[1]!)];
+  const rows = { name: csrNode.rows.name, size: rowptr.shape[0]! - 1 };
+  const cols = typeof csrNode.cols === 'number' ? csrNode.cols : ctx.symbols[csrNode.cols]!;
+  const definition = segmentDefinitionGraph(node, nodeTypeOf(x), nodeTypeOf(rowptr), nodeTypeOf(col), rows, cols);
+  return evaluateGraph(definition, { ...ctx, inputs: { x, rowptr, col } }, TOP_LEVEL)['out']!;
 }
 
 /** The target row of every edge. */

@@ -370,6 +370,12 @@ export class Emitter {
     return 'bitcast<f32>(ts_neg_inf_bits)';
   }
 
+  /** +Infinity at run time (see `negInfinity`). */
+  posInfinity(): string {
+    this.helpers.set('ts_pos_inf_bits', 'var<private> ts_pos_inf_bits: u32 = 0x7f800000u;');
+    return 'bitcast<f32>(ts_pos_inf_bits)';
+  }
+
   /** `let` statements giving each axis's index from a flat row-major index. */
   decompose(flat: string, axes: readonly KAxis[], tag: string): Stmt[] {
     if (axes.length === 0) return [];

@@ -18,6 +18,7 @@ import { emitReduce } from './reduce.ts';
 import { emitRowBlock } from './row-block.ts';
 import { emitSimplicial } from './simplicial.ts';
 import { emitScan } from './scan.ts';
+import { emitSegment } from './segment.ts';
 
 type KernelEmitters = {
   readonly [K in KernelIR['kind']]: {
@@ -37,6 +38,7 @@ const EMITTERS: KernelEmitters = {
   'flash-combine': { schedule: 'elementwise', chunks: false, emit: emitFlashCombine },
   'graph-attention': { schedule: 'elementwise', chunks: false, emit: emitGraphAttention },
   'graph-merge': { schedule: 'elementwise', chunks: false, emit: emitGraphMerge },
+  segment: { schedule: 'elementwise', chunks: false, emit: emitSegment },
   'mask-classify': { schedule: 'elementwise', chunks: false, emit: emitMaskClassify },
   'mask-compact': { schedule: 'elementwise', chunks: false, emit: emitMaskCompact },
   'row-block': { schedule: 'row-block', chunks: true, emit: emitRowBlock },

@@ -204,6 +204,16 @@ class Fuser {
       const names = axisEnv([...out.axes, ...k]);
       return { kind: 'gemm', name, out, batch, m, n, k, a: build(node.args[0]!, names), b: build(node.args[1]!, names) };
     }
+    if (node.op === 'segment_reduce' || node.op === 'segment_ids') {
+      const csr = graph.nodes[node.op === 'segment_ids' ? node.args[0]! : node.args[1]!] as Extract<Node, { op: 'csr' }>;
+      const rowptrType = graph.nodes[csr.args[0]!]!.type;
+      const row = kaxis(csr.rows);
+      const edge = kaxis(graph.nodes[csr.id]!.type.axes[0]!);
+      const rowptr = { k: 'load' as const, buffer: bufferOf.get(csr.args[0]!)!, dtype: 'i32' as const, axes: [{ size: rowptrType.axes[0]!.size, index: row.id }] };
+      if (node.op === 'segment_ids') return { kind: 'segment', name, fn: 'ids', out, row, edge, rowptr, value: null };
+      if (node.fn === 'logsumexp') throw new TesseraError('fuse: a segment logsumexp must be decomposed first');
+      return { kind: 'segment', name, fn: node.fn, out, row, edge, rowptr, value: build(node.args[0]!, axisEnv([...out.axes, edge])) };
+    }
     if (ELEMENTWISE_OPS.has(node.op)) return { kind: 'elementwise', name, out, value: build(node.id, axisEnv(out.axes), true) };
     throw new TesseraError(`fuse: no kernel for ${node.op} %${node.id}`);
   }
