@@ -464,4 +464,67 @@ describe('match-attention', () => {
       it(name, () => expect(run(input)).toBe(input));
     }
   });
+
+  describe('graph attention over a CSR adjacency', () => {
+    const graph = (value: string, softmaxBy: string) => TEMPLATE.replaceAll('VALUE', value).replace('BY', softmaxBy);
+    const TEMPLATE = ir`
+      %0 = input "q" : f32[h:h, i:i, d:4]
+      %1 = input "k" : f32[h:h, j:j, d:4]
+      %2 = input "v" : f32[h:h, j:j, c:VALUE]
+      %3 = input "rowptr" : i32[r:r]
+      %4 = input "col" : i32[e:e]
+      %5 = csr(%3, %4) rows i:i cols j : i32[e:e]
+      %6 = segment_ids(%5) : i32[e:e]
+      %7 = gather(%0) along i at %6 : f32[h:h, d:4, e:e]
+      %8 = gather(%1) along j at %5 : f32[h:h, d:4, e:e]
+      %9 = contract(%7, %8) : f32[h:h, e:e]
+      %10 = csr(%3, %4) rows i:i cols j : i32[e:e]
+      %11 = segment_softmax(%9) over e by BY : f32[h:h, e:e]
+      %12 = gather(%2) along j at %5 : f32[h:h, c:VALUE, e:e]
+      %13 = map mul(%11, %12) : f32[h:h, e:e, c:VALUE]
+      %14 = segment_reduce sum(%13) over e by %5 : f32[h:h, i:i, c:VALUE]
+      outputs o=%14
+    `;
+
+    it('turns segment_sum(segment_softmax(q·k) · v) into a flash node over the edges that carries the adjacency', () => {
+      // The CSR node and the edges' rows come into the body (rowptr and col are captured), with a
+      // segment logsumexp as lse; the unused second CSR node is dropped.
+      expect(run(graph('2', '%5'))).toBe(ir`
+        %0 = input "q" : f32[h:h, i:i, d:4]
+        %1 = input "k" : f32[h:h, j:j, d:4]
+        %2 = input "v" : f32[h:h, j:j, c:2]
+        %3 = input "rowptr" : i32[r:r]
+        %4 = input "col" : i32[e:e]
+        %5 = flash o over e args(%0, %1, %2, %3, %4) : f32[h:h, i:i, c:2] {
+          %0 = capture 0 : f32[h:h, i:i, d:4]
+          %1 = capture 1 : f32[h:h, j:j, d:4]
+          %2 = capture 2 : f32[h:h, j:j, c:2]
+          %3 = capture 3 : i32[r:r]
+          %4 = capture 4 : i32[e:e]
+          %5 = csr(%3, %4) rows i:i cols j : i32[e:e]
+          %6 = segment_ids(%5) : i32[e:e]
+          %7 = gather(%0) along i at %6 : f32[h:h, d:4, e:e]
+          %8 = gather(%1) along j at %5 : f32[h:h, d:4, e:e]
+          %9 = contract(%7, %8) : f32[h:h, e:e]
+          %10 = segment_softmax(%9) over e by %5 : f32[h:h, e:e]
+          %11 = gather(%2) along j at %5 : f32[h:h, c:2, e:e]
+          %12 = map mul(%10, %11) : f32[h:h, e:e, c:2]
+          %13 = segment_reduce sum(%12) over e by %5 : f32[h:h, i:i, c:2]
+          %14 = segment_reduce logsumexp(%9) over e by %5 : f32[h:h, i:i]
+          outputs o=%13, lse=%14
+        }
+        outputs o=%5
+      `);
+    });
+
+    it('leaves a symbolic value axis unfused (its threads own static value components)', () => {
+      const input = graph('c', '%5');
+      expect(run(input)).toBe(printGraph(parseGraph(input)));
+    });
+
+    it('leaves a softmax over another adjacency than the aggregation unfused', () => {
+      const input = graph('2', '%10');
+      expect(run(input)).toBe(printGraph(parseGraph(input)));
+    });
+  });
 });
