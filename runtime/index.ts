@@ -15,3 +15,5 @@ export { createWebGPUBackend } from './webgpu.ts';
 export { compiledKernel, runCompiled, type CompiledKernel, type CompiledResult } from './compiled.ts';
 export { fromTypeGPU, toTypeGPU, typegpuBackend, type TypeGPURootLike } from './typegpu.ts';
 export { DEFAULT_LIMITS, evalSize, parseProgram, serializeProgram, validateProgram, type DeviceLimits, type Program, type ProgramBuffer, type ProgramKernel, type ProgramTensor, type SizeExpr, type SizeRange, type Step, type UniformWord } from '../program/index.ts';
+/** Host helpers for sparse graph attention: build and check CSR adjacencies (`rowptr`, `col`). */
+export { checkCsr, csrFromCoo, csrFromDense, permuteEdges, type CsrGraph } from '../program/index.ts';

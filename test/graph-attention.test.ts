@@ -12,7 +12,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { compile, interpretKernel, run, type HostTensor } from '../index.ts';
+import { compile, createCpuBackend, interpretKernel, run, type HostTensor } from '../index.ts';
 import { attentionKernel } from '../kernels/attention.ts';
 import { graphAttentionKernel, type GraphAttentionConfig } from '../kernels/graph-attention.ts';
 import { csr, segmentMax, segmentMean, segmentMin, segmentSoftmax, segmentSum } from '../dsl/csr.ts';
@@ -20,6 +20,7 @@ import { bool, f32, i32, kernel } from '../dsl/kernel.ts';
 import { gather, lt, mod, mul, where } from '../dsl/ops.ts';
 import { csrFromCoo, csrFromDense, type CsrGraph } from '../program/csr.ts';
 import { seededRandom } from '../bench/random.ts';
+import { gatv2 } from '../examples/graph-attention.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
 import { prepareGolden, runGolden } from './golden/cases.ts';
@@ -164,6 +165,30 @@ describe('graph attention', () => {
       expectClose(got['lse']!.data, want.lse, 1e-12, 'lse');
     });
   }
+
+  it("runs the README's snippet (csrFromCoo, then run) with nodes 1 and 3 left without neighbours", async () => {
+    const [H, D, Dv] = [2, 3, 2];
+    const [q, k, v] = [randomTensor([H, 4, D], 1), randomTensor([H, 4, D], 2), randomTensor([H, 4, Dv], 3)];
+    const backend = createCpuBackend();
+    const graph = csrFromCoo([0, 0, 2, 2, 2], [1, 2, 0, 1, 3], { rows: 4, cols: 4 });
+    const { o, lse } = await run(graphAttentionKernel(), {
+      q, k, v,
+      rowptr: { shape: [5], data: graph.rowptr, dtype: 'i32' },
+      col: { shape: [graph.col.length], data: graph.col, dtype: 'i32' },
+    }, backend, { params: { scale: 1 / Math.sqrt(D) } });
+    expect(Array.from(graph.rowptr)).toEqual([0, 2, 2, 5, 5]);
+    expect(Array.from(lse!.data)).toEqual(expect.arrayContaining([-Infinity]));
+    for (const h of [0, 1]) {
+      for (const node of [1, 3]) {
+        expect(lse!.data[h * 4 + node]).toBe(-Infinity);
+        expect(Array.from(o!.data.slice((h * 4 + node) * Dv, (h * 4 + node + 1) * Dv))).toEqual([0, 0]);
+      }
+      expect(Number.isFinite(lse!.data[h * 4])).toBe(true);
+    }
+    const want = reference(graph, { q, k, v }, H, Dv, { scale: 1 / Math.sqrt(D) });
+    expectClose(o!.data, want.o, 1e-6, 'o');
+    backend.destroy();
+  });
 
   it('compiles to the edge-balanced kernel and its merge pass, with no per-edge buffer', () => {
     const program = compile(graphAttentionKernel().trace({ sizes: { c: 16 } }), { name: 'ga' });
@@ -313,6 +338,20 @@ describeGPU('graph attention on WebGPU', (gpu) => {
 
   it('plain segment reductions and the segment softmax equal the interpreter', async () => {
     await expectMatchesInterpreter(gpu, segmentOps, segmentInputs(powerLaw(40, 30, 6, 5, 150), 4), {}, 1e-5, 1e-6);
+  });
+
+  it("the README's GATv2 layer (examples/graph-attention.ts) is fused and equals the interpreter", async () => {
+    const g = powerLaw(50, 40, 8, 3, 260);
+    const inputs: Record<string, HostTensor> = {
+      x_src: randomTensor([2, 40, 5], 1),
+      x_dst: randomTensor([2, 50, 5], 2),
+      a: randomTensor([2, 5], 3),
+      v: randomTensor([2, 40, 6], 4),
+      rowptr: { shape: [51], data: g.rowptr, dtype: 'i32' },
+      col: { shape: [g.col.length], data: g.col, dtype: 'i32' },
+    };
+    expect(compile(gatv2.trace({ sizes: { f: 6 } }), { name: 'gatv2' }).kernels.map((k) => k.name)).toEqual(['gatv2:graph-attention', 'gatv2:graph-merge']);
+    await expectMatchesInterpreter(gpu, gatv2, inputs, {}, 1e-4, 1e-5);
   });
 
   it('equals dense flash attention under the equivalent mask', async () => {
