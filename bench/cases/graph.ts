@@ -185,13 +185,13 @@ function csrFromDegrees(deg: Int32Array, m: number, rand: () => number): CsrGrap
 /** One graph per (kind, n) for the process: the note's statistics and `makeInputs` share it. */
 const graphs = new Map<string, CsrGraph>();
 
-/** The seeded graph of a kind at N = M = n with E = MEAN_DEGREE·n edges. */
-export function graphCsr(kind: GraphKind, n: number): CsrGraph {
-  const key = `${kind} ${n}`;
+/** The seeded graph of a kind at N = M = n with E = degree·n edges (mean in-degree `degree`). */
+export function graphCsr(kind: GraphKind, n: number, degree = MEAN_DEGREE): CsrGraph {
+  const key = `${kind} ${n} ${degree}`;
   let g = graphs.get(key);
   if (g === undefined) {
-    const rand = seededRandom(hashSeed(`graph ${kind} N=${n} deg${MEAN_DEGREE}`));
-    const edges = MEAN_DEGREE * n;
+    const rand = seededRandom(hashSeed(`graph ${kind} N=${n} deg${degree}`));
+    const edges = degree * n;
     const deg = kind === 'uniform' ? uniformDegrees(n, edges, rand) : powerLawDegrees(n, edges, n, rand);
     graphs.set(key, (g = csrFromDegrees(deg, n, rand)));
   }
@@ -390,15 +390,19 @@ const tfjsImpl: Impl<GraphBenchInputs> = {
   },
 };
 
-/** The graph attention case for one graph at N = M = n. */
-export function graphCase(kind: GraphKind, n: number, counts: { warmup: number; runs: number }): Case<GraphBenchInputs> {
-  const edges = MEAN_DEGREE * n;
+/**
+ * The graph attention case for one graph at N = M = n with mean in-degree `degree`. `withTfjs`
+ * false leaves TF.js out (the degree-64 case, which asks only whether the CSR kernel still beats
+ * dense masked attention; TF.js would take minutes per run there).
+ */
+export function graphCase(kind: GraphKind, n: number, counts: { warmup: number; runs: number }, degree = MEAN_DEGREE, withTfjs = true): Case<GraphBenchInputs> {
+  const edges = degree * n;
   return {
-    name: `graph ${kind} N=${n} H=${H} D=${D} deg${MEAN_DEGREE}`,
+    name: `graph ${kind} N=${n} H=${H} D=${D} deg${degree}`,
     flops: graphFlops(edges, H, D, DV),
     tokens: edges,
     get note(): string {
-      const s = degreeStats(graphCsr(kind, n));
+      const s = degreeStats(graphCsr(kind, n, degree));
       return `tokens/s = edges/s (E = ${s.edges}); in-degree max ${s.max}, median ${s.median}, ${s.empty} empty rows`;
     },
     // Every output is a convex combination of v values in [-1, 1) (or 0), so it is O(1); f32
@@ -413,10 +417,10 @@ export function graphCase(kind: GraphKind, n: number, counts: { warmup: number; 
       const q = randomF32(H * n * D, rand);
       const k = randomF32(H * n * D, rand);
       const v = randomF32(H * n * DV, rand);
-      return { kind, h: H, d: D, e: DV, scale: SCALE, q, k, v, ...graphCsr(kind, n) };
+      return { kind, h: H, d: D, e: DV, scale: SCALE, q, k, v, ...graphCsr(kind, n, degree) };
     },
     reference: referenceGraphAttention,
-    impls: [tesseraCsr, tesseraDenseMasked, tfjsImpl],
+    impls: withTfjs ? [tesseraCsr, tesseraDenseMasked, tfjsImpl] : [tesseraCsr, tesseraDenseMasked],
     ...counts,
   };
 }

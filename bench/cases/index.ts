@@ -73,7 +73,11 @@ const RECURRENT_CASES: readonly RegisteredCase[] = [1024, 8192].flatMap((t) => {
  * `cases/graph.ts`). The family takes 10–15 minutes.
  */
 const GRAPH_KINDS: readonly GraphKind[] = ['uniform', 'power-law'];
-const GRAPH_CASES: readonly RegisteredCase[] = GRAPH_KINDS.map((kind) => register(graphCase(kind, 16384, { warmup: 1, runs: 3 })));
+const GRAPH_CASES: readonly RegisteredCase[] = [
+  ...GRAPH_KINDS.map((kind) => register(graphCase(kind, 16384, { warmup: 1, runs: 3 }))),
+  // Average degree 64: the CSR kernel against dense masked attention only (the issue's bound).
+  register(graphCase('uniform', 16384, { warmup: 1, runs: 3 }, 64, false)),
+];
 
 /**
  * Run counts are sized for lavapipe on 2 CPU cores, where a 512³ matmul takes ~0.1 s and a 1024³

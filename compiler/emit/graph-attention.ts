@@ -15,7 +15,8 @@
  * no atomics), by log-sum-exp.
  */
 import { sizeProduct } from '../../program/index.ts';
-import type { GraphAttentionKernel, GraphMergeKernel, KAxis } from '../kernel-ir.ts';
+import { readsAxis, subExprs, type GraphAttentionKernel, type GraphMergeKernel, type KAxis, type KExpr } from '../kernel-ir.ts';
+import { printExpr } from '../kernel-ir-print.ts';
 import type { ElementwiseSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, F32_LOWEST, staticHeadSize, type Emitted } from './core.ts';
@@ -43,6 +44,10 @@ export function emitGraphAttention(k: GraphAttentionKernel, s: ElementwiseSchedu
   const { V, O, N, rowptr, store, piece } = frame(em, k);
   const R = Math.ceil(V / NT);
   const E = em.size(k.edge.size);
+  // The message's gathered rows are indexed per edge (`v[col[e]]`): each such index is computed
+  // once per edge while scoring, kept in workgroup memory, and read there by every thread.
+  const hoisted = edgeIndices(k.message, new Set(k.value.map((a) => a.id)));
+  const message = replaceIndices(k.message, hoisted);
   const pieces = (at: string) => em.at(k.pieces.buffer, at);
   const negInf = em.negInfinity();
 
@@ -126,6 +131,7 @@ export function emitGraphAttention(k: GraphAttentionKernel, s: ElementwiseSchedu
           { s: 'block', body: [{ s: 'let', name: k.edge.id, value: 'ed' }, { s: 'let', name: k.row.id, value: 'lo' }, ...scoreStmts] },
         ],
       },
+      ...hoisted.map((at, n): Stmt => ({ s: 'if', cond: 'ed < e1', then: [{ s: 'block', body: [{ s: 'let', name: k.edge.id, value: 'ed' }, { s: 'let', name: k.row.id, value: 'lo' }, { s: 'assign', target: `s_at${n}[t]`, value: em.expr(at) }] }] })),
       { s: 'assign', target: 's_sc[t]', value: 'sc' },
       { s: 'assign', target: 's_row[t]', value: 'lo' },
       { s: 'assign', target: 's_ok[t]', value: 'select(0u, 1u, ok)' },
@@ -151,7 +157,8 @@ export function emitGraphAttention(k: GraphAttentionKernel, s: ElementwiseSchedu
           { s: 'assign', target: 'l_run', value: 'l_run * al + pw' },
           { s: 'let', name: k.edge.id, value: 'e0 + t' },
           { s: 'let', name: k.row.id, value: 'r' },
-          ...ownValues((j) => [{ s: 'assign', target: `acc[${j}]`, value: `acc[${j}] * al + pw * ${em.expr(k.message)}` }]),
+          ...hoisted.map((_, n): Stmt => ({ s: 'let', name: `at${n}`, value: `bitcast<u32>(s_at${n}[t])` })),
+          ...ownValues((j) => [{ s: 'assign', target: `acc[${j}]`, value: `acc[${j}] * al + pw * ${em.expr(message)}` }]),
           { s: 'assign', target: 'm_run', value: 'mn' },
         ],
       },
@@ -164,10 +171,41 @@ export function emitGraphAttention(k: GraphAttentionKernel, s: ElementwiseSchedu
       { name: 's_sc', type: `array<f32, ${C}>` },
       { name: 's_row', type: `array<u32, ${C}>` },
       { name: 's_ok', type: `array<u32, ${C}>` },
+      ...hoisted.map((_, n) => ({ name: `s_at${n}`, type: `array<i32, ${C}>` })),
     ]),
     workgroups: { op: 'mul', args: [parts, sizeProduct(k.outer.map((a) => a.size))] },
     em,
   };
+}
+
+/** The gather indices in `e` that read none of the `value` axes (at most 4), distinct by their text. */
+function edgeIndices(e: KExpr, value: ReadonlySet<string>): KExpr[] {
+  const found = new Map<string, KExpr>();
+  const visit = (x: KExpr) => {
+    if (x.k === 'load') for (const a of x.axes) if ('at' in a && !readsAxis(a.at, value) && found.size < 4) found.set(printExpr(a.at), a.at);
+    subExprs(x).forEach(visit);
+  };
+  visit(e);
+  return [...found.values()];
+}
+
+/** `e` with each of `indices` read from the per-edge variable `at<n>` (an `index` expression). */
+function replaceIndices(e: KExpr, indices: readonly KExpr[]): KExpr {
+  const texts = indices.map(printExpr);
+  const walk = (x: KExpr): KExpr => {
+    if (x.k === 'load') {
+      return {
+        ...x,
+        axes: x.axes.map((a) => {
+          if (!('at' in a)) return a;
+          const n = texts.indexOf(printExpr(a.at));
+          return n >= 0 ? { size: a.size, at: { k: 'index' as const, axis: `at${n}` } } : { size: a.size, at: walk(a.at) };
+        }),
+      };
+    }
+    return x.k === 'op' ? { ...x, args: x.args.map(walk) } : x;
+  };
+  return walk(e);
 }
 
 export function emitGraphMerge(k: GraphMergeKernel, s: ElementwiseSchedule, em: Emitter): Emitted {
