@@ -248,24 +248,13 @@ export interface SimplicialKernel extends FusedAttentionRows {
  * leaves its partial state (max, sum, unnormalised accumulator) in `pieces` — slot 0 for the row
  * holding the part's first edge, slot 1 for the row running past its last — for `graph-merge`.
  */
-export interface GraphAttentionKernel {
+export interface GraphAttentionKernel extends GraphRows {
   readonly kind: 'graph-attention';
-  readonly name: string;
-  readonly out: KOutput;
-  readonly lse: KOutput | null;
   /** `[parts, 2, outer, value + 2]` f32: (max, sum, accumulator) of rows cut by a part's edges. */
   readonly pieces: KOutput;
-  /** Axes of the scores other than the edge axis (heads, batch). */
-  readonly outer: readonly KAxis[];
   readonly edge: KAxis;
-  /** The CSR's target-node axis: the row each edge belongs to. */
-  readonly row: KAxis;
-  /** The value (message) axes: the output's axes besides the outer and row axes; static. */
-  readonly value: readonly KAxis[];
   /** The axes the score's product sums (`q·k` over d), empty when the score has no product. */
   readonly d: readonly KAxis[];
-  /** `rowptr`, loaded at the row axis (the emitter reads it at computed rows). */
-  readonly rowptr: AxisLoad;
   /** The score's product's operands over (outer, edge, row, d), or null without a product. */
   readonly a: KExpr | null;
   readonly b: KExpr | null;
@@ -274,23 +263,25 @@ export interface GraphAttentionKernel {
   readonly valid: KExpr | null;
   /** The message aggregated, over (outer, edge, row, value). */
   readonly message: KExpr;
-  readonly edgesPerGroup: number;
 }
 
-/**
- * The second pass of graph attention: one thread per (outer, row) writes rows without edges
- * (o = 0, lse = −∞) and merges, by log-sum-exp in part order, the pieces of rows whose edges span
- * several parts; rows inside one part were written by the `graph-attention` kernel.
- */
-export interface GraphMergeKernel {
+export interface GraphMergeKernel extends GraphRows {
   readonly kind: 'graph-merge';
+  readonly pieces: AxisLoad;
+}
+
+/** What both graph-attention kernels know of the rows they write. */
+interface GraphRows {
   readonly name: string;
   readonly out: KOutput;
   readonly lse: KOutput | null;
-  readonly pieces: AxisLoad;
+  /** Axes of the scores other than the edge axis (heads, batch). */
   readonly outer: readonly KAxis[];
+  /** The CSR's target-node axis: the row each edge belongs to. */
   readonly row: KAxis;
+  /** The value (message) axes: the output's axes besides the outer and row axes; static. */
   readonly value: readonly KAxis[];
+  /** `rowptr`, loaded at the row axis (the emitters read it at computed rows). */
   readonly rowptr: AxisLoad;
   readonly edgesPerGroup: number;
 }

@@ -17,10 +17,11 @@ import { describe, expect, it } from 'vitest';
 import { add, attention, einsum, eq, f32, gather, gt, ge, iota, kernel, mod, mul, ne, or, sizeOf, softmax, sub, toF32, where, compileFor, createCpuBackend, interpretKernel, run } from '../index.ts';
 import type { Backend, HostTensor, Kernel, Program } from '../index.ts';
 import { attentionKernel, mergeHeads, splitHeads, type AttentionConfig } from '../kernels/attention.ts';
-import { prepareGolden, runGolden } from './golden/cases.ts';
+import { prepareGolden } from './golden/cases.ts';
 import { flashDispatches, random, randomTensor } from './helpers.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
+import { expectGoldenFile } from './golden/expect.ts';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 const goldenFiles = readdirSync(GOLDEN_DIR)
@@ -41,14 +42,7 @@ function flashCount(program: Program): number {
 }
 
 async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
-  const golden = loadGolden(join(GOLDEN_DIR, file));
-  expect(golden.kind).toBe('attention');
-  const prepared = prepareGolden(golden)!;
-  const results = await runGolden(prepared, backend);
-  for (const [name, expected] of Object.entries(golden.outputs)) {
-    const cmp = compareToGolden(results[prepared.outputs[name]!]!, expected, tolerance);
-    expect(cmp.detail, `${file} ${name}`).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
-  }
+  await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance, 'attention');
 }
 
 /** Elementwise comparison of two results; equal values (equal infinities included) always match. */

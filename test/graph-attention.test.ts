@@ -23,22 +23,18 @@ import { seededRandom } from '../bench/random.ts';
 import { gatv2 } from '../examples/graph-attention.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
-import { prepareGolden, runGolden } from './golden/cases.ts';
-import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
+import { type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
+import type { Backend } from '../index.ts';
+import { expectGoldenFile } from './golden/expect.ts';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 const files = readdirSync(GOLDEN_DIR)
   .filter((f) => f.startsWith('graph_attention_') && f.endsWith('.json'))
   .sort();
 
-async function expectGolden(file: string, backend: Parameters<typeof runGolden>[1], tolerance: Tolerance): Promise<void> {
-  const golden = loadGolden(join(GOLDEN_DIR, file));
-  const results = await runGolden(prepareGolden(golden)!, backend);
-  for (const name of ['o', 'lse']) {
-    const comparison = compareToGolden(results[name]!, golden.outputs[name]!, tolerance);
-    expect(comparison.detail, `${file} ${name}`).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
-  }
+async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
+  await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance);
 }
 
 // ---- graphs ------------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { compileFor, interpretKernel, run } from '../index.ts';
 import type { Backend } from '../index.ts';
 import { hopfieldKernel } from '../kernels/hopfield.ts';
-import { prepareGolden, runGolden } from './golden/cases.ts';
 import { flashDispatches, randomTensor } from './helpers.ts';
-import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
+import { compareToGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
+import { expectGoldenFile } from './golden/expect.ts';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 const goldenFiles = readdirSync(GOLDEN_DIR)
@@ -25,15 +25,8 @@ const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
 const F32: Tolerance = { rtol: 2e-4, atol: 2e-5 };
 
 async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
-  const golden = loadGolden(join(GOLDEN_DIR, file));
-  expect(golden.kind).toBe('hopfield');
-  const prepared = prepareGolden(golden)!;
-  const results = await runGolden(prepared, backend);
+  const results = await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance, 'hopfield');
   expect(Object.keys(results).sort()).toEqual(['o', 'xi_final']);
-  for (const [name, expected] of Object.entries(golden.outputs)) {
-    const cmp = compareToGolden(results[prepared.outputs[name]!]!, expected, tolerance);
-    expect(cmp.detail, `${file} ${name}`).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
-  }
 }
 
 const tensor = randomTensor;

@@ -19,20 +19,18 @@ import { and, gt, iota, logsumexp, mul, softmax, where } from '../dsl/ops.ts';
 import type { HostTensor } from '../dsl/types.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
-import { prepareGolden, runGolden } from './golden/cases.ts';
-import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
+import { type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
+import type { Backend } from '../index.ts';
+import { expectGoldenFile } from './golden/expect.ts';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 const files = readdirSync(GOLDEN_DIR)
   .filter((f) => f.startsWith('simplicial_attention_') && f.endsWith('.json'))
   .sort();
 
-async function expectGolden(file: string, backend: Parameters<typeof runGolden>[1], tolerance: Tolerance): Promise<void> {
-  const golden = loadGolden(join(GOLDEN_DIR, file));
-  const results = await runGolden(prepareGolden(golden)!, backend);
-  const comparison = compareToGolden(results['o']!, golden.outputs['o']!, tolerance);
-  expect(comparison.detail, file).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
+async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
+  await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance);
 }
 
 describe('2-simplicial attention', () => {

@@ -16,7 +16,7 @@ import type { Kernel } from '../../dsl/kernel.ts';
 import type { Program, Step } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
-import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
+import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
 import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
 
 /** Which pairs (query q, key kv) may attend. */
@@ -258,24 +258,15 @@ const tfjsImpl: Impl<AttentionBenchInputs> = {
     const tScale = tf.scalar(scale, 'float32');
     const maskData = additiveMask(variant, n, m);
     const tMask = maskData === null ? null : tf.tensor2d(maskData, [n, m], 'float32');
-    return {
-      async run() {
-        const o = tf.tidy(() => {
-          let s = tf.mul(tf.matMul(tq, tk, false, true), tScale);
-          if (tMask !== null) s = tf.add(s, tMask);
-          return tf.matMul(tf.softmax(s), tv);
-        });
-        try {
-          return (await o.data()) as Float32Array;
-        } finally {
-          o.dispose();
-        }
+    return tfjsPrepared(
+      peer,
+      () => {
+        let s = tf.mul(tf.matMul(tq, tk, false, true), tScale);
+        if (tMask !== null) s = tf.add(s, tMask);
+        return tf.matMul(tf.softmax(s), tv);
       },
-      peakBytes: () => peer.peakBytes(),
-      dispose() {
-        for (const t of [tq, tk, tv, tScale, tMask]) t?.dispose();
-      },
-    };
+      [tq, tk, tv, tScale, tMask],
+    );
   },
 };
 

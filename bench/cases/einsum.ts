@@ -17,7 +17,7 @@
 import { einsumKernel } from '../../kernels/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
-import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
+import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
 import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
 
 export interface EinsumInputs {
@@ -146,29 +146,20 @@ const tfjsImpl: Impl<EinsumInputs> = {
     const ts = shapes.map((s, k) => tf.tensor(data[k]!, [...s], 'float32'));
     // Each step keeps the letters the output or a later operand needs.
     const plan = terms.slice(1).map((t, k) => ({ t, later: new Set([...out, ...terms.slice(k + 2).join('')]) }));
-    return {
-      async run() {
-        const result = tf.tidy(() => {
-          let acc = ts[0]!;
-          let accTerm = terms[0]!;
-          plan.forEach(({ t, later }, k) => {
-            const keep = [...new Set([...accTerm, ...t])].filter((l) => later.has(l)).join('');
-            acc = tf.einsum(`${accTerm},${t}->${keep}`, acc, ts[k + 1]!);
-            accTerm = keep;
-          });
-          return accTerm === out ? acc : tf.einsum(`${accTerm}->${out}`, acc);
+    return tfjsPrepared(
+      peer,
+      () => {
+        let acc = ts[0]!;
+        let accTerm = terms[0]!;
+        plan.forEach(({ t, later }, k) => {
+          const keep = [...new Set([...accTerm, ...t])].filter((l) => later.has(l)).join('');
+          acc = tf.einsum(`${accTerm},${t}->${keep}`, acc, ts[k + 1]!);
+          accTerm = keep;
         });
-        try {
-          return (await result.data()) as Float32Array;
-        } finally {
-          result.dispose();
-        }
+        return accTerm === out ? acc : tf.einsum(`${accTerm}->${out}`, acc);
       },
-      peakBytes: () => peer.peakBytes(),
-      dispose() {
-        for (const t of ts) t.dispose();
-      },
-    };
+      ts,
+    );
   },
 };
 

@@ -68,7 +68,7 @@
 import type { Kernel } from '../../dsl/kernel.ts';
 import type { Program, Step } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
-import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
+import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
 import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun } from '../tessera.ts';
 
 /** The two graphs of the family. */
@@ -369,24 +369,15 @@ const tfjsImpl: Impl<GraphBenchInputs> = {
       const num = tf.unsortedSegmentSum(tf.mul(tf.gather(vh, tSrc), tf.expandDims(p, 1)), tTgt, n); // [N, Dv]
       return tf.divNoNan(num, tf.expandDims(den, 1));
     };
-    return {
-      async run() {
-        const o = tf.tidy(() => {
-          const heads: T[] = [];
-          for (let hh = 0; hh < h; hh++) heads.push(tf.tidy(() => head(hh)));
-          return tf.stack(heads);
-        });
-        try {
-          return (await o.data()) as Float32Array;
-        } finally {
-          o.dispose();
-        }
+    return tfjsPrepared(
+      peer,
+      () => {
+        const heads: T[] = [];
+        for (let hh = 0; hh < h; hh++) heads.push(tf.tidy(() => head(hh)));
+        return tf.stack(heads);
       },
-      peakBytes: () => peer.peakBytes(),
-      dispose() {
-        for (const t of [tq, tk, tv, tTgt, tSrc, tScale]) t.dispose();
-      },
-    };
+      [tq, tk, tv, tTgt, tSrc, tScale],
+    );
   },
 };
 

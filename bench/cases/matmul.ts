@@ -9,7 +9,7 @@
 import { einsum, f32, kernel } from '../../dsl/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
-import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
+import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
 import { TESSERA_CPU_PEAK_SOURCE, TESSERA_PEAK_SOURCE, loadTessera, loadTesseraCpu, runAndRead } from '../tessera.ts';
 
 export interface MatmulInputs {
@@ -108,21 +108,7 @@ const tfjsImpl: Impl<MatmulInputs> = {
     peer.resetPeak();
     const ta = tf.tensor2d(a, [m, k], 'float32');
     const tb = tf.tensor2d(b, [k, n], 'float32');
-    return {
-      async run() {
-        const c = tf.matMul(ta, tb);
-        try {
-          return (await c.data()) as Float32Array;
-        } finally {
-          c.dispose();
-        }
-      },
-      peakBytes: () => peer.peakBytes(),
-      dispose() {
-        ta.dispose();
-        tb.dispose();
-      },
-    };
+    return tfjsPrepared(peer, () => tf.matMul(ta, tb), [ta, tb]);
   },
 };
 

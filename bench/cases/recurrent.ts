@@ -42,7 +42,7 @@ import type { Kernel } from '../../dsl/kernel.ts';
 import type { Program, Step } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
-import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
+import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
 import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun } from '../tessera.ts';
 import { attentionFlops, referenceAttention, type AttentionBenchInputs } from './attention.ts';
 
@@ -257,35 +257,23 @@ const tfjsChunked: Impl<RecurrentInputs> = {
       const next = tf.add(tf.mul(S, tf.expandDims(tf.exp(GC), 2)), tf.matMul(tf.mul(u, toEnd), kc, true, false));
       return { o, next };
     };
-    return {
-      async run() {
+    // Each chunk's step in its own tidy, so only the carried state and the outputs outlive it.
+    return tfjsPrepared(
+      peer,
+      () => {
         let S: T = tf.zeros([BH, e, d], 'float32');
         const outs: T[] = [];
-        let all: T;
-        try {
-          for (let c0 = 0; c0 < t; c0 += C) {
-            const prev = S;
-            const { o, next } = tf.tidy(() => step(prev, c0));
-            S = next;
-            prev.dispose();
-            outs.push(o);
-          }
-          all = tf.concat(outs, 1);
-        } finally {
-          S.dispose();
-          for (const o of outs) o.dispose();
+        for (let c0 = 0; c0 < t; c0 += C) {
+          const prev = S;
+          const { o, next } = tf.tidy(() => step(prev, c0));
+          S = next;
+          prev.dispose();
+          outs.push(o);
         }
-        try {
-          return (await all.data()) as Float32Array;
-        } finally {
-          all.dispose();
-        }
+        return tf.concat(outs, 1);
       },
-      peakBytes: () => peer.peakBytes(),
-      dispose() {
-        for (const x of [tq, tk, tv, tg, tbeta, tScale, lower, strict]) x?.dispose();
-      },
-    };
+      [tq, tk, tv, tg, tbeta, tScale, lower, strict],
+    );
   },
 };
 

@@ -5,6 +5,7 @@
  * baseline every tessera figure is shown beside.
  */
 import type { SharedDevice } from '../device.ts';
+import type { Prepared } from '../harness.ts';
 import { installNavigatorShim } from './navigator-shim.ts';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
@@ -68,6 +69,30 @@ async function load(shared: SharedDevice): Promise<TfjsPeer> {
     peakBytes: () => {
       sample();
       return peak;
+    },
+  };
+}
+
+type TfTensor = ReturnType<Tf['tensor']>;
+
+/**
+ * A TF.js implementation's `Prepared`: each run computes its output with `compute` (inside
+ * `tf.tidy`, so intermediates are freed), reads it back and disposes it; `owned` (the uploaded
+ * inputs) are disposed with the case.
+ */
+export function tfjsPrepared(peer: TfjsPeer, compute: () => TfTensor, owned: readonly (TfTensor | null | undefined)[]): Prepared {
+  return {
+    async run() {
+      const out = peer.tf.tidy(compute);
+      try {
+        return (await out.data()) as Float32Array;
+      } finally {
+        out.dispose();
+      }
+    },
+    peakBytes: () => peer.peakBytes(),
+    dispose() {
+      for (const t of owned) t?.dispose();
     },
   };
 }

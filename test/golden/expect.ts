@@ -1,0 +1,24 @@
+/** The golden tests' one check: a golden file run by its library kernel matches every output it holds. */
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import type { Backend } from '../../index.ts';
+import { prepareGolden, runGolden, type GoldenResult } from './cases.ts';
+import { compareToGolden, loadGolden, type Tolerance } from './load.ts';
+
+/**
+ * Runs golden file `file` (in `dir`) on `backend` (the float64 interpreter when null) and expects
+ * each of its outputs within `tolerance`; checks its kind when `kind` is given. Returns the results
+ * by kernel output name.
+ */
+export async function expectGoldenFile(dir: string, file: string, backend: Backend | null, tolerance: Tolerance, kind?: string): Promise<Record<string, GoldenResult>> {
+  const golden = loadGolden(join(dir, file));
+  if (kind !== undefined) expect(golden.kind).toBe(kind);
+  const prepared = prepareGolden(golden);
+  expect(prepared, `${file}: kind ${golden.kind} is supported`).not.toBeNull();
+  const results = await runGolden(prepared!, backend);
+  for (const [name, expected] of Object.entries(golden.outputs)) {
+    const cmp = compareToGolden(results[prepared!.outputs[name] ?? name]!, expected, tolerance);
+    expect(cmp.detail, `${file} ${name}`).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
+  }
+  return results;
+}
