@@ -28,8 +28,13 @@ function fromGpuWords(words: ArrayBuffer, dtype: DType): TensorData {
   }
 }
 
+let nextSerial = 0;
+
 export class GPUTensor implements RuntimeTensor {
   #tracked: TrackedBuffer | null;
+  /** Distinct per tensor, for caches keyed by several tensors. */
+  readonly serial = nextSerial++;
+  #exposed = false;
   /** Resolves to the error WebGPU reported while creating or filling the buffer, or null. */
   readonly #created: Promise<string | null>;
 
@@ -47,6 +52,18 @@ export class GPUTensor implements RuntimeTensor {
 
   get destroyed(): boolean {
     return this.#tracked === null;
+  }
+
+  /**
+   * Whether code outside tessera may write the buffer (a wrapped buffer, or one handed out by
+   * `bufferOf`): then what a check learned about its contents cannot be kept.
+   */
+  get exposed(): boolean {
+    return this.#exposed;
+  }
+
+  expose(): void {
+    this.#exposed = true;
   }
 
   /** Elements times 4 bytes: the part of the buffer that holds the tensor. */

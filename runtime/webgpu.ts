@@ -86,11 +86,14 @@ class WebGPURuntime implements WebGPUBackend {
     if ((buffer.usage & BufferUsage.STORAGE) === 0) throw new TesseraError(`wrap: ${label} lacks STORAGE usage, which programs bind it with`);
     // Borrowed: forgetting it must not destroy the owner's buffer or count it as ours.
     const tracked = { buffer, bytes, destroy() {} };
-    return new GPUTensor(this.#ctx, tracked, [...shape], dtype, `wrapped ${label}`, Promise.resolve(null));
+    const tensor = new GPUTensor(this.#ctx, tracked, [...shape], dtype, `wrapped ${label}`, Promise.resolve(null));
+    tensor.expose();
+    return tensor;
   }
 
   bufferOf(tensor: RuntimeTensor): GPUBuffer {
     if (!(tensor instanceof GPUTensor) || tensor.ctx !== this.#ctx) throw new TesseraError('bufferOf: the tensor does not belong to this backend');
+    tensor.expose();
     return tensor.buffer;
   }
 
@@ -456,20 +459,37 @@ function withoutCachedSteps(steps: readonly PlannedStep[]): PlannedStep[] {
 }
 
 /**
+ * The CSR checks passed by device tensors no one else can write (uploaded, or a run's outputs):
+ * per rowptr tensor, the col tensors and node counts it was checked with. Their contents never
+ * change, so a graph kept on the device is read back once, not every run.
+ */
+const checkedGraphs = new WeakMap<GPUTensor, Set<string>>();
+
+/**
  * Checks every CSR adjacency the program reads (`csrInputs`) before anything is dispatched: a bad
  * `rowptr` or `col` would otherwise give wrong rows, not an error. Host inputs are checked as
- * given; inputs already on the device are read back for it (pass host arrays to skip that copy).
+ * given; inputs already on the device are read back for it, once per pair of tensors unless their
+ * buffers were handed out (`wrap`, `bufferOf`).
  */
 async function checkGraphInputs(program: Program, plan: RunPlan, prepared: readonly PreparedInput[]): Promise<void> {
   const checks = csrInputs(program.graph);
   if (checks.length === 0) return;
-  const dataOf = async (name: string): Promise<Int32Array> => {
-    const p = prepared.find((x) => x.name === name)!;
+  const find = (name: string) => prepared.find((x) => x.name === name)!;
+  const dataOf = async (p: PreparedInput): Promise<Int32Array> => {
     const data = 'tensor' in p ? await p.tensor.read() : p.host;
     return data instanceof Int32Array ? data : new Int32Array(data.buffer, data.byteOffset, data.length);
   };
   for (const c of checks) {
-    const problem = checkCsr(await dataOf(c.rowptr), await dataOf(c.col), evalSize(c.rows, plan.symbols), evalSize(c.cols, plan.symbols));
+    const [rowptr, col] = [find(c.rowptr), find(c.col)];
+    const [rows, cols] = [evalSize(c.rows, plan.symbols), evalSize(c.cols, plan.symbols)];
+    const kept = 'tensor' in rowptr && 'tensor' in col && !rowptr.tensor.exposed && !col.tensor.exposed;
+    const key = kept ? `${col.tensor.serial} ${rows} ${cols}` : '';
+    if (kept && checkedGraphs.get(rowptr.tensor)?.has(key)) continue;
+    const problem = checkCsr(await dataOf(rowptr), await dataOf(col), rows, cols);
     if (problem !== null) throw new TesseraError(`program '${program.name}': ${csrProblem(c, problem)}`);
+    if (kept) {
+      const set = checkedGraphs.get(rowptr.tensor) ?? new Set<string>();
+      checkedGraphs.set(rowptr.tensor, set.add(key));
+    }
   }
 }

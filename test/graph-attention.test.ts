@@ -11,7 +11,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { compile, createCpuBackend, interpretKernel, run, type HostTensor } from '../index.ts';
 import { attentionKernel } from '../kernels/attention.ts';
 import { graphAttentionKernel, type GraphAttentionConfig } from '../kernels/graph-attention.ts';
@@ -130,7 +130,15 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
 const CASES: readonly { name: string; graph: () => CsrGraph; heads: number; d: number; dv: number; config: GraphAttentionConfig; params: Record<string, number>; drop?: (g: CsrGraph) => (h: number, e: number) => boolean }[] = [
   { name: 'Erdős–Rényi, dot, 2 heads', graph: () => erdosRenyi(37, 37, 0.15, 1), heads: 2, d: 8, dv: 5, config: {}, params: { scale: 0.35 } },
   { name: 'power-law with a 300-edge node (spans 4 parts), empty rows', graph: () => powerLaw(60, 45, 2, 7, 300), heads: 2, d: 4, dv: 3, config: {}, params: { scale: 0.5 } },
-  { name: 'one node holds every edge', graph: () => csrFromCoo(Array(200).fill(3), Array.from({ length: 200 }, (_, e) => (e * 7) % 50), { rows: 9, cols: 50 }), heads: 1, d: 6, dv: 4, config: {}, params: { scale: 0.3 } },
+  {
+    name: 'one node holds every edge, 70 value channels (two per thread)',
+    graph: () => csrFromCoo(Array(200).fill(3), Array.from({ length: 200 }, (_, e) => (e * 7) % 50), { rows: 9, cols: 50 }),
+    heads: 1,
+    d: 6,
+    dv: 70,
+    config: {},
+    params: { scale: 0.3 },
+  },
   { name: 'bipartite N != M, GAT with edge bias, 3 heads', graph: () => erdosRenyi(23, 41, 0.2, 3), heads: 3, d: 0, dv: 6, config: { score: 'gat', edgeBias: true }, params: { negative_slope: 0.2 } },
   {
     name: 'a masking scoreMod (nodes whose neighbours are all masked)',
@@ -305,6 +313,20 @@ describe('adjacency errors', () => {
         await expect(run(graphAttentionKernel(), inputs, gpu, { params: { scale: 1 } })).rejects.toThrow(message);
       });
     }
+    it('reads a device-resident graph back once, and again after its buffer was handed out', async () => {
+      const rowptr = gpu.upload(good['rowptr']!);
+      const col = gpu.upload(good['col']!);
+      const reads = [vi.spyOn(rowptr, 'read'), vi.spyOn(col, 'read')];
+      const inputs = { ...good, rowptr, col };
+      for (let r = 0; r < 2; r++) await run(graphAttentionKernel(), inputs, gpu, { params: { scale: 1 } });
+      expect(reads.map((x) => x.mock.calls.length)).toEqual([1, 1]);
+      // Someone else may now write col: a bad entry is caught on the next run.
+      gpu.device.queue.writeBuffer(gpu.bufferOf(col), 4 * 2, Int32Array.from([5]));
+      await expect(run(graphAttentionKernel(), inputs, gpu, { params: { scale: 1 } })).rejects.toThrow("csr(rowptr 'rowptr', col 'col'): col[2] = 5 is outside [0, 5)");
+      rowptr.destroy();
+      col.destroy();
+    });
+
     it('checks device-resident rowptr and col too', async () => {
       const inputs = cases[0]![1];
       const resident = { ...inputs, rowptr: gpu.upload(inputs['rowptr']!), col: gpu.upload(inputs['col']!) };
