@@ -106,28 +106,31 @@ function segmentReduce(fn: SegmentFn, x: Tensor, g: Csr): Tensor {
 
 type Segmented<A extends Axes, E extends string, I extends string, D extends DType> = Tensor<ReplaceAxis<A, E, I>, D>;
 
+/** A tensor over the adjacency's edges: one whose axes include the edge axis `E` (else a type error naming it). */
+type OverEdges<A extends Axes, D extends DType, E extends string> = Tensor<A, D> & (string extends E ? unknown : E extends A[number] ? unknown : { readonly missingEdgeAxis: E });
+
 /** Σ over each target node's edges: `out[…, i, …] = Σ_{e in row i} x[…, e, …]` (0 for a node without edges). */
-export function segmentSum<A extends Axes, D extends 'f32' | 'i32' | 'u32', E extends string, I extends string>(x: Tensor<A, D>, g: Csr<E, I>): Segmented<A, E, I, D> {
+export function segmentSum<A extends Axes, D extends 'f32' | 'i32' | 'u32', E extends string, I extends string>(x: OverEdges<A, D, E>, g: Csr<E, I>): Segmented<A, E, I, D> {
   return segmentReduce('sum', x, g) as Segmented<A, E, I, D>;
 }
 
 /** The mean over each target node's edges (0 for a node without edges, as PyG's scatter mean). */
-export function segmentMean<A extends Axes, E extends string, I extends string>(x: Tensor<A, 'f32'>, g: Csr<E, I>): Segmented<A, E, I, 'f32'> {
+export function segmentMean<A extends Axes, E extends string, I extends string>(x: OverEdges<A, 'f32', E>, g: Csr<E, I>): Segmented<A, E, I, 'f32'> {
   return segmentReduce('mean', x, g) as Segmented<A, E, I, 'f32'>;
 }
 
 /** The max over each target node's edges (−∞, or the dtype's lowest, for a node without edges). */
-export function segmentMax<A extends Axes, D extends 'f32' | 'i32' | 'u32', E extends string, I extends string>(x: Tensor<A, D>, g: Csr<E, I>): Segmented<A, E, I, D> {
+export function segmentMax<A extends Axes, D extends 'f32' | 'i32' | 'u32', E extends string, I extends string>(x: OverEdges<A, D, E>, g: Csr<E, I>): Segmented<A, E, I, D> {
   return segmentReduce('max', x, g) as Segmented<A, E, I, D>;
 }
 
 /** The min over each target node's edges (+∞, or the dtype's highest, for a node without edges). */
-export function segmentMin<A extends Axes, D extends 'f32' | 'i32' | 'u32', E extends string, I extends string>(x: Tensor<A, D>, g: Csr<E, I>): Segmented<A, E, I, D> {
+export function segmentMin<A extends Axes, D extends 'f32' | 'i32' | 'u32', E extends string, I extends string>(x: OverEdges<A, D, E>, g: Csr<E, I>): Segmented<A, E, I, D> {
   return segmentReduce('min', x, g) as Segmented<A, E, I, D>;
 }
 
 /** log Σ exp over each target node's edges, computed stably (−∞ for a node without edges). */
-export function segmentLogsumexp<A extends Axes, E extends string, I extends string>(x: Tensor<A, 'f32'>, g: Csr<E, I>): Segmented<A, E, I, 'f32'> {
+export function segmentLogsumexp<A extends Axes, E extends string, I extends string>(x: OverEdges<A, 'f32', E>, g: Csr<E, I>): Segmented<A, E, I, 'f32'> {
   return segmentReduce('logsumexp', x, g) as Segmented<A, E, I, 'f32'>;
 }
 
@@ -135,7 +138,7 @@ export function segmentLogsumexp<A extends Axes, E extends string, I extends str
  * `exp(x)` normalised over each target node's edges: the attention weights of a node's
  * neighbours. Edges whose target's scores are all −∞ get 0.
  */
-export function segmentSoftmax<A extends Axes, E extends string, I extends string>(x: Tensor<A, 'f32'>, g: Csr<E, I>): Tensor<A, 'f32'> {
+export function segmentSoftmax<A extends Axes, E extends string, I extends string>(x: OverEdges<A, 'f32', E>, g: Csr<E, I>): Tensor<A, 'f32'> {
   const what = 'segment softmax';
   const builder = currentBuilder(what);
   const { id } = csrNode(what, g);

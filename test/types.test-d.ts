@@ -8,6 +8,7 @@ import { einsum } from '../dsl/einsum.ts';
 import { f32, i32, kernel, param, type Kernel } from '../dsl/kernel.ts';
 import { add, exp, gather, ge, iota, logSoftmax, lt, mean, mul, softmax, sum, toF32, transpose, where } from '../dsl/ops.ts';
 import type { Axes, Tensor } from '../dsl/tensor.ts';
+import { segmentMax, segmentSoftmax, segmentSum, type Csr } from '../dsl/csr.ts';
 
 declare const mk: Tensor<readonly ['m', 'k'], 'f32'>;
 declare const kn: Tensor<readonly ['k', 'n'], 'f32'>;
@@ -134,5 +135,25 @@ describe('kernels', () => {
       // @ts-expect-error x must be an f32 tensor
       return scale({ x: z });
     });
+  });
+});
+
+declare const g: Csr<'e', 'i'>;
+declare const messages: Tensor<readonly ['h', 'c', 'e'], 'f32'>;
+declare const scores: Tensor<readonly ['h', 'e'], 'f32'>;
+declare const edgeCounts: Tensor<readonly ['e'], 'i32'>;
+
+describe('sparse graphs', () => {
+  it('segment reductions put the target axis where the edge axis was', () => {
+    expectTypeOf(segmentSum(messages, g)).toEqualTypeOf<Tensor<readonly ['h', 'c', 'i'], 'f32'>>();
+    expectTypeOf(segmentMax(edgeCounts, g)).toEqualTypeOf<Tensor<readonly ['i'], 'i32'>>();
+    expectTypeOf(segmentSoftmax(scores, g)).toEqualTypeOf<Tensor<readonly ['h', 'e'], 'f32'>>();
+    expectTypeOf(g.row).toEqualTypeOf<Tensor<readonly ['e'], 'i32'>>();
+  });
+  it('a tensor without the edge axis, or a softmax of integers, does not compile', () => {
+    // @ts-expect-error mk has no edge axis 'e'
+    segmentSum(mk, g);
+    // @ts-expect-error a segment softmax needs f32
+    segmentSoftmax(edgeCounts, g);
   });
 });
