@@ -66,11 +66,11 @@ const RECURRENT_CASES: readonly RegisteredCase[] = [1024, 8192].flatMap((t) => {
 
 /**
  * CSR graph attention (`--filter graph`), N = M = 16,384 nodes, H = 4, D = Dv = 64, E = 16·N edges,
- * on a uniform and a power-law graph. Measured on lavapipe with 2 busy cores (load ~5): a CSR
- * kernel run takes 1.3–2.8 s, a TF.js run (gathers and atomic segment sums, head by head) 13–22 s,
+ * on a uniform and a power-law graph, and E = 64·N on a uniform one. On lavapipe (2 cores) a CSR
+ * kernel run takes 1–4 s, a TF.js run (gathers and atomic segment sums, head by head) 11–22 s,
  * so the cases get warm-up 1 and 3 runs; the dense masked flash run (all 16,384² scores per head,
- * 47–80 s) caps itself at 1 warm-up and 2 timed runs (`maxWarmup` / `maxRuns` in
- * `cases/graph.ts`). The family takes 10–15 minutes.
+ * 30–80 s) caps itself at 1 warm-up and 2 timed runs (`maxWarmup` / `maxRuns` in
+ * `cases/graph.ts`). The family takes 11–15 minutes.
  */
 const GRAPH_KINDS: readonly GraphKind[] = ['uniform', 'power-law'];
 const GRAPH_CASES: readonly RegisteredCase[] = [
