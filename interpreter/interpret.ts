@@ -488,7 +488,7 @@ function evaluateGather(type: TensorType, table: InterpretedTensor, index: Inter
 // ---- sparse graphs (CSR) ------------------------------------------------------------------------
 
 /** The names of a CSR node's inputs, for its error messages. */
-export function csrInputNames(graph: Graph, node: Extract<Node, { op: 'csr' }>): { rowptr: string; col: string } {
+function csrInputNames(graph: Graph, node: Extract<Node, { op: 'csr' }>): { rowptr: string; col: string } {
   const name = (id: number) => {
     const n = graph.nodes[id]!;
     return n.op === 'input' ? n.name : `%${id}`;
@@ -516,7 +516,10 @@ function rowptrOf(graph: Graph, id: number, get: (id: number) => InterpretedTens
   return get(csrNode.args[0]!).data;
 }
 
-/** Calls `body(base, i, begin, end, stride)` for every (outer, inner) position and target row. */
+/**
+ * Calls `body` for every position of the axes around the edge axis and every target row: the
+ * flat offset of edge 0 there, the row's output offset, its edges' range and the edge stride.
+ */
 function forSegments(x: InterpretedTensor, axis: string, rowptr: InterpretedData, body: (edgeBase: number, rowBase: number, begin: number, end: number, stride: number) => void): void {
   const at = x.axes.indexOf(axis);
   const outer = x.shape.slice(0, at).reduce((a, b) => a * b, 1);
@@ -533,15 +536,17 @@ function forSegments(x: InterpretedTensor, axis: string, rowptr: InterpretedData
 /** A segment reduction by its definition: each target row folds its own edges, in order. */
 function evaluateSegmentReduce(node: Extract<Node, { op: 'segment_reduce' }>, x: InterpretedTensor, rowptr: InterpretedData, ctx: Context): InterpretedTensor {
   const out = allocateTensor(node.type, ctx);
-  const round = (v: number) => roundTo(v, x.dtype, ctx.float32);
   const src = x.data;
-  const fold = reductionFold(node.fn === 'mean' ? 'sum' : node.fn);
+  // The registry's fold, as for a dense reduction; a row without edges keeps the identity (the
+  // mean of nothing is 0, not 0/0).
+  const fold = reductionFold(node.fn);
   const combine = binaryScalar(fold.combine, x.dtype, ctx.float32);
   const identity = roundTo(fold.identity(x.dtype), x.dtype, ctx.float32);
+  const finalise = fold.finalise ? binaryScalar(fold.finalise, x.dtype, ctx.float32) : null;
   forSegments(x, node.axis, rowptr, (eb, rb, begin, end, stride) => {
     let acc = identity;
     for (let e = begin; e < end; e++) acc = combine(acc, src[eb + e * stride]!);
-    out.data[rb] = node.fn === 'mean' ? (end > begin ? round(acc / (end - begin)) : 0) : acc;
+    out.data[rb] = finalise && end > begin ? finalise(acc, end - begin) : acc;
   });
   return out;
 }

@@ -4,7 +4,8 @@
  * consume it (prologues), so chains of elementwise ops cost one kernel; a value is materialised
  * only when it is an output, a loop's input, captured by a loop, or shared by several consumers
  * and costly to recompute. Loops become host loop steps over their body's kernels; flash nodes
- * are lowered by `lower-attention`.
+ * are lowered by `lower-attention`. Segment reductions over a CSR adjacency (and the edges' rows)
+ * are segment kernels; a CSR node is its `col`, inlined like an elementwise op.
  */
 import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
 import { TesseraError, type Axis, type DType } from '../../dsl/types.ts';

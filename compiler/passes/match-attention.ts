@@ -193,7 +193,8 @@ function matchGraphAt(graph: Graph, o: Node): Match | null {
     const n = graph.nodes[l]!;
     if (n.op === 'segment_ids' && n.args[0] === csrId) region.add(l);
   }
-  graph.nodes[csrId]!.op === 'csr' && (graph.nodes[csrId] as Extract<Node, { op: 'csr' }>).args.forEach((a) => leaves.add(a));
+  const adjacency = graph.nodes[csrId]!;
+  if (adjacency.op === 'csr') adjacency.args.forEach((a) => leaves.add(a));
   for (const id of region) leaves.delete(id);
   const edge = graph.nodes[csrId]!.type.axes[0]!.name;
   return { o: o.id, lse, axes: [edge], region: [...region].sort((a, b) => a - b), leaves: [...leaves].sort((a, b) => a - b), scoreRoot: sId, csr: csrId };

@@ -179,4 +179,42 @@ describe('decompose', () => {
     // rewriteGraph recurses into loops only; a flash node is copied with its body as it is.
     expect(run(input)).toBe(input);
   });
+
+  it('splices the segment softmax: the same rule over each target node\'s edges, gathered back by their rows', () => {
+    const input = ir`
+      %0 = input "s" : f32[h:h, e:e]
+      %1 = input "rowptr" : i32[r:r]
+      %2 = input "col" : i32[e:e]
+      %3 = csr(%1, %2) rows i:i cols j : i32[e:e]
+      %4 = segment_softmax(%0) over e by %3 : f32[h:h, e:e]
+      outputs p=%4
+    `;
+    // As softmax, with segment reductions over the edges into their target rows i (%5, %17), the
+    // per-row shift and sum brought back to the edges by gathering at each edge's row (%9, %20).
+    expect(run(input)).toBe(ir`
+      %0 = input "s" : f32[h:h, e:e]
+      %1 = input "rowptr" : i32[r:r]
+      %2 = input "col" : i32[e:e]
+      %3 = csr(%1, %2) rows i:i cols j : i32[e:e]
+      %4 = segment_ids(%3) : i32[e:e]
+      %5 = segment_reduce max(%0) over e by %3 : f32[h:h, i:i]
+      %6 = map is_finite(%5) : bool[h:h, i:i]
+      %7 = const 0 : f32[]
+      %8 = map where(%6, %5, %7) : f32[h:h, i:i]
+      %9 = gather(%8) along i at %4 : f32[h:h, e:e]
+      %10 = map sub(%0, %9) : f32[h:h, e:e]
+      %11 = map exp(%10) : f32[h:h, e:e]
+      %12 = map is_inf(%5) : bool[h:h, i:i]
+      %13 = const 0 : f32[]
+      %14 = map lt(%5, %13) : bool[h:h, i:i]
+      %15 = map and(%12, %14) : bool[h:h, i:i]
+      %16 = map not(%15) : bool[h:h, i:i]
+      %17 = segment_reduce sum(%11) over e by %3 : f32[h:h, i:i]
+      %18 = const 1 : f32[]
+      %19 = map where(%16, %17, %18) : f32[h:h, i:i]
+      %20 = gather(%19) along i at %4 : f32[h:h, e:e]
+      %21 = map div(%11, %20) : f32[h:h, e:e]
+      outputs p=%21
+    `);
+  });
 });

@@ -740,4 +740,34 @@ describe('fuse', () => {
       outputs out=b6
     `);
   });
+
+  describe('sparse graphs', () => {
+    it('runs a segment reduction as a segment kernel over its rows, and the edges\' rows as an ids kernel', () => {
+      const input = ir`
+        %0 = input "x" : f32[h:h, j:j]
+        %1 = input "w" : f32[h:h, e:e]
+        %2 = input "rowptr" : i32[r:r]
+        %3 = input "col" : i32[e:e]
+        %4 = csr(%2, %3) rows i:i cols j : i32[e:e]
+        %5 = gather(%0) along j at %4 : f32[h:h, e:e]
+        %6 = map mul(%5, %1) : f32[h:h, e:e]
+        %7 = segment_reduce max(%6) over e by %4 : f32[h:h, i:i]
+        %8 = segment_ids(%4) : i32[e:e]
+        outputs m=%7, rows=%8
+      `;
+      // The CSR node is its col, inlined: x is read at the edge's source col[a2]; each output
+      // (a0 = h, a1 = i) folds the edges a2 of row a1, found in rowptr at a1.
+      expect(run(input)).toBe(ir`
+        b0 input f32[h:h, j:j] "input 'x'"
+        b1 input f32[h:h, e:e] "input 'w'"
+        b2 input i32[r:r] "input 'rowptr'"
+        b3 input i32[e:e] "input 'col'"
+        b4 temp f32[h:h, i:i] "%7 segment_reduce"
+        b5 temp i32[e:e] "%8 segment_ids"
+        segment %7 segment_reduce -> b4 f32[a0=h:h, a1=i:i] = segment max(mul(b0[a0,clamp(b3[a2])], b1[a0,a2])) over a2 by b2[a1]
+        segment %8 segment_ids -> b5 i32[a0=e:e] = segment ids over a0 by b2[a1]
+        outputs m=b4, rows=b5
+      `);
+    });
+  });
 });
