@@ -3,7 +3,9 @@
  * reproduced by interpreting the library's einsum kernel, exactly in f64 mode up to summation
  * order, and within float32 rounding in f32 mode; every routing golden case (the reference PyTorch
  * implementation, float64) within float32 rounding in f32 mode (`routing.test.ts` holds them to
- * float64 accuracy in f64 mode, and runs them on WebGPU).
+ * float64 accuracy in f64 mode, and runs them on WebGPU). The einsum cases run on WebGPU here too,
+ * so with the kinds' own suites (attention, hopfield, simplicial, graph, scan, routing) every
+ * golden file is checked on WebGPU by `npm test`.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,8 @@ import { interpretKernel, type Precision } from '../interpreter/interpret.ts';
 import { einsumKernel } from '../kernels/einsum.ts';
 import { prepareGolden } from './golden/cases.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
+import { expectGoldenFile } from './golden/expect.ts';
+import { describeGPU } from './gpu.ts';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 const einsumFiles = readdirSync(GOLDEN_DIR)
@@ -143,4 +147,8 @@ describe('loadGolden', () => {
     expect(golden.outputs['out']!.shape).toEqual([]);
     expect(golden.outputs['out']!.data.length).toBe(1);
   });
+});
+
+describeGPU('einsum golden cases on WebGPU', (gpu) => {
+  for (const file of einsumFiles) it(file, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }, 'einsum'));
 });
