@@ -8,7 +8,9 @@
  * max and sum), accumulating the value components it owns (`lid`, `lid + threads`, ...); when the
  * row changes, the finished row is written — to the output if all its edges lie in this part, as
  * a piece (max, sum, accumulator) otherwise. A node with thousands of neighbours is thus spread
- * over many workgroups, and one with a single neighbour costs one step of one.
+ * over many workgroups, and one with a single neighbour costs one step of one. As in the flash
+ * kernel, a score that is not finite does not take part: −∞ is a masked edge, exactly as the
+ * softmax treats it (+∞ and NaN, for which the interpreter gives NaN rows, are dropped too).
  *
  * The merge kernel: one thread per (outer index, row) writes a row without edges (o = 0,
  * lse = −∞) and folds the pieces of a row spanning several parts, in part order (deterministic,
