@@ -108,3 +108,19 @@ export function uploadedRun(backend: WebGPUBackend, program: Program, host: Read
     },
   };
 }
+
+/** Every dispatch label of a program's steps, loops included. */
+function dispatchLabels(steps: Program['steps']): string[] {
+  return steps.flatMap((s) => (s.kind === 'loop' ? dispatchLabels(s.body) : s.kind === 'dispatch' ? [s.label] : []));
+}
+
+/**
+ * Throws unless the program dispatches a fused attention kernel (a `flash…` step, nested ones
+ * included): an attention row that silently ran unfused would time something else.
+ */
+export function expectFlash(program: Program): void {
+  const labels = dispatchLabels(program.steps);
+  if (!labels.some((l) => l.startsWith('flash'))) {
+    throw new Error(`attention was not fused: the compiled program has no 'flash' dispatch (dispatches: ${labels.join('; ') || 'none'})`);
+  }
+}

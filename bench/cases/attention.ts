@@ -13,11 +13,11 @@
  */
 import type { AttentionConfig } from '../../kernels/attention.ts';
 import type { Kernel } from '../../dsl/kernel.ts';
-import type { Program, Step } from '../../program/index.ts';
+import type { Program } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead, expectFlash } from '../tessera.ts';
 
 /** Which pairs (query q, key kv) may attend. */
 export type AttentionVariant = 'full' | 'causal' | 'window64';
@@ -169,11 +169,6 @@ function tesseraConfig(variant: AttentionVariant): AttentionConfig {
   }
 }
 
-/** Every dispatch of a program, loops included, so the flash check sees nested steps too. */
-function dispatchLabels(steps: readonly Step[]): string[] {
-  return steps.flatMap((s) => (s.kind === 'loop' ? dispatchLabels(s.body) : s.kind === 'dispatch' ? [s.label] : []));
-}
-
 /**
  * One kernel per variant for the whole process, so the second `prepare` of a case (the harness
  * prepares once for the checked warm-up and again for the timed rounds) and the other sequence
@@ -207,10 +202,7 @@ const tesseraImpl: Impl<AttentionBenchInputs> = {
     let kernel = kernels.get(variant);
     if (kernel === undefined) kernels.set(variant, (kernel = lib.attentionKernel(tesseraConfig(variant))));
     const program: Program = compile(kernel.trace({ sizes: { d, e } }), { name: kernel.kernelName, limits: backend.limits });
-    const labels = dispatchLabels(program.steps);
-    if (!labels.some((l) => l.startsWith('flash'))) {
-      throw new Error(`attention was not fused: the compiled program has no 'flash' dispatch (dispatches: ${labels.join('; ') || 'none'})`);
-    }
+    expectFlash(program);
     backend.memory.resetPeak();
     const tq = backend.upload(lib.splitHeads({ shape: [b, h, n, d], data: q }, h));
     const tk = backend.upload({ shape: [b, h, m, d], data: k });

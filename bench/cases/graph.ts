@@ -66,10 +66,10 @@
  *   is internal, reached only as the transpose of `gather` under `grad`, and is not jittable).
  */
 import type { Kernel } from '../../dsl/kernel.ts';
-import type { Program, Step } from '../../program/index.ts';
+import type { Program } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun, expectFlash } from '../tessera.ts';
 
 /** The two graphs of the family. */
 export type GraphKind = 'uniform' | 'power-law';
@@ -246,11 +246,6 @@ export function graphFlops(edges: number, h: number, d: number, e: number): numb
   return edges * h * (2 * d + 2 * e);
 }
 
-/** Every dispatch label of a program, loops included. */
-function dispatchLabels(steps: readonly Step[]): string[] {
-  return steps.flatMap((s) => (s.kind === 'loop' ? dispatchLabels(s.body) : s.kind === 'dispatch' ? [s.label] : []));
-}
-
 /** The CSR kernel, once for the process, so `compileFor`'s cache serves every prepare. */
 let csrKernel: Kernel | undefined;
 
@@ -324,10 +319,7 @@ const tesseraDenseMasked: Impl<GraphBenchInputs> = {
       adj: { shape: [n, Math.ceil(m / 32)], data: adjacencyBits(x), dtype: 'i32' as const },
     };
     const program: Program = compileFor(denseKernel, backend, {}, host);
-    const labels = dispatchLabels(program.steps);
-    if (!labels.some((l) => l.startsWith('flash'))) {
-      throw new Error(`attention was not fused: the compiled program has no 'flash' dispatch (dispatches: ${labels.join('; ') || 'none'})`);
-    }
+    expectFlash(program);
     return uploadedRun(backend, program, host, 'o', { scale });
   },
 };

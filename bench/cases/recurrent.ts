@@ -39,11 +39,11 @@
  * heads), the figure linear-attention papers quote.
  */
 import type { Kernel } from '../../dsl/kernel.ts';
-import type { Program, Step } from '../../program/index.ts';
+import type { Program } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, uploadedRun, expectFlash } from '../tessera.ts';
 import { attentionFlops, referenceAttention, type AttentionBenchInputs } from './attention.ts';
 
 /** The gated rules this family measures. */
@@ -151,11 +151,6 @@ export function referenceRecurrent({ rule, b, h, t, d, e, scale, q, k, v, g, bet
     }
   }
   return o;
-}
-
-/** Every dispatch label of a program, loops included. */
-function dispatchLabels(steps: readonly Step[]): string[] {
-  return steps.flatMap((s) => (s.kind === 'loop' ? dispatchLabels(s.body) : s.kind === 'dispatch' ? [s.label] : []));
 }
 
 /** One kernel object per rule for the process, so `compileFor`'s cache serves every prepare. */
@@ -429,10 +424,7 @@ const tesseraFlash: Impl<AttentionBenchInputs> = {
       v: { shape: [b, h, m, e], data: v },
     };
     const program: Program = compileFor(flashKernel, backend, {}, host);
-    const labels = dispatchLabels(program.steps);
-    if (!labels.some((l) => l.startsWith('flash'))) {
-      throw new Error(`attention was not fused: the compiled program has no 'flash' dispatch (dispatches: ${labels.join('; ') || 'none'})`);
-    }
+    expectFlash(program);
     return uploadedRun(backend, program, host, 'o', { scale });
   },
 };
