@@ -24,7 +24,7 @@ import { reductionFold } from '../dsl/reductions.ts';
 import { roundTo, scalarOp } from '../dsl/scalar-ops.ts';
 import { TesseraError, type DType, type HostTensor, type TensorType } from '../dsl/types.ts';
 import { verifyGraph } from '../dsl/verify.ts';
-import { checkCsr, csrProblem } from '../program/csr.ts';
+import { checkCsr, csrInputNames, csrProblem } from '../program/csr.ts';
 
 export type Precision = 'f64' | 'f32';
 
@@ -486,15 +486,6 @@ function evaluateGather(type: TensorType, table: InterpretedTensor, index: Inter
 }
 
 // ---- sparse graphs (CSR) ------------------------------------------------------------------------
-
-/** The names of a CSR node's inputs, for its error messages. */
-function csrInputNames(graph: Graph, node: Extract<Node, { op: 'csr' }>): { rowptr: string; col: string } {
-  const name = (id: number) => {
-    const n = graph.nodes[id]!;
-    return n.op === 'input' ? n.name : `%${id}`;
-  };
-  return { rowptr: name(node.args[0]!), col: name(node.args[1]!) };
-}
 
 /** A CSR node: its `col`, once the adjacency is checked against itself and the node counts. */
 function evaluateCsr(node: Extract<Node, { op: 'csr' }>, graph: Graph, rowptr: InterpretedTensor, col: InterpretedTensor, ctx: Context): InterpretedTensor {

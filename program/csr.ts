@@ -7,7 +7,7 @@
  * Everything here is a pure function on typed arrays, with no compiler, runtime or interpreter
  * behind it: both sides import `program/`, and both need to build and check these arrays.
  */
-import type { Graph } from '../dsl/ir.ts';
+import type { Graph, Node } from '../dsl/ir.ts';
 import { TesseraError, type Size } from '../dsl/types.ts';
 
 /** A graph in CSR form, with the order its edges had before sorting. */
@@ -211,16 +211,27 @@ export interface CsrInputs {
 }
 
 /**
+ * The names of the inputs a CSR node of `graph` reads (`%id` for an operand that is not an input,
+ * which the DSL does not build), for its checks and their errors.
+ */
+export function csrInputNames(graph: Graph, node: Extract<Node, { op: 'csr' }>): { rowptr: string; col: string } {
+  const name = (id: number) => {
+    const n = graph.nodes[id]!;
+    return n.op === 'input' ? n.name : `%${id}`;
+  };
+  return { rowptr: name(node.args[0]!), col: name(node.args[1]!) };
+}
+
+/**
  * The CSR adjacencies of a traced graph (a Program's `graph`): every `csr` node, whose operands
  * the DSL requires to be kernel inputs. The runtime checks each before a run.
  */
 export function csrInputs(graph: Graph): CsrInputs[] {
   const found: CsrInputs[] = [];
   for (const node of graph.nodes) {
-    if (node.op !== 'csr') continue;
-    const [rowptr, col] = node.args.map((id) => graph.nodes[id]);
-    if (rowptr?.op !== 'input' || col?.op !== 'input') continue;
-    if (!found.some((c) => c.rowptr === rowptr.name && c.col === col.name)) found.push({ rowptr: rowptr.name, col: col.name, rows: node.rows.size, cols: node.cols });
+    if (node.op !== 'csr' || !node.args.every((id) => graph.nodes[id]?.op === 'input')) continue;
+    const names = csrInputNames(graph, node);
+    if (!found.some((c) => c.rowptr === names.rowptr && c.col === names.col)) found.push({ ...names, rows: node.rows.size, cols: node.cols });
   }
   return found;
 }

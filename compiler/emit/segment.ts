@@ -39,7 +39,7 @@ export function emitSegment(k: SegmentKernel, s: ElementwiseSchedule, em: Emitte
   const folded = acc.finalise('acc', 're - rb');
   const d = k.out.dtype;
   // What a row without edges gets (the plain accumulator starts max and min at the finite extremes).
-  const empty = k.fn === 'max' && d === 'f32' ? em.negInfinity() : k.fn === 'min' && d === 'f32' ? em.posInfinity() : wgslLiteral(reductionFold(k.fn === 'mean' ? 'sum' : k.fn).identity(d), d);
+  const empty = k.fn === 'max' && d === 'f32' ? em.negInfinity() : k.fn === 'min' && d === 'f32' ? em.posInfinity() : wgslLiteral(reductionFold(k.fn).identity(d), d);
   const body: Stmt[] = [
     { s: 'let', name: 'gid', value: `wid * ${NT}u + lid` },
     { s: 'if', cond: `gid >= ${total}`, then: [{ s: 'return' }] },

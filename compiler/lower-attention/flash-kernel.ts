@@ -10,7 +10,7 @@ import { axisEnv, axisIds, buildExpr, lookup } from '../lower-expr.ts';
 import { kvBounds, peelValidity } from './kv-bounds.ts';
 
 /** A flash node's captured operand: its buffer and type. */
-interface FlashArg {
+export interface FlashArg {
   readonly buffer: number;
   readonly type: Node['type'];
 }
@@ -32,6 +32,26 @@ export interface FlashParts {
 }
 
 /**
+ * The contractions the score `sId` reads through elementwise ops only (its products: `q·k`),
+ * depth first in operand order.
+ */
+export function scoreProducts(body: Graph, sId: number): number[] {
+  const found: number[] = [];
+  const visit = (id: number) => {
+    const n = body.nodes[id]!;
+    if (n.op === 'contract') found.push(id);
+    else if (ELEMENTWISE_OPS.has(n.op)) operands(n).forEach(visit);
+  };
+  visit(sId);
+  return found;
+}
+
+/** A load of a flash body's captured operand at the kernel indices `names`. */
+export function captureLoad(arg: FlashArg, names: Map<string, string>): KExpr {
+  return { k: 'load', buffer: arg.buffer, dtype: arg.type.dtype, axes: arg.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
+}
+
+/**
  * Finds the parts of a flash body over the softmax axes `axes` (`o = contract(softmax(S), V…)`, S
  * an elementwise tree over `contract(Q, K…)`), or null when the body is not of that form. The one
  * reading of a flash body: the lowerings and `symbolsToPin` (which head sizes must be static) use it.
@@ -50,18 +70,8 @@ export function flashParts(body: Graph, axes: readonly string[]): FlashParts | n
   const others = oNode.args.filter((_, i) => i !== pIndex);
   const vIds = axes.map((m) => (axes.length === 1 ? others[0]! : oneWith(others, m)));
   const sId = p.arg;
-  const findContract = (id: number): number | null => {
-    const n = body.nodes[id]!;
-    if (n.op === 'contract') return id;
-    if (!ELEMENTWISE_OPS.has(n.op)) return null;
-    for (const o of operands(n)) {
-      const c = findContract(o);
-      if (c !== null) return c;
-    }
-    return null;
-  };
-  const cId = findContract(sId);
-  if (cId === null) return null;
+  const cId = scoreProducts(body, sId)[0];
+  if (cId === undefined) return null;
   const c = body.nodes[cId] as Extract<Node, { op: 'contract' }>;
   if (c.args.length !== axes.length + 1) return null;
   const qId = c.args.find((id) => axes.every((m) => !has(id, m)));
@@ -100,11 +110,7 @@ export function flashFrame(body: Graph, axes: readonly string[], args: readonly 
   const leaf = (id: number, names: Map<string, string>): KExpr | null => {
     const n = body.nodes[id]!;
     if (id === cId) return { k: 'acc' };
-    if (n.op === 'capture') {
-      const arg = args[n.index]!;
-      return { k: 'load', buffer: arg.buffer, dtype: n.type.dtype, axes: n.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
-    }
-    return null;
+    return n.op === 'capture' ? captureLoad(args[n.index]!, names) : null;
   };
   const { score, valid } = peelValidity(buildExpr(body, sId, axisEnv([...rows, ...kv]), leaf));
   const qrows = rows.filter((a) => !inAllKeys(a.name));

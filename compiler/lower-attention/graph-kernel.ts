@@ -4,11 +4,12 @@
  * and merges rows cut across parts. Nothing per edge is stored: scores, weights and messages live
  * in registers and workgroup memory.
  */
-import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
+import type { Graph, Node } from '../../dsl/ir.ts';
 import { TesseraError, type Axis } from '../../dsl/types.ts';
 import { sizeProduct, type SizeExpr } from '../../program/index.ts';
 import type { AxisLoad, HostStep, KExpr, NewBuffer } from '../kernel-ir.ts';
-import { axisEnv, axisIds, buildExpr, lookup } from '../lower-expr.ts';
+import { axisEnv, axisIds, buildExpr } from '../lower-expr.ts';
+import { captureLoad, scoreProducts, type FlashArg } from './flash-kernel.ts';
 import { peelValidity } from './kv-bounds.ts';
 
 /** Edges one workgroup scores and folds: enough to amortise its setup, few enough to balance. */
@@ -27,18 +28,6 @@ export interface GraphParts {
   readonly value: readonly Axis[];
 }
 
-/** The score's product: the one contraction its elementwise tree reads, or null. */
-function scoreProduct(body: Graph, sId: number): number | null {
-  const found: number[] = [];
-  const visit = (id: number) => {
-    const n = body.nodes[id]!;
-    if (n.op === 'contract') found.push(id);
-    else if (ELEMENTWISE_OPS.has(n.op)) operands(n).forEach(visit);
-  };
-  visit(sId);
-  return found.length === 1 ? found[0]! : null;
-}
-
 /**
  * The parts of a flash body of the form `o = segment_sum(segment_softmax(S, g) · W, g)`, or null
  * when the body is not of that form (it is an ordinary flash body then).
@@ -55,13 +44,12 @@ export function graphParts(body: Graph): GraphParts | null {
   const sId = p.args[0]!;
   const wId = x.args[1 - pAt]!;
   const inS = new Set(body.nodes[sId]!.type.axes.map((a) => a.name));
-  return { sId, wId, csrId: o.args[1]!, cId: scoreProduct(body, sId), value: body.nodes[wId]!.type.axes.filter((a) => !inS.has(a.name)) };
+  return { sId, wId, csrId: o.args[1]!, cId: oneProduct(scoreProducts(body, sId)), value: body.nodes[wId]!.type.axes.filter((a) => !inS.has(a.name)) };
 }
 
-/** A graph-attention flash body's output of the flash args (their buffers and types). */
-interface FlashArg {
-  readonly buffer: number;
-  readonly type: Node['type'];
+/** The score's product when it has exactly one, else null. */
+function oneProduct(products: readonly number[]): number | null {
+  return products.length === 1 ? products[0]! : null;
 }
 
 /**
@@ -85,14 +73,10 @@ export function graphAttention(body: Graph, args: readonly FlashArg[], oBuffer: 
   const inS = new Set(sType.axes.map((a) => a.name));
   const d = product ? [...new Map(product.args.flatMap((a) => body.nodes[a]!.type.axes.filter((x) => !inS.has(x.name)).map((x) => [x.name, x] as const))).values()].map(kaxis) : [];
 
-  const captureLoad = (index: number, names: Map<string, string>): KExpr => {
-    const arg = args[index]!;
-    return { k: 'load', buffer: arg.buffer, dtype: arg.type.dtype, axes: arg.type.axes.map((a) => ({ size: a.size, index: lookup(names, a.name) })) };
-  };
   const leaf = (id: number, names: Map<string, string>): KExpr | null => {
     const n = body.nodes[id]!;
     if (id === cId) return { k: 'acc' };
-    if (n.op === 'capture') return captureLoad(n.index, names);
+    if (n.op === 'capture') return captureLoad(args[n.index]!, names);
     // The edge's source node is `col` at the edge; its target node is the row being folded.
     if (n.op === 'csr') return buildExpr(body, n.args[1]!, names, leaf);
     if (n.op === 'segment_ids') return { k: 'index', axis: row.id };
