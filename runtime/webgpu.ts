@@ -4,7 +4,7 @@
  * one command encoder and submitting it, with every device call inside error scopes so a WebGPU
  * error becomes an exception that names the program, the step and the kernel.
  */
-import { checkCsr, csrInputs, csrProblem, evalSize, exactKey } from '../program/index.ts';
+import { checkCsr, csrInputs, csrProblem, evalSize, exactKey, type CsrInputs } from '../program/index.ts';
 import { hostData, nameRecord, ownEntry, type Shaped } from '../dsl/bind.ts';
 import { TesseraError, type DType, type HostTensor } from '../dsl/types.ts';
 import { isRuntimeTensor, type Profile, type RunInputs, type RuntimeTensor, type StepTiming, type TensorData, type WebGPUBackend } from './backend.ts';
@@ -465,6 +465,9 @@ function withoutCachedSteps(steps: readonly PlannedStep[]): PlannedStep[] {
  */
 const checkedGraphs = new WeakMap<GPUTensor, Set<string>>();
 
+/** Each program's CSR inputs, found once rather than by walking its graph every run. */
+const graphChecks = new WeakMap<Program, readonly CsrInputs[]>();
+
 /**
  * Checks every CSR adjacency the program reads (`csrInputs`) before anything is dispatched: a bad
  * `rowptr` or `col` would otherwise give wrong rows, not an error. Host inputs are checked as
@@ -472,7 +475,8 @@ const checkedGraphs = new WeakMap<GPUTensor, Set<string>>();
  * buffers were handed out (`wrap`, `bufferOf`).
  */
 async function checkGraphInputs(program: Program, plan: RunPlan, prepared: readonly PreparedInput[]): Promise<void> {
-  const checks = csrInputs(program.graph);
+  let checks = graphChecks.get(program);
+  if (!checks) graphChecks.set(program, (checks = csrInputs(program.graph)));
   if (checks.length === 0) return;
   const find = (name: string) => prepared.find((x) => x.name === name)!;
   const dataOf = async (p: PreparedInput): Promise<Int32Array> => {
