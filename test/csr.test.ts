@@ -4,8 +4,8 @@
  * per-edge values carried into CSR order, and every message `checkCsr` and the constructors give.
  */
 import { describe, expect, it } from 'vitest';
+import { expectError } from './helpers.ts';
 import { seededRandom } from '../bench/random.ts';
-import { TesseraError } from '../dsl/types.ts';
 import { checkCsr, csrFromCoo, csrFromDense, permuteEdges, type CsrGraph } from '../program/index.ts';
 
 interface Coo {
@@ -35,17 +35,6 @@ function rowOfEdge(csr: CsrGraph): number[] {
   const rows: number[] = [];
   for (let i = 0; i < csr.rows; i++) for (let e = csr.rowptr[i]!; e < csr.rowptr[i + 1]!; e++) rows.push(i);
   return rows;
-}
-
-function expectError(fn: () => unknown, message: string): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown).toBeInstanceOf(TesseraError);
-  expect((thrown as Error).message).toBe(message);
 }
 
 describe('csrFromCoo', () => {

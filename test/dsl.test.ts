@@ -3,6 +3,7 @@
  * pinned as the exact message the user reads.
  */
 import { describe, expect, it } from 'vitest';
+import { expectError } from './helpers.ts';
 import { bindSymbols } from '../dsl/bind.ts';
 import { einsum } from '../dsl/einsum.ts';
 import { interpretKernel } from '../interpreter/interpret.ts';
@@ -10,19 +11,6 @@ import { f32, i32, kernel, param } from '../dsl/kernel.ts';
 import * as ops from '../dsl/ops.ts';
 import { printGraph } from '../dsl/print.ts';
 import type { Tensor } from '../dsl/tensor.ts';
-import { TesseraError } from '../dsl/types.ts';
-
-/** The call throws a TesseraError whose message is exactly `message`. */
-function expectError(call: () => unknown, message: string): void {
-  let thrown: unknown;
-  try {
-    call();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown, 'expected a TesseraError').toBeInstanceOf(TesseraError);
-  expect((thrown as Error).message).toBe(message);
-}
 
 const lines = (...text: string[]) => text.join('\n');
 

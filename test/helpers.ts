@@ -1,4 +1,6 @@
-/** Shared test helpers: seeded inputs and facts about compiled programs. */
+/** Shared test helpers: seeded inputs, facts about compiled programs, exact error checks. */
+import { expect } from 'vitest';
+import { TesseraError } from '../dsl/types.ts';
 import type { HostTensor, Program, Step } from '../index.ts';
 
 /** Deterministic pseudo-random numbers in [lo, hi) (xorshift32), so failures reproduce. */
@@ -38,4 +40,16 @@ export function flashDispatches(program: Program): { top: number; inLoops: numbe
   };
   visit(program.steps, false);
   return counts;
+}
+
+/** The call throws a TesseraError whose message is exactly `message`. */
+export function expectError(call: () => unknown, message: string): void {
+  let thrown: unknown;
+  try {
+    call();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown, 'expected a TesseraError').toBeInstanceOf(TesseraError);
+  expect((thrown as Error).message).toBe(message);
 }
