@@ -32,7 +32,10 @@ export function symbolsToPin(graph: Graph): string[] {
   const symbols = new Set<string>();
   const statics = new Set<number>();
   collectSizes(graph, symbols, statics);
-  if (symbols.size === 0) return [];
+  // A scan's chunk-length symbol is the scan's own (its node names it): it keeps its name.
+  for (const chunk of chunkSymbols(graph)) symbols.delete(chunk);
+  const pins = new Set<string>(scanSymbols(graph));
+  if (symbols.size === 0) return [...pins].sort();
 
   // Distinct stand-ins, smallest first so head dims stay well inside the flash tile limits.
   const standIn = new Map<string, number>();
@@ -50,9 +53,8 @@ export function symbolsToPin(graph: Graph): string[] {
     optimized = optimizeGraph(substitute(graph, standIn) as Graph);
   } catch {
     // The probe only decides what to pin; the real compilation reports any genuine error.
-    return [];
+    return [...pins].sort();
   }
-  const pins = new Set<string>(scanSymbols(graph));
   for (const flash of flashNodes(optimized)) {
     for (const size of headSizes(flash)) {
       if (typeof size === 'string') pins.add(size);
@@ -65,6 +67,11 @@ export function symbolsToPin(graph: Graph): string[] {
 /** The symbols every scan of the graph (loop bodies too) sizes its locals by (`scanLocalSymbols`). */
 function scanSymbols(graph: Graph): string[] {
   return graph.nodes.flatMap((node) => (node.op === 'scan' ? scanLocalSymbols(graph, node) : node.op === 'loop' ? scanSymbols(node.body) : []));
+}
+
+/** The chunk-length symbols of every scan of the graph (loop and scan bodies too). */
+function chunkSymbols(graph: Graph): string[] {
+  return graph.nodes.flatMap((node) => (node.op === 'scan' ? [node.size, ...chunkSymbols(node.body)] : node.op === 'loop' || node.op === 'flash' ? chunkSymbols(node.body) : []));
 }
 
 /** Every symbol and static size on an axis anywhere in the graph (loop and flash bodies too). */
@@ -88,7 +95,7 @@ function substitute(value: unknown, standIn: ReadonlyMap<string, number>): unkno
   if (Array.isArray(value)) return value.map((v) => substitute(v, standIn));
   if (value === null || typeof value !== 'object') return value;
   const record = value as Record<string, unknown>;
-  if (isAxis(record)) return typeof record.size === 'string' ? { ...record, size: standIn.get(record.size)! } : record;
+  if (isAxis(record)) return typeof record.size === 'string' && standIn.has(record.size) ? { ...record, size: standIn.get(record.size)! } : record;
   return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, substitute(v, standIn)]));
 }
 

@@ -14,6 +14,8 @@ export {
   type Scores,
 } from './attention.ts';
 export { hopfieldKernel } from './hopfield.ts';
+export { linearAttentionKernel, type LinearAttentionConfig, type LinearAttentionRule } from './linear-attention.ts';
+export { titansMemoryKernel, type TitansMemoryConfig } from './titans.ts';
 export { simplicialAttentionKernel, type SimplicialAttentionConfig } from './simplicial.ts';
 export { graphAttentionKernel, type GraphAttentionConfig, type EdgeScores, type EdgeIndices } from './graph-attention.ts';
 export {

@@ -14,7 +14,8 @@
  * of the log decays over the chunk (G = 0 without gates) and S₀ the state the chunk starts from,
  * each token's value contribution u_s is v_s (no delta rule) or, for the delta rule, the solution
  * of the UT system `(I + A) U = diag(β) (V − exp(G) ⊙ K S₀ᵀ)` with `A[t,s] = β_t e^{G_t − G_s}
- * (k_t · k_s)` for s < t, solved by forward substitution (a scan over the chunk's rows). Then
+ * (k_t · k_s)` for s < t, solved as `U = (I + A)⁻¹ R` with the inverse built by recursive block
+ * inversion (`unitLowerInverse`: products only, no row-by-row scan). Then
  *
  * ```
  * o_t  = scale · (e^{G_t} S₀ q_t + Σ_{s ≤ t} e^{G_t − G_s} (q_t · k_s) u_s)
@@ -23,7 +24,7 @@
  *
  * which equals the token-by-token definition for any chunk length (the tests check 1, 7, 16, 64).
  */
-import { add, constant, contract, eq, exp, expand, iota, le, lt, mul, rename, sub, sum, toF32, transpose, where } from '../dsl/ops.ts';
+import { add, and, constant, contract, eq, exp, expand, iota, le, lt, mul, ne, rename, shiftRight, sub, sum, toF32, where } from '../dsl/ops.ts';
 import { scan } from '../dsl/scan.ts';
 import { f32, kernel, param, type Kernel, type Spec } from '../dsl/kernel.ts';
 import type { Axes, Tensor } from '../dsl/tensor.ts';
@@ -35,11 +36,12 @@ export interface LinearAttentionConfig {
   readonly rule: LinearAttentionRule;
   /**
    * Tokens per chunk; any whole number >= 1, and the sequence need not be a multiple. Default 64,
-   * or 16 for the delta rules, whose forward substitution runs a row at a time over the chunk with
-   * a cost per row that grows with it: on lavapipe (B = 1, H = 4, D = 64, T = 1024) the gated delta
-   * rule took ~180 ms with chunks of 16, ~240 with 32 and ~400 with 64, and GLA ~90 ms with 64,
-   * ~80–150 with 32 and ~130–170 with 128 (medians of 3 runs after one warm-up, an ad-hoc script
-   * timing `backend.run` plus the readback of `o` for each chunk length).
+   * or 16 for the delta rules, whose UT inverse costs ⌈log₂ C⌉ − 1 levels of two C × C × C
+   * products per chunk and whose shader lavapipe compiles for ~25–35 s at C = 16 and minutes at
+   * C = 32 (8-wide register blocks). On lavapipe (B = 1, H = 4, D = 64, T = 8192) the gated delta
+   * rule took ~590–680 ms per run with chunks of 16 and ~700–760 with 8 (an ad-hoc script
+   * timing `backend.run` plus the readback of `o`, 4 runs after the first), and GLA ~90 ms at
+   * T = 1024 with 64 against ~80–150 with 32 and ~130–170 with 128.
    */
   readonly chunk?: number;
   /** Take the initial state as the input `s0 [b, h, e, d]` (default: zeros). */
@@ -115,16 +117,10 @@ export function linearAttentionKernel(config: LinearAttentionConfig): Kernel {
         const A = where(lt(si, ti), mul(gate(kk, decayTS), beta), 0);
         const predicted = gate(contract([kc, S], ['b', 'h', 't', 'e']), fromStart);
         const rhs = mul(sub(vc, predicted), beta);
-        // Forward substitution, a row at a time: u_t = rhs_t − Σ_{s<t} A[t,s] u_s.
-        const solved = scan(
-          { axis: 't', xs: { a: A, r: rhs, at: iota(qc, 't') }, init: { U: mul(rename(rhs, { t: 's' }), 0) } },
-          (row, { U }) => {
-            const ut = sub(row['r'] as F, contract([row['a'] as F, U], ['b', 'h', 't', 'e']));
-            const mine = eq(si, sum(row['at']!, 't'));
-            return { carry: { U: transpose(where(mine, sum(ut, 't'), U), ['b', 'h', 's', 'e']) }, ys: { u: ut } };
-          },
-        );
-        u = rename(solved.ys['u'] as F, { t: 's' });
+        // u = (I + A)⁻¹ rhs, the inverse by recursive block inversion (unitLowerInverse).
+        const inverse = unitLowerInverse(A, ti, si, chunk);
+        u = contract([inverse, rename(rhs, { t: 's' })], ['b', 'h', 't', 'e']);
+        u = rename(u, { t: 's' });
       }
       const intra = where(le(si, ti), gate(contract([qc, ks], ['b', 'h', 't', 's']), decayTS), 0);
       const inter = gate(contract([qc, S], ['b', 'h', 't', 'e']), fromStart);
@@ -134,4 +130,32 @@ export function linearAttentionKernel(config: LinearAttentionConfig): Kernel {
     });
     return { o: ys['o']!, s_final: carry['S']! };
   });
+}
+
+/**
+ * `(I + A)⁻¹` for a strictly lower-triangular `A [b, h, t, s]` over a chunk of at most `chunk`
+ * tokens (`ti`, `si` its row and column indices), by recursive block inversion: with `T` the
+ * inverse of the block-diagonal part of `I + A` in blocks of 2^ℓ tokens, the inverse in blocks of
+ * 2^(ℓ+1) is `T − T X T`, X being A's entries inside a 2^(ℓ+1) block but outside the 2^ℓ blocks
+ * (the off-diagonal quarter, since `[[B₁, 0], [X, B₂]]⁻¹ = [[B₁⁻¹, 0], [−B₂⁻¹ X B₁⁻¹, B₂⁻¹]]`).
+ * ⌈log₂ chunk⌉ levels of two C × C × C products replace a forward substitution's C sequential
+ * row steps, each of which rewrote a C × Dv carry: on lavapipe those steps were ~40% of the gated
+ * delta rule's time. The same reordering of the exact solve as flash-linear-attention's blocked
+ * `solve_tril`; no power series, so no growth in A's powers.
+ */
+function unitLowerInverse(A: F, ti: Tensor<readonly ['t'], 'i32'>, si: Tensor<readonly ['s'], 'i32'>, chunk: number): F {
+  // Entries inside a block of 2^(ℓ+1) tokens but outside the blocks of 2^ℓ.
+  const quarter = (level: number): F => {
+    const [inner, outer] = [constant(level, 'i32'), constant(level + 1, 'i32')];
+    return where(and(eq(shiftRight(ti, outer), shiftRight(si, outer)), ne(shiftRight(ti, inner), shiftRight(si, inner))), A, 0) as F;
+  };
+  if (chunk === 1) return toF32(eq(ti, si)) as F;
+  // Blocks of 1 are the identity, so blocks of 2 are I − X₀ with no product.
+  let inverse = sub(toF32(eq(ti, si)), quarter(0)) as F;
+  for (let level = 1; 2 ** level < chunk; level++) {
+    // XT[t, s] = Σ_r X[t, r] T[r, s], then T ← T − Σ_r T[t, r] XT[r, s].
+    const XT = contract([rename(quarter(level), { s: 'r' }), rename(inverse, { t: 'r' })], ['b', 'h', 't', 's']);
+    inverse = sub(inverse, contract([rename(inverse, { s: 'r' }), rename(XT, { t: 'r' })], ['b', 'h', 't', 's'])) as F;
+  }
+  return inverse;
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile, compileFor, contract, createCpuBackend, einsum, f32, interpretKernel, kernel, planRun, run, softmax, symbolsToPin } from '../index.ts';
 import type { Backend, HostTensor, Kernel, Program } from '../index.ts';
-import { attentionKernel, einsumKernel, hopfieldKernel } from '../kernels/index.ts';
+import { attentionKernel, einsumKernel, hopfieldKernel, linearAttentionKernel } from '../kernels/index.ts';
 import { attention } from '../examples/softmax-attention.ts';
 import { describeGPU } from './gpu.ts';
 import { flashDispatches, randomTensor } from './helpers.ts';
@@ -49,6 +49,13 @@ describe('symbolsToPin', () => {
   it('finds the regions of the library kernels, inside loops too', () => {
     expect(symbolsToPin(attentionKernel({ causal: true }).trace())).toEqual(['d', 'e']);
     expect(symbolsToPin(hopfieldKernel(2).trace())).toEqual(['d', 'e']);
+  });
+
+  it("names a scan's local sizes (the state's and scanned tensors' axes other than the scanned and parallel ones)", () => {
+    // The chunk-length symbol (t.chunk) is the scan's own: the probe keeps it, and the scans'
+    // pins are reported even where the probe's optimisation fails.
+    expect(symbolsToPin(linearAttentionKernel({ rule: 'gla' }).trace())).toEqual(['d', 'e']);
+    expect(symbolsToPin(linearAttentionKernel({ rule: 'gated_delta', chunk: 7 }).trace({ sizes: { d: 8 } }))).toEqual(['e']);
   });
 
   it('is empty for a kernel with no attention region', () => {
