@@ -4,7 +4,7 @@
  */
 import { formatSize } from '../dsl/types.ts';
 import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
-import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit, type ScanLevel } from './kernel-ir.ts';
+import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit, type ScanLevel, type GemmMask } from './kernel-ir.ts';
 
 /** A size expression as printed: `n`, `ceil(n/4096)`, `min(a, b)`, `a*b`, `a+b`. */
 export function formatSizeExpr(e: SizeExpr): string {
@@ -130,6 +130,15 @@ function printKernel(k: KernelIR): string {
   }
 }
 
+const RELATION_TEXT = { le: '<=', lt: '<', ge: '>=', gt: '>' } as const;
+
+/** A scan product's mask: ` terms k<=m` (the terms it needs), ` outputs n<=m` (those it computes). */
+function maskText(mask: GemmMask | undefined): string {
+  if (!mask) return '';
+  const terms = mask.terms ? ` terms k${RELATION_TEXT[mask.terms.op]}${mask.terms.side}` : '';
+  return `${terms}${mask.outputs ? ` outputs n${RELATION_TEXT[mask.outputs]}m` : ''}`;
+}
+
 /** A scan level as indented lines: its loop, state, steps, outputs and next state. */
 function printScanLevel(level: ScanLevel, indent: string): string[] {
   const lines = [`${indent}scan ${formatSize(level.length)} by ${level.chunk} (${level.size}) {`];
@@ -138,7 +147,7 @@ function printScanLevel(level: ScanLevel, indent: string): string[] {
   for (const s of level.steps) {
     if (s.kind === 'scan') lines.push(...printScanLevel(s.level, inner));
     else if (s.kind === 'compute') lines.push(`${inner}${bufferName(s.local)} = ${printExpr(s.value)}`);
-    else if (s.kind === 'gemm') lines.push(`${inner}${bufferName(s.local)} = gemm batch${axesText(s.batch)} m${axesText(s.m)} n${axesText(s.n)} k${axesText(s.k)} a=${printExpr(s.a)} b=${printExpr(s.b)}`);
+    else if (s.kind === 'gemm') lines.push(`${inner}${bufferName(s.local)} = gemm batch${axesText(s.batch)} m${axesText(s.m)} n${axesText(s.n)} k${axesText(s.k)} a=${printExpr(s.a)} b=${printExpr(s.b)}${maskText(s.mask)}`);
     else lines.push(`${inner}${bufferName(s.local)} = ${s.fn} over ${axesText(s.reduced)} of ${printExpr(s.value)}`);
   }
   for (const y of level.ys) lines.push(`${inner}${bufferName(y.target)}${axesText(y.axes)} at ${y.axis} += chunk: ${printExpr(y.value)}`);

@@ -356,6 +356,20 @@ export interface ScanLevel {
   readonly next: readonly { readonly local: number; readonly next: number | null; readonly value: KExpr }[];
 }
 
+/** An index comparison `p op q` (a causal mask's). */
+export type Relation = 'le' | 'lt' | 'ge' | 'gt';
+
+/**
+ * What a scan level's product may skip because a causal mask leaves it unused (`scan-masks.ts`);
+ * its sides are `m` and `n`.
+ */
+export interface GemmMask {
+  /** A term needs `k op side` (k the contracted index, side the block's row or column). */
+  readonly terms?: { readonly side: 'm' | 'n'; readonly op: Relation };
+  /** An output is read only where `n op m`. */
+  readonly outputs?: Relation;
+}
+
 /**
  * A step of a scan level: a local computed elementwise, folded over axes, a binary contraction
  * (`a` over its `batch`, `m` and `k` axes times `b` over `batch`, `k` and `n`, summed over `k`:
@@ -370,6 +384,8 @@ export type ScanStep =
       /** Outputs per thread along m and n (1 where that side has a single element). */
       readonly blockM: number;
       readonly blockN: number;
+      /** Terms and outputs a causal mask leaves unused (`scan-masks.ts`). */
+      readonly mask?: GemmMask;
     } & GemmOperands)
   | { readonly kind: 'scan'; readonly level: ScanLevel };
 

@@ -16,6 +16,7 @@ import { TesseraError, type Axis, type TensorType } from '../dsl/types.ts';
 import type { SizeExpr } from '../program/index.ts';
 import { subExprs, type KAxis, type KExpr, type KOutput, type NewBuffer, type ScanKernel, type ScanLevel, type ScanLocal, type ScanStep } from './kernel-ir.ts';
 import { axisEnv, axisIds, buildExpr, loadOf, lookup } from './lower-expr.ts';
+import { gemmMasks } from './scan-masks.ts';
 
 /** Where a scan's chunk tensors come from: a buffer of the enclosing program, or a local. */
 type Source = { readonly buffer: number; readonly type: TensorType };
@@ -198,9 +199,12 @@ class ScanBuilder {
           const expr = buildExpr(g, arg, names, leaf);
           const extent = otherSide.reduce<number | null>((p, a) => (p === null || this.bound(a) === null ? null : p * this.bound(a)!), 1);
           if (expr.k === 'load' || (extent !== null && extent <= otherBlock)) return expr;
-          const materialized = this.newLocal(g.nodes[arg]!.type);
-          steps.push({ kind: 'compute', local: materialized, value: build(arg) });
-          localOf.set(arg, materialized);
+          // A renamed tensor is stored once under its own names: every rename of it reads that local.
+          let stored = arg;
+          for (let n = g.nodes[stored]!; n.op === 'relabel' && new Set(n.names).size === n.names.length; n = g.nodes[stored]!) stored = n.arg;
+          const materialized = this.newLocal(g.nodes[stored]!.type);
+          steps.push({ kind: 'compute', local: materialized, value: build(stored) });
+          localOf.set(stored, materialized);
           return buildExpr(g, arg, names, leaf);
         };
         const a = operand(node.args[0]!, n, blockN);
@@ -260,7 +264,11 @@ class ScanBuilder {
       const value = build(id);
       return { local: carries[i]!, next: inPlace(value, carries[i]!, carries, this.locals[-carries[i]! - 1]!.axes) ? null : this.newLocal(g.nodes[id]!.type), value };
     });
-    return { level: { length: lengthOf(parent, scan), chunk: scan.chunk, size: scan.size, start, count, carries: carryInits, steps, ys, next }, carries };
+    const built: ScanLevel = { length: lengthOf(parent, scan), chunk: scan.chunk, size: scan.size, start, count, carries: carryInits, steps, ys, next };
+    // The products a causal mask leaves partly unused skip those terms and outputs.
+    const masks = gemmMasks(built, (local) => this.locals[-local - 1]!.axes);
+    const masked = steps.map((s) => (s.kind === 'gemm' && masks.has(s.local) ? { ...s, mask: masks.get(s.local)! } : s));
+    return { level: { ...built, steps: masked }, carries };
   }
 }
 

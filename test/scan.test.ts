@@ -14,8 +14,9 @@ import { fuseGraph } from '../compiler/index.ts';
 import { printFused } from '../compiler/kernel-ir-print.ts';
 import { parseGraph } from '../dsl/parse.ts';
 import { printGraph } from '../dsl/print.ts';
-import { f32, kernel } from '../dsl/kernel.ts';
-import { add, constant, expand, mul, sum } from '../dsl/ops.ts';
+import { f32, kernel, type Kernel } from '../dsl/kernel.ts';
+import type { Tensor } from '../dsl/tensor.ts';
+import { add, constant, contract, expand, ge, gt, iota, mul, rename, sum, where } from '../dsl/ops.ts';
 import { scan } from '../dsl/scan.ts';
 import type { HostTensor } from '../dsl/types.ts';
 import { interpretKernel } from '../interpreter/interpret.ts';
@@ -230,6 +231,26 @@ describe("the README's scan example", () => {
   });
 });
 
+/**
+ * Products a causal mask leaves partly unused (`compiler/scan-masks.ts`), anti-causal here (s ≥ t)
+ * so the `>=` forms run: `anti` reads x·xᵀ only where s ≥ t; `mixed` also where s > t, two
+ * different masks, so its x·xᵀ must compute every output.
+ */
+const maskedProducts = (name: string, strict: boolean) =>
+  kernel(name, { x: f32('b', 't', 'd'), v: f32('b', 't', 'e') }, ({ x, v }) => {
+    const { ys } = scan({ axis: 't', chunk: 8, xs: { x, v }, init: {} }, (c) => {
+      const [xc, vs] = [c['x']!, rename(c['v']!, { t: 's' })];
+      const xs = rename(xc, { t: 's' });
+      const [ti, si] = [iota(xc, 't'), iota(xs, 's')];
+      const scores = contract([xc, xs], ['b', 't', 's']);
+      const ahead = contract([where(ge(si, ti), mul(scores, 0.5), 0), vs], ['b', 't', 'e']);
+      const out: Record<string, Tensor> = { ahead };
+      if (strict) out['after'] = contract([where(gt(si, ti), scores, 0), vs], ['b', 't', 'e']);
+      return { carry: {}, ys: out };
+    });
+    return ys;
+  });
+
 describe('the scan kernel', () => {
   it('lowers a scan to one kernel: a workgroup per batch index, the state and a fold as locals, the output stored at the chunk', () => {
     const totals = kernel('chunk_totals', { x: f32('b', 't') }, ({ x }) => {
@@ -260,6 +281,22 @@ describe('the scan kernel', () => {
     );
   });
 
+  it('skips the terms and outputs of products a causal mask leaves unused', () => {
+    const gemms = (k: Kernel, sizes: Record<string, number>) => printFused(fuseGraph(k.trace({ sizes }))).split('\n').filter((l) => l.includes('= gemm '));
+    // GLA: q·kᵀ is read only where s ≤ t; the masked scores times the values need s ≤ t only.
+    const gla = gemms(linearAttentionKernel({ rule: 'gla', chunk: 16 }), { d: 8, e: 40 });
+    expect(gla.filter((l) => l.endsWith(' outputs n<=m'))).toHaveLength(1);
+    expect(gla.filter((l) => l.endsWith(' terms k<=m'))).toHaveLength(1);
+    expect(gla.filter((l) => / (terms|outputs) /.test(l))).toHaveLength(2);
+    // The delta rule's K·Kᵀ is read only strictly below the diagonal.
+    expect(gemms(linearAttentionKernel({ rule: 'delta', chunk: 16 }), { d: 8, e: 40 }).filter((l) => l.endsWith(' outputs n<m'))).toHaveLength(1);
+    const anti = gemms(maskedProducts('anti', false), { d: 5, e: 40 });
+    expect(anti.map((l) => l.replace(/^.* gemm .* a=.* b=.*?(( terms| outputs).*)?$/, '$1'))).toEqual([' outputs n>=m', ' terms k>=m']);
+    // Two masks read x·xᵀ: every output is computed; each masked product still skips terms.
+    const mixed = gemms(maskedProducts('mixed', true), { d: 5, e: 40 });
+    expect(mixed.map((l) => l.replace(/^.* gemm .* a=.* b=.*?(( terms| outputs).*)?$/, '$1'))).toEqual(['', ' terms k>=m', ' terms k>m']);
+  });
+
   it('compiles linear attention to one kernel whose scratch does not grow with the sequence', () => {
     const fused = printFused(fuseGraph(linearAttentionKernel({ rule: 'gated_delta', chunk: 16 }).trace({ sizes: { d: 8, e: 4 } })));
     expect(fused.match(/^scan /gm)).toHaveLength(1);
@@ -287,6 +324,12 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
     { rule: 'gated_delta', chunk: 16, t: 1, initial: true, d: 8, e: 5 },
     { rule: 'gla', chunk: 32, t: 40, initial: false, d: 33, e: 35 },
   ];
+  it('masked products (s ≥ t, s > t) with a partial last chunk and partial register blocks: the interpreter\'s numbers', async () => {
+    const x = { x: randomTensor([2, 21, 5], 61), v: randomTensor([2, 21, 40], 62) };
+    await expectMatchesInterpreter(gpu, maskedProducts('anti', false), x, {}, 2e-4, 2e-5);
+    await expectMatchesInterpreter(gpu, maskedProducts('mixed', true), x, {}, 2e-4, 2e-5);
+  });
+
   it("runs the README's example (no batch axes: one workgroup) as the interpreter does", async () => {
     const x = inputs('linear', 1, 1, 150, 4, 3, 9, true);
     const flat = (t: HostTensor, shape: number[]): HostTensor => ({ shape, data: t.data });

@@ -11,7 +11,7 @@
 import { reductionFold } from '../../dsl/reductions.ts';
 import type { DType } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
-import type { KAxis, KExpr, KernelIR, ScanKernel, ScanLevel } from '../kernel-ir.ts';
+import type { GemmMask, KAxis, KExpr, KernelIR, Relation, ScanKernel, ScanLevel } from '../kernel-ir.ts';
 import type { ElementwiseSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, type Emitted } from './core.ts';
@@ -105,21 +105,25 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
       { s: 'let', name: 'j0', value: `(blk % nt) * ${RN}u` },
       ...bind(step.batch, 'bb', 'gb'),
     ];
-    for (let i = 0; i < RM * RN; i++) block.push({ s: 'var', name: `gc${i}`, type: 'f32', value: '0.0f' });
+    const work: Stmt[] = [];
+    for (let i = 0; i < RM * RN; i++) work.push({ s: 'var', name: `gc${i}`, type: 'f32', value: '0.0f' });
     const inner: Stmt[] = [...bind(step.k, 'kk', 'gk')];
     for (let r = 0; r < RM; r++) inner.push({ s: 'var', name: `ga${r}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gi', value: `min(i0 + ${r}u, ${M} - 1u)` }, ...bind(step.m, 'gi', 'gm'), { s: 'assign', target: `ga${r}`, value: em.expr(step.a) }] });
     for (let c = 0; c < RN; c++) inner.push({ s: 'var', name: `gb${c}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gj', value: `min(j0 + ${c}u, ${N} - 1u)` }, ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: `gb${c}`, value: em.expr(step.b) }] });
     for (let r = 0; r < RM; r++) for (let c = 0; c < RN; c++) inner.push({ s: 'assign', target: `gc${r * RN + c}`, op: '+', value: `ga${r} * gb${c}` });
-    block.push(forRange('kk', K, inner));
+    work.push(termsLoop(step.mask?.terms, K, RM, RN, inner));
     for (let r = 0; r < RM; r++) {
       for (let c = 0; c < RN; c++) {
-        block.push({
+        work.push({
           s: 'if',
           cond: `i0 + ${r}u < ${M} && j0 + ${c}u < ${N}`,
           then: [{ s: 'let', name: 'gi', value: `i0 + ${r}u` }, { s: 'let', name: 'gj', value: `j0 + ${c}u` }, ...bind(step.m, 'gi', 'gm'), ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: word(step.local, flat(l.axes)), value: `bitcast<u32>(gc${r * RN + c})` }],
         });
       }
     }
+    // A block with no output the mask keeps is skipped whole.
+    const outputs = step.mask?.outputs;
+    block.push(...(outputs ? [{ s: 'if', cond: blockMeets(outputs, RM, RN), then: work } as const] : work));
     body.push(strided('blk', `${B} * mt * nt`, NT, block));
     return { s: 'block', body };
   };
@@ -172,4 +176,28 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
   }
   const workgroups: SizeExpr = k.parallel.length === 0 ? 1 : k.parallel.length === 1 ? k.parallel[0]!.size : { op: 'mul', args: k.parallel.map((a) => a.size) };
   return { module: em.module(NT, body), workgroups, em };
+}
+
+/**
+ * A register block's `kk` loop over `count` terms, restricted to those a causal mask keeps: with
+ * `k op side`, the block's rows `i0 ..< i0 + RM` (side m) or columns `j0 ..< j0 + RN` (side n)
+ * reach only the terms up to their last index or from their first.
+ */
+function termsLoop(terms: GemmMask['terms'], count: string, RM: number, RN: number, body: Stmt[]): Stmt {
+  if (!terms) return forRange('kk', count, body);
+  const [first, size] = terms.side === 'm' ? ['i0', RM] : ['j0', RN];
+  const last = `${first} + ${size - 1}u`;
+  const [from, to] = {
+    le: ['0u', `min(${count}, ${last} + 1u)`],
+    lt: ['0u', `min(${count}, ${last})`],
+    ge: [first, count],
+    gt: [`${first} + 1u`, count],
+  }[terms.op];
+  return { s: 'for', init: `var kk = ${from}`, cond: `kk < ${to}`, update: 'kk += 1u', body };
+}
+
+/** Whether block (i0, j0) of RM × RN outputs holds an element with `n op m`. */
+function blockMeets(op: Relation, RM: number, RN: number): string {
+  const [lastI, lastJ] = [`i0 + ${RM - 1}u`, `j0 + ${RN - 1}u`];
+  return { le: `j0 <= ${lastI}`, lt: `j0 < ${lastI}`, ge: `${lastJ} >= i0`, gt: `${lastJ} > i0` }[op];
 }
