@@ -14,7 +14,7 @@
  *
  * A pure function of the level; `lower-scan.ts` attaches the result to its gemm steps.
  */
-import { subExprs, type GemmMask, type KAxis, type KExpr, type Relation, type ScanLevel, type ScanStep } from './kernel-ir.ts';
+import { scanLevelExprs, subExprs, type GemmMask, type KAxis, type KExpr, type Relation, type ScanLevel } from './kernel-ir.ts';
 
 const FLIPPED: Record<Relation, Relation> = { le: 'ge', lt: 'gt', ge: 'le', gt: 'lt' };
 
@@ -86,16 +86,6 @@ function readMask(local: number, localAxes: readonly KAxis[], m: KAxis, n: KAxis
   return unmasked ? null : found;
 }
 
-/** Every expression a level evaluates, its nested levels' too. */
-function levelExprs(level: ScanLevel): KExpr[] {
-  return [...level.steps.flatMap(stepExprs), ...level.ys.map((y) => y.value), ...level.next.map((n) => n.value)];
-}
-
-function stepExprs(s: ScanStep): KExpr[] {
-  if (s.kind === 'scan') return levelExprs(s.level);
-  return s.kind === 'gemm' ? [s.a, s.b] : [s.value];
-}
-
 /**
  * The masks of a level's gemm steps (by local), given each local's axes. Only products over one
  * row, one column and one contracted axis are considered.
@@ -103,7 +93,8 @@ function stepExprs(s: ScanStep): KExpr[] {
 export function gemmMasks(level: ScanLevel, axesOf: (local: number) => readonly KAxis[]): Map<number, GemmMask> {
   const computed = new Map<number, { axes: readonly KAxis[]; value: KExpr }>();
   for (const s of level.steps) if (s.kind === 'compute') computed.set(s.local, { axes: axesOf(s.local), value: s.value });
-  const exprs = levelExprs(level);
+  // Every expression the level evaluates (its nested levels' and their initial states' too).
+  const exprs = scanLevelExprs(level);
   const masks = new Map<number, GemmMask>();
   for (const s of level.steps) {
     if (s.kind !== 'gemm' || s.m.length !== 1 || s.n.length !== 1 || s.k.length !== 1) continue;
