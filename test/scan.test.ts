@@ -28,6 +28,7 @@ import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
+import { run } from '../run.ts';
 
 const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 const goldenFiles = readdirSync(GOLDEN_DIR)
@@ -328,6 +329,18 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
     const x = { x: randomTensor([2, 21, 5], 61), v: randomTensor([2, 21, 40], 62) };
     await expectMatchesInterpreter(gpu, maskedProducts('anti', false), x, {}, 2e-4, 2e-5);
     await expectMatchesInterpreter(gpu, maskedProducts('mixed', true), x, {}, 2e-4, 2e-5);
+  });
+
+  it('a masked product skips the masked terms: an infinity there does not reach the result (README, Infinities and NaN)', async () => {
+    // v is +∞ at the first token: with s ≥ t only row t = 0 of the first chunk reads it.
+    const x = { x: randomTensor([1, 8, 5], 63), v: randomTensor([1, 8, 40], 64) };
+    (x.v.data as Float32Array).fill(Infinity, 0, 40);
+    const got = (await run(maskedProducts('anti', false), x, gpu))['ahead']!.data;
+    const want = interpretKernel(maskedProducts('anti', false), x, { precision: 'f64' })['ahead']!.data;
+    const rows = (data: ArrayLike<number>, finite: boolean) => Array.from({ length: 8 }, (_, t) => Array.from(data).slice(t * 40, t * 40 + 40).every((v) => Number.isFinite(v) === finite));
+    // The interpreter's 0 · ∞ gives NaN in every later row; the kernel never forms those terms.
+    expect(rows(want, false)).toEqual(Array(8).fill(true));
+    expect(rows(got, true)).toEqual([false, ...Array(7).fill(true)]);
   });
 
   it("runs the README's example (no batch axes: one workgroup) as the interpreter does", async () => {

@@ -107,11 +107,17 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
     ];
     const work: Stmt[] = [];
     for (let i = 0; i < RM * RN; i++) work.push({ s: 'var', name: `gc${i}`, type: 'f32', value: '0.0f' });
-    const inner: Stmt[] = [...bind(step.k, 'kk', 'gk')];
-    for (let r = 0; r < RM; r++) inner.push({ s: 'var', name: `ga${r}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gi', value: `min(i0 + ${r}u, ${M} - 1u)` }, ...bind(step.m, 'gi', 'gm'), { s: 'assign', target: `ga${r}`, value: em.expr(step.a) }] });
-    for (let c = 0; c < RN; c++) inner.push({ s: 'var', name: `gb${c}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gj', value: `min(j0 + ${c}u, ${N} - 1u)` }, ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: `gb${c}`, value: em.expr(step.b) }] });
-    for (let r = 0; r < RM; r++) for (let c = 0; c < RN; c++) inner.push({ s: 'assign', target: `gc${r * RN + c}`, op: '+', value: `ga${r} * gb${c}` });
-    work.push(termsLoop(step.mask?.terms, K, RM, RN, inner));
+    const loads: Stmt[] = [...bind(step.k, 'kk', 'gk')];
+    for (let r = 0; r < RM; r++) loads.push({ s: 'var', name: `ga${r}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gi', value: `min(i0 + ${r}u, ${M} - 1u)` }, ...bind(step.m, 'gi', 'gm'), { s: 'assign', target: `ga${r}`, value: em.expr(step.a) }] });
+    for (let c = 0; c < RN; c++) loads.push({ s: 'var', name: `gb${c}`, type: 'f32' }, { s: 'block', body: [{ s: 'let', name: 'gj', value: `min(j0 + ${c}u, ${N} - 1u)` }, ...bind(step.n, 'gj', 'gn'), { s: 'assign', target: `gb${c}`, value: em.expr(step.b) }] });
+    const fmas = (kept: ((r: number, c: number) => string) | null): Stmt[] => {
+      const out: Stmt[] = [];
+      for (let r = 0; r < RM; r++) {
+        for (let c = 0; c < RN; c++) out.push({ s: 'assign', target: `gc${r * RN + c}`, op: '+', value: kept ? `select(0.0f, ga${r} * gb${c}, ${kept(r, c)})` : `ga${r} * gb${c}` });
+      }
+      return out;
+    };
+    work.push(...termsLoops(step.mask?.terms, K, RM, RN, loads, fmas));
     for (let r = 0; r < RM; r++) {
       for (let c = 0; c < RN; c++) {
         work.push({
@@ -179,22 +185,33 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
 }
 
 /**
- * A register block's `kk` loop over `count` terms, restricted to those a causal mask keeps: with
+ * A register block's `kk` loops over `count` terms, restricted to those a causal mask keeps. With
  * `k op side`, the block's rows `i0 ..< i0 + RM` (side m) or columns `j0 ..< j0 + RN` (side n)
- * reach only the terms up to their last index or from their first.
+ * share a run of terms every one of them keeps (plain multiply-adds) beside a diagonal strip of
+ * at most RM (or RN) terms where each row keeps its own, guarded per row; the terms no row keeps
+ * are never formed. Guarding the strip makes a masked term absent whatever the blocking, so a ±∞
+ * or NaN in the other operand at a masked position never reaches the result.
  */
-function termsLoop(terms: GemmMask['terms'], count: string, RM: number, RN: number, body: Stmt[]): Stmt {
-  if (!terms) return forRange('kk', count, body);
+function termsLoops(terms: GemmMask['terms'], count: string, RM: number, RN: number, loads: Stmt[], fmas: (kept: ((r: number, c: number) => string) | null) => Stmt[]): Stmt[] {
+  const loop = (from: string, to: string, body: Stmt[]): Stmt => ({ s: 'for', init: `var kk = ${from}`, cond: `kk < ${to}`, update: 'kk += 1u', body });
+  if (!terms) return [loop('0u', count, [...loads, ...fmas(null)])];
   const [first, size] = terms.side === 'm' ? ['i0', RM] : ['j0', RN];
   const last = `${first} + ${size - 1}u`;
-  const [from, to] = {
-    le: ['0u', `min(${count}, ${last} + 1u)`],
-    lt: ['0u', `min(${count}, ${last})`],
-    ge: [first, count],
-    gt: [`${first} + 1u`, count],
-  }[terms.op];
-  return { s: 'for', init: `var kk = ${from}`, cond: `kk < ${to}`, update: 'kk += 1u', body };
+  const strip = fmas((r, c) => `kk ${RELATION_WGSL[terms.op]} ${first} + ${terms.side === 'm' ? r : c}u`);
+  const capped = (to: string) => `min(${count}, ${to})`;
+  switch (terms.op) {
+    case 'le':
+      return [loop('0u', capped(first), [...loads, ...fmas(null)]), loop(first, capped(`${last} + 1u`), [...loads, ...strip])];
+    case 'lt':
+      return [loop('0u', capped(first), [...loads, ...fmas(null)]), loop(first, capped(last), [...loads, ...strip])];
+    case 'ge':
+      return [loop(first, capped(last), [...loads, ...strip]), loop(capped(last), count, [...loads, ...fmas(null)])];
+    case 'gt':
+      return [loop(`${first} + 1u`, capped(`${last} + 1u`), [...loads, ...strip]), loop(capped(`${last} + 1u`), count, [...loads, ...fmas(null)])];
+  }
 }
+
+const RELATION_WGSL: Record<Relation, string> = { le: '<=', lt: '<', ge: '>=', gt: '>' };
 
 /** Whether block (i0, j0) of RM × RN outputs holds an element with `n op m`. */
 function blockMeets(op: Relation, RM: number, RN: number): string {
