@@ -4,7 +4,7 @@
  */
 import { formatSize } from '../dsl/types.ts';
 import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
-import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit, type ScanLevel, type GemmMask } from './kernel-ir.ts';
+import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit, type ScanLevel, type GemmMask, RELATION_SYMBOL } from './kernel-ir.ts';
 
 /** A size expression as printed: `n`, `ceil(n/4096)`, `min(a, b)`, `a*b`, `a+b`. */
 export function formatSizeExpr(e: SizeExpr): string {
@@ -130,13 +130,11 @@ function printKernel(k: KernelIR): string {
   }
 }
 
-const RELATION_TEXT = { le: '<=', lt: '<', ge: '>=', gt: '>' } as const;
-
 /** A scan product's mask: ` terms k<=m` (the terms it needs), ` outputs n<=m` (those it computes). */
 function maskText(mask: GemmMask | undefined): string {
   if (!mask) return '';
-  const terms = mask.terms ? ` terms k${RELATION_TEXT[mask.terms.op]}${mask.terms.side}` : '';
-  return `${terms}${mask.outputs ? ` outputs n${RELATION_TEXT[mask.outputs]}m` : ''}`;
+  const terms = mask.terms ? ` terms k${RELATION_SYMBOL[mask.terms.op]}${mask.terms.side}` : '';
+  return `${terms}${mask.outputs ? ` outputs n${RELATION_SYMBOL[mask.outputs]}m` : ''}`;
 }
 
 /** A scan level as indented lines: its loop, state, steps, outputs and next state. */

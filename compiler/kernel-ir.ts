@@ -359,6 +359,9 @@ export interface ScanLevel {
 /** An index comparison `p op q` (a causal mask's). */
 export type Relation = 'le' | 'lt' | 'ge' | 'gt';
 
+/** Each relation as its operator (in WGSL and in printed IR alike). */
+export const RELATION_SYMBOL: Readonly<Record<Relation, string>> = { le: '<=', lt: '<', ge: '>=', gt: '>' };
+
 /**
  * What a scan level's product may skip because a causal mask leaves it unused (`scan-masks.ts`);
  * its sides are `m` and `n`.

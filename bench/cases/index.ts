@@ -55,9 +55,9 @@ const ROUTING_CASES = [
 /**
  * Recurrent attention (`--filter recurrent`), gla and gated_delta at T = 1024 and 8192, each
  * followed by tessera's causal flash attention at the same T (its own case: another function,
- * another reference). Measured on lavapipe with 2 busy cores (load 3–4.5): a T = 1024 run takes
- * 0.1–0.45 s, a T = 8192 run 1.3–1.4 s (gla), 4–6 s (gated_delta) and ~8 s (flash, whose float64
- * reference alone takes ~45 s), so T = 8192 gets 3 runs; the whole family takes about 3½ minutes.
+ * another reference). On lavapipe (2 cores) the slowest run of a T = 8192 case is a peer's: ~2.5 s
+ * (TF.js) and ~4 s (jax-js) for gated_delta, ~7 s for flash (whose float64 reference alone takes
+ * ~40 s), so T = 8192 gets 3 runs; the whole family takes about 2½ minutes (17:14 UTC, 2 Dec).
  */
 const RECURRENT_CASES: readonly RegisteredCase[] = [1024, 8192].flatMap((t) => {
   const counts = t <= 1024 ? { warmup: 1, runs: 5 } : { warmup: 1, runs: 3 };

@@ -11,7 +11,7 @@
 import { reductionFold } from '../../dsl/reductions.ts';
 import type { DType } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
-import type { GemmMask, KAxis, KExpr, KernelIR, Relation, ScanKernel, ScanLevel } from '../kernel-ir.ts';
+import { RELATION_SYMBOL, type GemmMask, type KAxis, type KExpr, type KernelIR, type Relation, type ScanKernel, type ScanLevel } from '../kernel-ir.ts';
 import type { ElementwiseSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, type Emitted } from './core.ts';
@@ -197,7 +197,7 @@ function termsLoops(terms: GemmMask['terms'], count: string, RM: number, RN: num
   if (!terms) return [loop('0u', count, [...loads, ...fmas(null)])];
   const [first, size] = terms.side === 'm' ? ['i0', RM] : ['j0', RN];
   const last = `${first} + ${size - 1}u`;
-  const strip = fmas((r, c) => `kk ${RELATION_WGSL[terms.op]} ${first} + ${terms.side === 'm' ? r : c}u`);
+  const strip = fmas((r, c) => `kk ${RELATION_SYMBOL[terms.op]} ${first} + ${terms.side === 'm' ? r : c}u`);
   const capped = (to: string) => `min(${count}, ${to})`;
   switch (terms.op) {
     case 'le':
@@ -210,8 +210,6 @@ function termsLoops(terms: GemmMask['terms'], count: string, RM: number, RN: num
       return [loop(`${first} + 1u`, capped(`${last} + 1u`), [...loads, ...strip]), loop(capped(`${last} + 1u`), count, [...loads, ...fmas(null)])];
   }
 }
-
-const RELATION_WGSL: Record<Relation, string> = { le: '<=', lt: '<', ge: '>=', gt: '>' };
 
 /** Whether block (i0, j0) of RM × RN outputs holds an element with `n op m`. */
 function blockMeets(op: Relation, RM: number, RN: number): string {
