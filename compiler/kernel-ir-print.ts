@@ -109,7 +109,7 @@ function printKernel(k: KernelIR): string {
     case 'scan':
       return [
         `${head} parallel${axesText(k.parallel)} scratch b${k.scratch.buffer} x${JSON.stringify(k.perWorkgroup)}${k.results.length > 0 ? ` results ${k.results.map((r) => `b${r.buffer}`).join(', ')}` : ''}`,
-        ...k.locals.map((l) => `  ${bufferName(l.id)} ${l.dtype}${axesText(l.axes)}`),
+        ...k.locals.map((l) => `  ${bufferName(l.id)} ${l.dtype}${axesText(l.axes)}${l.workgroup ? ' workgroup' : ''}`),
         ...printScanLevel(k.root, '  '),
         ...k.finals.map((x) => `  final ${bufferName(x.local)} -> b${x.out.buffer}`),
       ].join('\n');

@@ -328,6 +328,8 @@ export interface ScanLocal {
   /** Its elements' upper bound (a chunk-length axis counts as its chunk) and its offset in a workgroup's scratch. */
   readonly capacity: SizeExpr;
   readonly offset: SizeExpr;
+  /** Held in workgroup memory (a state of static size; see `lower-scan.ts`), not in the scratch. */
+  readonly workgroup?: boolean;
 }
 
 /**

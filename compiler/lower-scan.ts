@@ -5,7 +5,8 @@
  * that the body never mixes (sums, renames, gathers or scans along) — batch and heads for
  * recurrent attention — so each workgroup runs the whole recurrence of one (batch, head) on its
  * own. Inside, the body's tensors lose those axes and become *locals*: per-workgroup regions of one
- * scratch buffer, sized by the chunk (never by the sequence). Every reduction and contraction of
+ * scratch buffer, sized by the chunk (never by the sequence), or for a state of static size that
+ * fits, workgroup memory. Every reduction and contraction of
  * the body is a step that computes a local; elementwise work is inlined into the steps that read
  * it; a nested scan is a nested loop; the state is a local that the next state is copied into once
  * a chunk's steps are done. Chunk tensors are read from the scanned tensors in place, at the
@@ -60,6 +61,14 @@ function mixedAxes(graph: Graph, into: Set<string> = new Set()): Set<string> {
   return into;
 }
 
+/**
+ * Words of workgroup memory for states: WebGPU's guaranteed `maxComputeWorkgroupStorageSize`
+ * (16 KiB), so a program compiled for one device runs on any. A state that fits (D = Dv = 64 in f32
+ * exactly does) stays on chip across chunks; the chunk's other locals, sized by the chunk, go to the
+ * scratch buffer.
+ */
+const WORKGROUP_STATE_WORDS = 16384 / 4;
+
 class ScanBuilder {
   readonly kaxis = axisIds();
   readonly locals: ScanLocal[] = [];
@@ -74,7 +83,14 @@ class ScanBuilder {
     return type.axes.filter((a) => !this.parallel.has(a.name)).map(this.kaxis);
   }
 
-  newLocal(type: TensorType): number {
+  /** Words of workgroup memory the states placed there take so far (`WORKGROUP_STATE_WORDS`). */
+  #workgroupWords = 0;
+
+  /**
+   * A new local for a tensor of `type`. A state (`state`) of static size goes to workgroup memory
+   * while the states there fit `WORKGROUP_STATE_WORDS`; every other local to the scratch buffer.
+   */
+  newLocal(type: TensorType, state = false): number {
     const axes = this.localAxes(type);
     const bound = (a: KAxis): SizeExpr => (typeof a.size === 'string' && this.chunkBounds.has(a.size) ? this.chunkBounds.get(a.size)! : a.size);
     const factors = axes.map(bound);
@@ -82,6 +98,11 @@ class ScanBuilder {
     const rest = factors.filter((f) => typeof f !== 'number');
     const capacity: SizeExpr = rest.length === 0 ? fixed : { op: 'mul', args: fixed === 1 ? rest : [fixed, ...rest] };
     const id = -(this.locals.length + 1);
+    if (state && typeof capacity === 'number' && this.#workgroupWords + capacity <= WORKGROUP_STATE_WORDS) {
+      this.#workgroupWords += capacity;
+      this.locals.push({ id, dtype: type.dtype, axes, capacity, offset: 0, workgroup: true });
+      return id;
+    }
     this.locals.push({ id, dtype: type.dtype, axes, capacity, offset: this.#offset });
     const o = this.#offset;
     this.#offset = typeof o === 'number' && typeof capacity === 'number' ? o + capacity : o === 0 ? capacity : { op: 'add', args: [o, capacity] };
@@ -148,7 +169,7 @@ class ScanBuilder {
     const start = `scan_start${depth}`;
     const count = `scan_count${depth}`;
     const scanAxis = this.kaxis({ name: scan.axis, size: scan.size }).id;
-    const carries = scan.init.map((init) => this.newLocal(parent.nodes[init]!.type));
+    const carries = scan.init.map((init) => this.newLocal(parent.nodes[init]!.type, true));
     const carryInits = scan.init.map((init, i) => ({ local: carries[i]!, init: outer(init, this.env([parent.nodes[init]!.type])) }));
     const localOf = new Map<number, number>();
     const steps: ScanStep[] = [];

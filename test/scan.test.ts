@@ -253,7 +253,7 @@ const maskedProducts = (name: string, strict: boolean) =>
   });
 
 describe('the scan kernel', () => {
-  it('lowers a scan to one kernel: a workgroup per batch index, the state and a fold as locals, the output stored at the chunk', () => {
+  it('lowers a scan to one kernel: a workgroup per batch index, the state in workgroup memory and a fold in the scratch, the output stored at the chunk', () => {
     const totals = kernel('chunk_totals', { x: f32('b', 't') }, ({ x }) => {
       const { carry, ys } = scan({ axis: 't', chunk: 4, xs: { x }, init: { total: expand(constant(0, 'f32'), [{ name: 'b', size: 'b' }]) } }, (c, { total }) => ({
         carry: { total: add(total, sum(c.x, 't')) },
@@ -266,9 +266,10 @@ describe('the scan kernel', () => {
         'b0 input f32[b:b, t:t] "input \'x\'"',
         'b1 output f32[b:b] "output \'total\'"',
         'b2 output f32[b:b, t:t] "output \'y\'"',
-        'b3 temp u32[] x{"op":"mul","args":["b",2]} "%3 scan scratch"',
-        'scan %3 scan -> b1 f32[a0=b:b] parallel[a0=b:b] scratch b3 x2 results b1, b2',
-        '  l1 f32[]',
+        'b3 temp u32[] x{"op":"mul","args":["b",1]} "%3 scan scratch"',
+        'scan %3 scan -> b1 f32[a0=b:b] parallel[a0=b:b] scratch b3 x1 results b1, b2',
+        // The state stays in workgroup memory; the fold goes to the scratch.
+        '  l1 f32[] workgroup',
         '  l2 f32[]',
         '  scan t by 4 (t.chunk) {',
         '    state l1 = id(0:f32)',
@@ -306,6 +307,10 @@ describe('the scan kernel', () => {
     expect(buffers.slice(5, 7)).toEqual(['b5 output f32[b:b, h:h, e:4, d:8] "output \'s_final\'"', 'b6 output f32[b:b, h:h, t:t, e:4] "output \'o\'"']);
     expect(buffers[7]).toMatch(/^b7 temp u32\[\] x\{"op":"mul","args":\[\{"op":"mul","args":\["b","h"\]\},\d+\]\} "%8 scan scratch"$/);
     expect(buffers).toHaveLength(8);
+    // The state (4 × 8 words) stays in workgroup memory; one past WebGPU's guaranteed 16 KiB does not.
+    expect(fused).toMatch(/^ {2}l1 f32\[a3=e:4, a4=d:8\] workgroup$/m);
+    const wide = printFused(fuseGraph(linearAttentionKernel({ rule: 'gated_delta', chunk: 16 }).trace({ sizes: { d: 65, e: 64 } })));
+    expect(wide).toMatch(/^ {2}l1 f32\[a3=e:64, a4=d:65\]$/m);
     expect(fused).toMatch(/^ {2}scan t by 16 \(t\.chunk\) \{$/m);
     // The delta rule's UT system is solved by products (no row-by-row scan inside the chunk).
     expect(fused).not.toMatch(/^ {4}scan /m);
@@ -324,6 +329,8 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
     { rule: 'gla', chunk: 16, t: 65, initial: true, d: 8, e: 5 },
     { rule: 'gated_delta', chunk: 16, t: 1, initial: true, d: 8, e: 5 },
     { rule: 'gla', chunk: 32, t: 40, initial: false, d: 33, e: 35 },
+    // A state of 65 × 65 words is past 16 KiB: it is kept in the scratch buffer instead.
+    { rule: 'linear', chunk: 4, t: 9, initial: true, d: 65, e: 65 },
   ];
   it('masked products (s ≥ t, s > t) with a partial last chunk and partial register blocks: the interpreter\'s numbers', async () => {
     const x = { x: randomTensor([2, 21, 5], 61), v: randomTensor([2, 21, 40], 62) };

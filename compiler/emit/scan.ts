@@ -1,7 +1,8 @@
 /**
  * The scan kernel (`ScanKernel`, built by `lower-scan.ts`): one workgroup per index of the parallel
  * axes runs the whole recurrence. Its locals live in the workgroup's region of the scratch buffer
- * (u32 words; f32 values as their bits), at fixed offsets. Each scan level is a loop over chunks:
+ * (u32 words; f32 values as their bits), at fixed offsets, or, for states marked `workgroup`, in a
+ * workgroup array each (every barrier is then a storage and a workgroup barrier). Each scan level is a loop over chunks:
  * every step spreads its local's elements over the threads (a reduction folds its axes per
  * element, as the `thread` reduce strategy does), then a storage barrier; the chunk's outputs are
  * stored at the chunk's offset; the next state is computed beside the state and copied over it
@@ -18,11 +19,13 @@ import { Emitter, type Emitted } from './core.ts';
 import { accumulator } from './reduce.ts';
 import { forRange, strided } from './loops.ts';
 
-const BARRIER: Stmt = { s: 'barrier', storage: true };
-
 export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Emitted {
   const NT = s.workgroupSize;
   const scr = em.buffer(k.scratch.buffer);
+  // States in workgroup memory are published by a workgroup barrier, the scratch by a storage one.
+  const onChip = k.locals.filter((l) => l.workgroup);
+  const storage: Stmt = { s: 'barrier', storage: true };
+  const BARRIER: Stmt = onChip.length > 0 ? { s: 'block', body: [storage, { s: 'barrier' }] } : storage;
   const sizeExpr = (e: SizeExpr): string => {
     if (typeof e === 'number') return `${e}u`;
     if (typeof e === 'string') return em.size(e);
@@ -42,7 +45,7 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
   };
   const localOf = (id: number) => k.locals[-id - 1]!;
   /** The scratch word of local `id` at a flat offset within it. */
-  const word = (id: number, offset: string) => `${scr}[wbase + ${sizeExpr(localOf(id).offset)} + ${offset}]`;
+  const word = (id: number, offset: string) => (localOf(id).workgroup ? `${onChipName(id)}[${offset}]` : `${scr}[wbase + ${sizeExpr(localOf(id).offset)} + ${offset}]`);
   em.localAt = (buffer, axes) => {
     const w = word(buffer, em.offset(axes));
     const d = localOf(buffer).dtype;
@@ -181,8 +184,12 @@ export function emitScan(k: ScanKernel, s: ElementwiseSchedule, em: Emitter): Em
     body.push(overElements(l.axes, 'f', [{ s: 'assign', target: em.at(f.out.buffer, at), value: em.localAt!(f.local, l.axes.map((a) => ({ size: a.size, index: a.id }))) }]));
   }
   const workgroups: SizeExpr = k.parallel.length === 0 ? 1 : k.parallel.length === 1 ? k.parallel[0]!.size : { op: 'mul', args: k.parallel.map((a) => a.size) };
-  return { module: em.module(NT, body), workgroups, em };
+  const workgroupVars = onChip.map((l) => ({ name: onChipName(l.id), type: `array<u32, ${sizeExpr(l.capacity).replace(/u$/, '')}>` }));
+  return { module: em.module(NT, body, workgroupVars), workgroups, em };
 }
+
+/** The workgroup array holding on-chip local `id`. */
+const onChipName = (id: number) => `state${-id}`;
 
 /**
  * A register block's `kk` loops over `count` terms, restricted to those a causal mask keeps. With
