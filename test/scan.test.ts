@@ -350,6 +350,26 @@ describeGPU('recurrent attention on WebGPU', (gpu) => {
     expect(rows(got, true)).toEqual([false, ...Array(7).fill(true)]);
   });
 
+  it("Titans' MLP memory with states split between workgroup memory and the scratch: the interpreter's numbers", async () => {
+    // Four 40 × 40 states: the weights fit 16 KiB of workgroup memory, the momenta go to the scratch.
+    const titans = titansMemoryKernel({ memory: 'mlp', chunk: 2 });
+    const fused = printFused(fuseGraph(titans.trace({ sizes: { d: 40, e: 40, f: 40 } })));
+    // l1..l4 are the states W1, W2, S1, S2.
+    expect(fused.split('\n').filter((l) => /^ {2}l[1-4] /.test(l))).toEqual(['  l1 f32[a3=f:40, a4=d:40] workgroup', '  l2 f32[a5=e:40, a3=f:40] workgroup', '  l3 f32[a3=f:40, a4=d:40]', '  l4 f32[a5=e:40, a3=f:40]']);
+    const [b, h, t] = [1, 2, 5];
+    const x: Record<string, HostTensor> = {
+      q: randomTensor([b, h, t, 40], 71),
+      k: randomTensor([b, h, t, 40], 72),
+      v: randomTensor([b, h, t, 40], 73),
+      theta: randomTensor([b, h, t], 74, 0, 0.1),
+      eta: randomTensor([b, h, t], 75, 0.5, 0.9),
+      alpha: randomTensor([b, h, t], 76, 0, 0.1),
+      w1: randomTensor([h, 40, 40], 77, -0.2, 0.2),
+      w2: randomTensor([h, 40, 40], 78, -0.2, 0.2),
+    };
+    await expectMatchesInterpreter(gpu, titans, x, {}, 2e-4, 2e-5);
+  });
+
   it("runs the README's example (no batch axes: one workgroup) as the interpreter does", async () => {
     const x = inputs('linear', 1, 1, 150, 4, 3, 9, true);
     const flat = (t: HostTensor, shape: number[]): HostTensor => ({ shape, data: t.data });
