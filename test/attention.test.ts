@@ -10,9 +10,7 @@
  *   ever allocated (the runtime's allocation record);
  * - exact error messages for bad configurations and inputs.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { add, attention, einsum, eq, f32, gather, gt, ge, iota, kernel, mod, mul, ne, or, sizeOf, softmax, sub, toF32, where, compileFor, createCpuBackend, interpretKernel, run } from '../index.ts';
 import type { Backend, HostTensor, Kernel, Program } from '../index.ts';
@@ -21,12 +19,9 @@ import { prepareGolden } from './golden/cases.ts';
 import { flashDispatches, random, randomTensor } from './helpers.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
-import { expectGoldenFile } from './golden/expect.ts';
+import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
-const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
-const goldenFiles = readdirSync(GOLDEN_DIR)
-  .filter((f) => f.startsWith('attention_') && f.endsWith('.json'))
-  .sort();
+const goldenFiles = goldenFilesMatching(/^attention_/);
 
 const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
 const F32: Tolerance = { rtol: 2e-4, atol: 2e-5 };

@@ -8,9 +8,6 @@
  * attention under the equivalent mask; the plain segment reductions; and the errors for a bad
  * adjacency, on both backends.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { compile, createCpuBackend, interpretKernel, run, type HostTensor } from '../index.ts';
 import { attentionKernel } from '../kernels/attention.ts';
@@ -23,19 +20,11 @@ import { seededRandom } from '../bench/random.ts';
 import { gatv2 } from '../examples/graph-attention.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
-import { type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
-import type { Backend } from '../index.ts';
-import { expectGoldenFile } from './golden/expect.ts';
+import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
-const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
-const files = readdirSync(GOLDEN_DIR)
-  .filter((f) => f.startsWith('graph_attention_') && f.endsWith('.json'))
-  .sort();
+const files = goldenFilesMatching(/^graph_attention_/);
 
-async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
-  await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance);
-}
 
 // ---- graphs ------------------------------------------------------------------------------------
 
@@ -157,7 +146,7 @@ describe('graph attention', () => {
   it('finds the four golden files', () => {
     expect(files).toEqual(['graph_attention_bipartite_bias.json', 'graph_attention_dot.json', 'graph_attention_gat.json', 'graph_attention_power_law.json']);
   });
-  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGolden(file, null, { rtol: 1e-9, atol: 1e-12 }));
+  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGoldenFile(GOLDEN_DIR, file, null, { rtol: 1e-9, atol: 1e-12 }));
 
   for (const c of CASES) {
     it(`the interpreter equals the definition: ${c.name}`, () => {
@@ -338,7 +327,7 @@ describe('adjacency errors', () => {
 });
 
 describeGPU('graph attention on WebGPU', (gpu) => {
-  for (const file of files) it(`golden ${file}`, () => expectGolden(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+  for (const file of files) it(`golden ${file}`, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 
   for (const c of CASES) {
     it(`the fused kernel equals the interpreter: ${c.name}`, async () => {

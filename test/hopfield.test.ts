@@ -4,9 +4,6 @@
  * GPU program against the interpreter at a shape that is not a multiple of any tile, and that the
  * compiler fused the update (inside the loop) and the read-out into flash kernels.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compileFor, interpretKernel, run } from '../index.ts';
 import type { Backend } from '../index.ts';
@@ -14,12 +11,9 @@ import { hopfieldKernel } from '../kernels/hopfield.ts';
 import { flashDispatches, randomTensor } from './helpers.ts';
 import { compareToGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
-import { expectGoldenFile } from './golden/expect.ts';
+import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
-const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
-const goldenFiles = readdirSync(GOLDEN_DIR)
-  .filter((f) => f.startsWith('hopfield_') && f.endsWith('.json'))
-  .sort();
+const goldenFiles = goldenFilesMatching(/^hopfield_/);
 
 const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
 const F32: Tolerance = { rtol: 2e-4, atol: 2e-5 };

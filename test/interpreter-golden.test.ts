@@ -7,22 +7,18 @@
  * so with the kinds' own suites (attention, hopfield, simplicial, graph, scan, routing) every
  * golden file is checked on WebGPU by `npm test`.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { interpretKernel, type Precision } from '../interpreter/interpret.ts';
 import { einsumKernel } from '../kernels/einsum.ts';
 import { prepareGolden } from './golden/cases.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
-import { expectGoldenFile } from './golden/expect.ts';
+import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 import { describeGPU } from './gpu.ts';
 
-const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
-const einsumFiles = readdirSync(GOLDEN_DIR)
-  .filter((f) => f.startsWith('einsum_') && f.endsWith('.json'))
-  .sort();
+const einsumFiles = goldenFilesMatching(/^einsum_/);
 
 const TOLERANCE: Record<Precision, Tolerance> = {
   f64: { rtol: 1e-9, atol: 1e-12 },
@@ -58,9 +54,7 @@ describe('einsum golden cases', () => {
   }
 });
 
-const routingFiles = readdirSync(GOLDEN_DIR)
-  .filter((f) => /^(efficient_vector|generative_matrix)_routing_\d+\.json$/.test(f))
-  .sort();
+const routingFiles = goldenFilesMatching(/^(efficient_vector|generative_matrix)_routing_\d+\.json$/);
 
 describe('routing golden cases in f32 mode', () => {
   it('finds the copied golden files', () => {

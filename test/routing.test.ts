@@ -6,7 +6,7 @@
  * user's own routing variant on WebGPU against the interpreter; the README's snippet; and the exact
  * error for each bad configuration.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -24,12 +24,10 @@ import { prepareGolden, runGolden } from './golden/cases.ts';
 import { compareToGolden, loadGolden, type GoldenCase, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
 import { random, randomTensor } from './helpers.ts';
+import { GOLDEN_DIR, goldenFilesMatching } from './golden/expect.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const GOLDEN_DIR = join(HERE, 'golden');
-const goldenFiles = readdirSync(GOLDEN_DIR)
-  .filter((f) => /^(efficient_vector|generative_matrix)_routing_\d+\.json$/.test(f))
-  .sort();
+const goldenFiles = goldenFilesMatching(/^(efficient_vector|generative_matrix)_routing_\d+\.json$/);
 
 const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
 const F32: Tolerance = { rtol: 2e-4, atol: 2e-5 };

@@ -6,9 +6,6 @@
  * interpreter on WebGPU; and the compiled program holding no tensor that grows with the sequence
  * beyond the inputs and outputs.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { fuseGraph } from '../compiler/index.ts';
 import { printFused } from '../compiler/kernel-ir-print.ts';
@@ -23,17 +20,13 @@ import { interpretKernel } from '../interpreter/interpret.ts';
 import { linearAttentionKernel, type LinearAttentionRule } from '../kernels/linear-attention.ts';
 import { titansMemoryKernel } from '../kernels/titans.ts';
 import { linearAttention } from '../examples/linear-attention.ts';
-import { prepareGolden, runGolden } from './golden/cases.ts';
-import { compareToGolden, loadGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
 import { run } from '../run.ts';
+import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
-const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
-const goldenFiles = readdirSync(GOLDEN_DIR)
-  .filter((f) => /^(linear_attention|titans)_.*\.json$/.test(f))
-  .sort();
+const goldenFiles = goldenFilesMatching(/^(linear_attention|titans)_/);
 
 /**
  * Sums over chunks: the state is the total so far; each output y_t is the total of the chunks
@@ -208,17 +201,9 @@ describe('linear attention: chunked equals token by token (float64 interpreter)'
   });
 });
 
-async function expectGolden(file: string, backend: Parameters<typeof runGolden>[1], tolerance: Tolerance): Promise<void> {
-  const golden = loadGolden(join(GOLDEN_DIR, file));
-  const results = await runGolden(prepareGolden(golden)!, backend);
-  for (const name of Object.keys(golden.outputs)) {
-    expect(compareToGolden(results[name]!, golden.outputs[name]!, tolerance).detail, `${file} ${name}`).toBe(`within rtol ${tolerance.rtol}, atol ${tolerance.atol}`);
-  }
-}
-
 describe('recurrent golden files on the float64 interpreter', () => {
   it('finds the eight files', () => expect(goldenFiles).toHaveLength(8));
-  for (const file of goldenFiles) it(file, () => expectGolden(file, null, { rtol: 1e-9, atol: 1e-12 }));
+  for (const file of goldenFiles) it(file, () => expectGoldenFile(GOLDEN_DIR, file, null, { rtol: 1e-9, atol: 1e-12 }));
 });
 
 describe("the README's scan example", () => {
@@ -318,7 +303,7 @@ describe('the scan kernel', () => {
 });
 
 describeGPU('recurrent attention on WebGPU', (gpu) => {
-  for (const file of goldenFiles) it(`golden ${file}`, () => expectGolden(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+  for (const file of goldenFiles) it(`golden ${file}`, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 
   // Beside the golden files (every rule, Titans' memories): other chunks, batch × heads, a partial
   // last chunk, a decode step (T = 1) from a given state, and head dims of 33 and 35, whose

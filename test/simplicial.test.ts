@@ -6,9 +6,6 @@
  * schedules, and a user's own einsum-written variant with rows that allow nothing; the compiled
  * program holds no tensor over the pairs; and the errors for bad windows.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { simplicialAttentionKernel } from '../kernels/index.ts';
 import { fuseGraph } from '../compiler/index.ts';
@@ -19,26 +16,18 @@ import { and, gt, iota, logsumexp, mul, softmax, where } from '../dsl/ops.ts';
 import type { HostTensor } from '../dsl/types.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
-import { type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
-import type { Backend } from '../index.ts';
-import { expectGoldenFile } from './golden/expect.ts';
+import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
-const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'golden');
-const files = readdirSync(GOLDEN_DIR)
-  .filter((f) => f.startsWith('simplicial_attention_') && f.endsWith('.json'))
-  .sort();
+const files = goldenFilesMatching(/^simplicial_attention_/);
 
-async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
-  await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance);
-}
 
 describe('2-simplicial attention', () => {
   it('finds the three golden files (full causal, windowed, narrow)', () => {
     expect(files).toEqual(['simplicial_attention_full_causal.json', 'simplicial_attention_narrow.json', 'simplicial_attention_windowed.json']);
   });
 
-  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGolden(file, null, { rtol: 1e-9, atol: 1e-12 }));
+  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGoldenFile(GOLDEN_DIR, file, null, { rtol: 1e-9, atol: 1e-12 }));
 
   it('refuses a window that is not a whole number >= 1', () => {
     expect(() => simplicialAttentionKernel({ w1: 0 })).toThrow('simplicialAttention: w1 must be a whole number >= 1 or null, got 0');
@@ -47,7 +36,7 @@ describe('2-simplicial attention', () => {
 });
 
 describeGPU('2-simplicial attention on WebGPU', (gpu) => {
-  for (const file of files) it(`golden ${file}`, () => expectGolden(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+  for (const file of files) it(`golden ${file}`, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 });
 
 /** Inputs of `simplicialAttentionKernel` for B, Hkv, G, N, D, E. */

@@ -1,9 +1,21 @@
 /** The golden tests' one check: a golden file run by its library kernel matches every output it holds. */
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { Backend } from '../../index.ts';
 import { prepareGolden, runGolden, type GoldenResult } from './cases.ts';
 import { compareToGolden, loadGolden, type Tolerance } from './load.ts';
+
+/** The golden files copied for the tests (`test/golden/`, provenance in its README). */
+export const GOLDEN_DIR = dirname(fileURLToPath(import.meta.url));
+
+/** The golden files whose names match `pattern`, sorted. */
+export function goldenFilesMatching(pattern: RegExp): string[] {
+  return readdirSync(GOLDEN_DIR)
+    .filter((f) => f.endsWith('.json') && pattern.test(f))
+    .sort();
+}
 
 /**
  * Runs golden file `file` (in `dir`) on `backend` (the float64 interpreter when null) and expects
