@@ -5,7 +5,10 @@
  */
 import type { DType, HostTensor } from '../dsl/types.ts';
 import type { DeviceLimits, Program } from '../program/index.ts';
+import type { ReadbackWait } from './map-wait.ts';
 import type { MemoryRecord } from './memory.ts';
+
+export type { ReadbackWait } from './map-wait.ts';
 
 export type { MemoryRecord } from './memory.ts';
 
@@ -62,6 +65,12 @@ export interface WebGPUBackend extends Backend {
   readonly device: GPUDevice;
   /** Whether the device has 'timestamp-query', so `profile` can time dispatches. */
   readonly hasTimestamps: boolean;
+  /**
+   * How `read()` waits for the GPU: `'poll'` sleeps between short map attempts (the default under
+   * Node.js, whose WebGPU bindings otherwise spin the JavaScript thread while a map is pending),
+   * `'map'` is a plain `mapAsync` (the default in browsers). See `runtime/map-wait.ts`.
+   */
+  readonly readbackWait: ReadbackWait;
   /**
    * Runs a Program like `run`, with each dispatch in its own compute pass timed by timestamp
    * queries. Throws when the device has no timestamps (`hasTimestamps` is false).

@@ -5,6 +5,7 @@
  */
 import { TesseraError } from '../dsl/types.ts';
 import { WebGPUError } from './errors.ts';
+import { WaitHistory, defaultReadbackWait, type ReadbackWait } from './map-wait.ts';
 import type { MemoryTracker } from './memory.ts';
 
 export interface TrackedBuffer {
@@ -17,12 +18,16 @@ export interface TrackedBuffer {
 export class DeviceContext {
   #lost: string | null = null;
   #closed = false;
+  /** How long each readback label waited last time, for `'poll'` (see `runtime/map-wait.ts`). */
+  readonly waits = new WaitHistory();
   /** Buffers evicted from caches while a run was being encoded; destroyed once it is submitted. */
   readonly #deferred: TrackedBuffer[] = [];
 
   constructor(
     readonly device: GPUDevice,
     readonly memory: MemoryTracker,
+    /** How readbacks wait for the GPU. */
+    readonly readbackWait: ReadbackWait = defaultReadbackWait(),
   ) {
     device.lost.then(
       (info) => {

@@ -6,7 +6,8 @@ import { TesseraError, type DType } from '../dsl/types.ts';
 import type { RuntimeTensor, TensorData } from './backend.ts';
 import type { DeviceContext, TrackedBuffer } from './context.ts';
 import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
-import { BufferUsage, MapMode, TENSOR_USAGE } from './gpu-flags.ts';
+import { BufferUsage, TENSOR_USAGE } from './gpu-flags.ts';
+import { mapForReading } from './map-wait.ts';
 
 /** The words a dtype's host data occupies on the GPU (bool widened to u32). */
 function toGpuWords(data: TensorData, dtype: DType): Float32Array | Int32Array | Uint32Array {
@@ -94,7 +95,7 @@ export class GPUTensor implements RuntimeTensor {
     encoder.copyBufferToBuffer(source, 0, staging.buffer, 0, bytes);
     device.queue.submit([encoder.finish()]);
     const scoped = popScopes(device);
-    const mapped = staging.buffer.mapAsync(MapMode.READ);
+    const mapped = mapForReading(staging.buffer, this.ctx.readbackWait, this.ctx.waits, this.label);
     mapped.catch(() => {});
     const error = await scoped;
     if (error !== null) {

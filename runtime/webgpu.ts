@@ -14,7 +14,8 @@ import { describeAdapter, deviceLimits, openDevice, probeGPU, type AcquiredGPU }
 import { countDispatches, distinctSteps, encodeSteps, type TimedDispatch } from './encode.ts';
 import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
 import { formatBytes } from './format.ts';
-import { BufferUsage, MapMode } from './gpu-flags.ts';
+import { BufferUsage } from './gpu-flags.ts';
+import { defaultReadbackWait, mapForReading, type ReadbackWait } from './map-wait.ts';
 import { GPUTensor, emptyTensor, uploadTensor } from './gpu-tensor.ts';
 import { uploadData } from './host.ts';
 import { MemoryTracker } from './memory.ts';
@@ -55,8 +56,9 @@ class WebGPURuntime implements WebGPUBackend {
     private readonly keepAlive: unknown,
     private readonly ownsDevice: boolean,
     lower: Partial<DeviceLimits> = {},
+    readbackWait: ReadbackWait = defaultReadbackWait(),
   ) {
-    this.#ctx = new DeviceContext(device, this.#memory);
+    this.#ctx = new DeviceContext(device, this.#memory, readbackWait);
     this.#pipelines = new PipelineCache(device);
     this.#pool = new BufferPool(this.#ctx);
     this.#bindings = new BindingCache(this.#ctx);
@@ -66,6 +68,10 @@ class WebGPURuntime implements WebGPUBackend {
 
   get memory(): MemoryTracker {
     return this.#memory;
+  }
+
+  get readbackWait(): ReadbackWait {
+    return this.#ctx.readbackWait;
   }
 
   upload(t: HostTensor, dtype?: DType): RuntimeTensor {
@@ -311,7 +317,7 @@ class WebGPURuntime implements WebGPUBackend {
     let profile: Profile | null = null;
     if (timing) {
       try {
-        profile = await readTimestamps(timing, program);
+        profile = await readTimestamps(timing, program, ctx);
       } finally {
         timing.resolve.destroy();
         timing.readback.destroy();
@@ -393,10 +399,10 @@ class WebGPURuntime implements WebGPUBackend {
   }
 }
 
-async function readTimestamps(timing: { timed: TimedDispatch[]; readback: TrackedBuffer }, program: Program): Promise<Profile> {
+async function readTimestamps(timing: { timed: TimedDispatch[]; readback: TrackedBuffer }, program: Program, ctx: DeviceContext): Promise<Profile> {
   const n = timing.timed.length;
   if (n === 0) return { steps: [], totalMs: 0 };
-  await timing.readback.buffer.mapAsync(MapMode.READ, 0, 2 * n * 8);
+  await mapForReading(timing.readback.buffer, ctx.readbackWait, ctx.waits, `${program.name} timestamps`, 2 * n * 8);
   const ticks = new BigInt64Array(timing.readback.buffer.getMappedRange(0, 2 * n * 8).slice(0));
   timing.readback.buffer.unmap();
   const steps: StepTiming[] = timing.timed.map(({ step, iteration }, i) => ({
@@ -433,20 +439,22 @@ function lowerLimits(device: DeviceLimits, lower: Partial<DeviceLimits>): Device
  * the caller's: `destroy()` leaves it open. `limits` plans runs against smaller limits than the
  * device's (see `lowerLimits`).
  */
-export async function createWebGPUBackend(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference; limits?: Partial<DeviceLimits> } = {}): Promise<WebGPUBackend> {
+export async function createWebGPUBackend(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference; limits?: Partial<DeviceLimits>; readbackWait?: ReadbackWait } = {}): Promise<WebGPUBackend> {
+  const wait = options.readbackWait ?? defaultReadbackWait();
+  if (wait !== 'poll' && wait !== 'map') throw new TesseraError(`readbackWait must be 'poll' or 'map', got '${String(wait)}'`);
   if (options.device) {
     const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    return new WebGPURuntime(options.device, describeAdapter(info), null, false, options.limits);
+    return new WebGPURuntime(options.device, describeAdapter(info), null, false, options.limits, wait);
   }
   const probe = await probeGPU(options.powerPreference ? { powerPreference: options.powerPreference } : {});
   if (!probe.ok) throw new WebGPUError(`no WebGPU adapter: ${probe.reason}`);
-  return backendOnAdapter(probe.gpu, options.limits);
+  return backendOnAdapter(probe.gpu, options.limits, wait);
 }
 
 /** A backend on a device it opens (and owns) on an adapter already found. */
-export async function backendOnAdapter(gpu: AcquiredGPU, limits: Partial<DeviceLimits> = {}): Promise<WebGPUBackend> {
+export async function backendOnAdapter(gpu: AcquiredGPU, limits: Partial<DeviceLimits> = {}, readbackWait: ReadbackWait = defaultReadbackWait()): Promise<WebGPUBackend> {
   const device = await openDevice(gpu.adapter);
-  return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true, limits);
+  return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true, limits, readbackWait);
 }
 
 /** The steps without the cached dispatches (their results are already in the cache buffers). */

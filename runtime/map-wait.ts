@@ -1,0 +1,104 @@
+/**
+ * Waiting for a readback without keeping a CPU core busy.
+ *
+ * Dawn's Node bindings resolve `mapAsync` by polling: while any map is pending, they process
+ * events from a `setImmediate` callback that re-queues itself, so the JavaScript thread spins for
+ * the whole time the GPU works. On a GPU that only costs a core; on a driver that runs the "GPU" on
+ * the CPU (lavapipe, SwiftShader) it takes that core away from the shader threads. On the 2-core
+ * CI machine a 60 ms dispatch took 90–120 ms to read back with a pending map and 60–70 ms when the
+ * JavaScript thread slept instead (`probe`: one dispatch of a long loop, lavapipe under Dawn).
+ *
+ * `'poll'` therefore waits like this:
+ * - a readback whose last wait (same label) was short is an ordinary `mapAsync`: a sleep would
+ *   cost more than the spin (timers have a 1 ms grain);
+ * - otherwise an ordinary map for up to `SPIN_MS` (a result already done comes back at once);
+ *   then the map is cancelled (`unmap` on a pending map aborts it, and the bindings stop polling)
+ *   and the thread sleeps: first until most of the last wait for that label has passed, then a
+ *   sixteenth of the time waited so far (at least 1 ms) between attempts, so the result arrives at
+ *   most ~6% later than it is ready.
+ *
+ * `'map'` is the plain `mapAsync`: the right choice where the event loop does not spin, as in
+ * browsers.
+ */
+import { MapMode } from './gpu-flags.ts';
+
+/** How a backend waits for the GPU before a readback (see the module comment). */
+export type ReadbackWait = 'poll' | 'map';
+
+/** How long `'poll'` keeps an ordinary pending map before it starts to sleep. */
+export const SPIN_MS = 2;
+/** A label whose last wait was at most this long is read with an ordinary map. */
+export const SHORT_WAIT_MS = 4;
+/** The part of the last wait slept through before the first retry. */
+const EXPECTED_FRACTION = 0.8;
+/** Labels remembered by a `WaitHistory`; the oldest is forgotten first. */
+const HISTORY_LABELS = 256;
+
+/**
+ * `'poll'` where Dawn's Node bindings serve the device (Node.js), `'map'` elsewhere: browsers
+ * resolve maps from their own event loop without spinning.
+ */
+export function defaultReadbackWait(): ReadbackWait {
+  const versions = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions;
+  return versions?.node !== undefined ? 'poll' : 'map';
+}
+
+/** The last wait per readback label (a program's output is read under the same label each run). */
+export class WaitHistory {
+  readonly #last = new Map<string, number>();
+
+  expected(label: string): number | undefined {
+    return this.#last.get(label);
+  }
+
+  record(label: string, ms: number): void {
+    this.#last.delete(label);
+    this.#last.set(label, ms);
+    if (this.#last.size > HISTORY_LABELS) this.#last.delete(this.#last.keys().next().value!);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * One turn of the event loop: `setImmediate` where there is one (Node.js), so the probe runs right
+ * after the bindings' own event processing, queued by the `mapAsync` call just before it.
+ */
+const nextTurn = (): Promise<void> => {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  return new Promise<void>((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
+};
+
+/**
+ * Maps `buffer` (or `size` bytes of it from 0) for reading, waiting as `wait` says; `history` and
+ * `label` say how long this readback took last time, and learn how long it took now. Rejects as
+ * `mapAsync` would when the map fails for any reason other than this function's own cancelling.
+ */
+export async function mapForReading(buffer: GPUBuffer, wait: ReadbackWait, history: WaitHistory, label: string, size?: number): Promise<void> {
+  const map = () => (size === undefined ? buffer.mapAsync(MapMode.READ) : buffer.mapAsync(MapMode.READ, 0, size));
+  const start = performance.now();
+  const expected = history.expected(label);
+  if (wait === 'map' || (expected !== undefined && expected <= SHORT_WAIT_MS)) {
+    await map();
+    history.record(label, performance.now() - start);
+    return;
+  }
+  for (let first = true; ; first = false) {
+    const outcome: { state: 'pending' | 'mapped' | 'failed'; error?: unknown } = { state: 'pending' };
+    const attempt = map().then(
+      () => void (outcome.state = 'mapped'),
+      (error: unknown) => void Object.assign(outcome, { state: 'failed', error }),
+    );
+    // The first attempt is an ordinary map for up to SPIN_MS; later ones get one turn of the event
+    // loop, queued after the `mapAsync` call so it runs after the bindings' event processing.
+    await Promise.race([attempt, first ? sleep(SPIN_MS) : nextTurn()]);
+    if (outcome.state === 'mapped') break;
+    if (outcome.state === 'failed') throw outcome.error;
+    // Still pending: cancel it (it rejects with an abort, which is ours), then sleep.
+    buffer.unmap();
+    await attempt;
+    const waited = performance.now() - start;
+    const untilExpected = first && expected !== undefined ? EXPECTED_FRACTION * expected - waited : 0;
+    await sleep(Math.max(1, untilExpected, waited / 16));
+  }
+  history.record(label, performance.now() - start);
+}

@@ -1,0 +1,131 @@
+/**
+ * `mapForReading` (runtime/map-wait.ts): the `'poll'` wait cancels and retries a pending map
+ * until it is ready, learns each label's wait, uses a plain map for labels that waited briefly,
+ * and passes on real failures; and on WebGPU both waits read back the same data.
+ */
+import { describe, expect, it } from 'vitest';
+import { f32, kernel } from '../dsl/kernel.ts';
+import { exp, sum } from '../dsl/ops.ts';
+import { compile } from '../compiler/index.ts';
+import { createCpuBackend, createWebGPUBackend } from '../runtime/index.ts';
+import { SHORT_WAIT_MS, SPIN_MS, WaitHistory, mapForReading } from '../runtime/map-wait.ts';
+import { describeGPU } from './gpu.ts';
+
+/**
+ * A buffer whose map completes as Dawn's Node bindings complete it: a pending map settles on an
+ * event-processing turn (here a `setImmediate`) once the work is done at `readyAt`, and `unmap()`
+ * on a pending map rejects it with an AbortError.
+ */
+class FakeBuffer {
+  maps = 0;
+  unmaps = 0;
+  #pending: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  constructor(
+    readonly readyAt: number,
+    readonly failWith: Error | null = null,
+  ) {}
+
+  mapAsync(): Promise<void> {
+    this.maps++;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      const tick = () => {
+        if (this.#pending === null) return;
+        if (this.failWith) {
+          this.#pending = null;
+          reject(this.failWith);
+        } else if (performance.now() >= this.readyAt) {
+          this.#pending = null;
+          resolve();
+        } else {
+          setImmediate(tick);
+        }
+      };
+      setImmediate(tick);
+    });
+  }
+
+  unmap(): void {
+    this.unmaps++;
+    const pending = this.#pending;
+    this.#pending = null;
+    pending?.reject(Object.assign(new Error('unmapped before the map completed'), { name: 'AbortError' }));
+  }
+}
+
+const asBuffer = (b: FakeBuffer) => b as unknown as GPUBuffer;
+
+describe('mapForReading', () => {
+  it("'poll' cancels a pending map and retries until the work is done, and records the wait", async () => {
+    const history = new WaitHistory();
+    const buffer = new FakeBuffer(performance.now() + 40);
+    const start = performance.now();
+    await mapForReading(asBuffer(buffer), 'poll', history, 'p/out');
+    const took = performance.now() - start;
+    expect(took).toBeGreaterThanOrEqual(39);
+    expect(buffer.maps).toBeGreaterThan(1);
+    expect(buffer.unmaps).toBe(buffer.maps - 1);
+    expect(history.expected('p/out')).toBeCloseTo(took, -1);
+  });
+
+  it("'poll' sleeps through most of the last wait before its first retry", async () => {
+    const history = new WaitHistory();
+    history.record('p/out', 50);
+    const buffer = new FakeBuffer(performance.now() + 50);
+    await mapForReading(asBuffer(buffer), 'poll', history, 'p/out');
+    // The spin, one retry at 80% of 50 ms, then retries every few ms: far fewer than without it.
+    expect(buffer.maps).toBeLessThanOrEqual(8);
+  });
+
+  it("'poll' reads a label whose last wait was short with one ordinary map", async () => {
+    const history = new WaitHistory();
+    history.record('p/out', SHORT_WAIT_MS);
+    const buffer = new FakeBuffer(performance.now() + 3 * SPIN_MS);
+    await mapForReading(asBuffer(buffer), 'poll', history, 'p/out');
+    expect([buffer.maps, buffer.unmaps]).toEqual([1, 0]);
+    expect(history.expected('p/out')).toBeGreaterThanOrEqual(3 * SPIN_MS - 1);
+  });
+
+  it("'map' is one ordinary map, however long the wait", async () => {
+    const buffer = new FakeBuffer(performance.now() + 20);
+    await mapForReading(asBuffer(buffer), 'map', new WaitHistory(), 'p/out');
+    expect([buffer.maps, buffer.unmaps]).toEqual([1, 0]);
+  });
+
+  it('passes on a failed map', async () => {
+    const buffer = new FakeBuffer(0, Object.assign(new Error('device lost'), { name: 'OperationError' }));
+    await expect(mapForReading(asBuffer(buffer), 'poll', new WaitHistory(), 'p/out')).rejects.toThrow('device lost');
+  });
+
+  it('forgets the oldest label past 256', () => {
+    const history = new WaitHistory();
+    for (let i = 0; i <= 256; i++) history.record(`l${i}`, i);
+    expect(history.expected('l0')).toBeUndefined();
+    expect(history.expected('l1')).toBe(1);
+    expect(history.expected('l256')).toBe(256);
+  });
+});
+
+describeGPU("WebGPU readback waits ('poll' and 'map')", (gpu) => {
+  it('reads the same data both ways, against the interpreter', async () => {
+    const k = kernel('softsum', { x: f32('r', 'c') }, ({ x }) => ({ y: sum(exp(x), 'c') }));
+    const program = compile(k.trace({ sizes: { r: 300, c: 257 } }), { name: 'softsum', limits: gpu.limits });
+    const x = { shape: [300, 257], data: Float32Array.from({ length: 300 * 257 }, (_, i) => Math.sin(i) * 2) };
+    const expected = (await (await createCpuBackend({ precision: 'f64', fallbackReason: null }).run(program, { x }))['y']!.read()) as Float32Array;
+    expect(gpu.readbackWait).toBe('poll');
+    const mapped = await createWebGPUBackend({ device: gpu.device, readbackWait: 'map' });
+    for (const backend of [gpu, mapped]) {
+      for (let run = 0; run < 3; run++) {
+        const outs = await backend.run(program, { x });
+        const y = (await outs['y']!.read()) as Float32Array;
+        for (const t of Object.values(outs)) t.destroy();
+        for (let i = 0; i < y.length; i++) expect(Math.abs(y[i]! - expected[i]!)).toBeLessThan(1e-4 * Math.abs(expected[i]!));
+      }
+    }
+  });
+
+  it('refuses an unknown wait', async () => {
+    await expect(createWebGPUBackend({ device: gpu.device, readbackWait: 'spin' as never })).rejects.toThrow("readbackWait must be 'poll' or 'map', got 'spin'");
+  });
+});
