@@ -9,11 +9,12 @@
  * JavaScript thread slept instead (`probe`: one dispatch of a long loop, lavapipe under Dawn).
  *
  * `'poll'` therefore waits like this:
- * - a readback whose last wait (same label) was short is an ordinary `mapAsync`: a sleep would
+ * - a readback whose expected wait (same label) is short is an ordinary `mapAsync`: a sleep would
  *   cost more than the spin (timers have a 1 ms grain);
  * - otherwise an ordinary map for up to `SPIN_MS` (a result already done comes back at once);
  *   then the map is cancelled (`unmap` on a pending map aborts it, and the bindings stop polling)
- *   and the thread sleeps: first until most of the last wait for that label has passed, then a
+ *   and the thread sleeps: first until most of the expected wait for that label has passed (the shortest of its last few
+ *   waits, see `WaitHistory`), then a
  *   sixteenth of the time waited so far (at least 1 ms) between attempts, so the result arrives at
  *   most ~6% later than it is ready.
  *
@@ -27,9 +28,9 @@ export type ReadbackWait = 'poll' | 'map';
 
 /** How long `'poll'` keeps an ordinary pending map before it starts to sleep. */
 export const SPIN_MS = 2;
-/** A label whose last wait was at most this long is read with an ordinary map. */
+/** A label whose expected wait is at most this long is read with an ordinary map. */
 export const SHORT_WAIT_MS = 4;
-/** The part of the last wait slept through before the first retry. */
+/** The part of the expected wait slept through before the first retry. */
 const EXPECTED_FRACTION = 0.8;
 /** Labels remembered by a `WaitHistory`; the oldest is forgotten first. */
 const HISTORY_LABELS = 256;
@@ -43,18 +44,27 @@ export function defaultReadbackWait(): ReadbackWait {
   return versions?.node !== undefined ? 'poll' : 'map';
 }
 
-/** The last wait per readback label (a program's output is read under the same label each run). */
+/** Recent waits kept per label; the expected wait is their minimum. */
+const HISTORY_WAITS = 4;
+
+/**
+ * Recent waits per readback label (a program's output is read under the same label each run).
+ * The expected wait is the shortest of the last few, and needs two of them: one slow wait (the
+ * first run, which may include compiling the shaders) must not make the next one sleep as long.
+ */
 export class WaitHistory {
-  readonly #last = new Map<string, number>();
+  readonly #recent = new Map<string, number[]>();
 
   expected(label: string): number | undefined {
-    return this.#last.get(label);
+    const waits = this.#recent.get(label);
+    return waits && waits.length >= 2 ? Math.min(...waits) : undefined;
   }
 
   record(label: string, ms: number): void {
-    this.#last.delete(label);
-    this.#last.set(label, ms);
-    if (this.#last.size > HISTORY_LABELS) this.#last.delete(this.#last.keys().next().value!);
+    const waits = this.#recent.get(label) ?? [];
+    this.#recent.delete(label);
+    this.#recent.set(label, [...waits, ms].slice(-HISTORY_WAITS));
+    if (this.#recent.size > HISTORY_LABELS) this.#recent.delete(this.#recent.keys().next().value!);
   }
 }
 
