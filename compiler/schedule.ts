@@ -191,6 +191,9 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
  * [16 × 64] blocks of a split-K partial): [65536 × 64]·[64 × 16] took 179 ms with 64×64 tiles and
  * 48–65 ms with 128×16 (16×2 threads), medians of 7 interleaved runs on lavapipe; the routing
  * bench's split-K partials went from 77–91 ms to 43 ms per dispatch with 16×64 tiles.
+ *
+ * K is staged 16 at a time, or in one tile when its static extent is smaller (rounded up to a power
+ * of two): a 16-deep tile over K = 8 multiplies as many zeros as terms.
  */
 function gemmSchedule(kernel: Extract<KernelIR, { kind: 'gemm' }>): GemmSchedule {
   const narrow = (axes: readonly KAxis[]): number | null => {
@@ -202,17 +205,19 @@ function gemmSchedule(kernel: Extract<KernelIR, { kind: 'gemm' }>): GemmSchedule
     const e = staticProduct(axes.map((a) => a.size));
     return e !== null && e < 128 ? Math.max(8, 1 << Math.ceil(Math.log2(e))) : 128;
   };
+  const kExtent = staticProduct(kernel.k.map((a) => a.size));
+  const tileK = kExtent !== null && kExtent < 16 ? 1 << Math.ceil(Math.log2(Math.max(1, kExtent))) : 16;
   const n = narrow(kernel.n);
   const m = narrow(kernel.m);
   if (n !== null && (m === null || n <= m)) {
     const tileM = long(kernel.m);
-    return { kind: 'gemm', tileM, tileN: n, tileK: 16, threadsM: tileM / 8, threadsN: n / 8 };
+    return { kind: 'gemm', tileM, tileN: n, tileK, threadsM: tileM / 8, threadsN: n / 8 };
   }
   if (m !== null) {
     const tileN = long(kernel.n);
-    return { kind: 'gemm', tileM: m, tileN, tileK: 16, threadsM: m / 8, threadsN: tileN / 8 };
+    return { kind: 'gemm', tileM: m, tileN, tileK, threadsM: m / 8, threadsN: tileN / 8 };
   }
-  return { kind: 'gemm', tileM: 64, tileN: 64, tileK: 16, threadsM: 8, threadsN: 8 };
+  return { kind: 'gemm', tileM: 64, tileN: 64, tileK, threadsM: 8, threadsN: 8 };
 }
 
 /**

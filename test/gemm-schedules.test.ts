@@ -1,7 +1,7 @@
 /**
  * GEMM tiles fitted to skinny products: a side whose free extent is static and at most 32 gets a
  * tile of its extent (rounded up to a power of two, at least 8) and the other side a 128 tile,
- * with 8×8 register blocks throughout. Checked on the compiled kernels' workgroup sizes, and on
+ * with 8×8 register blocks throughout; a K shorter than 16 is staged in one tile. Checked on the compiled kernels' workgroup sizes, and on
  * WebGPU against the float64 interpreter at extents that are not multiples of any tile.
  */
 import { expect, it } from 'vitest';
@@ -20,6 +20,9 @@ const CASES: readonly [number, number, number, number][] = [
   [515, 33, 16, 32], // n 16 -> 16 x 2 threads
   [5, 64, 300, 16], // m 5 -> tile 8: 1 x 16 threads, 8 x 128 tiles
   [70, 20, 90, 64], // neither skinny: 8 x 8 threads, 64 x 64 tiles
+  [64, 8, 64, 64], // k 8: one 8-deep K tile
+  [40, 3, 50, 64], // k 3: one 4-deep K tile, its last row zero
+  [33, 1, 17, 32], // k 1 (an outer product), n 17 -> tile 32
 ];
 
 it('fits the tile to a skinny side', () => {
@@ -27,6 +30,15 @@ it('fits the tile to a skinny side', () => {
     const p = T.compile(product(m, k, n).kernel.trace(), { name: 'mm' });
     const gemm = p.kernels.find((kk) => kk.name.endsWith(':gemm'))!;
     expect(gemm.workgroupSize[0], `${m}x${k}x${n}`).toBe(threads);
+  }
+});
+
+it('stages a K shorter than 16 in one tile of its extent rounded up to a power of two', () => {
+  for (const [k, tileK] of [[1, 1], [3, 4], [8, 8], [15, 16], [16, 16], [20, 16]] as const) {
+    const p = T.compile(product(70, k, 90).kernel.trace(), { name: 'mm' });
+    const wgsl = p.kernels.find((kk) => kk.name.endsWith(':gemm'))!.wgsl;
+    expect(wgsl, `k = ${k}`).toContain(`k0 += ${tileK}u`);
+    expect(wgsl, `k = ${k}`).toContain(`var<workgroup> tile_a: array<f32, ${64 * tileK}>;`);
   }
 });
 
