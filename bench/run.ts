@@ -15,6 +15,8 @@ import { cases } from './cases/index.ts';
 import { openSharedDevice, type SharedDevice } from './device.ts';
 import { benchCase, errorText, formatTable, type MeasureOptions, type Row } from './harness.ts';
 import { deviceRequests } from './peers/navigator-shim.ts';
+import { setTesseraReadbackWait } from './tessera.ts';
+import type { ReadbackWait } from '../runtime/index.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DEFAULT_JSON = resolve(HERE, 'results', 'latest.json');
@@ -27,6 +29,9 @@ const USAGE = `usage: npm run bench -- [options]
   --warmup N          untimed warm-up runs per impl (default: per case; at least 1)
   --max-seconds S     stop the timed rounds of a case once they have taken S seconds
                       per impl on average and made 3 runs (default 30)
+  --tessera-wait W    how tessera's readbacks wait for the GPU: poll (its default under
+                      Node) or map (a plain mapAsync, as the peers wait); see
+                      runtime/map-wait.ts
   --list              print the case/impl pairs and exit
   -h, --help          this text`;
 
@@ -37,6 +42,7 @@ interface Options {
   readonly warmup: number | undefined;
   readonly maxSeconds: number;
   readonly list: boolean;
+  readonly tesseraWait: ReadbackWait | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -49,6 +55,7 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: 'string' },
       'max-seconds': { type: 'string' },
       list: { type: 'boolean' },
+      'tessera-wait': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -66,6 +73,8 @@ function parseOptions(argv: string[]): Options {
   };
   const maxSeconds = values['max-seconds'] === undefined ? 30 : Number(values['max-seconds']);
   if (!(maxSeconds > 0)) throw new Error(`--max-seconds must be a positive number, got '${values['max-seconds']}'`);
+  const wait = values['tessera-wait'];
+  if (wait !== undefined && wait !== 'poll' && wait !== 'map') throw new Error(`--tessera-wait must be poll or map, got '${wait}'`);
   return {
     json: values.json === undefined ? DEFAULT_JSON : resolve(values.json),
     filter: values.filter,
@@ -73,6 +82,7 @@ function parseOptions(argv: string[]): Options {
     warmup: count('warmup', values.warmup, 1),
     maxSeconds,
     list: values.list === true,
+    tesseraWait: wait,
   };
 }
 
@@ -109,6 +119,7 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`device: ${shared.description}`);
+  if (opts.tesseraWait) setTesseraReadbackWait(opts.tesseraWait);
   const [load1] = loadavg();
   const cores = availableParallelism();
   if (load1! > cores / 2) {

@@ -8,7 +8,7 @@
  * measured and the tessera rows carry the load error instead of the whole bench crashing.
  */
 import type { compile as compileFn } from '../compiler/index.ts';
-import type { Backend, Program, RuntimeTensor, WebGPUBackend, createCpuBackend as createCpuBackendFn, createWebGPUBackend as createWebGPUBackendFn } from '../runtime/index.ts';
+import type { Backend, Program, ReadbackWait, RuntimeTensor, WebGPUBackend, createCpuBackend as createCpuBackendFn, createWebGPUBackend as createWebGPUBackendFn } from '../runtime/index.ts';
 import type { SharedDevice } from './device.ts';
 import type { HostTensor } from '../dsl/types.ts';
 import type { Prepared } from './harness.ts';
@@ -24,6 +24,16 @@ export const TESSERA_PEAK_SOURCE =
 export const TESSERA_CPU_PEAK_SOURCE = 'backend.memory.peakBytes of the CPU interpreter backend: host bytes, not GPU';
 
 let gpuLoaded: Promise<Tessera> | undefined;
+let readbackWait: ReadbackWait | undefined;
+
+/**
+ * The readback wait of the tessera backend the bench creates (`--tessera-wait`); unset, the
+ * runtime's default. Only before the backend is loaded.
+ */
+export function setTesseraReadbackWait(wait: ReadbackWait): void {
+  if (gpuLoaded) throw new Error('setTesseraReadbackWait: the tessera backend is already loaded');
+  readbackWait = wait;
+}
 let cpuLoaded: Promise<Tessera<Backend>> | undefined;
 
 /** Loads the compiler and runtime once per process; the WebGPU backend wraps the shared device. */
@@ -31,10 +41,10 @@ export function loadTessera(shared: SharedDevice): Promise<Tessera> {
   gpuLoaded ??= (async () => {
     const compile = await loadCompile();
     const { createWebGPUBackend } = (await importModule('../runtime/index.ts', 'runtime')) as { createWebGPUBackend: typeof createWebGPUBackendFn };
-    const backend = await createWebGPUBackend({ device: shared.device });
+    const backend = await createWebGPUBackend({ device: shared.device, ...(readbackWait ? { readbackWait } : {}) });
     // Same-device comparisons are the point of the bench.
     if (backend.device !== shared.device) throw new Error('tessera WebGPU backend is not on the shared device');
-    console.log(`tessera backend: ${backend.deviceDescription}`);
+    console.log(`tessera backend: ${backend.deviceDescription}; readbacks wait by '${backend.readbackWait}'`);
     return { backend, compile };
   })();
   return gpuLoaded;

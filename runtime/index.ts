@@ -3,7 +3,7 @@
  * The tessera runtime: runs compiled Programs on WebGPU (or on the CPU interpreter). An app that
  * ships precompiled programs imports this module alone; it never loads the compiler.
  */
-export type { Backend, MemoryRecord, Profile, RunInputs, RuntimeTensor, StepTiming, TensorData, WebGPUBackend } from './backend.ts';
+export type { Backend, MemoryRecord, Profile, ReadbackWait, RunInputs, RuntimeTensor, StepTiming, TensorData, WebGPUBackend } from './backend.ts';
 export { isRuntimeTensor } from './backend.ts';
 export { backendFor, createBackend, type BackendChoice } from './choose.ts';
 export { createCpuBackend } from './cpu.ts';
