@@ -6,7 +6,7 @@
  * the whole time the GPU works. On a GPU that only costs a core; on a driver that runs the "GPU" on
  * the CPU (lavapipe, SwiftShader) it takes that core away from the shader threads. On the 2-core
  * CI machine a 60 ms dispatch took 90–120 ms to read back with a pending map and 60–70 ms when the
- * JavaScript thread slept instead (`probe`: one dispatch of a long loop, lavapipe under Dawn).
+ * JavaScript thread slept instead (one dispatch of a long loop, lavapipe under Dawn).
  *
  * `'poll'` therefore waits like this:
  * - a readback whose expected wait (same label) is short is an ordinary `mapAsync`: a sleep would
