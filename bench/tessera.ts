@@ -24,6 +24,7 @@ export const TESSERA_PEAK_SOURCE =
 export const TESSERA_CPU_PEAK_SOURCE = 'backend.memory.peakBytes of the CPU interpreter backend: host bytes, not GPU';
 
 let gpuLoaded: Promise<Tessera> | undefined;
+let cpuLoaded: Promise<Tessera<Backend>> | undefined;
 let readbackWait: ReadbackWait | undefined;
 
 /**
@@ -34,7 +35,6 @@ export function setTesseraReadbackWait(wait: ReadbackWait): void {
   if (gpuLoaded) throw new Error('setTesseraReadbackWait: the tessera backend is already loaded');
   readbackWait = wait;
 }
-let cpuLoaded: Promise<Tessera<Backend>> | undefined;
 
 /** Loads the compiler and runtime once per process; the WebGPU backend wraps the shared device. */
 export function loadTessera(shared: SharedDevice): Promise<Tessera> {

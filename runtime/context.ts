@@ -18,7 +18,7 @@ export interface TrackedBuffer {
 export class DeviceContext {
   #lost: string | null = null;
   #closed = false;
-  /** How long each readback label waited last time, for `'poll'` (see `runtime/map-wait.ts`). */
+  /** Each readback label's recent waits, for `'poll'` (see `runtime/map-wait.ts`). */
   readonly waits = new WaitHistory();
   /** Buffers evicted from caches while a run was being encoded; destroyed once it is submitted. */
   readonly #deferred: TrackedBuffer[] = [];

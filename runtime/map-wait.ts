@@ -35,6 +35,8 @@ export const SHORT_WAIT_MS = 4;
 const EXPECTED_FRACTION = 0.8;
 /** Labels remembered by a `WaitHistory`; the oldest is forgotten first. */
 const HISTORY_LABELS = 256;
+/** Recent waits kept per label; the expected wait is their minimum. */
+const HISTORY_WAITS = 4;
 
 /**
  * `'poll'` where Dawn's Node bindings serve the device (Node.js), `'map'` elsewhere: browsers
@@ -44,9 +46,6 @@ export function defaultReadbackWait(): ReadbackWait {
   const versions = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions;
   return versions?.node !== undefined ? 'poll' : 'map';
 }
-
-/** Recent waits kept per label; the expected wait is their minimum. */
-const HISTORY_WAITS = 4;
 
 /**
  * Recent waits per readback label (a program's output is read under the same label each run).
@@ -81,7 +80,7 @@ const nextTurn = (): Promise<void> => {
 
 /**
  * Maps `buffer` (or `size` bytes of it from 0) for reading, waiting as `wait` says; `history` and
- * `label` say how long this readback took last time, and learn how long it took now. Rejects as
+ * `label` say how long this readback took recently, and learn how long it takes now. Rejects as
  * `mapAsync` would when the map fails for any reason other than this function's own cancelling.
  */
 export async function mapForReading(buffer: GPUBuffer, wait: ReadbackWait, history: WaitHistory, label: string, size?: number): Promise<void> {
