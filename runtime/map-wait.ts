@@ -5,8 +5,9 @@
  * events from a `setImmediate` callback that re-queues itself, so the JavaScript thread spins for
  * the whole time the GPU works. On a GPU that only costs a core; on a driver that runs the "GPU" on
  * the CPU (lavapipe, SwiftShader) it takes that core away from the shader threads. On the 2-core
- * CI machine a 60 ms dispatch took 90–120 ms to read back with a pending map and 60–70 ms when the
- * JavaScript thread slept instead (one dispatch of a long loop, lavapipe under Dawn).
+ * CI machine (lavapipe), `npm run bench -- --filter "recurrent gla"` measured tessera's GLA at
+ * 68.6 ms (T = 1024) and 529.3 ms (T = 8192) with `'poll'`, and the next run with
+ * `--tessera-wait map` 85.5 and 586.2 ms.
  *
  * `'poll'` therefore waits like this:
  * - a readback whose expected wait (same label) is short is an ordinary `mapAsync`: a sleep would
@@ -87,11 +88,13 @@ export async function mapForReading(buffer: GPUBuffer, wait: ReadbackWait, histo
   const map = () => (size === undefined ? buffer.mapAsync(MapMode.READ) : buffer.mapAsync(MapMode.READ, 0, size));
   const start = performance.now();
   const expected = history.expected(label);
-  if (wait === 'map' || (expected !== undefined && expected <= SHORT_WAIT_MS)) {
-    await map();
-    history.record(label, performance.now() - start);
-    return;
-  }
+  if (wait === 'map' || (expected !== undefined && expected <= SHORT_WAIT_MS)) await map();
+  else await pollMap(buffer, map, start, expected);
+  history.record(label, performance.now() - start);
+}
+
+/** `'poll'`'s loop (see the module comment): returns once `map()` succeeded. */
+async function pollMap(buffer: GPUBuffer, map: () => Promise<void>, start: number, expected: number | undefined): Promise<void> {
   for (let first = true; ; first = false) {
     const outcome: { state: 'pending' | 'mapped' | 'failed'; error?: unknown } = { state: 'pending' };
     const attempt = map().then(
@@ -101,7 +104,7 @@ export async function mapForReading(buffer: GPUBuffer, wait: ReadbackWait, histo
     // The first attempt is an ordinary map for up to SPIN_MS; later ones get one turn of the event
     // loop, queued after the `mapAsync` call so it runs after the bindings' event processing.
     await Promise.race([attempt, first ? sleep(SPIN_MS) : nextTurn()]);
-    if (outcome.state === 'mapped') break;
+    if (outcome.state === 'mapped') return;
     if (outcome.state === 'failed') throw outcome.error;
     // Still pending: cancel it (it rejects with an abort, which is ours), then sleep.
     buffer.unmap();
@@ -110,5 +113,4 @@ export async function mapForReading(buffer: GPUBuffer, wait: ReadbackWait, histo
     const untilExpected = first && expected !== undefined ? EXPECTED_FRACTION * expected - waited : 0;
     await sleep(Math.max(1, untilExpected, waited / (expected === undefined ? 16 : 64)));
   }
-  history.record(label, performance.now() - start);
 }

@@ -37,7 +37,7 @@ function flashCount(program: Program): number {
 }
 
 async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
-  await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance, 'attention');
+  await expectGoldenFile(file, backend, tolerance, 'attention');
 }
 
 /** Elementwise comparison of two results; equal values (equal infinities included) always match. */

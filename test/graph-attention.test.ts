@@ -21,7 +21,7 @@ import { gatv2 } from '../examples/graph-attention.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
 import { describeGPU } from './gpu.ts';
-import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
+import { goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
 const files = goldenFilesMatching(/^graph_attention_/);
 
@@ -146,7 +146,7 @@ describe('graph attention', () => {
   it('finds the four golden files', () => {
     expect(files).toEqual(['graph_attention_bipartite_bias.json', 'graph_attention_dot.json', 'graph_attention_gat.json', 'graph_attention_power_law.json']);
   });
-  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGoldenFile(GOLDEN_DIR, file, null, { rtol: 1e-9, atol: 1e-12 }));
+  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGoldenFile(file, null, { rtol: 1e-9, atol: 1e-12 }));
 
   for (const c of CASES) {
     it(`the interpreter equals the definition: ${c.name}`, () => {
@@ -327,7 +327,7 @@ describe('adjacency errors', () => {
 });
 
 describeGPU('graph attention on WebGPU', (gpu) => {
-  for (const file of files) it(`golden ${file}`, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+  for (const file of files) it(`golden ${file}`, () => expectGoldenFile(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 
   for (const c of CASES) {
     it(`the fused kernel equals the interpreter: ${c.name}`, async () => {

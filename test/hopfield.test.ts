@@ -11,7 +11,7 @@ import { hopfieldKernel } from '../kernels/hopfield.ts';
 import { flashDispatches, randomTensor } from './helpers.ts';
 import { compareToGolden, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
-import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
+import { goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
 const goldenFiles = goldenFilesMatching(/^hopfield_/);
 
@@ -19,7 +19,7 @@ const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
 const F32: Tolerance = { rtol: 2e-4, atol: 2e-5 };
 
 async function expectGolden(file: string, backend: Backend | null, tolerance: Tolerance): Promise<void> {
-  const results = await expectGoldenFile(GOLDEN_DIR, file, backend, tolerance, 'hopfield');
+  const results = await expectGoldenFile(file, backend, tolerance, 'hopfield');
   expect(Object.keys(results).sort()).toEqual(['o', 'xi_final']);
 }
 

@@ -144,5 +144,5 @@ describe('loadGolden', () => {
 });
 
 describeGPU('einsum golden cases on WebGPU', (gpu) => {
-  for (const file of einsumFiles) it(file, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }, 'einsum'));
+  for (const file of einsumFiles) it(file, () => expectGoldenFile(file, gpu, { rtol: 2e-4, atol: 2e-5 }, 'einsum'));
 });

@@ -24,7 +24,7 @@ import { describeGPU } from './gpu.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
 import { run } from '../run.ts';
-import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
+import { goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
 const goldenFiles = goldenFilesMatching(/^(linear_attention|titans)_/);
 
@@ -203,7 +203,7 @@ describe('linear attention: chunked equals token by token (float64 interpreter)'
 
 describe('recurrent golden files on the float64 interpreter', () => {
   it('finds the eight files', () => expect(goldenFiles).toHaveLength(8));
-  for (const file of goldenFiles) it(file, () => expectGoldenFile(GOLDEN_DIR, file, null, { rtol: 1e-9, atol: 1e-12 }));
+  for (const file of goldenFiles) it(file, () => expectGoldenFile(file, null, { rtol: 1e-9, atol: 1e-12 }));
 });
 
 describe("the README's scan example", () => {
@@ -303,7 +303,7 @@ describe('the scan kernel', () => {
 });
 
 describeGPU('recurrent attention on WebGPU', (gpu) => {
-  for (const file of goldenFiles) it(`golden ${file}`, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+  for (const file of goldenFiles) it(`golden ${file}`, () => expectGoldenFile(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 
   // Beside the golden files (every rule, Titans' memories): other chunks, batch × heads, a partial
   // last chunk, a decode step (T = 1) from a given state, and head dims of 33 and 35, whose

@@ -17,7 +17,7 @@ import type { HostTensor } from '../dsl/types.ts';
 import { randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
 import { describeGPU } from './gpu.ts';
-import { GOLDEN_DIR, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
+import { goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
 const files = goldenFilesMatching(/^simplicial_attention_/);
 
@@ -27,7 +27,7 @@ describe('2-simplicial attention', () => {
     expect(files).toEqual(['simplicial_attention_full_causal.json', 'simplicial_attention_narrow.json', 'simplicial_attention_windowed.json']);
   });
 
-  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGoldenFile(GOLDEN_DIR, file, null, { rtol: 1e-9, atol: 1e-12 }));
+  for (const file of files) it(`golden ${file} on the float64 interpreter`, () => expectGoldenFile(file, null, { rtol: 1e-9, atol: 1e-12 }));
 
   it('refuses a window that is not a whole number >= 1', () => {
     expect(() => simplicialAttentionKernel({ w1: 0 })).toThrow('simplicialAttention: w1 must be a whole number >= 1 or null, got 0');
@@ -36,7 +36,7 @@ describe('2-simplicial attention', () => {
 });
 
 describeGPU('2-simplicial attention on WebGPU', (gpu) => {
-  for (const file of files) it(`golden ${file}`, () => expectGoldenFile(GOLDEN_DIR, file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+  for (const file of files) it(`golden ${file}`, () => expectGoldenFile(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 });
 
 /** Inputs of `simplicialAttentionKernel` for B, Hkv, G, N, D, E. */

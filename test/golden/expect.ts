@@ -18,12 +18,12 @@ export function goldenFilesMatching(pattern: RegExp): string[] {
 }
 
 /**
- * Runs golden file `file` (in `dir`) on `backend` (the float64 interpreter when null) and expects
+ * Runs golden file `file` (in `GOLDEN_DIR`) on `backend` (the float64 interpreter when null) and expects
  * each of its outputs within `tolerance`; checks its kind when `kind` is given. Returns the results
  * by kernel output name.
  */
-export async function expectGoldenFile(dir: string, file: string, backend: Backend | null, tolerance: Tolerance, kind?: string): Promise<Record<string, GoldenResult>> {
-  const golden = loadGolden(join(dir, file));
+export async function expectGoldenFile(file: string, backend: Backend | null, tolerance: Tolerance, kind?: string): Promise<Record<string, GoldenResult>> {
+  const golden = loadGolden(join(GOLDEN_DIR, file));
   if (kind !== undefined) expect(golden.kind).toBe(kind);
   const prepared = prepareGolden(golden);
   expect(prepared, `${file}: kind ${golden.kind} is supported`).not.toBeNull();
