@@ -2,22 +2,42 @@
  * Which values may be ±∞ or NaN, so emission carries exactly those as `xf` (see
  * `dsl/nonfinite-wgsl.ts`) and leaves all other arithmetic plain. A value may be non-finite when it
  * is a non-finite constant, reads a buffer that may hold one, is an f32 op over such a value, or
- * is the result of an op with singular points (log, division, sqrt: `ScalarOp.singular`);
- * a buffer may hold one when a kernel writing it computes such a value, when it is a flash
- * kernel's log-sum-exp (−∞ for a row with nothing allowed), or when a copy fills it from one.
+ * is the result of an op with singular points (log, division, sqrt: `ScalarOp.singular`) whose
+ * operands' signs do not keep it clear of them; a buffer may hold one when a kernel writing it
+ * computes such a value, when it is a flash kernel's log-sum-exp (−∞ for a row with nothing
+ * allowed), or when a copy fills it from one.
+ *
+ * Signs come from the ops' rules (`ScalarOp.sign`) and, through buffers, from every kernel that
+ * writes one (`bufferSigns`): a softmax divides by max(Σ exp, 1) and a layer norm by
+ * sqrt(mean of squares + eps), so neither division is singular, and what follows them stays plain.
  *
  * Input tensors may hold anything (a bias of −∞, a NaN), so every f32 input buffer starts in the
  * set. Parameters count as finite: they scale and shift, and a non-finite one meets the device's
  * own float arithmetic.
  */
-import { scalarOp } from '../dsl/scalar-ops.ts';
+import { scalarOp, weakerSign, type Sign } from '../dsl/scalar-ops.ts';
+import { reductionFold } from '../dsl/reductions.ts';
 import { kernelExprs, kernelOutputs, subExprs, type HostStep, type KExpr, type KernelIR } from './kernel-ir.ts';
+
+/** What the analysis knows of a program's buffers (row-block locals included, by their ids). */
+export interface FloatFacts {
+  /** The buffers that may hold ±∞ or NaN. */
+  readonly nonFinite: ReadonlySet<number>;
+  /** The sign every finite value of a buffer has, where one is known. */
+  readonly signs: ReadonlyMap<number, Exclude<Sign, null>>;
+}
+
+/** The facts of a program: its buffers' signs, then the buffers that may be non-finite from `inputs`. */
+export function floatFacts(steps: readonly HostStep[], inputs: readonly number[]): FloatFacts {
+  const signs = bufferSigns(steps);
+  return { signs, nonFinite: nonFiniteBuffers(steps, inputs, signs) };
+}
 
 /**
  * The buffers of a program that may hold non-finite f32 values (loop bodies to a fixed point),
  * starting from `inputs`: the caller's f32 tensors, which may hold anything.
  */
-export function nonFiniteBuffers(steps: readonly HostStep[], inputs: readonly number[]): Set<number> {
+function nonFiniteBuffers(steps: readonly HostStep[], inputs: readonly number[], signs: FloatFacts['signs']): Set<number> {
   const buffers = new Set<number>(inputs);
   let changed = true;
   const visit = (list: readonly HostStep[]) => {
@@ -29,7 +49,7 @@ export function nonFiniteBuffers(steps: readonly HostStep[], inputs: readonly nu
           changed = true;
         }
       } else {
-        for (const b of writesNonFinite(step.kernel, buffers)) {
+        for (const b of writesNonFinite(step.kernel, { nonFinite: buffers, signs })) {
           if (!buffers.has(b)) {
             buffers.add(b);
             changed = true;
@@ -46,7 +66,7 @@ export function nonFiniteBuffers(steps: readonly HostStep[], inputs: readonly nu
 }
 
 /** The outputs of `k` that may hold non-finite values, given the buffers that already may. */
-function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
+function writesNonFinite(k: KernelIR, facts: FloatFacts): number[] {
   switch (k.kind) {
     case 'flash':
     case 'simplicial':
@@ -61,55 +81,143 @@ function writesNonFinite(k: KernelIR, buffers: ReadonlySet<number>): number[] {
     case 'segment':
       // A row without edges has max −∞ and min +∞.
       if (k.out.dtype === 'f32' && (k.fn === 'max' || k.fn === 'min')) return [k.out.buffer];
-      return k.value && mayBeNonFinite(k.value, buffers) && k.out.dtype === 'f32' ? [k.out.buffer] : [];
+      return k.value && mayBeNonFinite(k.value, facts) && k.out.dtype === 'f32' ? [k.out.buffer] : [];
     case 'row-block':
       // Its on-chip locals too, so the stages reading them carry what they may hold.
       return [
-        ...[...k.invariants, ...k.stages, ...k.finals.map((f) => ({ ...f.kernel, out: f.out }))].flatMap((x) => writesNonFinite(x, buffers)),
-        ...k.stores.filter((x) => buffers.has(x.local)).map((x) => x.out.buffer),
+        ...[...k.invariants, ...k.stages, ...k.finals.map((f) => ({ ...f.kernel, out: f.out }))].flatMap((x) => writesNonFinite(x, facts)),
+        ...k.stores.filter((x) => facts.nonFinite.has(x.local)).map((x) => x.out.buffer),
       ];
     default:
-      return kernelExprs(k).some((e) => mayBeNonFinite(e, buffers)) ? kernelOutputs(k).filter((o) => o.dtype === 'f32').map((o) => o.buffer) : [];
+      return kernelExprs(k).some((e) => mayBeNonFinite(e, facts)) ? kernelOutputs(k).filter((o) => o.dtype === 'f32').map((o) => o.buffer) : [];
   }
 }
 
 /** Whether an expression's value may be ±∞ or NaN (f32 results only; other dtypes never are). */
-export function mayBeNonFinite(e: KExpr, buffers: ReadonlySet<number>, memo?: WeakMap<KExpr, boolean>): boolean {
+export function mayBeNonFinite(e: KExpr, facts: FloatFacts, memo?: WeakMap<KExpr, boolean>): boolean {
   const known = memo?.get(e);
   if (known !== undefined) return known;
-  const result = nonFiniteAt(e, buffers, memo);
+  const result = nonFiniteAt(e, facts, memo);
   memo?.set(e, result);
   return result;
 }
 
-function nonFiniteAt(e: KExpr, buffers: ReadonlySet<number>, memo: WeakMap<KExpr, boolean> | undefined): boolean {
+function nonFiniteAt(e: KExpr, facts: FloatFacts, memo: WeakMap<KExpr, boolean> | undefined): boolean {
   switch (e.k) {
     case 'const':
       return e.dtype === 'f32' && !Number.isFinite(e.value);
     case 'load':
-      return e.dtype === 'f32' && buffers.has(e.buffer);
+      return e.dtype === 'f32' && facts.nonFinite.has(e.buffer);
     case 'op':
-      return e.dtype === 'f32' && (singularAt(e) || subExprs(e).some((a) => mayBeNonFinite(a, buffers, memo)));
+      return e.dtype === 'f32' && (singularAt(e, facts.signs) || subExprs(e).some((a) => mayBeNonFinite(a, facts, memo)));
     default:
       return false;
   }
 }
 
-/** Whether an op may hit a singular point: not on a positive operand (a constant, an axis size). */
-function singularAt(e: Extract<KExpr, { k: 'op' }>): boolean {
-  if (!scalarOp(e.fn).singular) return false;
-  if (e.fn === 'div' || e.fn === 'mod') {
-    const d = e.args[1]!;
-    return !(positive(d) || (d.k === 'const' && Number.isFinite(d.value) && d.value !== 0));
+/** Whether an op may hit a singular point: not when its operands' signs keep it clear, nor dividing by a nonzero constant. */
+function singularAt(e: Extract<KExpr, { k: 'op' }>, signs: FloatFacts['signs']): boolean {
+  const singular = scalarOp(e.fn).singular;
+  if (!singular) return false;
+  const d = e.args[1];
+  if ((e.fn === 'div' || e.fn === 'mod') && d?.k === 'const' && Number.isFinite(d.value) && d.value !== 0) return false;
+  return !singular.clearOf(e.args.map((a) => signOf(a, signs)));
+}
+
+const signMemo = new WeakMap<FloatFacts['signs'], WeakMap<KExpr, Sign>>();
+
+/** The sign of an expression's finite values, where the ops' rules and the buffers' signs tell it. */
+export function signOf(e: KExpr, signs: FloatFacts['signs']): Sign {
+  let memo = signMemo.get(signs);
+  if (!memo) signMemo.set(signs, (memo = new WeakMap()));
+  const known = memo.get(e);
+  if (known !== undefined) return known;
+  const sign = signAt(e, signs);
+  memo.set(e, sign);
+  return sign;
+}
+
+function signAt(e: KExpr, signs: FloatFacts['signs']): Sign {
+  switch (e.k) {
+    case 'const':
+      return !Number.isFinite(e.value) || e.value < 0 ? null : e.value > 0 ? 'positive' : 'nonnegative';
+    case 'size':
+      return 'positive';
+    case 'load':
+      return signs.get(e.buffer) ?? null;
+    case 'op': {
+      // A square, whatever its operand.
+      if (e.fn === 'mul' && sameExpr(e.args[0]!, e.args[1]!)) return 'nonnegative';
+      const rule = scalarOp(e.fn).sign;
+      return rule ? rule(e.args.map((a) => signOf(a, signs))) : null;
+    }
+    default:
+      return null;
   }
-  // log, log1p, sqrt and rsqrt are finite on positive operands (an axis size, n^-1/2 scalings).
-  return e.fn === 'pow' || !positive(e.args[0]!);
 }
 
-/** Whether an expression is known positive and finite: a positive constant, an axis size, a cast of one. */
-function positive(e: KExpr): boolean {
-  if (e.k === 'const') return Number.isFinite(e.value) && e.value > 0;
-  if (e.k === 'size') return true;
-  return e.k === 'op' && (e.fn === 'to_f32' || e.fn === 'id') && positive(e.args[0]!);
+function sameExpr(a: KExpr, b: KExpr): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** The sign of a reduction of values of sign `value`: its fold's combine from its identity, then its finaliser by the (positive) count. */
+function reducedSign(fn: string, value: Sign): Sign {
+  const fold = reductionFold(fn);
+  const combine = scalarOp(fold.combine).sign;
+  if (!combine || value === null) return null;
+  // An identity that is not finite (max's −∞) is the result over an empty axis only, a non-finite value.
+  const identity = fold.identity('f32');
+  let sign = Number.isFinite(identity) ? weakerSign(combine([value, value]), signAt({ k: 'const', value: identity, dtype: 'f32' }, new Map())) : combine([value, value]);
+  if (fold.finalise) sign = scalarOp(fold.finalise).sign?.([sign, 'positive']) ?? null;
+  return sign;
+}
+
+/**
+ * The sign of every buffer whose writers all give it one: a greatest fixed point, every written
+ * buffer starting positive and weakened by each writer (copies and loop bodies included) until
+ * nothing changes. Inputs, which nothing writes, have none.
+ */
+export function bufferSigns(steps: readonly HostStep[]): Map<number, Exclude<Sign, null>> {
+  const writes: { buffer: number; sign: (signs: FloatFacts['signs']) => Sign }[] = [];
+  const visit = (list: readonly HostStep[]) => {
+    for (const step of list) {
+      if (step.kind === 'loop') visit(step.body);
+      else if (step.kind === 'copy') writes.push({ buffer: step.dst, sign: (signs) => signs.get(step.src) ?? null });
+      else writes.push(...kernelWrites(step.kernel));
+    }
+  };
+  visit(steps);
+  const signs = new Map<number, Exclude<Sign, null>>(writes.map((w) => [w.buffer, 'positive']));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const w of writes) {
+      const before = signs.get(w.buffer);
+      if (before === undefined) continue;
+      const after = weakerSign(before, w.sign(signs));
+      if (after === before) continue;
+      changed = true;
+      if (after === null) signs.delete(w.buffer);
+      else signs.set(w.buffer, after);
+    }
+  }
+  return signs;
+}
+
+/** The buffers (and locals) a kernel writes, each with the sign of what it writes there. */
+function kernelWrites(k: KernelIR): { buffer: number; sign: (signs: FloatFacts['signs']) => Sign }[] {
+  switch (k.kind) {
+    case 'elementwise':
+      return [{ buffer: k.out.buffer, sign: (signs) => signOf(k.value, signs) }];
+    case 'reduce':
+      return [{ buffer: k.out.buffer, sign: (signs) => reducedSign(k.fn, signOf(k.value, signs)) }];
+    case 'gemm':
+      return [{ buffer: k.out.buffer, sign: (signs) => reducedSign('sum', weakerSign(signOf(k.a, signs), signOf(k.b, signs)) && 'nonnegative') }];
+    case 'row-block':
+      return [
+        ...[...k.invariants, ...k.stages, ...k.finals.map((f) => ({ ...f.kernel, out: f.out }))].flatMap(kernelWrites),
+        ...k.stores.map((x) => ({ buffer: x.out.buffer, sign: (signs: FloatFacts['signs']) => signs.get(x.local) ?? null })),
+      ];
+    default:
+      return kernelOutputs(k).map((o) => ({ buffer: o.buffer, sign: () => null }));
+  }
+}

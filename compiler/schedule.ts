@@ -8,6 +8,8 @@
  * workgroups (`splitRule`, read by `split-reductions`) lives here too, beside the schedules whose
  * grids it compares.
  */
+import { operands, type Node } from '../dsl/ir.ts';
+import { scalarOp } from '../dsl/scalar-ops.ts';
 import { TesseraError } from '../dsl/types.ts';
 import type { DeviceLimits, SizeExpr, SizeRange } from '../program/index.ts';
 import { extentProduct, staticProduct, type FlashKernel, type KAxis, type KernelIR } from './kernel-ir.ts';
@@ -225,6 +227,12 @@ function gemmSchedule(kernel: Extract<KernelIR, { kind: 'gemm' }>): GemmSchedule
  * each of them up to this many ops; a costlier one is materialised once.
  */
 export const RECOMPUTE_LIMIT = 6;
+
+/** What recomputing one elementwise node costs toward `RECOMPUTE_LIMIT`: its op's `recomputeCost`, 0 for a leaf. */
+export function recomputeCost(node: Node): number {
+  if (operands(node).length === 0) return 0;
+  return node.op === 'map' ? (scalarOp(node.fn).recomputeCost ?? 1) : 1;
+}
 
 export function defaultSchedule(kernel: KernelIR, limits: DeviceLimits, overrides: ScheduleOverrides = {}): Schedule {
   const maxThreads = maxWorkgroupThreads(limits);

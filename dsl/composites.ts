@@ -20,32 +20,37 @@ import { TesseraError, type Axis, type TensorType } from './types.ts';
 type Definition = (b: GraphBuilder, x: number, axes: readonly string[], eps: number | undefined) => number;
 
 /**
- * The max over `axes` when it is finite, else 0 (`shift`), and whether the row has any entry
- * above -∞ (`valid`), so callers can give rows with nothing allowed their defined result.
+ * The max over `axes` when it is finite, else 0: what every composite shifts a row by.
+ *
+ * The sum of exp(x - shift) is then at least 1 wherever the max is finite (its own term is
+ * exp(0) = 1), 0 for a row of -∞, and +∞ or NaN for a row with +∞ or NaN; so max(sum, 1) is the
+ * sum for every row but one with nothing allowed, which it gives 1 (its softmax 0 / 1 = 0). The
+ * compiler sees that denominator is positive (`ScalarOp.sign`), so the division after it is not
+ * singular and a softmax over finite scores is computed in plain arithmetic.
  */
-function stableShift(b: GraphBuilder, x: number, axes: readonly string[]): { valid: number; shift: number } {
-  const m = b.reduce('max', x, axes);
-  const shift = b.map('where', b.map('is_finite', m), m, b.constant(0));
-  const valid = b.map('not', b.map('and', b.map('is_inf', m), b.map('lt', m, b.constant(0))));
-  return { valid, shift };
+function shiftOf(b: GraphBuilder, m: number): number {
+  return b.map('where', b.map('is_finite', m), m, b.constant(0));
+}
+
+/** max(sum, 1): the sum of a row's exp(x - shift), 1 for a row with nothing allowed (see `shiftOf`). */
+function atLeastOne(b: GraphBuilder, sum: number): number {
+  return b.map('max', sum, b.constant(1));
 }
 
 const DEFINITIONS: Readonly<Record<CompositeNode['fn'] | 'logsumexp', Definition>> = {
   /** exp(x - shift) / sum(exp(x - shift)); a row with nothing above -∞ gives zeros (0 / 1). */
   softmax(b, x, axes) {
-    const { valid, shift } = stableShift(b, x, axes);
-    const e = b.map('exp', b.map('sub', x, shift));
-    return b.map('div', e, b.map('where', valid, b.reduce('sum', e, axes), b.constant(1)));
+    const e = b.map('exp', b.map('sub', x, shiftOf(b, b.reduce('max', x, axes))));
+    return b.map('div', e, atLeastOne(b, b.reduce('sum', e, axes)));
   },
   /** (x - shift) - log(sum(exp(x - shift))); a row with nothing above -∞ stays -∞. */
   log_softmax(b, x, axes) {
-    const { valid, shift } = stableShift(b, x, axes);
-    const z = b.map('sub', x, shift);
-    return b.map('sub', z, b.map('log', b.map('where', valid, b.reduce('sum', b.map('exp', z), axes), b.constant(1))));
+    const z = b.map('sub', x, shiftOf(b, b.reduce('max', x, axes)));
+    return b.map('sub', z, b.map('log', atLeastOne(b, b.reduce('sum', b.map('exp', z), axes))));
   },
   /** shift + log(sum(exp(x - shift))): -∞ for a row of -∞, +∞ for a row with +∞. */
   logsumexp(b, x, axes) {
-    const { shift } = stableShift(b, x, axes);
+    const shift = shiftOf(b, b.reduce('max', x, axes));
     const s = b.reduce('sum', b.map('exp', b.map('sub', x, shift)), axes);
     return b.map('add', b.map('log', s), shift);
   },
@@ -106,7 +111,7 @@ export function segmentDefinedByGraph(node: Node): SegmentDefinedNode | null {
 /**
  * Writes the primitive form of a segment softmax or logsumexp into `b`: `x` and the CSR node `g`
  * are ids in `b`. Each target node's max shifts its edges (0 when it is not finite), gathered back
- * to the edges by their target row, exactly as `stableShift` does for a dense row.
+ * to the edges by their target row, exactly as `shiftOf` does for a dense row.
  */
 export function writeSegmentDefinition(b: GraphBuilder, node: SegmentDefinedNode, x: number, g: number): number {
   const csr = b.node(g) as CsrNode;
@@ -116,12 +121,10 @@ export function writeSegmentDefinition(b: GraphBuilder, node: SegmentDefinedNode
     b.add({ op: 'segment_reduce', fn, args: [arg, g], axis, type: inferSegmentReduce(fn, b.type(arg), b.type(g), rows, axis) });
   const ids = b.add({ op: 'segment_ids', args: [g], type: b.type(g) });
   const toEdges = (t: number) => b.add({ op: 'gather', args: [t, ids], axis: rows.name, type: inferGather(b.type(t), b.type(ids), rows.name) });
-  const m = segment('max', x);
-  const shift = b.map('where', b.map('is_finite', m), m, b.constant(0));
+  const shift = shiftOf(b, segment('max', x));
   const e = b.map('exp', b.map('sub', x, toEdges(shift)));
   if (node.op === 'segment_reduce') return b.map('add', b.map('log', segment('sum', e)), shift);
-  const valid = b.map('not', b.map('and', b.map('is_inf', m), b.map('lt', m, b.constant(0))));
-  return b.map('div', e, toEdges(b.map('where', valid, segment('sum', e), b.constant(1))));
+  return b.map('div', e, toEdges(atLeastOne(b, segment('sum', e))));
 }
 
 const segmentCache = new WeakMap<object, Map<string, Graph>>();

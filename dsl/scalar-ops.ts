@@ -29,10 +29,35 @@ export interface ScalarOp {
   readonly xf?: XfEmission;
   /**
    * The f32 result can be ±∞ or NaN for finite operands at points of its domain (log 0, x / 0,
-   * sqrt of a negative): such a result is carried as `xf` like one computed from an infinity.
+   * sqrt of a negative): such a result is carried as `xf` like one computed from an infinity,
+   * unless `clearOf` says operands of the known signs stay clear of those points (a softmax's
+   * denominator is ≥ 1, a layer norm's variance + eps is > 0).
    * (Overflow of exp, add or mul is left to the device, which rounds it to ±∞ as IEEE does.)
    */
-  readonly singular?: true;
+  readonly singular?: { readonly clearOf: (args: readonly Sign[]) => boolean };
+  /**
+   * The sign of a finite result from the signs of finite operands (absent: nothing known). The
+   * non-finite analysis uses it to decide `singular.clearOf`.
+   */
+  readonly sign?: (args: readonly Sign[]) => Sign;
+  /**
+   * What recomputing the op costs where an expression is shared (`RECOMPUTE_LIMIT`): 2 for a
+   * transcendental function or a division, which take several instructions; absent, 1.
+   */
+  readonly recomputeCost?: 2;
+}
+
+/**
+ * What is known of a value's sign while it is finite: `'positive'` (> 0), `'nonnegative'` (≥ 0),
+ * or nothing (`null`). Rounding is monotone, so a positive plus a non-negative stays positive;
+ * a product of positives may underflow to 0, so it is only non-negative.
+ */
+export type Sign = 'positive' | 'nonnegative' | null;
+
+/** The sign two values share. */
+export function weakerSign(a: Sign, b: Sign): Sign {
+  if (a === null || b === null) return null;
+  return a === 'positive' && b === 'positive' ? 'positive' : 'nonnegative';
 }
 
 /** An op's emission on `xf` operands and the helpers it calls (shared ones by name, or its own). */
@@ -441,11 +466,53 @@ const entries: ScalarOp[] = [
   cast('bool'),
 ];
 
-/** Ops whose f32 result is ±∞ or NaN at points of their domain (see `ScalarOp.singular`). */
-const SINGULAR = new Set(['div', 'mod', 'pow', 'log', 'log1p', 'sqrt', 'rsqrt']);
+/**
+ * Ops whose f32 result is ±∞ or NaN at points of their domain, and the operand signs that keep
+ * finite operands clear of them (see `ScalarOp.singular`).
+ */
+const SINGULAR: ReadonlyMap<string, (args: readonly Sign[]) => boolean> = new Map([
+  ['div', ([, d]) => d === 'positive'],
+  ['mod', ([, d]) => d === 'positive'],
+  ['pow', () => false],
+  ['log', ([a]) => a === 'positive'],
+  ['log1p', ([a]) => a !== null],
+  ['sqrt', ([a]) => a !== null],
+  ['rsqrt', ([a]) => a === 'positive'],
+]);
+
+/** The sign rules of the ops that have one (see `ScalarOp.sign`); operands past the list are unknown. */
+const SIGNS: ReadonlyMap<string, (args: readonly Sign[]) => Sign> = new Map<string, (args: readonly Sign[]) => Sign>([
+  ['add', ([a = null, b = null]) => {
+    const both = weakerSign(a, b);
+    return both && (a === 'positive' || b === 'positive') ? 'positive' : both;
+  }],
+  ['mul', ([a = null, b = null]) => (weakerSign(a, b) ? 'nonnegative' : null)],
+  ['div', ([a = null, d = null]) => (d === 'positive' ? weakerSign(a, 'nonnegative') : null)],
+  ['min', ([a = null, b = null]) => weakerSign(a, b)],
+  ['max', ([a = null, b = null]) => (a === 'positive' || b === 'positive' ? 'positive' : a ?? b)],
+  ['abs', () => 'nonnegative'],
+  // exp of x ≥ 0 is ≥ 1; of anything else it may underflow to 0.
+  ['exp', ([a = null]) => (a === null ? 'nonnegative' : 'positive')],
+  ['sqrt', ([a = null]) => a],
+  ['rsqrt', ([a = null]) => (a === 'positive' ? 'positive' : null)],
+  ['log1p', ([a = null]) => (a === null ? null : 'nonnegative')],
+  ['sigmoid', () => 'nonnegative'],
+  ['where', ([, a = null, b = null]) => weakerSign(a, b)],
+  ['id', ([a = null]) => a],
+  ['to_f32', ([a = null]) => a],
+]);
+
+/** Ops that take several instructions: transcendental functions and divisions (see `ScalarOp.recomputeCost`). */
+const COSTLY = new Set(['div', 'mod', 'pow', 'exp', 'log', 'log1p', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'log_sigmoid']);
 
 /** All scalar ops by name. */
-export const SCALAR_OPS: ReadonlyMap<string, ScalarOp> = new Map(entries.map((e) => [e.name, SINGULAR.has(e.name) ? { ...e, singular: true as const } : e]));
+export const SCALAR_OPS: ReadonlyMap<string, ScalarOp> = new Map(
+  entries.map((e) => {
+    const clearOf = SINGULAR.get(e.name);
+    const sign = SIGNS.get(e.name);
+    return [e.name, { ...e, ...(clearOf ? { singular: { clearOf } } : {}), ...(sign ? { sign } : {}), ...(COSTLY.has(e.name) ? { recomputeCost: 2 as const } : {}) }];
+  }),
+);
 
 export function scalarOp(name: string): ScalarOp {
   const op = SCALAR_OPS.get(name);

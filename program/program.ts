@@ -113,6 +113,13 @@ export interface Program {
   readonly buffers: readonly ProgramBuffer[];
   readonly kernels: readonly ProgramKernel[];
   readonly steps: readonly Step[];
+  /**
+   * The steps a run takes instead when every f32 input it is given is known to hold only finite
+   * values (see the runtime's `Backend.run`): the same computation, with the arithmetic over the
+   * inputs plain where `steps` carries possible infinities and NaN exactly (`compiler/nonfinite.ts`).
+   * Both write the same buffers in the same format. Absent where they would equal `steps`.
+   */
+  readonly finiteSteps?: readonly Step[];
   /** The traced Tensor IR (sizes pinned as compiled), which the CPU backend interprets. */
   readonly graph: Graph;
 }

@@ -240,6 +240,10 @@ export function validateProgram(program: Program): void {
     }
   };
   steps(program.steps);
+  if (program.finiteSteps !== undefined) {
+    if (!Array.isArray(program.finiteSteps)) fail(`finiteSteps is ${show(program.finiteSteps)}, not a list of steps`);
+    steps(program.finiteSteps);
+  }
 
   validateGraph(graph as Fields, '', fail);
   checked.add(program);

@@ -36,6 +36,7 @@ export class GPUTensor implements RuntimeTensor {
   /** Distinct per tensor, for caches keyed by several tensors. */
   readonly serial = nextSerial++;
   #exposed = false;
+  #finite = false;
   /** Resolves to the error WebGPU reported while creating or filling the buffer, or null. */
   readonly #created: Promise<string | null>;
 
@@ -65,6 +66,19 @@ export class GPUTensor implements RuntimeTensor {
 
   expose(): void {
     this.#exposed = true;
+  }
+
+  /**
+   * Whether every value is known to be finite (an upload whose data was): a program's
+   * `finiteSteps` may then read it. Never for a run's outputs, nor once the buffer is exposed.
+   */
+  get knownFinite(): boolean {
+    return this.#finite && !this.#exposed;
+  }
+
+  /** Records that every value of the tensor is finite (the uploader checked its data). */
+  markFinite(): void {
+    this.#finite = true;
   }
 
   /** Elements times 4 bytes: the part of the buffer that holds the tensor. */

@@ -30,3 +30,17 @@ export function uploadData(t: HostTensor, dtype?: DType): { data: TensorData; sh
   const type = dtype ?? inferDType(t);
   return { data: hostData('upload', t, type), shape: [...t.shape], dtype: type };
 }
+
+/**
+ * Whether every value of host data is finite (no ±∞, no NaN): what lets a run take a program's
+ * `finiteSteps`. A Float32Array is checked by its exponent bits, the fast path for large inputs.
+ */
+export function allFinite(data: HostTensor['data']): boolean {
+  if (data instanceof Float32Array) {
+    const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    for (let i = 0; i < words.length; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) return false;
+    return true;
+  }
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(Number(data[i]))) return false;
+  return true;
+}

@@ -118,14 +118,20 @@ function isU32(v: number): boolean {
   return Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
 
-/** Plans a run; throws a TesseraError naming the program (and the step) for any bad input. */
+/**
+ * Plans a run; throws a TesseraError naming the program (and the step) for any bad input.
+ * `finiteInputs`: every f32 input is known to hold only finite values, so the program's
+ * `finiteSteps` run where it has them.
+ */
 export function planRun(
   program: Program,
   given: Readonly<Record<string, Shaped | undefined>>,
   params: Readonly<Record<string, number>> | undefined,
   limits: DeviceLimits,
+  finiteInputs = false,
 ): RunPlan {
   const prefix = `program '${program.name}'`;
+  const programSteps = finiteInputs && program.finiteSteps ? program.finiteSteps : program.steps;
   const fail = (why: string): never => {
     throw new TesseraError(`${prefix}: ${why}`);
   };
@@ -153,7 +159,7 @@ export function planRun(
       }
     }
   };
-  collect(program.steps);
+  collect(programSteps);
   const buffers = new Map<number, PlannedBuffer>();
   for (const b of program.buffers) {
     const tensor = tensorOf.get(b.id);
@@ -275,5 +281,5 @@ export function planRun(
     });
   };
 
-  return { symbols, params: checkedParams, buffers, inputs, outputs, steps: plan(program.steps) };
+  return { symbols, params: checkedParams, buffers, inputs, outputs, steps: plan(programSteps) };
 }

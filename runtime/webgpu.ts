@@ -17,7 +17,7 @@ import { formatBytes } from './format.ts';
 import { BufferUsage } from './gpu-flags.ts';
 import { defaultReadbackWait, mapForReading, type ReadbackWait } from './map-wait.ts';
 import { GPUTensor, emptyTensor, uploadTensor } from './gpu-tensor.ts';
-import { uploadData } from './host.ts';
+import { allFinite, uploadData } from './host.ts';
 import { MemoryTracker } from './memory.ts';
 import { exceedsLimits, planRun, type PlannedDispatch, type PlannedStep, type RunPlan } from './plan.ts';
 import { PipelineCache, type CompiledKernel } from './pipelines.ts';
@@ -80,7 +80,10 @@ class WebGPURuntime implements WebGPUBackend {
     // A tensor larger than one storage binding is fine: programs bind it a chunk at a time.
     const tooBig = exceedsLimits('upload: the tensor', host.data.length * 4, this.limits, false);
     if (tooBig !== null) throw new TesseraError(tooBig);
-    return uploadTensor(this.#ctx, `upload ${host.dtype}[${host.shape.join(', ')}]`, host.data, host.shape, host.dtype);
+    const tensor = uploadTensor(this.#ctx, `upload ${host.dtype}[${host.shape.join(', ')}]`, host.data, host.shape, host.dtype);
+    // Checked once here, so that every run given this tensor knows whether `finiteSteps` may read it.
+    if (host.dtype !== 'f32' || allFinite(host.data)) tensor.markFinite();
+    return tensor;
   }
 
   wrap(buffer: GPUBuffer, shape: readonly number[], dtype: DType = 'f32'): RuntimeTensor {
@@ -126,6 +129,21 @@ class WebGPURuntime implements WebGPUBackend {
     if (this.ownsDevice) this.device.destroy();
   }
 
+  /**
+   * Whether every f32 input is known to hold only finite values: host data checked now, a tensor
+   * of this device by what its upload found. Anything else (a run's output, an exposed or wrapped
+   * buffer, another backend's tensor) may hold ±∞ or NaN, and the run takes the exact steps.
+   */
+  #inputsFinite(program: Program, inputs: RunInputs): boolean {
+    return program.inputs.every((t) => {
+      if (t.dtype !== 'f32') return true;
+      const given = ownEntry(inputs, t.name);
+      if (given === undefined || given === null || typeof given !== 'object') return false;
+      if (isRuntimeTensor(given)) return given instanceof GPUTensor && given.ctx === this.#ctx && given.knownFinite;
+      return Array.isArray(given.data) || ArrayBuffer.isView(given.data) ? allFinite(given.data) : false;
+    });
+  }
+
   /** Checks the inputs' dtypes and data, and fetches tensors that live elsewhere, before any allocation. */
   async #prepareInputs(plan: RunPlan, inputs: RunInputs): Promise<PreparedInput[]> {
     const prepared: PreparedInput[] = [];
@@ -165,7 +183,7 @@ class WebGPURuntime implements WebGPUBackend {
     const { device } = this;
     ctx.checkAlive();
     validateProgram(program);
-    const plan = planRun(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.limits);
+    const plan = planRun(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.limits, program.finiteSteps !== undefined && this.#inputsFinite(program, inputs));
     const prepared = await this.#prepareInputs(plan, inputs);
     await checkGraphInputs(program, plan, prepared);
     const compiled = await this.#compile(program, plan);

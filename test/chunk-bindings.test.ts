@@ -135,7 +135,7 @@ describeGPU('chunked bindings on WebGPU', (gpu) => {
     // block of rows on chip, so no [i, j] tensor exists to be chunked.
     expect(counts).toEqual({
       'row-block %36 contract + %39 reduce': 10,
-      'row-block %42 loop/%53 contract + %42 loop/%58 reduce': 10,
+      'row-block %42 loop/%49 contract + %42 loop/%54 reduce': 10,
     });
   });
 });

@@ -42,6 +42,22 @@ export function flashDispatches(program: Program): { top: number; inLoops: numbe
   return counts;
 }
 
+/**
+ * The kernels a list of steps dispatches (by default the program's `steps`), each once, in order
+ * of first use: a program also holds the kernels of its `finiteSteps`.
+ */
+export function stepKernels(program: Program, steps: readonly Step[] = program.steps): Program['kernels'][number][] {
+  const used: number[] = [];
+  const visit = (list: readonly Step[]): void => {
+    for (const step of list) {
+      if (step.kind === 'loop') visit(step.body);
+      else if (step.kind === 'dispatch' && !used.includes(step.kernel)) used.push(step.kernel);
+    }
+  };
+  visit(steps);
+  return used.map((i) => program.kernels[i]!);
+}
+
 /** The call throws a TesseraError whose message is exactly `message`. */
 export function expectError(call: () => unknown, message: string): void {
   let thrown: unknown;

@@ -8,6 +8,9 @@ import { describe, expect, it } from 'vitest';
 import * as T from '../index.ts';
 import type { HostTensor, Kernel, Tensor } from '../index.ts';
 import { SCALAR_OPS } from '../dsl/scalar-ops.ts';
+import { DEFAULT_LIMITS } from '../program/limits.ts';
+import { allFinite } from '../runtime/host.ts';
+import { planRun } from '../runtime/plan.ts';
 import { describeGPU } from './gpu.ts';
 import { random } from './helpers.ts';
 
@@ -97,6 +100,70 @@ describe('which values are carried as xf', () => {
     }));
     expect(gemmOf(T.compile(k.trace({ sizes: { d: 8, j: 4 } })))).toContain('xf_bits(xf_select(xf(0.0f, 2u)');
   });
+
+  /** The WGSL of the kernels a list of steps dispatches. */
+  const wgslOf = (p: T.Program, steps: readonly T.Step[] | undefined): string[] => {
+    const out: string[] = [];
+    const visit = (list: readonly T.Step[]) => {
+      for (const s of list) {
+        if (s.kind === 'loop') visit(s.body);
+        else if (s.kind === 'dispatch') out.push(p.kernels[s.kernel]!.wgsl);
+      }
+    };
+    visit(steps ?? []);
+    return out;
+  };
+
+  it('gives a program finite steps in which softmax and layer norm over finite inputs are plain', () => {
+    // Neither division can hit its singular point: softmax divides by max(Σ exp, 1) and layer norm
+    // by sqrt(variance + eps), a mean of squares plus a positive constant.
+    const k = T.kernel('plain', { x: T.f32('i', 'd'), w: T.f32('d', 'e') }, ({ x, w }) => ({
+      p: T.softmax(T.einsum('id,de->ie', x, w), 'e'),
+      n: T.layerNorm(x, 'd', 1e-5),
+    }));
+    const p = T.compile(k.trace({ sizes: { d: 8, e: 4 } }));
+    expect(wgslOf(p, p.steps).some((w) => w.includes('xf_'))).toBe(true);
+    expect(p.finiteSteps).toBeDefined();
+    expect(wgslOf(p, p.finiteSteps).filter((w) => w.includes('xf_'))).toEqual([]);
+  });
+
+  it('keeps a division by what may be zero, a layer norm without eps and a log of a sum exact in the finite steps', () => {
+    const k = T.kernel('singular', { x: T.f32('i', 'd') }, ({ x }) => ({
+      q: T.div(x, T.sum(T.abs(x), 'd')),
+      n: T.layerNorm(x, 'd', 0),
+      l: T.logsumexp(x, 'd'),
+    }));
+    const p = T.compile(k.trace({ sizes: { d: 8 } }));
+    const finite = wgslOf(p, p.finiteSteps);
+    expect(finite.some((w) => w.includes('xf_div('))).toBe(true);
+    expect(finite.some((w) => w.includes('xf_log('))).toBe(true);
+  });
+
+  it('gives no finite steps to a program without f32 inputs, or whose inputs only meet contractions', () => {
+    const ints = T.kernel('ints', { n: T.i32('i') }, ({ n }) => ({ y: T.softmax(T.toF32(n), 'i') }));
+    expect(T.compile(ints.trace({ sizes: { i: 8 } })).finiteSteps).toBeUndefined();
+    const mm = T.kernel('mm', { x: T.f32('i', 'd'), w: T.f32('j', 'd') }, ({ x, w }) => ({ s: T.einsum('id,jd->ij', x, w) }));
+    expect(T.compile(mm.trace({ sizes: { d: 8, j: 4 } })).finiteSteps).toBeUndefined();
+  });
+
+  it('plans the finite steps only for a run told its inputs are finite', () => {
+    const k = T.kernel('plan', { x: T.f32('i', 'd') }, ({ x }) => ({ p: T.softmax(x, 'd') }));
+    const p = T.compile(k.trace({ sizes: { i: 4, d: 8 } }));
+    const kernels = (plan: ReturnType<typeof planRun>) => plan.steps.flatMap((s) => ('kernel' in s ? [s.kernel] : []));
+    const x = { shape: [4, 8] };
+    expect(kernels(planRun(p, { x }, undefined, DEFAULT_LIMITS, true))).not.toEqual(kernels(planRun(p, { x }, undefined, DEFAULT_LIMITS)));
+    expect(kernels(planRun(p, { x }, undefined, DEFAULT_LIMITS, true)).every((i) => !p.kernels[i]!.wgsl.includes('xf_'))).toBe(true);
+  });
+
+  it('checks host data for infinities and NaN by its bits', () => {
+    expect(allFinite(Float32Array.of(1, -0, 3.4e38, -1e-45))).toBe(true);
+    expect(allFinite(Float32Array.of(1, Infinity))).toBe(false);
+    expect(allFinite(Float32Array.of(-Infinity, 1))).toBe(false);
+    expect(allFinite(new Float32Array(new Float32Array([0, 0, NaN, 0]).buffer, 4, 3))).toBe(false);
+    expect(allFinite(new Float32Array(new Float32Array([NaN, 0, 0]).buffer, 4, 2))).toBe(true);
+    expect(allFinite([1, 2, NaN])).toBe(false);
+    expect(allFinite([1, 2, 3])).toBe(true);
+  });
 });
 
 /** Equal as a GPU result should be: non-finite values exactly, finite ones within tolerance. */
@@ -158,6 +225,26 @@ describeGPU('non-finite values on WebGPU match the interpreter', (gpu) => {
     });
   }
 
+  it('takes the finite steps only for inputs known finite: host data and uploads checked, outputs and exposed buffers not', async () => {
+    // A program whose finite steps compute something else (3x, where its steps compute 2x), so the
+    // result tells which list ran.
+    const scaled = (factor: number) => T.compile(T.kernel('scaled', { x: T.f32('i') }, ({ x }) => ({ y: T.mul(x, factor) })).trace({ sizes: { i: 4 } }));
+    const [two, three] = [scaled(2), scaled(3)];
+    const shift = (steps: readonly T.Step[]): T.Step[] => steps.map((st) => (st.kind === 'dispatch' ? { ...st, kernel: st.kernel + two.kernels.length } : st));
+    const p: T.Program = { ...two, kernels: [...two.kernels, ...three.kernels], finiteSteps: shift(three.steps) };
+    const y = async (x: T.HostTensor | T.RuntimeTensor) => Array.from((await (await gpu.run(p, { x }))['y']!.read()) as Float32Array);
+    const host = (data: number[]) => ({ shape: [4], data: Float32Array.from(data) });
+    expect(await y(host([1, 2, 3, 4]))).toEqual([3, 6, 9, 12]);
+    expect(await y(host([1, Infinity, 3, 4]))).toEqual([2, Infinity, 6, 8]);
+    const finite = gpu.upload(host([1, 2, 3, 4]));
+    expect(await y(finite)).toEqual([3, 6, 9, 12]);
+    expect(await y(gpu.upload(host([1, 2, NaN, 4])))).toEqual([2, 4, NaN, 8]);
+    const output = (await gpu.run(two, { x: finite }))['y']!;
+    expect(await y(output)).toEqual([4, 8, 12, 16]);
+    (gpu as T.WebGPUBackend).bufferOf(finite);
+    expect(await y(finite)).toEqual([2, 4, 6, 8]);
+  });
+
   it('infinities and NaN inside input tensors', async () => {
     const data = Float32Array.from(random(24, 3, -2, 2));
     data[1] = -Infinity;
@@ -208,10 +295,15 @@ describeGPU('non-finite values on WebGPU match the interpreter', (gpu) => {
           return T.where(T.lt(p, q), p, q) as M;
         },
         () => T.mod(a(), a()) as M,
+        // Singular ops whose operands' signs may clear them (sqrt of |a|, rsqrt of |a| + 0.5,
+        // a division by a sum of exps at least 1): plain in the finite steps, and still exact.
+        () => T.sqrt(T.abs(a())) as M,
+        () => T.rsqrt(T.add(T.abs(a()), 0.5)) as M,
+        () => T.div(a(), T.maximum(T.add(T.exp(a()), T.sigmoid(a())), 1)) as M,
       ];
       return ops[next(ops.length)]!();
     };
-    for (let program = 0; program < 24; program++) {
+    for (let program = 0; program < 32; program++) {
       const k = T.kernel(`random_${program}`, { x: T.f32('i', 'j'), y: T.f32('i', 'j') }, ({ x, y }) => {
         seed = 12345 + program * 7919;
         const e = build(x as M, y as M, 3);

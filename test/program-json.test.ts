@@ -188,6 +188,8 @@ describe('Program JSON', () => {
       ['a buffer with a bad role', (p) => ((p['buffers'] as Record<string, unknown>[])[0]!['role'] = 'scratch'), "program 'mm' is malformed: buffer 0 has role 'scratch'; the roles are input, output, temp, cache"],
       ['a kernel without WGSL', (p) => delete (p['kernels'] as Record<string, unknown>[])[0]!['wgsl'], `program 'mm' is malformed: kernel 0 ('${base.kernels[0]!.name}') has no WGSL text`],
       ['a step of unknown kind', (p) => ((p['steps'] as Record<string, unknown>[])[0]!['kind'] = 'barrier'), "program 'mm' is malformed: unknown step kind 'barrier'"],
+      ['finite steps that are not a list', (p) => (p['finiteSteps'] = 3), "program 'mm' is malformed: finiteSteps is 3, not a list of steps"],
+      ['a finite step of unknown kind', (p) => (p['finiteSteps'] = [{ kind: 'barrier', label: 'b' }]), "program 'mm' is malformed: unknown step kind 'barrier'"],
       ['a node out of order', (p) => (nodes(p)[1]!['id'] = 5), "program 'mm' is malformed: graph node at index 1 has id 5"],
       ['an operand defined later', (p) => (nodes(p)[4]!['args'] = [2, 4]), "program 'mm' is malformed: graph node %4 (contract) reads %4, which is not defined before it"],
       ['a relabel without names', (p) => delete nodes(p)[3]!['names'], "program 'mm' is malformed: graph node %3 (relabel) has names undefined, not a list of names"],

@@ -39,7 +39,7 @@ describeGPU('row blocks on WebGPU', (gpu) => {
     // static axes beside the long one).
     const sizes = { j: 4, d: 8 };
     const program = T.compileFor(softRoute, gpu, { sizes });
-    expect(labels(program)).toEqual(['row-block %19 contract + %20 reduce', 'reduce %19 contract combine', 'reduce %20 reduce combine']);
+    expect(labels(program)).toEqual(['row-block %15 contract + %16 reduce', 'reduce %15 contract combine', 'reduce %16 reduce combine']);
     // Nothing of [i × j] exists: the largest buffer at i = 2500 is the partials, 3 parts × 4 × 8.
     expect(largestBuffer(program, { i: 2500 })).toBe(4 * 3 * 4 * 8);
     for (const n of [2500, 70]) {

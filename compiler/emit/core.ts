@@ -19,7 +19,7 @@ import { TesseraError, type DType, type Size } from '../../dsl/types.ts';
 import type { SizeExpr } from '../../program/index.ts';
 import { exprDtype, extentProduct, isLocal, kernelExprs, kernelInputs, kernelOutputs, staticProduct, subExprs, type Chunking, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import { printExpr } from '../kernel-ir-print.ts';
-import { mayBeNonFinite } from '../nonfinite.ts';
+import { mayBeNonFinite, type FloatFacts } from '../nonfinite.ts';
 import type { Stmt, WgslModule } from '../wgsl/ast.ts';
 
 /** The lowest finite f32: where a running max starts (WGSL may assume there are no infinities). */
@@ -66,7 +66,7 @@ export class Emitter {
    * of local `buffer` at the given indices of its axes.
    */
   localAt: ((buffer: number, axes: readonly { size: Size; index: string }[]) => string) | null = null;
-  #nonFinite: ReadonlySet<number>;
+  #facts: FloatFacts;
   /**
    * The buffers that may be non-finite as contractions see them: the GEMM rule, under which the
    * caller's input tensors are read plain (see `emit-wgsl`).
@@ -74,18 +74,19 @@ export class Emitter {
   readonly products: ReadonlySet<number>;
 
   /**
-   * `nonFinite`: the program's buffers that may hold ±∞ or NaN. Values computed from them (or
-   * from non-finite constants) are carried as `xf` (see `dsl/nonfinite-wgsl.ts`). `chunk`: the
-   * kernel runs a chunk at a time (`chunk-bindings`). `products`: see the field.
+   * `facts`: the program's buffers that may hold ±∞ or NaN, and their signs. Values computed from
+   * them (or from non-finite constants, or singular ops) are carried as `xf` (see
+   * `dsl/nonfinite-wgsl.ts`). `chunk`: the kernel runs a chunk at a time (`chunk-bindings`).
+   * `products`: see the field.
    */
   constructor(
     readonly kernel: KernelIR,
-    nonFinite: ReadonlySet<number> = new Set(),
+    facts: FloatFacts = { nonFinite: new Set(), signs: new Map() },
     readonly chunk: Chunking | null = null,
     products?: ReadonlySet<number>,
   ) {
-    this.#nonFinite = nonFinite;
-    this.products = products ?? nonFinite;
+    this.#facts = facts;
+    this.products = products ?? facts.nonFinite;
     this.outputs = kernelOutputs(kernel).map((o) => o.buffer);
     kernelInputs(kernel)
       .sort((a, b) => a - b)
@@ -278,20 +279,20 @@ export class Emitter {
   /** Whether `e` may be ±∞ or NaN here, so it is carried as `xf`. */
   special(e: KExpr): boolean {
     // Emission asks this at every level of an expression tree: one memo, so a deep tree costs one walk.
-    return mayBeNonFinite(e, this.#nonFinite, this.#special);
+    return mayBeNonFinite(e, this.#facts, this.#special);
   }
 
   #special = new WeakMap<KExpr, boolean>();
 
   /** Emits with another set of buffers that may be non-finite (a row block's contractions take the GEMM set). */
   withNonFinite<T>(nonFinite: ReadonlySet<number>, emit: () => T): T {
-    const saved = [this.#nonFinite, this.#special] as const;
-    this.#nonFinite = nonFinite;
+    const saved = [this.#facts, this.#special] as const;
+    this.#facts = { ...this.#facts, nonFinite };
     this.#special = new WeakMap();
     try {
       return emit();
     } finally {
-      [this.#nonFinite, this.#special] = saved;
+      [this.#facts, this.#special] = saved;
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import { TesseraError } from '../../dsl/types.ts';
 import type { Chunking, KernelIR } from '../kernel-ir.ts';
+import type { FloatFacts } from '../nonfinite.ts';
 import type { Schedule, ScheduleOf } from '../schedule.ts';
 import { Emitter, type Emitted } from './core.ts';
 import { emitElementwise } from './elementwise.ts';
@@ -46,12 +47,12 @@ const EMITTERS: KernelEmitters = {
 
 /**
  * Emits one kernel under its schedule: the WGSL module, its workgroup count and its bindings.
- * `nonFinite` are the program's buffers that may hold ±∞ or NaN (see `nonfinite.ts`); `chunk`,
+ * `facts` say which of the program's buffers may hold ±∞ or NaN (see `nonfinite.ts`); `chunk`,
  * the cut of a kernel run a chunk at a time; `products`, the set contractions see (`Emitter.products`).
  */
-export function emitModule(kernel: KernelIR, schedule: Schedule, nonFinite: ReadonlySet<number>, chunk: Chunking | null = null, products?: ReadonlySet<number>): Emitted {
+export function emitModule(kernel: KernelIR, schedule: Schedule, facts: FloatFacts, chunk: Chunking | null = null, products?: ReadonlySet<number>): Emitted {
   const entry = EMITTERS[kernel.kind] as { readonly schedule: Schedule['kind']; readonly chunks: boolean; readonly emit: (k: KernelIR, s: Schedule, em: Emitter) => Emitted };
   if (schedule.kind !== entry.schedule) throw new TesseraError(`emit: schedule ${schedule.kind} does not fit kernel ${kernel.kind}`);
   if (chunk && !entry.chunks) throw new TesseraError(`emit: a ${kernel.kind} kernel cannot run in chunks`);
-  return entry.emit(kernel, schedule, new Emitter(kernel, nonFinite, chunk, products));
+  return entry.emit(kernel, schedule, new Emitter(kernel, facts, chunk, products));
 }

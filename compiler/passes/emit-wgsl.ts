@@ -9,7 +9,7 @@ import type { Graph } from '../../dsl/ir.ts';
 import { boundaryOf } from '../../dsl/bind.ts';
 import { sizeProduct, type ChunkedDispatch, type Program, type ProgramKernel, type SizeExpr, type Step, type UniformWord } from '../../program/index.ts';
 import { emitModule } from '../emit/registry.ts';
-import { nonFiniteBuffers } from '../nonfinite.ts';
+import { floatFacts, type FloatFacts } from '../nonfinite.ts';
 import { kernelOutputs, type BoundaryDecl, type Chunking, type KernelIR } from '../kernel-ir.ts';
 import type { Schedule } from '../schedule.ts';
 import { printWgsl } from '../wgsl/print.ts';
@@ -23,11 +23,11 @@ import type { TiledProgram, TiledStep } from './lower-to-tiles.ts';
 function emitKernel(
   kernel: KernelIR,
   schedule: Schedule,
-  nonFinite: ReadonlySet<number>,
+  facts: FloatFacts,
   chunk: Chunking | null,
   products: ReadonlySet<number>,
 ): { wgsl: string; workgroups: SizeExpr; uniforms: UniformWord[]; buffers: number[]; workgroupSize: number; chunks: ChunkedDispatch | null } {
-  const { em, module, workgroups } = emitModule(kernel, schedule, nonFinite, chunk, products);
+  const { em, module, workgroups } = emitModule(kernel, schedule, facts, chunk, products);
   const uniforms: UniformWord[] = [
     { size: workgroups },
     ...em.symbols.map((s) => ({ size: s })),
@@ -50,23 +50,23 @@ function emitKernel(
 export function emitWgsl(program: TiledProgram, graph: Graph): Program {
   const kernels: ProgramKernel[] = [];
   const inputs = program.inputs.filter((t) => t.dtype === 'f32').map((t) => t.buffer);
-  const nonFinite = nonFiniteBuffers(program.steps, inputs);
+  const facts = floatFacts(program.steps, inputs);
   // A GEMM's multiply-adds run on the device's IEEE arithmetic, and so do its operand prologues
   // over the caller's tensors: no compiler folding applies to values read from memory, and carrying
   // them as xf through every tile load cost the routing bench's split-K partials 2x on lavapipe.
   // Infinities the program writes itself (mask constants, singular ops) stay exact there too. Every
   // contraction — GEMM kernels, sums of products, a row block's GEMM stages and finals — emits under
   // this set (`Emitter.products`).
-  const gemmNonFinite = new Set([...nonFinite].filter((b) => !inputs.includes(b)));
+  const gemmNonFinite = new Set([...facts.nonFinite].filter((b) => !inputs.includes(b)));
   const byText = new Map<string, number>();
-  const steps = (list: readonly TiledStep[]): Step[] =>
+  const steps = (list: readonly TiledStep[], known: FloatFacts, products: ReadonlySet<number>): Step[] =>
     list.map((s): Step => {
       if (s.kind === 'copy') {
         const b = program.buffers[s.src]!;
         return { kind: 'copy', label: s.label, src: s.src, dst: s.dst, bytes: { op: 'mul', args: [4, sizeProduct(b.axes.map((a) => a.size))] } };
       }
-      if (s.kind === 'loop') return { kind: 'loop', label: s.label, count: s.count, body: steps(s.body) };
-      const e = emitKernel(s.kernel, s.schedule, nonFinite, s.chunk ?? null, gemmNonFinite);
+      if (s.kind === 'loop') return { kind: 'loop', label: s.label, count: s.count, body: steps(s.body, known, products) };
+      const e = emitKernel(s.kernel, s.schedule, known, s.chunk ?? null, products);
       let index = byText.get(e.wgsl);
       if (index === undefined) {
         index = kernels.length;
@@ -93,7 +93,13 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
         ...(e.chunks ? { chunks: e.chunks } : {}),
       };
     });
-  const programSteps = steps(program.steps);
+  const programSteps = steps(program.steps, facts, gemmNonFinite);
+  // With finite inputs only what the program computes itself can be ±∞ or NaN: where that leaves
+  // fewer values to carry as xf, a second list of steps for runs whose inputs are known finite.
+  const finite = floatFacts(program.steps, []);
+  const fewer = finite.nonFinite.size < facts.nonFinite.size;
+  const finiteSteps = fewer ? steps(program.steps, finite, finite.nonFinite) : programSteps;
+  const differ = fewer && JSON.stringify(finiteSteps) !== JSON.stringify(programSteps);
   const boundary = (t: BoundaryDecl) => ({ ...boundaryOf(t.name, t), buffer: t.buffer });
   return {
     format: 'tessera-program',
@@ -105,6 +111,7 @@ export function emitWgsl(program: TiledProgram, graph: Graph): Program {
     buffers: program.buffers.map((b) => ({ id: b.id, bytes: { op: 'mul', args: [4, b.elements ?? sizeProduct(b.axes.map((a) => a.size))] }, role: b.role, label: b.label })),
     kernels,
     steps: programSteps,
+    ...(differ ? { finiteSteps } : {}),
     graph,
   };
 }

@@ -13,7 +13,7 @@ import { DEFAULT_LIMITS, type DeviceLimits, type SizeExpr } from '../../program/
 import { kernelInputs, kernelOutputs, type BoundaryDecl, type BufferDecl, type FusedProgram, type HostStep, type KExpr, type KernelIR } from '../kernel-ir.ts';
 import { lowerFlash } from '../lower-attention/index.ts';
 import { lowerScan } from '../lower-scan.ts';
-import { RECOMPUTE_LIMIT } from '../schedule.ts';
+import { RECOMPUTE_LIMIT, recomputeCost } from '../schedule.ts';
 import { axisEnv, axisIds, buildExpr, loadOf } from '../lower-expr.ts';
 
 
@@ -59,7 +59,7 @@ class Fuser {
       return (uses.get(id) ?? 0) > 1 && (cost.get(id) ?? 0) > RECOMPUTE_LIMIT;
     };
     for (const node of graph.nodes) {
-      const c = ELEMENTWISE_OPS.has(node.op) && operands(node).length > 0 ? 1 + operands(node).reduce((s, o) => s + (materialized(o) ? 0 : cost.get(o) ?? 0), 0) : 0;
+      const c = ELEMENTWISE_OPS.has(node.op) && operands(node).length > 0 ? recomputeCost(node) + operands(node).reduce((s, o) => s + (materialized(o) ? 0 : cost.get(o) ?? 0), 0) : 0;
       cost.set(node.id, c);
     }
 

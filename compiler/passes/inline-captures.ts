@@ -6,7 +6,7 @@
  */
 import { ELEMENTWISE_OPS, operands, type Graph, type Node } from '../../dsl/ir.ts';
 import { copyNode, eliminateDeadNodes, GraphWriter } from '../rewrite.ts';
-import { RECOMPUTE_LIMIT } from '../schedule.ts';
+import { RECOMPUTE_LIMIT, recomputeCost } from '../schedule.ts';
 
 /** The elementwise ops computing node `id` from its non-elementwise leaves, or null past the limit. */
 function elementwiseCost(graph: Graph, id: number, memo: Map<number, number | null>): number | null {
@@ -14,7 +14,7 @@ function elementwiseCost(graph: Graph, id: number, memo: Map<number, number | nu
   const node = graph.nodes[id]!;
   let cost: number | null = 0;
   if (ELEMENTWISE_OPS.has(node.op)) {
-    cost = operands(node).length > 0 ? 1 : 0;
+    cost = recomputeCost(node);
     for (const o of operands(node)) {
       const c = ELEMENTWISE_OPS.has(graph.nodes[o]!.op) ? elementwiseCost(graph, o, memo) : 0;
       cost = c === null || cost === null ? null : cost + c;

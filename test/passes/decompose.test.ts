@@ -19,55 +19,46 @@ describe('decompose', () => {
       %1 = softmax(%0) over c : f32[r:r, c:c]
       outputs out=%1
     `;
-    // dsl/composites.ts: shift = the row max where finite, else 0 (%4); valid = not(max is −∞) (%9);
-    // e = exp(x − shift) (%11); softmax = e / (valid ? sum(e) : 1), so a fully masked row gives 0.
+    // dsl/composites.ts: shift = the row max where finite, else 0 (%4); e = exp(x − shift) (%6);
+    // softmax = e / max(sum(e), 1) (%9): the sum wherever the max is finite, 1 for a fully masked
+    // row, which so gives 0.
     expect(run(input)).toBe(ir`
       %0 = input "x" : f32[r:r, c:c]
       %1 = reduce max(%0) over [c] : f32[r:r]
       %2 = map is_finite(%1) : bool[r:r]
       %3 = const 0 : f32[]
       %4 = map where(%2, %1, %3) : f32[r:r]
-      %5 = map is_inf(%1) : bool[r:r]
-      %6 = const 0 : f32[]
-      %7 = map lt(%1, %6) : bool[r:r]
-      %8 = map and(%5, %7) : bool[r:r]
-      %9 = map not(%8) : bool[r:r]
-      %10 = map sub(%0, %4) : f32[r:r, c:c]
-      %11 = map exp(%10) : f32[r:r, c:c]
-      %12 = reduce sum(%11) over [c] : f32[r:r]
-      %13 = const 1 : f32[]
-      %14 = map where(%9, %12, %13) : f32[r:r]
-      %15 = map div(%11, %14) : f32[r:r, c:c]
-      outputs out=%15
+      %5 = map sub(%0, %4) : f32[r:r, c:c]
+      %6 = map exp(%5) : f32[r:r, c:c]
+      %7 = reduce sum(%6) over [c] : f32[r:r]
+      %8 = const 1 : f32[]
+      %9 = map max(%7, %8) : f32[r:r]
+      %10 = map div(%6, %9) : f32[r:r, c:c]
+      outputs out=%10
     `);
   });
 
-  it('splices log_softmax: (x − shift) − log(valid ? sum(exp(x − shift)) : 1)', () => {
+  it('splices log_softmax: (x − shift) − log(max(sum(exp(x − shift)), 1))', () => {
     const input = ir`
       %0 = input "x" : f32[r:r, c:c]
       %1 = log_softmax(%0) over c : f32[r:r, c:c]
       outputs out=%1
     `;
-    // z = x − shift is %10 and is reused by the final sub (%16), as in the definition.
+    // z = x − shift is %5 and is reused by the final sub (%11), as in the definition.
     expect(run(input)).toBe(ir`
       %0 = input "x" : f32[r:r, c:c]
       %1 = reduce max(%0) over [c] : f32[r:r]
       %2 = map is_finite(%1) : bool[r:r]
       %3 = const 0 : f32[]
       %4 = map where(%2, %1, %3) : f32[r:r]
-      %5 = map is_inf(%1) : bool[r:r]
-      %6 = const 0 : f32[]
-      %7 = map lt(%1, %6) : bool[r:r]
-      %8 = map and(%5, %7) : bool[r:r]
-      %9 = map not(%8) : bool[r:r]
-      %10 = map sub(%0, %4) : f32[r:r, c:c]
-      %11 = map exp(%10) : f32[r:r, c:c]
-      %12 = reduce sum(%11) over [c] : f32[r:r]
-      %13 = const 1 : f32[]
-      %14 = map where(%9, %12, %13) : f32[r:r]
-      %15 = map log(%14) : f32[r:r]
-      %16 = map sub(%10, %15) : f32[r:r, c:c]
-      outputs out=%16
+      %5 = map sub(%0, %4) : f32[r:r, c:c]
+      %6 = map exp(%5) : f32[r:r, c:c]
+      %7 = reduce sum(%6) over [c] : f32[r:r]
+      %8 = const 1 : f32[]
+      %9 = map max(%7, %8) : f32[r:r]
+      %10 = map log(%9) : f32[r:r]
+      %11 = map sub(%5, %10) : f32[r:r, c:c]
+      outputs out=%11
     `);
   });
 
@@ -98,25 +89,19 @@ describe('decompose', () => {
       %1 = reduce logsumexp(%0) over [c] : f32[r:r]
       outputs out=%1
     `;
-    // The shared helper also writes the validity nodes (%5–%9), which logsumexp does not use:
-    // decompose does not drop dead nodes (the canonicalize after it does).
+    // No max(sum, 1) here: a row of −∞ sums to 0, and its logsumexp is log 0 = −∞.
     expect(run(input)).toBe(ir`
       %0 = input "x" : f32[r:r, c:c]
       %1 = reduce max(%0) over [c] : f32[r:r]
       %2 = map is_finite(%1) : bool[r:r]
       %3 = const 0 : f32[]
       %4 = map where(%2, %1, %3) : f32[r:r]
-      %5 = map is_inf(%1) : bool[r:r]
-      %6 = const 0 : f32[]
-      %7 = map lt(%1, %6) : bool[r:r]
-      %8 = map and(%5, %7) : bool[r:r]
-      %9 = map not(%8) : bool[r:r]
-      %10 = map sub(%0, %4) : f32[r:r, c:c]
-      %11 = map exp(%10) : f32[r:r, c:c]
-      %12 = reduce sum(%11) over [c] : f32[r:r]
-      %13 = map log(%12) : f32[r:r]
-      %14 = map add(%13, %4) : f32[r:r]
-      outputs out=%14
+      %5 = map sub(%0, %4) : f32[r:r, c:c]
+      %6 = map exp(%5) : f32[r:r, c:c]
+      %7 = reduce sum(%6) over [c] : f32[r:r]
+      %8 = map log(%7) : f32[r:r]
+      %9 = map add(%8, %4) : f32[r:r]
+      outputs out=%9
     `);
   });
 
@@ -141,18 +126,13 @@ describe('decompose', () => {
         %2 = map is_finite(%1) : bool[r:r]
         %3 = const 0 : f32[]
         %4 = map where(%2, %1, %3) : f32[r:r]
-        %5 = map is_inf(%1) : bool[r:r]
-        %6 = const 0 : f32[]
-        %7 = map lt(%1, %6) : bool[r:r]
-        %8 = map and(%5, %7) : bool[r:r]
-        %9 = map not(%8) : bool[r:r]
-        %10 = map sub(%0, %4) : f32[r:r, c:c]
-        %11 = map exp(%10) : f32[r:r, c:c]
-        %12 = reduce sum(%11) over [c] : f32[r:r]
-        %13 = map log(%12) : f32[r:r]
-        %14 = map add(%13, %4) : f32[r:r]
-        %15 = map sub(%0, %14) : f32[r:r, c:c]
-        outputs 0=%15
+        %5 = map sub(%0, %4) : f32[r:r, c:c]
+        %6 = map exp(%5) : f32[r:r, c:c]
+        %7 = reduce sum(%6) over [c] : f32[r:r]
+        %8 = map log(%7) : f32[r:r]
+        %9 = map add(%8, %4) : f32[r:r]
+        %10 = map sub(%0, %9) : f32[r:r, c:c]
+        outputs 0=%10
       }
       %2 = loop_result %1[0] : f32[r:r, c:c]
       outputs out=%2
@@ -189,8 +169,8 @@ describe('decompose', () => {
       %4 = segment_softmax(%0) over e by %3 : f32[h:h, e:e]
       outputs p=%4
     `;
-    // As softmax, with segment reductions over the edges into their target rows i (%5, %17), the
-    // per-row shift and sum brought back to the edges by gathering at each edge's row (%9, %20).
+    // As softmax, with segment reductions over the edges into their target rows i (%5, %12), the
+    // per-row shift and max(sum, 1) brought back to the edges by gathering at each edge's row (%9, %15).
     expect(run(input)).toBe(ir`
       %0 = input "s" : f32[h:h, e:e]
       %1 = input "rowptr" : i32[r:r]
@@ -204,17 +184,12 @@ describe('decompose', () => {
       %9 = gather(%8) along i at %4 : f32[h:h, e:e]
       %10 = map sub(%0, %9) : f32[h:h, e:e]
       %11 = map exp(%10) : f32[h:h, e:e]
-      %12 = map is_inf(%5) : bool[h:h, i:i]
-      %13 = const 0 : f32[]
-      %14 = map lt(%5, %13) : bool[h:h, i:i]
-      %15 = map and(%12, %14) : bool[h:h, i:i]
-      %16 = map not(%15) : bool[h:h, i:i]
-      %17 = segment_reduce sum(%11) over e by %3 : f32[h:h, i:i]
-      %18 = const 1 : f32[]
-      %19 = map where(%16, %17, %18) : f32[h:h, i:i]
-      %20 = gather(%19) along i at %4 : f32[h:h, e:e]
-      %21 = map div(%11, %20) : f32[h:h, e:e]
-      outputs p=%21
+      %12 = segment_reduce sum(%11) over e by %3 : f32[h:h, i:i]
+      %13 = const 1 : f32[]
+      %14 = map max(%12, %13) : f32[h:h, i:i]
+      %15 = gather(%14) along i at %4 : f32[h:h, e:e]
+      %16 = map div(%11, %15) : f32[h:h, e:e]
+      outputs p=%16
     `);
   });
 });

@@ -16,7 +16,7 @@ import { planMemory } from '../../compiler/passes/plan-memory.ts';
 import { splitReductions } from '../../compiler/passes/split-reductions.ts';
 import type { FusedProgram } from '../../compiler/kernel-ir.ts';
 import { printFused } from '../../compiler/kernel-ir-print.ts';
-import { nonFiniteBuffers } from '../../compiler/nonfinite.ts';
+import { floatFacts } from '../../compiler/nonfinite.ts';
 import { DEFAULT_LIMITS } from '../../program/index.ts';
 
 const split = (text: string): FusedProgram => splitReductions(fuse(parseGraph(text), { name: 'test', maxStorageBuffers: 8, limits: DEFAULT_LIMITS }), DEFAULT_LIMITS);
@@ -217,7 +217,7 @@ describe('split-reductions', () => {
     `);
     // The log sum's partial buffer b4 may hold ±∞ and NaN, so it is stored as bit patterns and its
     // combine folds xf, as does the output b2; the plain sum's b3 and b1 stay plain.
-    expect([...nonFiniteBuffers(p.steps, [])].sort()).toEqual([2, 4]);
+    expect([...floatFacts(p.steps, []).nonFinite].sort()).toEqual([2, 4]);
   });
 
   it('keeps the guards through plan-memory, where the two partial buffers share one', () => {
