@@ -15,7 +15,7 @@ import { cases } from './cases/index.ts';
 import { openSharedDevice, type SharedDevice } from './device.ts';
 import { benchCase, errorText, formatTable, type MeasureOptions, type Row } from './harness.ts';
 import { deviceRequests } from './peers/navigator-shim.ts';
-import { setTesseraReadbackWait } from './tessera.ts';
+import { setTesseraFiniteSteps, setTesseraReadbackWait } from './tessera.ts';
 import type { ReadbackWait } from '../runtime/index.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -32,6 +32,10 @@ const USAGE = `usage: npm run bench -- [options]
   --tessera-wait W    how tessera's readbacks wait for the GPU: poll (its default under
                       Node) or map (a plain mapAsync, as the peers wait); see
                       runtime/map-wait.ts
+  --tessera-finite-steps on|off
+                      whether tessera's runs take a Program's finite-input steps
+                      when every input is known finite (default on); off runs the
+                      steps that carry ±∞ and NaN exactly
   --list              print the case/impl pairs and exit
   -h, --help          this text`;
 
@@ -43,6 +47,7 @@ interface Options {
   readonly maxSeconds: number;
   readonly list: boolean;
   readonly tesseraWait: ReadbackWait | undefined;
+  readonly tesseraFiniteSteps: boolean | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -56,6 +61,7 @@ function parseOptions(argv: string[]): Options {
       'max-seconds': { type: 'string' },
       list: { type: 'boolean' },
       'tessera-wait': { type: 'string' },
+      'tessera-finite-steps': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -75,6 +81,8 @@ function parseOptions(argv: string[]): Options {
   if (!(maxSeconds > 0)) throw new Error(`--max-seconds must be a positive number, got '${values['max-seconds']}'`);
   const wait = values['tessera-wait'];
   if (wait !== undefined && wait !== 'poll' && wait !== 'map') throw new Error(`--tessera-wait must be poll or map, got '${wait}'`);
+  const finite = values['tessera-finite-steps'];
+  if (finite !== undefined && finite !== 'on' && finite !== 'off') throw new Error(`--tessera-finite-steps must be on or off, got '${finite}'`);
   return {
     json: values.json === undefined ? DEFAULT_JSON : resolve(values.json),
     filter: values.filter,
@@ -83,6 +91,7 @@ function parseOptions(argv: string[]): Options {
     maxSeconds,
     list: values.list === true,
     tesseraWait: wait,
+    tesseraFiniteSteps: finite === undefined ? undefined : finite === 'on',
   };
 }
 
@@ -120,6 +129,7 @@ async function main(): Promise<number> {
   }
   console.log(`device: ${shared.description}`);
   if (opts.tesseraWait) setTesseraReadbackWait(opts.tesseraWait);
+  if (opts.tesseraFiniteSteps !== undefined) setTesseraFiniteSteps(opts.tesseraFiniteSteps);
   const [load1] = loadavg();
   const cores = availableParallelism();
   if (load1! > cores / 2) {

@@ -26,6 +26,7 @@ export const TESSERA_CPU_PEAK_SOURCE = 'backend.memory.peakBytes of the CPU inte
 let gpuLoaded: Promise<Tessera> | undefined;
 let cpuLoaded: Promise<Tessera<Backend>> | undefined;
 let readbackWait: ReadbackWait | undefined;
+let finiteSteps: boolean | undefined;
 
 /**
  * The readback wait of the tessera backend the bench creates (`--tessera-wait`); unset, the
@@ -36,15 +37,24 @@ export function setTesseraReadbackWait(wait: ReadbackWait): void {
   readbackWait = wait;
 }
 
+/**
+ * Whether the tessera backend the bench creates takes Programs' finite-input steps
+ * (`--tessera-finite-steps`); unset, the runtime's default (on). Only before the backend is loaded.
+ */
+export function setTesseraFiniteSteps(on: boolean): void {
+  if (gpuLoaded) throw new Error('setTesseraFiniteSteps: the tessera backend is already loaded');
+  finiteSteps = on;
+}
+
 /** Loads the compiler and runtime once per process; the WebGPU backend wraps the shared device. */
 export function loadTessera(shared: SharedDevice): Promise<Tessera> {
   gpuLoaded ??= (async () => {
     const compile = await loadCompile();
     const { createWebGPUBackend } = (await importModule('../runtime/index.ts', 'runtime')) as { createWebGPUBackend: typeof createWebGPUBackendFn };
-    const backend = await createWebGPUBackend({ device: shared.device, ...(readbackWait ? { readbackWait } : {}) });
+    const backend = await createWebGPUBackend({ device: shared.device, ...(readbackWait ? { readbackWait } : {}), ...(finiteSteps !== undefined ? { finiteSteps } : {}) });
     // Same-device comparisons are the point of the bench.
     if (backend.device !== shared.device) throw new Error('tessera WebGPU backend is not on the shared device');
-    console.log(`tessera backend: ${backend.deviceDescription}; readbacks wait by '${backend.readbackWait}'`);
+    console.log(`tessera backend: ${backend.deviceDescription}; readbacks wait by '${backend.readbackWait}'; finite-input steps ${backend.finiteSteps ? 'on' : 'off'}`);
     return { backend, compile };
   })();
   return gpuLoaded;

@@ -72,6 +72,12 @@ export interface WebGPUBackend extends Backend {
    */
   readonly readbackWait: ReadbackWait;
   /**
+   * Whether a run takes a Program's `finiteSteps` when every f32 input is known finite (host data
+   * checked as the run starts, an uploaded tensor when it was uploaded). On by default; off, every
+   * run takes the exact steps and host data is not checked.
+   */
+  readonly finiteSteps: boolean;
+  /**
    * Runs a Program like `run`, with each dispatch in its own compute pass timed by timestamp
    * queries. Throws when the device has no timestamps (`hasTimestamps` is false).
    */

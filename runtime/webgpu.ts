@@ -57,6 +57,7 @@ class WebGPURuntime implements WebGPUBackend {
     private readonly ownsDevice: boolean,
     lower: Partial<DeviceLimits> = {},
     readbackWait: ReadbackWait = defaultReadbackWait(),
+    readonly finiteSteps = true,
   ) {
     this.#ctx = new DeviceContext(device, this.#memory, readbackWait);
     this.#pipelines = new PipelineCache(device);
@@ -183,7 +184,7 @@ class WebGPURuntime implements WebGPUBackend {
     const { device } = this;
     ctx.checkAlive();
     validateProgram(program);
-    const plan = planRun(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.limits, program.finiteSteps !== undefined && this.#inputsFinite(program, inputs));
+    const plan = planRun(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.limits, this.finiteSteps && program.finiteSteps !== undefined && this.#inputsFinite(program, inputs));
     const prepared = await this.#prepareInputs(plan, inputs);
     await checkGraphInputs(program, plan, prepared);
     const compiled = await this.#compile(program, plan);
@@ -457,22 +458,26 @@ function lowerLimits(device: DeviceLimits, lower: Partial<DeviceLimits>): Device
  * the caller's: `destroy()` leaves it open. `limits` plans runs against smaller limits than the
  * device's (see `lowerLimits`).
  */
-export async function createWebGPUBackend(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference; limits?: Partial<DeviceLimits>; readbackWait?: ReadbackWait } = {}): Promise<WebGPUBackend> {
+export async function createWebGPUBackend(
+  options: { device?: GPUDevice; powerPreference?: GPUPowerPreference; limits?: Partial<DeviceLimits>; readbackWait?: ReadbackWait; finiteSteps?: boolean } = {},
+): Promise<WebGPUBackend> {
   const wait = options.readbackWait ?? defaultReadbackWait();
   if (wait !== 'poll' && wait !== 'map') throw new TesseraError(`readbackWait must be 'poll' or 'map', got '${String(wait)}'`);
+  const finiteSteps = options.finiteSteps ?? true;
+  if (typeof finiteSteps !== 'boolean') throw new TesseraError(`finiteSteps must be true or false, got ${String(finiteSteps)}`);
   if (options.device) {
     const info = (options.device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    return new WebGPURuntime(options.device, describeAdapter(info), null, false, options.limits, wait);
+    return new WebGPURuntime(options.device, describeAdapter(info), null, false, options.limits, wait, finiteSteps);
   }
   const probe = await probeGPU(options.powerPreference ? { powerPreference: options.powerPreference } : {});
   if (!probe.ok) throw new WebGPUError(`no WebGPU adapter: ${probe.reason}`);
-  return backendOnAdapter(probe.gpu, options.limits, wait);
+  return backendOnAdapter(probe.gpu, options.limits, wait, finiteSteps);
 }
 
 /** A backend on a device it opens (and owns) on an adapter already found. */
-export async function backendOnAdapter(gpu: AcquiredGPU, limits: Partial<DeviceLimits> = {}, readbackWait: ReadbackWait = defaultReadbackWait()): Promise<WebGPUBackend> {
+export async function backendOnAdapter(gpu: AcquiredGPU, limits: Partial<DeviceLimits> = {}, readbackWait: ReadbackWait = defaultReadbackWait(), finiteSteps = true): Promise<WebGPUBackend> {
   const device = await openDevice(gpu.adapter);
-  return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true, limits, readbackWait);
+  return new WebGPURuntime(device, describeAdapter(gpu.adapter.info), gpu.keepAlive, true, limits, readbackWait, finiteSteps);
 }
 
 /** The steps without the cached dispatches (their results are already in the cache buffers). */

@@ -243,6 +243,12 @@ describeGPU('non-finite values on WebGPU match the interpreter', (gpu) => {
     expect(await y(output)).toEqual([4, 8, 12, 16]);
     (gpu as T.WebGPUBackend).bufferOf(finite);
     expect(await y(finite)).toEqual([2, 4, 6, 8]);
+    // A backend created with finiteSteps off always takes the exact steps.
+    const exact = await T.createWebGPUBackend({ device: (gpu as T.WebGPUBackend).device, finiteSteps: false });
+    expect(exact.finiteSteps).toBe(false);
+    expect(Array.from((await (await exact.run(p, { x: host([1, 2, 3, 4]) }))['y']!.read()) as Float32Array)).toEqual([2, 4, 6, 8]);
+    exact.destroy();
+    await expect(T.createWebGPUBackend({ device: (gpu as T.WebGPUBackend).device, finiteSteps: 'yes' as never })).rejects.toThrow(new T.TesseraError('finiteSteps must be true or false, got yes'));
   });
 
   it('infinities and NaN inside input tensors', async () => {
