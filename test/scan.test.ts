@@ -2,7 +2,7 @@
  * `scan` (`dsl/scan.ts`): its errors, its IR text, its interpreter semantics; the recurrent kernels
  * written with it (`kernels/linear-attention.ts`, `kernels/titans.ts`) chunked against the
  * token-by-token definitions for every rule and several chunk lengths and sequence lengths on the
- * float64 interpreter; the golden files on the interpreter and WebGPU; the scan kernel against the
+ * float64 interpreter; the golden files on the interpreter (on WebGPU: `scan-golden.test.ts`); the scan kernel against the
  * interpreter on WebGPU; and the compiled program holding no tensor that grows with the sequence
  * beyond the inputs and outputs.
  */
@@ -303,9 +303,7 @@ describe('the scan kernel', () => {
 });
 
 describeGPU('recurrent attention on WebGPU', (gpu) => {
-  for (const file of goldenFiles) it(`golden ${file}`, () => expectGoldenFile(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
-
-  // Beside the golden files (every rule, Titans' memories): other chunks, batch × heads, a partial
+  // Beside the golden files (test/scan-golden.test.ts) (every rule, Titans' memories): other chunks, batch × heads, a partial
   // last chunk, a decode step (T = 1) from a given state, and head dims of 33 and 35, whose
   // products take 8-wide register blocks with a partial last block. Each case compiles its own
   // shader, which lavapipe takes seconds over, so the list stays short.
