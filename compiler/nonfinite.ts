@@ -140,7 +140,7 @@ export function signOf(e: KExpr, signs: FloatFacts['signs']): Sign {
 function signAt(e: KExpr, signs: FloatFacts['signs']): Sign {
   switch (e.k) {
     case 'const':
-      return !Number.isFinite(e.value) || e.value < 0 ? null : e.value > 0 ? 'positive' : 'nonnegative';
+      return constantSign(e.value);
     case 'size':
       return 'positive';
     case 'load':
@@ -156,6 +156,10 @@ function signAt(e: KExpr, signs: FloatFacts['signs']): Sign {
   }
 }
 
+function constantSign(value: number): Sign {
+  return !Number.isFinite(value) || value < 0 ? null : value > 0 ? 'positive' : 'nonnegative';
+}
+
 function sameExpr(a: KExpr, b: KExpr): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
@@ -167,7 +171,7 @@ function reducedSign(fn: string, value: Sign): Sign {
   if (!combine || value === null) return null;
   // An identity that is not finite (max's −∞) is the result over an empty axis only, a non-finite value.
   const identity = fold.identity('f32');
-  let sign = Number.isFinite(identity) ? weakerSign(combine([value, value]), signAt({ k: 'const', value: identity, dtype: 'f32' }, new Map())) : combine([value, value]);
+  let sign = Number.isFinite(identity) ? weakerSign(combine([value, value]), constantSign(identity)) : combine([value, value]);
   if (fold.finalise) sign = scalarOp(fold.finalise).sign?.([sign, 'positive']) ?? null;
   return sign;
 }
@@ -211,7 +215,8 @@ function kernelWrites(k: KernelIR): { buffer: number; sign: (signs: FloatFacts['
     case 'reduce':
       return [{ buffer: k.out.buffer, sign: (signs) => reducedSign(k.fn, signOf(k.value, signs)) }];
     case 'gemm':
-      return [{ buffer: k.out.buffer, sign: (signs) => reducedSign('sum', weakerSign(signOf(k.a, signs), signOf(k.b, signs)) && 'nonnegative') }];
+      // A sum of the products a·b.
+      return [{ buffer: k.out.buffer, sign: (signs) => reducedSign('sum', scalarOp('mul').sign!([signOf(k.a, signs), signOf(k.b, signs)])) }];
     case 'row-block':
       return [
         ...[...k.invariants, ...k.stages, ...k.finals.map((f) => ({ ...f.kernel, out: f.out }))].flatMap(kernelWrites),
