@@ -127,7 +127,7 @@ function singularAt(e: Extract<KExpr, { k: 'op' }>, signs: FloatFacts['signs']):
 const signMemo = new WeakMap<FloatFacts['signs'], WeakMap<KExpr, Sign>>();
 
 /** The sign of an expression's finite values, where the ops' rules and the buffers' signs tell it. */
-export function signOf(e: KExpr, signs: FloatFacts['signs']): Sign {
+function signOf(e: KExpr, signs: FloatFacts['signs']): Sign {
   let memo = signMemo.get(signs);
   if (!memo) signMemo.set(signs, (memo = new WeakMap()));
   const known = memo.get(e);
@@ -181,7 +181,7 @@ function reducedSign(fn: string, value: Sign): Sign {
  * buffer starting positive and weakened by each writer (copies and loop bodies included) until
  * nothing changes. Inputs, which nothing writes, have none.
  */
-export function bufferSigns(steps: readonly HostStep[]): Map<number, Exclude<Sign, null>> {
+function bufferSigns(steps: readonly HostStep[]): Map<number, Exclude<Sign, null>> {
   const writes: { buffer: number; sign: (signs: FloatFacts['signs']) => Sign }[] = [];
   const visit = (list: readonly HostStep[]) => {
     for (const step of list) {
