@@ -1,4 +1,6 @@
 /** Shared test helpers: seeded inputs, facts about compiled programs, exact error checks. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { TesseraError } from '../dsl/types.ts';
 import type { HostTensor, Program, Step } from '../index.ts';
@@ -68,4 +70,23 @@ export function expectError(call: () => unknown, message: string): void {
   }
   expect(thrown, 'expected a TesseraError').toBeInstanceOf(TesseraError);
   expect((thrown as Error).message).toBe(message);
+}
+
+/**
+ * The code a test file holds between its `// README:begin` and `// README:end` lines, unindented,
+ * and the check that README.md shows exactly that code: a README snippet that is run as written.
+ */
+export function expectReadmeShows(testFile: string): string {
+  const source = readFileSync(fileURLToPath(testFile), 'utf8');
+  const begin = /^( *)\/\/ README:begin\n/m.exec(source);
+  const end = source.indexOf('// README:end');
+  if (!begin || end < 0) throw new Error(`${testFile} has no README:begin / README:end lines`);
+  const indent = new RegExp(`^ {${begin[1]!.length}}`);
+  const code = source
+    .slice(begin.index + begin[0].length, source.lastIndexOf('\n', end) + 1)
+    .split('\n')
+    .map((line) => line.replace(indent, ''))
+    .join('\n');
+  expect(readFileSync(new URL('../README.md', import.meta.url), 'utf8')).toContain(code);
+  return code;
 }

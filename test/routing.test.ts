@@ -6,9 +6,7 @@
  * user's own routing variant on WebGPU against the interpreter; the README's snippet; and the exact
  * error for each bad configuration.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { contract, f32, interpretKernel, layerNorm, mul, run, sigmoid, sub, type Graph, type HostTensor } from '../index.ts';
 import type { Backend } from '../index.ts';
@@ -23,10 +21,9 @@ import {
 import { prepareGolden, runGolden } from './golden/cases.ts';
 import { compareToGolden, loadGolden, type GoldenCase, type Tolerance } from './golden/load.ts';
 import { describeGPU } from './gpu.ts';
-import { random, randomTensor } from './helpers.ts';
+import { expectReadmeShows, random, randomTensor } from './helpers.ts';
 import { GOLDEN_DIR, goldenFilesMatching } from './golden/expect.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const goldenFiles = goldenFilesMatching(/^(efficient_vector|generative_matrix)_routing_\d+\.json$/);
 
 const F64: Tolerance = { rtol: 1e-9, atol: 1e-12 };
@@ -332,15 +329,7 @@ async function readmeSnippet(backend: Backend): Promise<{ x_out: Result; phi: Re
 
 describe('README routing snippet', () => {
   it('is the code the test runs', () => {
-    const readme = readFileSync(join(HERE, '..', 'README.md'), 'utf8');
-    const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
-    const block = source.slice(source.indexOf('  // README:begin\n') + '  // README:begin\n'.length, source.indexOf('  // README:end'));
-    const code = block
-      .split('\n')
-      .map((line) => line.replace(/^ {2}/, ''))
-      .join('\n');
-    expect(code.startsWith(README_SNIPPET_START)).toBe(true);
-    expect(readme).toContain(code);
+    expect(expectReadmeShows(import.meta.url).startsWith(README_SNIPPET_START)).toBe(true);
   });
 });
 

@@ -2,7 +2,8 @@
  * `scan` (`dsl/scan.ts`): its errors, its IR text, its interpreter semantics; the recurrent kernels
  * written with it (`kernels/linear-attention.ts`, `kernels/titans.ts`) chunked against the
  * token-by-token definitions for every rule and several chunk lengths and sequence lengths on the
- * float64 interpreter; the golden files on the interpreter (on WebGPU: `scan-golden.test.ts`); the scan kernel against the
+ * float64 interpreter; the README's prompt-then-decode snippet against one run over all the tokens;
+ * the golden files on the interpreter (on WebGPU: `scan-golden.test.ts`); the scan kernel against the
  * interpreter on WebGPU; and the compiled program holding no tensor that grows with the sequence
  * beyond the inputs and outputs.
  */
@@ -21,9 +22,10 @@ import { linearAttentionKernel, type LinearAttentionRule } from '../kernels/line
 import { titansMemoryKernel } from '../kernels/titans.ts';
 import { linearAttention } from '../examples/linear-attention.ts';
 import { describeGPU } from './gpu.ts';
-import { randomTensor } from './helpers.ts';
+import { expectReadmeShows, randomTensor } from './helpers.ts';
 import { expectMatchesInterpreter } from './interpreter-check.ts';
 import { run } from '../run.ts';
+import { createCpuBackend } from '../runtime/cpu.ts';
 import { goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
 const goldenFiles = goldenFilesMatching(/^(linear_attention|titans)_/);
@@ -214,6 +216,44 @@ describe("the README's scan example", () => {
     const want = reference('linear', x, 0.5);
     want.o.forEach((w, i) => expect(Math.abs(got['o']!.data[i]! - w)).toBeLessThan(1e-9));
     want.s.forEach((w, i) => expect(Math.abs(got['s']!.data[i]! - w)).toBeLessThan(1e-9));
+  });
+});
+
+describe("the README's decode snippet", () => {
+  it('a prompt, then a decode step from its s_final, equals one run over all the tokens (gla)', async () => {
+    const [B, H, T, D, Dv] = [2, 2, 21, 4, 3];
+    const all = inputs('gla', B, H, T, D, Dv, 31, false);
+    // Tokens [from, to) of a [B, H, T, ...] tensor.
+    const tokens = (t: HostTensor, from: number, to: number): HostTensor => {
+      const per = t.shape.slice(3).reduce((a, b) => a * b, 1);
+      const data = new Float32Array(B * H * (to - from) * per);
+      for (let bh = 0; bh < B * H; bh++) data.set((t.data as Float32Array).subarray((bh * T + from) * per, (bh * T + to) * per), bh * (to - from) * per);
+      return { shape: [B, H, to - from, ...t.shape.slice(3)], data };
+    };
+    const [q, k, v, g] = ['q', 'k', 'v', 'g'].map((n) => tokens(all[n]!, 0, T - 1)) as [HostTensor, HostTensor, HostTensor, HostTensor];
+    const [q1, k1, v1, g1] = ['q', 'k', 'v', 'g'].map((n) => tokens(all[n]!, T - 1, T)) as [HostTensor, HostTensor, HostTensor, HostTensor];
+    const backend = createCpuBackend();
+
+    // README:begin
+    // q, k [B, H, T, D], v [B, H, T, Dv], g [B, H, T]: the log decays (≤ 0) of GLA.
+    const params = { scale: 1 / Math.sqrt(D) };
+    const prompt = await run(linearAttentionKernel({ rule: 'gla' }), { q, k, v, g }, backend, { params });
+    // The next token ([B, H, 1, ·] each) from the prompt's final state s_final [B, H, Dv, D].
+    const step = linearAttentionKernel({ rule: 'gla', initialState: true });
+    const next = await run(step, { q: q1, k: k1, v: v1, g: g1, s0: prompt.s_final! }, backend, { params });
+    // next.o [B, H, 1, Dv]: the token's output; next.s_final: the state to decode the one after from
+    // README:end
+    expectReadmeShows(import.meta.url);
+
+    const want = reference('gla', all, params.scale);
+    expect(next['o']!.shape).toEqual([B, H, 1, Dv]);
+    const last = tokens({ shape: [B, H, T, Dv], data: Float32Array.from(want.o) }, T - 1, T).data as Float32Array;
+    last.forEach((w, i) => expect(Math.abs(next['o']!.data[i]! - w)).toBeLessThan(1e-6));
+    want.s.forEach((w, i) => expect(Math.abs(next['s_final']!.data[i]! - w)).toBeLessThan(1e-6));
+    // The prompt's outputs are the first T − 1 tokens of the whole run's.
+    const first = tokens({ shape: [B, H, T, Dv], data: Float32Array.from(want.o) }, 0, T - 1).data as Float32Array;
+    first.forEach((w, i) => expect(Math.abs(prompt['o']!.data[i]! - w)).toBeLessThan(1e-6));
+    backend.destroy();
   });
 });
 
