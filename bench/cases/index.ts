@@ -58,7 +58,7 @@ const ROUTING_CASES = [
  * another reference). On lavapipe (2 cores) the slowest run of a T = 8192 case is a peer's: ~2.5 s
  * (TF.js) and ~4 s (jax-js) for gated_delta, ~7 s for flash (whose float64 reference alone takes
  * ~40 s), so T = 8192 gets 3 runs; the whole family took about 2½ minutes (17:14 UTC, 2 Dec)
- * with 5 runs at T = 1024. T = 1024 now gets 15: its runs are short (60–250 ms for gla) and the
+ * with 5 runs at T = 1024. T = 1024 now gets 15: its runs are short (30–300 ms for gla) and the
  * shared 2-core machine has bursts of load that, in a median of 5, once moved tessera's gla row
  * from ~62 to 87 ms; a median of 15 rounds (each round times every implementation once, so a
  * burst lands on all of them) is steadier, for ~40 s more.
