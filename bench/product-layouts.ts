@@ -19,7 +19,9 @@
  * Every variant's output is checked against a float64 product before it is timed.
  */
 import { parseArgs } from 'node:util';
+import { BufferUsage, MapMode } from '../runtime/gpu-flags.ts';
 import { openSharedDevice } from './device.ts';
+import { hashSeed, randomF32, seededRandom } from './random.ts';
 
 const N = 64;
 const REPS = 32;
@@ -119,22 +121,21 @@ async function main(): Promise<void> {
   if (!device.features.has('timestamp-query')) throw new Error('bench:layouts times with timestamp queries; this device has none');
   console.log(`device: ${description}; ${WORKGROUPS} workgroups × ${REPS} products of ${N}³ per dispatch`);
   // A: REPS matrices [m][k]; B [k][n] and its transpose [n][k] (for the vec4 layout).
-  let seed = 1;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-  const a = Float32Array.from({ length: REPS * N * N }, rand);
-  const b = Float32Array.from({ length: N * N }, rand);
+  const rand = seededRandom(hashSeed('product-layouts'));
+  const a = randomF32(REPS * N * N, rand);
+  const b = randomF32(N * N, rand);
   const bt = Float32Array.from({ length: N * N }, (_, i) => b[(i % N) * N + Math.floor(i / N)]!);
-  const storage = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
-  const buffer = (data: Float32Array<ArrayBuffer> | number) => {
+  const storage = BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC;
+  const buffer = (data: Float32Array | number) => {
     const size = typeof data === 'number' ? data : data.byteLength;
     const buf = device.createBuffer({ size, usage: storage });
-    if (typeof data !== 'number') device.queue.writeBuffer(buf, 0, data);
+    if (typeof data !== 'number') device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
     return buf;
   };
   const [bufA, bufB, bufBt, bufC] = [buffer(a), buffer(b), buffer(bt), buffer(WORKGROUPS * REPS * N * N * 4)];
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: 0x200 | 0x04 });
-  const readback = (size: number) => device.createBuffer({ size, usage: 0x01 | 0x08 });
+  const resolve = device.createBuffer({ size: 16, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
+  const readback = (size: number) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
   const stamps = readback(16);
   const check = readback(N * N * 4);
 
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
       encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
       encoder.copyBufferToBuffer(resolve, 0, stamps, 0, 16);
       device.queue.submit([encoder.finish()]);
-      await stamps.mapAsync(0x01);
+      await stamps.mapAsync(MapMode.READ);
       const [t0, t1] = new BigUint64Array(stamps.getMappedRange().slice(0));
       stamps.unmap();
       return Number(t1! - t0!) / 1e6;
@@ -166,7 +167,7 @@ async function main(): Promise<void> {
     const encoder = device.createCommandEncoder();
     encoder.copyBufferToBuffer(bufC, 0, check, 0, N * N * 4);
     device.queue.submit([encoder.finish()]);
-    await check.mapAsync(0x01);
+    await check.mapAsync(MapMode.READ);
     const got = new Float32Array(check.getMappedRange().slice(0));
     check.unmap();
     const err = got.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i]!)), 0);
