@@ -6,8 +6,8 @@
  */
 import { it } from 'vitest';
 import { describeGPU } from './gpu.ts';
-import { goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
+import { RECURRENT_GOLDEN, goldenFilesMatching, expectGoldenFile } from './golden/expect.ts';
 
 describeGPU('recurrent golden files on WebGPU', (gpu) => {
-  for (const file of goldenFilesMatching(/^(linear_attention|titans)_/)) it(`golden ${file}`, () => expectGoldenFile(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
+  for (const file of goldenFilesMatching(RECURRENT_GOLDEN)) it(`golden ${file}`, () => expectGoldenFile(file, gpu, { rtol: 2e-4, atol: 2e-5 }));
 });

@@ -17,6 +17,9 @@ export function goldenFilesMatching(pattern: RegExp): string[] {
     .sort();
 }
 
+/** The recurrent golden files (kinds `linear_attention` and `titans_memory`), read by two test files. */
+export const RECURRENT_GOLDEN = /^(linear_attention|titans)_/;
+
 /**
  * Runs golden file `file` (in `GOLDEN_DIR`) on `backend` (the float64 interpreter when null) and expects
  * each of its outputs within `tolerance`; checks its kind when `kind` is given. Returns the results
