@@ -19,6 +19,8 @@ import { describeGPU } from './gpu.ts';
 class FakeBuffer {
   maps = 0;
   unmaps = 0;
+  /** Event-processing turns a pending map took (the bindings' spinning). */
+  turns = 0;
   #pending: { resolve: () => void; reject: (e: Error) => void } | null = null;
 
   constructor(
@@ -32,6 +34,7 @@ class FakeBuffer {
       this.#pending = { resolve, reject };
       const tick = () => {
         if (this.#pending === null) return;
+        this.turns++;
         if (this.failWith) {
           this.#pending = null;
           reject(this.failWith);
@@ -90,9 +93,23 @@ describe('mapForReading', () => {
     history.record('p/out', 60);
     const buffer = new FakeBuffer(performance.now() + 50);
     await mapForReading(asBuffer(buffer), 'poll', history, 'p/out');
-    // The spin, one retry at 80% of the shorter wait (50 ms), then one every millisecond: about
+    // One turn, one retry at 80% of the shorter wait (50 ms), then one every millisecond: about
     // 11 attempts, where retrying blind from the start makes about 34.
     expect(buffer.maps).toBeLessThanOrEqual(16);
+  });
+
+  it("'poll' does not spin at the start of a wait it expects to be long, only of one it knows nothing of", async () => {
+    const history = new WaitHistory();
+    history.record('p/out', 30);
+    history.record('p/out', 30);
+    const expected = new FakeBuffer(performance.now() + 30);
+    await mapForReading(asBuffer(expected), 'poll', history, 'p/out');
+    // Each attempt is one turn of the event loop (two where the map settles on the second).
+    expect(expected.turns).toBeLessThanOrEqual(2 * expected.maps);
+    const unknown = new FakeBuffer(performance.now() + 30);
+    await mapForReading(asBuffer(unknown), 'poll', new WaitHistory(), 'p/out');
+    // The first map spins for SPIN_MS: many turns for its one attempt.
+    expect(unknown.turns).toBeGreaterThan(4 * unknown.maps);
   });
 
   it("'poll' reads a label whose last wait was short with one ordinary map", async () => {
