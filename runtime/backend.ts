@@ -82,7 +82,10 @@ export interface WebGPUBackend extends Backend {
    * queries. Throws when the device has no timestamps (`hasTimestamps` is false).
    */
   profile(program: Program, inputs: RunInputs, params?: Readonly<Record<string, number>>): Promise<{ outputs: Record<string, RuntimeTensor>; profile: Profile }>;
-  /** Destroys the pooled temporary buffers that no run is using (they are re-allocated on demand). */
+  /**
+   * Destroys the pooled buffers that no run or readback is using: temporaries, and the staging
+   * buffers reads copy into (they are re-allocated on demand).
+   */
   trimPool(): void;
   /**
    * A tensor over a GPUBuffer of this device that someone else owns (another library's buffer):

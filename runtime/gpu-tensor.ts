@@ -6,7 +6,7 @@ import { TesseraError, type DType } from '../dsl/types.ts';
 import type { RuntimeTensor, TensorData } from './backend.ts';
 import type { DeviceContext, TrackedBuffer } from './context.ts';
 import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
-import { BufferUsage, TENSOR_USAGE } from './gpu-flags.ts';
+import { TENSOR_USAGE } from './gpu-flags.ts';
 import { mapForReading } from './map-wait.ts';
 
 /** The words a dtype's host data occupies on the GPU (bool widened to u32). */
@@ -104,12 +104,13 @@ export class GPUTensor implements RuntimeTensor {
     const { device } = this.ctx;
     const bytes = this.byteLength;
     pushScopes(device);
-    const staging = this.ctx.createBuffer(`${this.label} (readback)`, bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    // A pooled staging buffer may be larger than the tensor: only its first `bytes` are used.
+    const staging = this.ctx.readbacks.acquire(bytes, `${this.label} (readback)`);
     const encoder = device.createCommandEncoder({ label: `read '${this.label}'` });
     encoder.copyBufferToBuffer(source, 0, staging.buffer, 0, bytes);
     device.queue.submit([encoder.finish()]);
     const scoped = popScopes(device);
-    const mapped = mapForReading(staging.buffer, this.ctx.readbackWait, this.ctx.waits, this.label);
+    const mapped = mapForReading(staging.buffer, this.ctx.readbackWait, this.ctx.waits, this.label, bytes);
     mapped.catch(() => {});
     const error = await scoped;
     if (error !== null) {
@@ -123,9 +124,9 @@ export class GPUTensor implements RuntimeTensor {
       this.ctx.checkAlive();
       throw new WebGPUError(`reading tensor '${this.label}' failed: ${(e as Error).message}`);
     }
-    const words = staging.buffer.getMappedRange().slice(0);
+    const words = staging.buffer.getMappedRange(0, bytes).slice(0);
     staging.buffer.unmap();
-    staging.destroy();
+    this.ctx.readbacks.release(staging);
     return fromGpuWords(words, this.dtype);
   }
 

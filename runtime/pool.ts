@@ -1,7 +1,9 @@
 /**
- * A pool of GPU buffers for a Program's temporaries. A run takes one buffer per temp buffer id and
- * gives them back when it has been submitted; the next run (WebGPU orders submissions) reuses them
- * instead of allocating, so repeated runs of the same shapes allocate nothing new.
+ * A pool of GPU buffers of one usage: a Program's temporaries, or the staging buffers readbacks
+ * copy into. A run takes one buffer per temp buffer id and gives them back when it has been
+ * submitted; a readback gives its staging buffer back once it has copied the data out. The next
+ * run or readback (WebGPU orders submissions) reuses them instead of allocating, so repeated runs
+ * of the same shapes allocate nothing new.
  */
 import type { DeviceContext, TrackedBuffer } from './context.ts';
 import { TENSOR_USAGE } from './gpu-flags.ts';
@@ -9,7 +11,10 @@ import { TENSOR_USAGE } from './gpu-flags.ts';
 export class BufferPool {
   readonly #free: TrackedBuffer[] = [];
 
-  constructor(private readonly ctx: DeviceContext) {}
+  constructor(
+    private readonly ctx: DeviceContext,
+    private readonly usage: number = TENSOR_USAGE,
+  ) {}
 
   /** Bytes held by buffers waiting for reuse. */
   get freeBytes(): number {
@@ -31,7 +36,7 @@ export class BufferPool {
       found!.buffer.label = label;
       return found!;
     }
-    return this.ctx.createBuffer(label, bytes, TENSOR_USAGE);
+    return this.ctx.createBuffer(label, bytes, this.usage);
   }
 
   release(buffer: TrackedBuffer): void {

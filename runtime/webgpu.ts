@@ -119,6 +119,7 @@ class WebGPURuntime implements WebGPUBackend {
 
   trimPool(): void {
     this.#pool.trim();
+    this.#ctx.readbacks.trim();
   }
 
   destroy(): void {
@@ -126,6 +127,7 @@ class WebGPURuntime implements WebGPUBackend {
     for (const held of this.#held) for (const t of held.values()) this.#pool.release(t);
     this.#held.clear();
     this.#pool.trim();
+    this.#ctx.readbacks.trim();
     this.#bindings.clear();
     if (this.ownsDevice) this.device.destroy();
   }

@@ -562,6 +562,26 @@ describeGPU('WebGPU backend', (gpu) => {
     expect(gpu.memory.peakBytes).toBeGreaterThanOrEqual(before + 400);
   });
 
+  it('keeps readback staging buffers for the next read, also a smaller one, until trimPool', async () => {
+    const big = gpu.upload({ shape: [100], data: ramp(100) });
+    const small = gpu.upload({ shape: [60], data: ramp(60, -1) });
+    gpu.trimPool();
+    gpu.memory.resetPeak();
+    const staged = () => gpu.memory.allocations.filter((a) => a.label.endsWith('(readback)')).map((a) => a.bytes);
+    expect(await big.read()).toEqual(ramp(100));
+    expect(staged()).toEqual([400]);
+    const held = gpu.memory.currentBytes;
+    // The 400-byte staging buffer serves the 240-byte read: only its first 60 words come back.
+    expect(await small.read()).toEqual(ramp(60, -1));
+    expect(await big.read()).toEqual(ramp(100));
+    expect(staged()).toEqual([400]);
+    expect(gpu.memory.currentBytes).toBe(held);
+    gpu.trimPool();
+    expect(gpu.memory.currentBytes).toBe(held - 400);
+    big.destroy();
+    small.destroy();
+  });
+
   it('takes resident tensors as inputs and leaves them usable; takes CPU tensors too', async () => {
     const x = gpu.upload({ shape: [5], data: [1, 2, 3, 4, 5] });
     for (const alpha of [2, 3]) {
