@@ -61,6 +61,11 @@ export class DeviceContext {
     this.#closed = true;
   }
 
+  /** Whether the backend was destroyed (a pool then destroys what is given back to it). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Creates a buffer and records it in the allocation record under `label`. */
   createBuffer(label: string, bytes: number, usage: number, mappedAtCreation = false): TrackedBuffer {
     const buffer = this.device.createBuffer({ label, size: bytes, usage, mappedAtCreation });

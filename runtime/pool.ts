@@ -39,8 +39,10 @@ export class BufferPool {
     return this.ctx.createBuffer(label, bytes, this.usage);
   }
 
+  /** Gives a buffer back for reuse; destroys it instead once the backend is destroyed (no one would trim it). */
   release(buffer: TrackedBuffer): void {
-    this.#free.push(buffer);
+    if (this.ctx.closed) buffer.destroy();
+    else this.#free.push(buffer);
   }
 
   /** Destroys every free buffer. */

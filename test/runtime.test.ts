@@ -582,6 +582,16 @@ describeGPU('WebGPU backend', (gpu) => {
     small.destroy();
   });
 
+  it('a read that finishes after its backend was destroyed frees its staging buffer instead of pooling it', async () => {
+    const guest = await createWebGPUBackend({ device: gpu.device });
+    const t = guest.upload({ shape: [64], data: ramp(64) });
+    const reading = t.read();
+    guest.destroy();
+    expect(await reading).toEqual(ramp(64));
+    t.destroy();
+    expect(guest.memory.currentBytes).toBe(0);
+  });
+
   it('takes resident tensors as inputs and leaves them usable; takes CPU tensors too', async () => {
     const x = gpu.upload({ shape: [5], data: [1, 2, 3, 4, 5] });
     for (const alpha of [2, 3]) {
