@@ -64,6 +64,15 @@ class FakeBuffer {
 
 const asBuffer = (b: FakeBuffer) => b as unknown as GPUBuffer;
 
+/** A `'poll'` read of a buffer whose work is done `readyIn` ms from now, the label having waited `waits` before. */
+async function pollAfter(waits: readonly number[], readyIn: number): Promise<FakeBuffer> {
+  const history = new WaitHistory();
+  for (const ms of waits) history.record('p/out', ms);
+  const buffer = new FakeBuffer(performance.now() + readyIn);
+  await mapForReading(asBuffer(buffer), 'poll', history, 'p/out');
+  return buffer;
+}
+
 describe('mapForReading', () => {
   it("'poll' cancels a pending map and retries until the work is done, and records the wait", async () => {
     const history = new WaitHistory();
@@ -93,36 +102,23 @@ describe('mapForReading', () => {
   });
 
   it("'poll' sleeps through most of the last wait before its first retry", async () => {
-    const history = new WaitHistory();
-    history.record('p/out', 50);
-    history.record('p/out', 60);
-    const buffer = new FakeBuffer(performance.now() + 50);
-    await mapForReading(asBuffer(buffer), 'poll', history, 'p/out');
+    const buffer = await pollAfter([50, 60], 50);
     // One turn, one retry at 80% of the shorter wait (50 ms), then one every millisecond: about
     // 11 attempts, where retrying blind from the start makes about 34.
     expect(buffer.maps).toBeLessThanOrEqual(16);
   });
 
   it("'poll' does not spin at the start of a wait it expects to be long, only of one it knows nothing of", async () => {
-    const history = new WaitHistory();
-    history.record('p/out', 30);
-    history.record('p/out', 30);
-    const expected = new FakeBuffer(performance.now() + 30);
-    await mapForReading(asBuffer(expected), 'poll', history, 'p/out');
+    const expected = await pollAfter([30, 30], 30);
     // The first attempt is cancelled after one turn of the event loop, however loaded the machine.
     expect(expected.attempts[0]!.turns).toBe(1);
-    const unknown = new FakeBuffer(performance.now() + 30);
-    await mapForReading(asBuffer(unknown), 'poll', new WaitHistory(), 'p/out');
+    const unknown = await pollAfter([], 30);
     // The first map stays pending for SPIN_MS (a timer may fire up to a millisecond early).
     expect(unknown.attempts[0]!.ms).toBeGreaterThanOrEqual(SPIN_MS - 1);
   });
 
   it("'poll' reads a label whose last wait was short with one ordinary map", async () => {
-    const history = new WaitHistory();
-    history.record('p/out', SHORT_WAIT_MS);
-    history.record('p/out', 100);
-    const buffer = new FakeBuffer(performance.now() + 3 * SPIN_MS);
-    await mapForReading(asBuffer(buffer), 'poll', history, 'p/out');
+    const buffer = await pollAfter([SHORT_WAIT_MS, 100], 3 * SPIN_MS);
     expect([buffer.maps, buffer.unmaps]).toEqual([1, 0]);
   });
 
