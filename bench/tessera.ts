@@ -112,12 +112,22 @@ export async function runAndRead(backend: Backend, program: Program, inputs: Rea
 }
 
 /**
- * A tessera implementation ready to time: the host tensors uploaded once (the peak reset just
- * before), each run `runAndRead` of `output`; on dispose the tensors are freed and the buffer pool
- * trimmed, so the next implementation's peak counts only its own buffers.
+ * Starts an implementation's memory window on a backend that implementations share: the buffers
+ * earlier ones left pooled (temporaries, readback staging) are freed, then the peak is reset, so
+ * `peakBytes` counts this implementation's own buffers. The CPU backend pools nothing.
+ */
+export function startPeakWindow(backend: Backend): void {
+  if ('trimPool' in backend) (backend as WebGPUBackend).trimPool();
+  backend.memory.resetPeak();
+}
+
+/**
+ * A tessera implementation ready to time: the host tensors uploaded once (the peak window started
+ * just before, `startPeakWindow`), each run `runAndRead` of `output`; on dispose the tensors are
+ * freed and the buffer pool trimmed.
  */
 export function uploadedRun(backend: WebGPUBackend, program: Program, host: Readonly<Record<string, HostTensor>>, output: string, params: Readonly<Record<string, number>> = {}): Prepared {
-  backend.memory.resetPeak();
+  startPeakWindow(backend);
   const tensors = Object.fromEntries(Object.entries(host).map(([name, t]) => [name, backend.upload(t)]));
   return {
     run: () => runAndRead(backend, program, tensors, output, params),

@@ -17,7 +17,7 @@ import type { Program } from '../../program/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead, expectFlash } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead, expectFlash, startPeakWindow } from '../tessera.ts';
 
 /** Which pairs (query q, key kv) may attend. */
 export type AttentionVariant = 'full' | 'causal' | 'window64';
@@ -203,7 +203,7 @@ const tesseraImpl: Impl<AttentionBenchInputs> = {
     if (kernel === undefined) kernels.set(variant, (kernel = lib.attentionKernel(tesseraConfig(variant))));
     const program: Program = compile(kernel.trace({ sizes: { d, e } }), { name: kernel.kernelName, limits: backend.limits });
     expectFlash(program);
-    backend.memory.resetPeak();
+    startPeakWindow(backend);
     const tq = backend.upload(lib.splitHeads({ shape: [b, h, n, d], data: q }, h));
     const tk = backend.upload({ shape: [b, h, m, d], data: k });
     const tv = backend.upload({ shape: [b, h, m, e], data: v });

@@ -18,7 +18,7 @@ import { einsumKernel } from '../../kernels/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead, startPeakWindow } from '../tessera.ts';
 
 export interface EinsumInputs {
   readonly spec: string;
@@ -118,7 +118,7 @@ const tesseraImpl = (name: string, path: 'left-to-right' | null, pinned = false)
   peakBytesSource: TESSERA_PEAK_SOURCE,
   async prepare({ spec, shapes, data }, { shared }): Promise<Prepared> {
     const { backend, compile } = await loadTessera(shared);
-    backend.memory.resetPeak();
+    startPeakWindow(backend);
     const k = einsumKernel(spec, shapes.map((s) => s.length));
     const graph = k.trace(pinned ? { sizes: Object.fromEntries(letterSizes(spec, shapes)) } : {});
     const program = compile(graph, { name: 'einsum', limits: backend.limits, ...(path ? { contractionPath: path } : {}) });

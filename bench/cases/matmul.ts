@@ -10,7 +10,7 @@ import { einsum, f32, kernel } from '../../dsl/index.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs, tfjsPrepared } from '../peers/tfjs.ts';
-import { TESSERA_CPU_PEAK_SOURCE, TESSERA_PEAK_SOURCE, loadTessera, loadTesseraCpu, runAndRead } from '../tessera.ts';
+import { TESSERA_CPU_PEAK_SOURCE, TESSERA_PEAK_SOURCE, loadTessera, loadTesseraCpu, runAndRead, startPeakWindow } from '../tessera.ts';
 
 export interface MatmulInputs {
   readonly m: number;
@@ -82,7 +82,7 @@ const tesseraImpl = (name: string, pinned: boolean, cpu = false): Impl<MatmulInp
   ...(cpu ? { maxWarmup: 1, maxRuns: 5 } : {}),
   async prepare({ m, k, n, a, b }, { shared }): Promise<Prepared> {
     const { backend, compile } = cpu ? await loadTesseraCpu() : await loadTessera(shared);
-    backend.memory.resetPeak();
+    startPeakWindow(backend);
     const graph = matmulKernel.trace(pinned ? { sizes: { m, k, n } } : {});
     const program = compile(graph, { name: pinned ? `matmul_${m}x${k}x${n}` : 'matmul', limits: backend.limits });
     const ta = backend.upload({ shape: [m, k], data: a });

@@ -36,7 +36,7 @@ import type { Kernel } from '../../dsl/kernel.ts';
 import { hashSeed, randomF32, seededRandom, type Case, type Impl, type Prepared } from '../harness.ts';
 import { JAXJS_PEAK_SOURCE, loadJaxjs } from '../peers/jaxjs.ts';
 import { TFJS_PEAK_SOURCE, loadTfjs } from '../peers/tfjs.ts';
-import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead } from '../tessera.ts';
+import { TESSERA_PEAK_SOURCE, loadTessera, runAndRead, startPeakWindow } from '../tessera.ts';
 
 /** Shape constants of the bench: the n_out = 16, d_inp = d_out = 64, 2 iterations. */
 export const N_OUT = 16;
@@ -308,7 +308,7 @@ const tesseraImpl: Impl<RoutingBenchInputs> = {
       const lib = (await import('../../kernels/routing.ts')) as typeof import('../../kernels/routing.ts');
       kernel = lib.efficientVectorRoutingKernel({ nInp: -1, nOut: m, dInp: d, dOut: h, nIters: iters });
     }
-    backend.memory.resetPeak();
+    startPeakWindow(backend);
     const tensors = { x_inp: backend.upload({ shape: [n, d], data: x }) } as Record<string, ReturnType<typeof backend.upload>>;
     for (const [key, t] of Object.entries(weights)) tensors[key] = backend.upload({ shape: [...t.shape], data: t.data });
     // One Program, i symbolic, serves every n_inp whose tensors fit one storage binding; for the
