@@ -117,7 +117,7 @@ export async function runAndRead(backend: Backend, program: Program, inputs: Rea
  * `peakBytes` counts this implementation's own buffers. The CPU backend pools nothing.
  */
 export function startPeakWindow(backend: Backend): void {
-  if ('trimPool' in backend) (backend as WebGPUBackend).trimPool();
+  if (backend.kind === 'webgpu') (backend as WebGPUBackend).trimPool();
   backend.memory.resetPeak();
 }
 
