@@ -131,6 +131,14 @@ function reference(rule: LinearAttentionRule, x: Record<string, HostTensor>, sca
   return { o, s: state };
 }
 
+/** The largest |got − want| over two arrays of one length. */
+function worstError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  return worst;
+}
+
 /** Inputs for a rule: unit-norm keys for the delta rules (as the golden files have them), gates in range. */
 function inputs(rule: LinearAttentionRule, b: number, h: number, t: number, d: number, e: number, seed: number, initial: boolean): Record<string, HostTensor> {
   const k = randomTensor([b, h, t, d], seed + 1);
@@ -159,10 +167,7 @@ describe('linear attention: chunked equals token by token (float64 interpreter)'
         const want = reference(rule, x, 0.5);
         for (const chunk of [1, 7, 16, 64]) {
           const got = interpretKernel(linearAttentionKernel({ rule, chunk, initialState: T === 65 }), x, { params: { scale: 0.5 }, precision: 'f64' });
-          let worst = 0;
-          want.o.forEach((w, i) => (worst = Math.max(worst, Math.abs(got['o']!.data[i]! - w))));
-          want.s.forEach((w, i) => (worst = Math.max(worst, Math.abs(got['s_final']!.data[i]! - w))));
-          expect(worst, `T=${T} chunk=${chunk}`).toBeLessThan(1e-9);
+          expect(Math.max(worstError(got['o']!.data, want.o), worstError(got['s_final']!.data, want.s)), `T=${T} chunk=${chunk}`).toBeLessThan(1e-9);
         }
       }
     });
@@ -190,9 +195,7 @@ describe('linear attention: chunked equals token by token (float64 interpreter)'
     const want = reference('gated_delta', x, 1);
     for (const chunk of [16, 64]) {
       const got = interpretKernel(linearAttentionKernel({ rule: 'gated_delta', chunk }), x, { params: { scale: 1 }, precision: 'f32' });
-      let worst = 0;
-      want.o.forEach((w, i) => (worst = Math.max(worst, Math.abs(got['o']!.data[i]! - w))));
-      expect(worst, `chunk=${chunk}`).toBeLessThan(1e-5);
+      expect(worstError(got['o']!.data, want.o), `chunk=${chunk}`).toBeLessThan(1e-5);
     }
   });
 
@@ -214,8 +217,8 @@ describe("the README's scan example", () => {
     const flat = (t: HostTensor, shape: number[]): HostTensor => ({ shape, data: t.data });
     const got = interpretKernel(linearAttention, { q: flat(x['q']!, [150, 4]), k: flat(x['k']!, [150, 4]), v: flat(x['v']!, [150, 3]), s0: flat(x['s0']!, [3, 4]) }, { params: { scale: 0.5 }, precision: 'f64' });
     const want = reference('linear', x, 0.5);
-    want.o.forEach((w, i) => expect(Math.abs(got['o']!.data[i]! - w)).toBeLessThan(1e-9));
-    want.s.forEach((w, i) => expect(Math.abs(got['s']!.data[i]! - w)).toBeLessThan(1e-9));
+    expect(worstError(got['o']!.data, want.o)).toBeLessThan(1e-9);
+    expect(worstError(got['s']!.data, want.s)).toBeLessThan(1e-9);
   });
 });
 
@@ -249,13 +252,14 @@ describe("the README's decode snippet", () => {
     // tokens', the step's its last token's, and the step's state its final state.
     const want = reference('gla', all, params.scale);
     expect([prompt['o']!.shape, next['o']!.shape]).toEqual([[B, H, T - 1, Dv], [B, H, 1, Dv]]);
+    // Per (batch, head): the prompt's T − 1 token rows, then the step's one.
+    const o = new Float32Array(B * H * T * Dv);
     for (let bh = 0; bh < B * H; bh++) {
-      for (let t = 0; t < T; t++) {
-        const [got, row] = t < T - 1 ? [prompt['o']!.data, bh * (T - 1) + t] : [next['o']!.data, bh];
-        for (let e = 0; e < Dv; e++) expect(Math.abs(got[row * Dv + e]! - want.o[(bh * T + t) * Dv + e]!)).toBeLessThan(1e-6);
-      }
+      o.set((prompt['o']!.data as Float32Array).subarray(bh * (T - 1) * Dv, (bh + 1) * (T - 1) * Dv), bh * T * Dv);
+      o.set((next['o']!.data as Float32Array).subarray(bh * Dv, (bh + 1) * Dv), (bh * T + T - 1) * Dv);
     }
-    want.s.forEach((w, i) => expect(Math.abs(next['s_final']!.data[i]! - w)).toBeLessThan(1e-6));
+    expect(worstError(o, want.o)).toBeLessThan(1e-6);
+    expect(worstError(next['s_final']!.data, want.s)).toBeLessThan(1e-6);
     backend.destroy();
   });
 });
