@@ -471,6 +471,31 @@ describe('emit-wgsl: gemm', () => {
     ].join('\n'));
   });
 
+  it('register blocks of a multiple of 4 are read as vec4s, groups of 4 interleaved across the threads', () => {
+    const k = kernel('mm', { a: f32('i', 'k'), b: f32('k', 'j') }, ({ a, b }) => ({ c: einsum('ik,kj->ij', a, b) }));
+    // 8 rows per thread (2 threads: tile 16), 4 columns per thread (2 threads: tile 8).
+    const p = compile(k.trace({ sizes: { i: 16, k: 2, j: 8 } }), { name: 'mm', schedules: { gemm: { tileM: 16, tileN: 8, tileK: 2, threadsM: 2, threadsN: 2 } } });
+    const lines = p.kernels[0]!.wgsl.split('\n').map((l) => l.trim());
+    expect(lines).toContain('var<workgroup> tile_a: array<vec4<f32>, 8>;');
+    expect(lines).toContain('var<workgroup> tile_b: array<vec4<f32>, 4>;');
+    // The cooperative loads store one lane of a vec4 each.
+    expect(lines).toContain('tile_a[kk * 4u + fi / 4u][fi % 4u] = v;');
+    expect(lines).toContain('tile_b[kk * 2u + fi / 4u][fi % 4u] = v;');
+    // Thread ty's rows: vec4s ty and ty + 2, that is rows 4ty..4ty+3 and 8+4ty..8+4ty+3.
+    const reads = lines.filter((l) => /^(let r[ab]4_|r[ab]\[)/.test(l));
+    expect(reads).toEqual([
+      'let ra4_0 = tile_a[kk * 4u + ty + 0u];',
+      ...[0, 1, 2, 3].map((c) => `ra[${c}] = ra4_0[${c}];`),
+      'let ra4_1 = tile_a[kk * 4u + ty + 2u];',
+      ...[0, 1, 2, 3].map((c) => `ra[${4 + c}] = ra4_1[${c}];`),
+      'let rb4_0 = tile_b[kk * 2u + tx + 0u];',
+      ...[0, 1, 2, 3].map((c) => `rb[${c}] = rb4_0[${c}];`),
+    ]);
+    // ...and the outputs of register (5, 3) are row 4ty + 9, column 4tx + 3.
+    expect(lines).toContain('let mo5_3 = tm * 16u + ty * 4u + 9u;');
+    expect(lines).toContain('let no5_3 = tn * 8u + tx * 4u + 3u;');
+  });
+
   it('split-K (symbolic contracted axis): a part per batch index, its chunk of k staged, both operands zero past the end', () => {
     const k = kernel('sk', { a: f32('i', 'j'), b: f32('i', 'k') }, ({ a, b }) => ({ c: einsum('ij,ik->jk', a, b) }));
     const p = compile(k.trace({ sizes: { j: 16, k: 64 } }), { name: 'sk' });

@@ -38,7 +38,7 @@ it('stages a K shorter than 16 in one tile of its extent rounded up to a power o
     const p = T.compile(product(70, k, 90).kernel.trace(), { name: 'mm' });
     const wgsl = p.kernels.find((kk) => kk.name.endsWith(':gemm'))!.wgsl;
     expect(wgsl, `k = ${k}`).toContain(`k0 += ${tileK}u`);
-    expect(wgsl, `k = ${k}`).toContain(`var<workgroup> tile_a: array<f32, ${64 * tileK}>;`);
+    expect(wgsl, `k = ${k}`).toContain(`var<workgroup> tile_a: array<vec4<f32>, ${16 * tileK}>;`);
   }
 });
 

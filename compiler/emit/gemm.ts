@@ -25,6 +25,8 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
   const RM = TM / TY;
   const RN = TN / TX;
   const threads = TX * TY;
+  const vecA = RM % 4 === 0;
+  const vecB = RN % 4 === 0;
   const M = em.product(k.m.map((a) => a.size));
   const N = em.product(k.n.map((a) => a.size));
   const K = em.product(k.k.map((a) => a.size));
@@ -63,7 +65,7 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
    * Cooperative load of one operand tile, stored k-major (`tile[kk * width + free]`). A walks its
    * global memory k-fastest, B free-fastest: each reads along its contiguous axis.
    */
-  const loadTile = (tile: string, width: number, kFastest: boolean, base: string, free: readonly KAxis[], bound: string, expr: KExpr, tag: string): Stmt =>
+  const loadTile = (tile: string, width: number, kFastest: boolean, base: string, free: readonly KAxis[], bound: string, expr: KExpr, tag: string, vec: boolean): Stmt =>
     strided('e', width * TK, threads, [
       { s: 'let', name: 'fi', value: kFastest ? `e / ${TK}u` : `e % ${width}u` },
       { s: 'let', name: 'kk', value: kFastest ? `e % ${TK}u` : `e / ${width}u` },
@@ -75,26 +77,26 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
         cond: `${tag}flat < ${bound} && kflat < ${K}`,
         then: [...em.decompose(`${tag}flat`, free, tag), ...em.decompose('kflat', k.k, 'k'), { s: 'assign', target: 'v', value: operand(expr) }],
       },
-      { s: 'assign', target: `${tile}[kk * ${width}u + fi]`, value: 'v' },
+      { s: 'assign', target: vec ? `${tile}[kk * ${width / 4}u + fi / 4u][fi % 4u]` : `${tile}[kk * ${width}u + fi]`, value: 'v' },
     ]);
-  const loadA = loadTile('tile_a', TM, true, 'tm', k.m, M, k.a, 'm');
-  const loadB = loadTile('tile_b', TN, false, 'tn', k.n, N, k.b, 'n');
-  const inner: Stmt[] = [];
-  for (let i = 0; i < RM; i++) inner.push({ s: 'assign', target: `ra[${i}]`, value: `tile_a[kk * ${TM}u + ty + ${i * TY}u]` });
-  for (let j = 0; j < RN; j++) inner.push({ s: 'assign', target: `rb[${j}]`, value: `tile_b[kk * ${TN}u + tx + ${j * TX}u]` });
+  const loadA = loadTile('tile_a', TM, true, 'tm', k.m, M, k.a, 'm', vecA);
+  const loadB = loadTile('tile_b', TN, false, 'tn', k.n, N, k.b, 'n', vecB);
+  const inner: Stmt[] = [...registerLoads('ra', 'tile_a', TM, RM, 'ty', TY, vecA), ...registerLoads('rb', 'tile_b', TN, RN, 'tx', TX, vecB)];
   for (let i = 0; i < RM; i++) {
     for (let j = 0; j < RN; j++) inner.push({ s: 'assign', target: `acc[${i * RN + j}]`, op: '+', value: `ra[${i}] * rb[${j}]` });
   }
   body.push(forRange('k0', K, [loadA, loadB, { s: 'barrier' }, forRange('kk', TK, inner), { s: 'barrier' }], TK));
+  const rowA = (i: number) => blockRow(i, 'ty', TY, vecA);
+  const rowB = (j: number) => blockRow(j, 'tx', TX, vecB);
   const outIndex = em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })));
   for (let i = 0; i < RM; i++) {
     for (let j = 0; j < RN; j++) {
       body.push({
         s: 'if',
-        cond: `tm * ${TM}u + ty + ${i * TY}u < ${M} && tn * ${TN}u + tx + ${j * TX}u < ${N}`,
+        cond: `tm * ${TM}u + ${rowA(i)} < ${M} && tn * ${TN}u + ${rowB(j)} < ${N}`,
         then: [
-          { s: 'let', name: `mo${i}_${j}`, value: `tm * ${TM}u + ty + ${i * TY}u` },
-          { s: 'let', name: `no${i}_${j}`, value: `tn * ${TN}u + tx + ${j * TX}u` },
+          { s: 'let', name: `mo${i}_${j}`, value: `tm * ${TM}u + ${rowA(i)}` },
+          { s: 'let', name: `no${i}_${j}`, value: `tn * ${TN}u + ${rowB(j)}` },
           ...em.decompose(`mo${i}_${j}`, k.m, `mo${i}_${j}`),
           ...em.decompose(`no${i}_${j}`, k.n, `no${i}_${j}`),
           { s: 'assign', target: em.at(k.out.buffer, outIndex), value: `acc[${i * RN + j}]` },
@@ -112,10 +114,35 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
   };
   return {
     module: em.module(threads, body, [
-      { name: 'tile_a', type: `array<${T}, ${TM * TK}>` },
-      { name: 'tile_b', type: `array<${T}, ${TN * TK}>` },
+      { name: 'tile_a', type: vecA ? `array<vec4<${T}>, ${(TM * TK) / 4}>` : `array<${T}, ${TM * TK}>` },
+      { name: 'tile_b', type: vecB ? `array<vec4<${T}>, ${(TN * TK) / 4}>` : `array<${T}, ${TN * TK}>` },
     ]),
     workgroups,
     em,
   };
+}
+
+/**
+ * Where a thread's `i`-th register of one side sits in the tile, from the thread's index `t` of
+ * `threads` along that side. A block whose length is a multiple of 4 is read as vec4s: register
+ * `i` is lane `i % 4` of vec4 `i / 4 · threads + t` (groups of 4 interleaved across the threads,
+ * so neighbouring threads read neighbouring vec4s). Otherwise registers are `threads` apart.
+ */
+function blockRow(i: number, t: string, threads: number, vec: boolean): string {
+  return vec ? `${t} * 4u + ${(i >> 2) * threads * 4 + (i & 3)}u` : `${t} + ${i * threads}u`;
+}
+
+/**
+ * One side's registers for step `kk` of a staged K tile (`tile[kk * width + row]`, see `blockRow`).
+ * Read as vec4s where the block allows: on lavapipe every workgroup-memory read whose index
+ * differs across lanes is a gather, and a vec4 gather moves four values per index. 512³ f32 with
+ * 8 × 8 blocks took 69 ms against 82 ms scalar (GPU timestamps, medians of 12 interleaved runs);
+ * GPUs read vec4s from workgroup memory in one instruction as well.
+ */
+function registerLoads(reg: string, tile: string, width: number, block: number, t: string, threads: number, vec: boolean): Stmt[] {
+  if (!vec) return Array.from({ length: block }, (_, i): Stmt => ({ s: 'assign', target: `${reg}[${i}]`, value: `${tile}[kk * ${width}u + ${blockRow(i, t, threads, false)}]` }));
+  return Array.from({ length: block / 4 }, (_, g): Stmt[] => [
+    { s: 'let', name: `${reg}4_${g}`, value: `${tile}[kk * ${width / 4}u + ${t} + ${g * threads}u]` },
+    ...[0, 1, 2, 3].map((c): Stmt => ({ s: 'assign', target: `${reg}[${g * 4 + c}]`, value: `${reg}4_${g}[${c}]` })),
+  ]).flat();
 }
