@@ -491,9 +491,25 @@ describe('emit-wgsl: gemm', () => {
       'let rb4_0 = tile_b[kk * 2u + tx + 0u];',
       ...[0, 1, 2, 3].map((c) => `rb[${c}] = rb4_0[${c}];`),
     ]);
-    // ...and the outputs of register (5, 3) are row 4ty + 9, column 4tx + 3.
-    expect(lines).toContain('let mo5_3 = tm * 16u + ty * 4u + 9u;');
-    expect(lines).toContain('let no5_3 = tn * 8u + tx * 4u + 3u;');
+    // The output's last axis (j, 8 long) is the B side's: registers (5, 0..3), row 4ty + 9 and
+    // columns 4tx..4tx+3, are stored as one vec4.
+    expect(lines).toContain('@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;');
+    expect(lines).toContain('let mo5_0 = tm * 16u + ty * 4u + 9u;');
+    expect(lines).toContain('let no5_0 = tn * 8u + tx * 4u + 0u;');
+    expect(lines).toContain('out[((a0 * 8u + a1)) / 4u] = vec4<f32>(acc[20], acc[21], acc[22], acc[23]);');
+    expect(lines.filter((l) => l.startsWith('out['))).toHaveLength(8);
+  });
+
+  it('stores four outputs at a time along whichever side holds the output\'s last axis, one at a time where its size is no multiple of 4', () => {
+    const k = kernel('mmt', { a: f32('i', 'k'), b: f32('k', 'j') }, ({ a, b }) => ({ c: einsum('ik,kj->ji', a, b) }));
+    const gemm = { tileM: 16, tileN: 8, tileK: 2, threadsM: 2, threadsN: 2 };
+    // c [j, i]: i, the A side, is contiguous; registers (4..7, 1) are rows 4ty + 8..11 of column 4tx + 1.
+    const along = compile(k.trace({ sizes: { i: 16, k: 2, j: 8 } }), { name: 'mmt', schedules: { gemm } }).kernels[0]!.wgsl.split('\n').map((l) => l.trim());
+    expect(along).toContain('let mo4_1 = tm * 16u + ty * 4u + 8u;');
+    expect(along).toContain('out[((a0 * 16u + a1)) / 4u] = vec4<f32>(acc[17], acc[21], acc[25], acc[29]);');
+    const rows = compile(k.trace({ sizes: { i: 18, k: 2, j: 8 } }), { name: 'mmt', schedules: { gemm } }).kernels[0]!.wgsl;
+    expect(rows).toContain('var<storage, read_write> out: array<f32>;');
+    expect(rows).toContain('out[(a0 * 18u + a1)] = acc[17];');
   });
 
   it('split-K (symbolic contracted axis): a part per batch index, its chunk of k staged, both operands zero past the end', () => {

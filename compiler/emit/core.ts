@@ -57,6 +57,8 @@ export class Emitter {
   readonly helpers = new Map<string, string>();
   readonly bindingOf = new Map<number, number>();
   readonly bufferDtypes = new Map<number, DType>();
+  /** Buffers bound as `array<vec4<…>>` (written four elements at a time, `atVec4`). */
+  readonly vec4Buffers = new Set<number>();
 
   readonly outputs: readonly number[];
   /** The WGSL expression a flash score's `acc` placeholder stands for. */
@@ -190,7 +192,28 @@ export class Emitter {
   at(b: number, offset: string): string {
     const slice = this.chunk?.slices.find((s) => s.buffer === b);
     if (!slice) return `${this.buffer(b)}[${offset}]`;
-    return `${this.buffer(b)}[${offset} - chunk * ${this.chunk!.rows * slice.factor * slice.rowElements}u]`;
+    return `${this.buffer(b)}[${offset} - chunk * ${this.sliceStart(b)}u]`;
+  }
+
+  /**
+   * The four elements of buffer `b` from a flat offset that is a multiple of 4, as one `vec4`:
+   * binds `b` as `array<vec4<…>>` (so every access to it in the kernel must come through here).
+   * Null where its elements are not 4 bytes or a chunk's slice of it does not start at a multiple
+   * of 4 elements.
+   */
+  atVec4(b: number, offset: string): string | null {
+    const d = this.bufferDtypes.get(b);
+    if (d !== 'f32' && d !== 'i32' && d !== 'u32') return null;
+    const start = this.chunk?.slices.some((s) => s.buffer === b) ? this.sliceStart(b) : 0;
+    if (start % 4 !== 0) return null;
+    this.vec4Buffers.add(b);
+    return `${this.buffer(b)}[(${offset}${start ? ` - chunk * ${start}u` : ''}) / 4u]`;
+  }
+
+  /** Elements before chunk 1's slice of buffer `b` (chunk c's starts c times as far). */
+  private sliceStart(b: number): number {
+    const slice = this.chunk!.slices.find((s) => s.buffer === b)!;
+    return this.chunk!.rows * slice.factor * slice.rowElements;
   }
 
   /** The element of a row block's local (see `localAt`). */
@@ -431,7 +454,7 @@ export class Emitter {
         binding,
         name: this.buffer(buffer),
         space: this.outputs.includes(buffer) ? ('storage-read_write' as const) : ('storage-read' as const),
-        type: `array<${storageType(this.bufferDtypes.get(buffer)!)}>`,
+        type: this.vec4Buffers.has(buffer) ? `array<vec4<${storageType(this.bufferDtypes.get(buffer)!)}>>` : `array<${storageType(this.bufferDtypes.get(buffer)!)}>`,
       }));
     const vec4s = Math.ceil(this.uniformCount() / 4);
     return {
