@@ -675,6 +675,22 @@ describeGPU('WebGPU backend', (gpu) => {
     );
   };
 
+  it('runs a kernel whose WGSL was edited in place since its last run with the new text, then the old again', async () => {
+    const kernel: { -readonly [K in keyof ProgramKernel]: ProgramKernel[K] } = { ...IDS, name: 'edited' };
+    const p = { ...idsProgram(4), name: 'edited-in-place', kernels: [kernel] };
+    const idsOf = async () => {
+      const out = (await gpu.run(p, {}))['ids']!;
+      const ids = Array.from(await out.read());
+      out.destroy();
+      return ids;
+    };
+    expect(await idsOf()).toEqual([0, 1, 2, 3]);
+    kernel.wgsl = IDS.wgsl.replace('out[gid] = gid;', 'out[gid] = gid + 10u;');
+    expect(await idsOf()).toEqual([10, 11, 12, 13]);
+    kernel.wgsl = IDS.wgsl;
+    expect(await idsOf()).toEqual([0, 1, 2, 3]);
+  });
+
   it('prints the WGSL with the offending line marked when a kernel does not compile', async () => {
     const error = await runEditedIds('broken', 'compile-error', (wgsl) => wgsl.replace('out[gid] = gid;', 'out[gid] = gid + 1.5;'));
     expect(error).toBeInstanceOf(WebGPUError);
