@@ -27,16 +27,22 @@ export class BufferPool {
    * buffer behaves exactly like one of the requested size (`arrayLength` included).
    */
   acquire(bytes: number, label: string): TrackedBuffer {
+    return this.reuse(bytes, label) ?? this.ctx.createBuffer(label, bytes, this.usage);
+  }
+
+  /**
+   * A free buffer as `acquire` picks it, or null where none fits: no device call either way, so a
+   * caller can skip the error scopes a new buffer's creation needs.
+   */
+  reuse(bytes: number, label: string): TrackedBuffer | null {
     let best = -1;
     this.#free.forEach((b, i) => {
       if (b.bytes >= bytes && b.bytes <= 2 * bytes && (best < 0 || b.bytes < this.#free[best]!.bytes)) best = i;
     });
-    if (best >= 0) {
-      const [found] = this.#free.splice(best, 1);
-      found!.buffer.label = label;
-      return found!;
-    }
-    return this.ctx.createBuffer(label, bytes, this.usage);
+    if (best < 0) return null;
+    const [found] = this.#free.splice(best, 1);
+    found!.buffer.label = label;
+    return found!;
   }
 
   /** Gives a buffer back for reuse; destroys it instead once the backend is destroyed (no one would trim it). */

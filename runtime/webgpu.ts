@@ -220,6 +220,8 @@ class WebGPURuntime implements WebGPUBackend {
         allocations.push({ what, bytes, error: popScopes(device) });
       }
     };
+    // A pooled buffer reused makes no device call, so it needs no error scopes (three pushes and pops).
+    const pooled = (what: string, bytes: number, label: string): TrackedBuffer => this.#pool.reuse(bytes, label) ?? allocate(what, bytes, () => this.#pool.acquire(bytes, label));
     let runError: Promise<{ kind: GPUErrorFilter; message: string } | null>;
     let timing: { querySet: GPUQuerySet; timed: TimedDispatch[]; resolve: TrackedBuffer; readback: TrackedBuffer } | null = null;
     try {
@@ -245,7 +247,7 @@ class WebGPURuntime implements WebGPUBackend {
           if (kept) {
             buffers.set(b.buffer.id, kept.buffer);
           } else {
-            const tracked = allocate(b.what, b.bytes, () => this.#pool.acquire(b.bytes, `${program.name}/${b.buffer.label}`));
+            const tracked = pooled(b.what, b.bytes, `${program.name}/${b.buffer.label}`);
             freshCache.set(b.buffer.id, tracked);
             temps.push({ tracked, bytes: b.bytes });
             buffers.set(b.buffer.id, tracked.buffer);
@@ -253,7 +255,7 @@ class WebGPURuntime implements WebGPUBackend {
           continue;
         }
         if (b.buffer.role !== 'temp') continue;
-        const tracked = allocate(b.what, b.bytes, () => this.#pool.acquire(b.bytes, `${program.name}/${b.buffer.label}`));
+        const tracked = pooled(b.what, b.bytes, `${program.name}/${b.buffer.label}`);
         temps.push({ tracked, bytes: b.bytes });
         buffers.set(b.buffer.id, tracked.buffer);
       }

@@ -562,6 +562,38 @@ describeGPU('WebGPU backend', (gpu) => {
     expect(gpu.memory.peakBytes).toBeGreaterThanOrEqual(before + 400);
   });
 
+  it('wraps only device calls in error scopes: a pooled temp reused takes none', async () => {
+    let pushed = 0;
+    const device = new Proxy(gpu.device, {
+      get(target, key) {
+        if (key === 'pushErrorScope') return (filter: GPUErrorFilter) => (pushed++, target.pushErrorScope(filter));
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const guest = await createWebGPUBackend({ device });
+    const x = guest.upload({ shape: [100], data: ramp(100) });
+    const run = async () => {
+      pushed = 0;
+      const { y } = await guest.run(tempProgram, { x });
+      const scopes = pushed;
+      expect(await y!.read()).toEqual(Float32Array.from(ramp(100), (v) => v + 1));
+      y!.destroy();
+      return scopes;
+    };
+    // Three scopes (validation, out of memory, internal) around each group of device calls: the
+    // output, the encoding, and each temp the pool does not have (the first run also compiles).
+    const temps = tempProgram.buffers.filter((b) => b.role === 'temp').length;
+    expect(temps).toBeGreaterThan(0);
+    await run();
+    expect(await run()).toBe(3 * 2);
+    guest.trimPool();
+    expect(await run()).toBe(3 * (2 + temps));
+    expect(await run()).toBe(3 * 2);
+    x.destroy();
+    guest.destroy();
+  });
+
   it('keeps readback staging buffers for the next read, also a smaller one, until trimPool', async () => {
     const big = gpu.upload({ shape: [100], data: ramp(100) });
     const small = gpu.upload({ shape: [60], data: ramp(60, -1) });
