@@ -190,6 +190,7 @@ export class Emitter {
    * through here.
    */
   at(b: number, offset: string): string {
+    if (this.vec4Buffers.has(b)) throw new TesseraError(`emit: buffer ${b} is bound as vec4s; access it through atVec4`);
     const slice = this.chunk?.slices.find((s) => s.buffer === b);
     if (!slice) return `${this.buffer(b)}[${offset}]`;
     return `${this.buffer(b)}[${offset} - chunk * ${this.sliceStart(b)}u]`;
