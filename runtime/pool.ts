@@ -31,8 +31,8 @@ export class BufferPool {
   }
 
   /**
-   * A free buffer as `acquire` picks it, or null where none fits: no device call either way, so a
-   * caller can skip the error scopes a new buffer's creation needs.
+   * A free buffer as `acquire` picks it, or null where none fits. Either way nothing is allocated,
+   * so nothing can raise a device error: a caller can skip the error scopes a new buffer needs.
    */
   reuse(bytes: number, label: string): TrackedBuffer | null {
     let best = -1;

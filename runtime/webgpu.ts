@@ -220,7 +220,7 @@ class WebGPURuntime implements WebGPUBackend {
         allocations.push({ what, bytes, error: popScopes(device) });
       }
     };
-    // A pooled buffer reused makes no device call, so it needs no error scopes (three pushes and pops).
+    // A pooled buffer reused allocates nothing, so it needs no error scopes (three pushes and pops).
     const pooled = (what: string, bytes: number, label: string): TrackedBuffer => this.#pool.reuse(bytes, label) ?? allocate(what, bytes, () => this.#pool.acquire(bytes, label));
     let runError: Promise<{ kind: GPUErrorFilter; message: string } | null>;
     let timing: { querySet: GPUQuerySet; timed: TimedDispatch[]; resolve: TrackedBuffer; readback: TrackedBuffer } | null = null;
