@@ -103,20 +103,16 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
   });
   const side = vectorSide(k, vecA, vecB);
   const out4 = side ? em.atVec4(k.out.buffer, outIndex) : null;
-  // Each store: the register (i, j) whose output indices it binds, and the accumulators it writes
-  // (four neighbouring elements of the output's last axis where `out4` is bound).
-  const stores: { i: number; j: number; acc: number[] }[] = [];
-  for (let i = 0; i < RM; i += out4 && side === 'm' ? 4 : 1) {
-    for (let j = 0; j < RN; j += out4 && side === 'n' ? 4 : 1) {
-      const lanes = !out4 ? [0] : [0, 1, 2, 3];
-      stores.push({ i, j, acc: lanes.map((c) => (side === 'm' ? (i + c) * RN + j : i * RN + j + c)) });
+  // A vec4 store covers four registers along its side: (i..i+3, j) or (i, j..j+3).
+  const [stepM, stepN] = [out4 && side === 'm' ? 4 : 1, out4 && side === 'n' ? 4 : 1];
+  for (let i = 0; i < RM; i += stepM) {
+    for (let j = 0; j < RN; j += stepN) {
+      const acc = (c: number) => `acc[${stepM > 1 ? (i + c) * RN + j : i * RN + j + c}]`;
+      const store: Stmt = out4
+        ? { s: 'assign', target: out4, value: `vec4<${T}>(${[0, 1, 2, 3].map(acc).join(', ')})` }
+        : { s: 'assign', target: em.at(k.out.buffer, outIndex), value: acc(0) };
+      body.push(guarded(i, j, store));
     }
-  }
-  for (const { i, j, acc } of stores) {
-    const store: Stmt = out4
-      ? { s: 'assign', target: out4, value: `vec4<${T}>(${acc.map((a) => `acc[${a}]`).join(', ')})` }
-      : { s: 'assign', target: em.at(k.out.buffer, outIndex), value: `acc[${acc[0]}]` };
-    body.push(guarded(i, j, store));
   }
   const workgroups: SizeExpr = {
     op: 'mul',
@@ -151,7 +147,7 @@ function blockRow(i: number, t: string, threads: number, vec: boolean): string {
  * Read as vec4s where the block allows: lavapipe compiles a workgroup-memory read whose index
  * differs across invocations into a loop over the SIMD lanes, and a vec4 read moves four values
  * per pass of that loop. 512³ f32 with
- * 8 × 8 blocks took 69 ms against 82 ms scalar (GPU timestamps, medians of 12 interleaved runs);
+ * 8 × 8 blocks took 76.3 ms against 91.8 ms scalar (GPU timestamps, medians of 12 interleaved runs);
  * GPUs read vec4s from workgroup memory in one instruction as well.
  */
 function registerLoads(reg: string, tile: string, width: number, block: number, t: string, threads: number, vec: boolean): Stmt[] {
@@ -167,9 +163,9 @@ function registerLoads(reg: string, tile: string, width: number, block: number, 
  * (`blockRow`) whose last axis is the output's last (contiguous) axis, of a static size that is a
  * multiple of 4 (so a group of four never straddles a row, and a side's extent is whole groups).
  * On lavapipe a store whose address differs between invocations is a loop over the SIMD lanes,
- * as a load is: the K = 8 product of the einsum chain (256 × 8 · 8 × 256) took 0.59 ms against
- * 0.72 ms storing one element at a time, the trilinear einsum 3.60 against 3.93 ms (GPU
- * timestamps, medians of 150 and 100 interleaved runs).
+ * as a load is: with this store written into the WGSL by hand, the K = 8 product of the einsum
+ * chain (256 × 8 · 8 × 256) took 0.59 ms against 0.72 ms storing one element at a time, the
+ * trilinear einsum 3.60 against 3.93 ms (GPU timestamps, medians of 150 and 100 interleaved runs).
  */
 function vectorSide(k: Extract<KernelIR, { kind: 'gemm' }>, vecA: boolean, vecB: boolean): 'm' | 'n' | null {
   const last = k.out.axes.at(-1);
