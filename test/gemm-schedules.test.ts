@@ -56,6 +56,23 @@ it('stages a K shorter than 16 in one tile of its extent rounded up to a power o
 });
 
 describeGPU('skinny GEMMs on WebGPU', (gpu) => {
+  // c [j, i]: the output's last axis is the A side's, so a thread stores four rows at a time
+  // where i is a multiple of 4 (68), one at a time where it is not (67).
+  for (const m of [68, 67]) {
+    it(`the transposed product ik,kj->ji (i = ${m}) matches the float64 interpreter`, async () => {
+      const kernel = T.kernel(`mmt_${m}`, { a: T.f32('i', 'k').pin({ i: m, k: 20 }), b: T.f32('k', 'j').pin({ k: 20, j: 90 }) }, ({ a, b }) => ({ c: T.einsum('ik,kj->ji', a, b) }));
+      const wgsl = T.compile(kernel.trace(), { name: 'mmt', limits: gpu.limits }).kernels.find((kk) => kk.name.endsWith(':gemm'))!.wgsl;
+      expect(wgsl.includes('out: array<vec4<f32>>')).toBe(m % 4 === 0);
+      const inputs = { a: randomTensor([m, 20], m), b: randomTensor([20, 90], 90) };
+      const got = (await T.run(kernel, inputs, gpu)).c!;
+      const want = T.interpretKernel(kernel, inputs).c!;
+      expect(got.shape).toEqual([90, m]);
+      let worst = 0;
+      for (let i = 0; i < want.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i]! - want.data[i]!) - 1e-4 * Math.abs(want.data[i]!));
+      expect(worst).toBeLessThan(1e-5);
+    });
+  }
+
   for (const [m, k, n] of CASES) {
     it(`${m}x${k} · ${k}x${n} matches the float64 interpreter`, async () => {
       const { kernel, inputs } = product(m, k, n);
