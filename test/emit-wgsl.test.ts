@@ -500,6 +500,36 @@ describe('emit-wgsl: gemm', () => {
     expect(lines.filter((l) => l.startsWith('out['))).toHaveLength(8);
   });
 
+  it('a side one thread wide reads its registers straight from the operand: nothing of it is staged', () => {
+    const k = kernel('mm', { a: f32('i', 'k'), b: f32('k', 'j') }, ({ a, b }) => ({ c: einsum('ik,kj->ij', a, b) }));
+    // One thread across j (threadsN = 1): each row of A feeds one thread only, so A has no tile.
+    const p = compile(k.trace({ sizes: { i: 16, k: 2, j: 8 } }), { name: 'mm', schedules: { gemm: { tileM: 16, tileN: 8, tileK: 2, threadsM: 2, threadsN: 1 } } });
+    const lines = p.kernels[0]!.wgsl.split('\n').map((l) => l.trim());
+    expect(lines.filter((l) => l.startsWith('var<workgroup>'))).toEqual(['var<workgroup> tile_b: array<vec4<f32>, 4>;']);
+    expect(lines.filter((l) => l.startsWith('tile_a'))).toEqual([]);
+    // Register 5 of thread ty: row 4ty + 9 (see the vec4 register layout), at k0 + kk, zero past the ends.
+    const at = lines.indexOf('let mflat = tm * 16u + ty * 4u + 9u;');
+    expect(lines.slice(at, at + 10)).toEqual([
+      'let mflat = tm * 16u + ty * 4u + 9u;',
+      'let kflat = k0 + kk;',
+      'var v: f32 = 0.0f;',
+      'if (mflat < 16u && kflat < 2u) {',
+      'let a0 = mflat;',
+      'let a2 = kflat;',
+      'v = in0[(a0 * 2u + a2)];',
+      '}',
+      'ra[5] = v;',
+      '}',
+    ]);
+    // B is still staged and shared: one barrier after its load, one after the products.
+    expect(lines.filter((l) => l === 'workgroupBarrier();')).toHaveLength(2);
+    // One thread in all (threadsM = threadsN = 1): both sides direct, no tiles, no barriers.
+    const alone = compile(k.trace({ sizes: { i: 16, k: 2, j: 8 } }), { name: 'mm', schedules: { gemm: { tileM: 4, tileN: 4, tileK: 2, threadsM: 1, threadsN: 1 } } }).kernels[0]!.wgsl;
+    expect(alone).not.toContain('var<workgroup>');
+    expect(alone).not.toContain('workgroupBarrier');
+    expect(alone).toContain('rb[3] = v;');
+  });
+
   it('stores four outputs at a time along whichever side holds the output\'s last axis, one at a time where its size is no multiple of 4', () => {
     const k = kernel('mmt', { a: f32('i', 'k'), b: f32('k', 'j') }, ({ a, b }) => ({ c: einsum('ik,kj->ji', a, b) }));
     const gemm = { tileM: 16, tileN: 8, tileK: 2, threadsM: 2, threadsN: 2 };

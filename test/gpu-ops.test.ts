@@ -316,6 +316,11 @@ describeGPU('contractions on WebGPU', (gpu) => {
       { tileM: 16, tileN: 16, tileK: 16, threadsM: 16, threadsN: 16 },
       { tileM: 32, tileN: 64, tileK: 4, threadsM: 8, threadsN: 16 },
       { tileM: 8, tileN: 128, tileK: 8, threadsM: 4, threadsN: 32 },
+      // One thread wide along a side: that side's registers are read from the operand, unstaged.
+      { tileM: 32, tileN: 8, tileK: 16, threadsM: 4, threadsN: 1 },
+      { tileM: 8, tileN: 64, tileK: 16, threadsM: 1, threadsN: 8 },
+      { tileM: 24, tileN: 6, tileK: 8, threadsM: 8, threadsN: 1 },
+      { tileM: 4, tileN: 4, tileK: 8, threadsM: 1, threadsN: 1 },
     ]) {
       await expectMatches(gpu, mm, inputs, { schedules: { gemm } });
     }
