@@ -21,7 +21,10 @@ export interface RuntimeTensor {
   readonly dtype: DType;
   /** Copies the contents back to the host; a fresh array each call. */
   read(): Promise<TensorData>;
-  /** Frees the storage now rather than at garbage collection; the tensor is unusable afterwards. */
+  /**
+   * Frees the storage now rather than at garbage collection; the tensor is unusable afterwards.
+   * A WebGPU run's output gives its buffer to the backend's pool for the next run (`trimPool`).
+   */
   destroy(): void;
 }
 
@@ -83,8 +86,8 @@ export interface WebGPUBackend extends Backend {
    */
   profile(program: Program, inputs: RunInputs, params?: Readonly<Record<string, number>>): Promise<{ outputs: Record<string, RuntimeTensor>; profile: Profile }>;
   /**
-   * Destroys the pooled buffers that no run or readback is using: temporaries, and the staging
-   * buffers reads copy into (they are re-allocated on demand).
+   * Destroys the pooled buffers that no run or readback is using: temporaries, destroyed outputs'
+   * buffers, and the staging buffers reads copy into (they are re-allocated on demand).
    */
   trimPool(): void;
   /**

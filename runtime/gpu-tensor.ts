@@ -40,6 +40,9 @@ export class GPUTensor implements RuntimeTensor {
   /** Resolves to the error WebGPU reported while creating or filling the buffer, or null. */
   readonly #created: Promise<string | null>;
 
+  /** Where `destroy` gives the buffer back instead of freeing it (a run's outputs: the backend's pool). */
+  readonly #recycle: ((tracked: TrackedBuffer) => void) | null;
+
   constructor(
     readonly ctx: DeviceContext,
     tracked: TrackedBuffer,
@@ -47,9 +50,11 @@ export class GPUTensor implements RuntimeTensor {
     readonly dtype: DType,
     readonly label: string,
     created: Promise<string | null>,
+    recycle: ((tracked: TrackedBuffer) => void) | null = null,
   ) {
     this.#tracked = tracked;
     this.#created = created;
+    this.#recycle = recycle;
   }
 
   get destroyed(): boolean {
@@ -130,9 +135,17 @@ export class GPUTensor implements RuntimeTensor {
     return fromGpuWords(words, this.dtype);
   }
 
+  /**
+   * Releases the buffer. A run's output goes back to the backend's pool for the next run to reuse
+   * (`trimPool` frees it), unless its buffer was handed out (`bufferOf`): code outside
+   * tessera may still hold that one, so it is freed.
+   */
   destroy(): void {
-    this.#tracked?.destroy();
+    const tracked = this.#tracked;
     this.#tracked = null;
+    if (tracked === null) return;
+    if (this.#recycle && !this.#exposed) this.#recycle(tracked);
+    else tracked.destroy();
   }
 }
 
@@ -150,10 +163,4 @@ export function uploadTensor(ctx: DeviceContext, label: string, data: TensorData
   tracked.buffer.unmap();
   const created = popScopes(ctx.device).then((e) => (e ? `${describeKind(e.kind)}: ${e.message}` : null));
   return new GPUTensor(ctx, tracked, shape, dtype, label, created);
-}
-
-/** Creates a zero-filled tensor (WebGPU zeroes new buffers), e.g. for a run's outputs. */
-export function emptyTensor(ctx: DeviceContext, label: string, bytes: number, shape: readonly number[], dtype: DType): GPUTensor {
-  const tracked = ctx.createBuffer(label, bytes, TENSOR_USAGE);
-  return new GPUTensor(ctx, tracked, shape, dtype, label, Promise.resolve(null));
 }

@@ -1,9 +1,10 @@
 /**
- * A pool of GPU buffers of one usage: a Program's temporaries, or the staging buffers readbacks
- * copy into. A run takes one buffer per temp buffer id and gives them back when it has been
- * submitted; a readback gives its staging buffer back once it has copied the data out. The next
- * run or readback (WebGPU orders submissions) reuses them instead of allocating, so repeated runs
- * of the same shapes allocate nothing new.
+ * A pool of GPU buffers of one usage: a Program's temporaries and outputs, or the staging buffers
+ * readbacks copy into. A run takes one buffer per temp buffer id and gives them back when it has
+ * been submitted; an output's buffer comes back when the tensor is destroyed; a readback gives its
+ * staging buffer back once it has copied the data out. The next run or readback (WebGPU orders
+ * submissions) reuses them instead of allocating, so repeated runs of the same shapes allocate
+ * nothing new.
  */
 import type { DeviceContext, TrackedBuffer } from './context.ts';
 import { TENSOR_USAGE } from './gpu-flags.ts';
@@ -15,11 +16,6 @@ export class BufferPool {
     private readonly ctx: DeviceContext,
     private readonly usage: number = TENSOR_USAGE,
   ) {}
-
-  /** Bytes held by buffers waiting for reuse. */
-  get freeBytes(): number {
-    return this.#free.reduce((sum, b) => sum + b.bytes, 0);
-  }
 
   /**
    * The smallest free buffer of at least `bytes` and at most twice that (so a small temp does not
@@ -33,11 +29,13 @@ export class BufferPool {
   /**
    * A free buffer as `acquire` picks it, or null where none fits. Either way nothing is allocated,
    * so nothing can raise a device error: a caller can skip the error scopes a new buffer needs.
+   * `exact`: only a buffer of exactly `bytes` (an output tensor's, whose buffer users may bind).
    */
-  reuse(bytes: number, label: string): TrackedBuffer | null {
+  reuse(bytes: number, label: string, exact = false): TrackedBuffer | null {
     let best = -1;
     this.#free.forEach((b, i) => {
-      if (b.bytes >= bytes && b.bytes <= 2 * bytes && (best < 0 || b.bytes < this.#free[best]!.bytes)) best = i;
+      const fits = exact ? b.bytes === bytes : b.bytes >= bytes && b.bytes <= 2 * bytes;
+      if (fits && (best < 0 || b.bytes < this.#free[best]!.bytes)) best = i;
     });
     if (best < 0) return null;
     const [found] = this.#free.splice(best, 1);

@@ -14,9 +14,9 @@ import { describeAdapter, deviceLimits, openDevice, probeGPU, type AcquiredGPU }
 import { countDispatches, distinctSteps, encodeSteps, type TimedDispatch } from './encode.ts';
 import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
 import { formatBytes } from './format.ts';
-import { BufferUsage } from './gpu-flags.ts';
+import { BufferUsage, TENSOR_USAGE } from './gpu-flags.ts';
 import { defaultReadbackWait, mapForReading, type ReadbackWait } from './map-wait.ts';
-import { GPUTensor, emptyTensor, uploadTensor } from './gpu-tensor.ts';
+import { GPUTensor, uploadTensor } from './gpu-tensor.ts';
 import { allFinite, uploadData } from './host.ts';
 import { MemoryTracker } from './memory.ts';
 import { exceedsLimits, planRun, type PlannedDispatch, type PlannedStep, type RunPlan } from './plan.ts';
@@ -209,6 +209,9 @@ class WebGPURuntime implements WebGPUBackend {
     const steps = cacheHit ? withoutCachedSteps(plan.steps) : plan.steps;
     const uploaded: GPUTensor[] = [];
     const temps: { tracked: TrackedBuffer; bytes: number }[] = [];
+    // The outputs' buffers, cleared with the temps before the first dispatch: a pooled one holds an
+    // earlier run's data (a new one is zero already, and WebGPU's own zeroing is the same work).
+    const outputBuffers: { tracked: TrackedBuffer; bytes: number }[] = [];
     // Output names are data (one may be called `__proto__`): a prototype-free record.
     const outputs = nameRecord<GPUTensor>();
     const allocations: { what: string; bytes: number; error: Promise<{ kind: GPUErrorFilter; message: string } | null> }[] = [];
@@ -221,7 +224,8 @@ class WebGPURuntime implements WebGPUBackend {
       }
     };
     // A pooled buffer reused allocates nothing, so it needs no error scopes (three pushes and pops).
-    const pooled = (what: string, bytes: number, label: string): TrackedBuffer => this.#pool.reuse(bytes, label) ?? allocate(what, bytes, () => this.#pool.acquire(bytes, label));
+    const pooled = (what: string, bytes: number, label: string, exact = false): TrackedBuffer =>
+      this.#pool.reuse(bytes, label, exact) ?? allocate(what, bytes, () => ctx.createBuffer(label, bytes, TENSOR_USAGE));
     let runError: Promise<{ kind: GPUErrorFilter; message: string } | null>;
     let timing: { querySet: GPUQuerySet; timed: TimedDispatch[]; resolve: TrackedBuffer; readback: TrackedBuffer } | null = null;
     try {
@@ -237,7 +241,12 @@ class WebGPURuntime implements WebGPUBackend {
       }
       for (const t of plan.outputs) {
         const bytes = plan.buffers.get(t.buffer)!.bytes;
-        const tensor = allocate(`tensor '${t.name}'`, bytes, () => emptyTensor(ctx, `${program.name}/${t.name}`, bytes, t.shape, t.dtype));
+        const label = `${program.name}/${t.name}`;
+        // An output destroyed after an earlier run left its buffer in the pool: reusing it (cleared
+        // below) spares the allocation, and the bind groups that held it are found in the cache.
+        const tracked = pooled(`tensor '${t.name}'`, bytes, label, true);
+        outputBuffers.push({ tracked, bytes });
+        const tensor = new GPUTensor(ctx, tracked, t.shape, t.dtype, label, Promise.resolve(null), (b) => this.#pool.release(b));
         outputs[t.name] = tensor;
         buffers.set(t.buffer, tensor.buffer);
       }
@@ -264,7 +273,7 @@ class WebGPURuntime implements WebGPUBackend {
       try {
         const encoder = device.createCommandEncoder({ label: program.name });
         // Pooled buffers hold the previous run's data; clearing makes them behave like fresh ones.
-        for (const t of temps) encoder.clearBuffer(t.tracked.buffer, 0, t.bytes);
+        for (const t of temps.concat(outputBuffers)) encoder.clearBuffer(t.tracked.buffer, 0, t.bytes);
         if (timed) {
           const count = Math.max(2, 2 * dispatches);
           timing = {
@@ -336,7 +345,7 @@ class WebGPURuntime implements WebGPUBackend {
     // Fresh cache buffers stay with the program instead of returning to the pool.
     const kept = temps.filter((t) => ![...freshCache.values()].includes(t.tracked));
     if (freshCache.size > 0) this.#keepCache(program, cacheKey, freshCache);
-    this.#cleanUp(kept, uploaded, [], null);
+    this.#cleanUp(kept, uploaded, null, null);
     let profile: Profile | null = null;
     if (timing) {
       try {
@@ -371,11 +380,18 @@ class WebGPURuntime implements WebGPUBackend {
     }
   }
 
-  /** Temporaries back to the pool, per-run uploads freed, and (on failure) the outputs too. */
-  #cleanUp(temps: { tracked: TrackedBuffer }[], uploaded: GPUTensor[], outputs: GPUTensor[], timing: { querySet: GPUQuerySet; resolve: TrackedBuffer; readback: TrackedBuffer } | null): void {
+  /**
+   * Temporaries back to the pool and per-run uploads freed; on failure (`outputs` given) the
+   * outputs too, and the pool is emptied: an allocation that failed left an invalid buffer, which
+   * the next run must not be handed.
+   */
+  #cleanUp(temps: { tracked: TrackedBuffer }[], uploaded: GPUTensor[], outputs: GPUTensor[] | null, timing: { querySet: GPUQuerySet; resolve: TrackedBuffer; readback: TrackedBuffer } | null): void {
     for (const t of temps) this.#pool.release(t.tracked);
     for (const t of uploaded) t.destroy();
-    for (const t of outputs) t.destroy();
+    if (outputs) {
+      for (const t of outputs) t.destroy();
+      this.#pool.trim();
+    }
     if (timing) {
       timing.resolve.destroy();
       timing.readback.destroy();

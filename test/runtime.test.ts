@@ -265,6 +265,19 @@ const tempProgram = program({
   ],
 });
 
+/** y = y + x: the output read before it is written, so a reused output buffer must be cleared. */
+const accumulateProgram = program({
+  name: 'accum',
+  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
+  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+  buffers: [
+    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
+    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
+  ],
+  kernels: [ACCUMULATE],
+  steps: [{ kind: 'dispatch', kernel: 0, label: 'accumulate', buffers: [0, 1], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } }],
+});
+
 /** out[id] = id for `total` workgroups of one lane each: proves the (x, y) split past 65535. */
 const IDS: ProgramKernel = {
   name: 'ids',
@@ -552,14 +565,41 @@ describeGPU('WebGPU backend', (gpu) => {
 
     gpu.memory.resetPeak();
     const second = await gpu.run(tempProgram, { x: { shape: [100], data: x } });
-    const labels2 = gpu.memory.allocations.map((a) => a.label);
-    expect(labels2).not.toContain('temps/scratch');
-    expect(gpu.memory.allocations.find((a) => a.label === 'temps/y')).toEqual({ label: 'temps/y', bytes: 400 });
+    // Only the host input is uploaded again: the scratch temp and the output buffer the first
+    // run's `y` gave back when destroyed are reused.
+    expect(gpu.memory.allocations).toEqual([{ label: 'temps/x', bytes: 400 }]);
     // The accumulating kernel would give x + x + 1 if the pooled scratch kept the first run's data.
     expect(await second.y!.read()).toEqual(want);
     second.y!.destroy();
     expect(gpu.memory.currentBytes).toBe(before);
     expect(gpu.memory.peakBytes).toBeGreaterThanOrEqual(before + 400);
+  });
+
+  it('reuses a destroyed output\'s buffer for the next run\'s output, cleared; one handed out is freed instead', async () => {
+    const x = ramp(100);
+    gpu.trimPool();
+    const first = await gpu.run(accumulateProgram, { x: { shape: [100], data: x } });
+    expect(await first.y!.read()).toEqual(x);
+    first.y!.destroy();
+    const held = gpu.memory.currentBytes;
+    gpu.memory.resetPeak();
+    // y = y + x gives 2x if the reused buffer kept the first run's data.
+    const second = await gpu.run(accumulateProgram, { x: { shape: [100], data: x } });
+    expect(gpu.memory.allocations).toEqual([{ label: 'accum/x', bytes: 400 }]);
+    expect(await second.y!.read()).toEqual(x);
+    // A buffer handed out may still be bound by its holder: destroying the tensor frees it.
+    expect(gpu.bufferOf(second.y!).size).toBe(400);
+    second.y!.destroy();
+    expect(gpu.memory.currentBytes).toBe(held - 400);
+    // A smaller output never takes a larger pooled buffer (its holder may bind the whole buffer).
+    const spare = await gpu.run(accumulateProgram, { x: { shape: [100], data: x } });
+    spare.y!.destroy();
+    gpu.memory.resetPeak();
+    const smaller = await gpu.run(accumulateProgram, { x: { shape: [60], data: ramp(60) } });
+    expect(gpu.memory.allocations.filter((a) => a.label.startsWith('accum/'))).toEqual([{ label: 'accum/x', bytes: 240 }, { label: 'accum/y', bytes: 240 }]);
+    expect(await smaller.y!.read()).toEqual(ramp(60));
+    smaller.y!.destroy();
+    gpu.trimPool();
   });
 
   it('wraps only device calls in error scopes: a pooled temp reused takes none', async () => {
@@ -582,14 +622,14 @@ describeGPU('WebGPU backend', (gpu) => {
       return scopes;
     };
     // Three scopes (validation, out of memory, internal) around each group of device calls: the
-    // output, the encoding, and each temp the pool does not have (the first run also compiles).
+    // encoding, and each temp or output the pool does not have (the first run also compiles).
     const temps = tempProgram.buffers.filter((b) => b.role === 'temp').length;
     expect(temps).toBeGreaterThan(0);
     await run();
-    expect(await run()).toBe(3 * 2);
+    expect(await run()).toBe(3);
     guest.trimPool();
-    expect(await run()).toBe(3 * (2 + temps));
-    expect(await run()).toBe(3 * 2);
+    expect(await run()).toBe(3 * (1 + temps + 1));
+    expect(await run()).toBe(3);
     x.destroy();
     guest.destroy();
   });
@@ -736,10 +776,15 @@ describeGPU('WebGPU backend', (gpu) => {
   });
 
   it('names the program, step and kernel for a validation error (a binding smaller than the shader needs)', async () => {
+    gpu.trimPool();
+    const held = gpu.memory.currentBytes;
     const error = await runEditedIds('fill64', 'small-binding', (wgsl) => wgsl.replace('array<u32>', 'array<u32, 64>'));
     expect(error).toBeInstanceOf(WebGPUError);
     expect(error!.message).toMatch(/^program 'small-binding': step 'write ids' \(kernel 'fill64'\): WebGPU validation error: /);
     expect(error!.message).toMatch(/256/);
+    // The failed run's output was freed, not pooled for the next run (the same program ran before,
+    // so its uniform buffer was already held).
+    expect(gpu.memory.currentBytes).toBe(held);
   });
 
   it('names the kernel and step when the declared bindings do not match the shader', async () => {
