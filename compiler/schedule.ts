@@ -176,11 +176,26 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
     }
     if (s.tileM % s.threadsM !== 0) fail(`gemm tileM ${s.tileM} is not a multiple of threadsM ${s.threadsM}`);
     if (s.tileN % s.threadsN !== 0) fail(`gemm tileN ${s.tileN} is not a multiple of threadsN ${s.threadsN}`);
-    const bytes = (s.tileM + s.tileN) * s.tileK * 4;
+    const bytes = gemmStagedBytes(s);
     if (bytes > limits.maxComputeWorkgroupStorageSize) {
       fail(`gemm tiles need ${bytes} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
     }
   }
+}
+
+/**
+ * Which operand tiles a GEMM stages through workgroup memory: not A when one thread spans the
+ * tile's columns (`threadsN` = 1), not B when one spans its rows — no other thread reads those
+ * elements, so each thread reads its own from the operand (`emit/gemm.ts`).
+ */
+export function gemmStaged(s: Pick<GemmSchedule, 'threadsM' | 'threadsN'>): { readonly a: boolean; readonly b: boolean } {
+  return { a: s.threadsN > 1, b: s.threadsM > 1 };
+}
+
+/** Workgroup memory a GEMM's staged tiles take (4 bytes an element). */
+export function gemmStagedBytes(s: Omit<GemmSchedule, 'kind'>): number {
+  const staged = gemmStaged(s);
+  return ((staged.a ? s.tileM : 0) + (staged.b ? s.tileN : 0)) * s.tileK * 4;
 }
 
 /** A kernel's schedule: the override for its kind where one is given, else the default. */

@@ -8,7 +8,7 @@
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { sizeProduct, type SizeExpr } from '../../program/index.ts';
 import { staticProduct, type KAxis, type KExpr, type KernelIR } from '../kernel-ir.ts';
-import type { GemmSchedule } from '../schedule.ts';
+import { gemmStaged, type GemmSchedule } from '../schedule.ts';
 import type { Stmt } from '../wgsl/ast.ts';
 import { Emitter, regType, type Emitted } from './core.ts';
 import { forRange, strided } from './loops.ts';
@@ -100,7 +100,8 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
     }));
   const rowA = (i: number) => blockRow(i, 'ty', TY, vecA);
   const rowB = (j: number) => blockRow(j, 'tx', TX, vecB);
-  const [directA, directB] = [TX === 1, TY === 1];
+  const tiles = gemmStaged(s);
+  const [directA, directB] = [!tiles.a, !tiles.b];
   const inner: Stmt[] = [
     ...(directA ? directLoads('ra', RM, 'tm', TM, rowA, k.m, M, k.a, 'm') : registerLoads('ra', 'tile_a', TM, RM, 'ty', TY, vecA)),
     ...(directB ? directLoads('rb', RN, 'tn', TN, rowB, k.n, N, k.b, 'n') : registerLoads('rb', 'tile_b', TN, RN, 'tx', TX, vecB)),
@@ -110,8 +111,8 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
   }
   const loads = [...(directA ? [] : [loadTile('tile_a', TM, true, 'tm', k.m, M, k.a, 'm', vecA)]), ...(directB ? [] : [loadTile('tile_b', TN, false, 'tn', k.n, N, k.b, 'n', vecB)])];
   // Nothing staged, nothing to wait for.
-  const staged = loads.length > 0 ? [...loads, { s: 'barrier' } as Stmt, forRange('kk', TK, inner), { s: 'barrier' } as Stmt] : [forRange('kk', TK, inner)];
-  body.push(forRange('k0', K, staged, TK));
+  const step = loads.length > 0 ? [...loads, { s: 'barrier' } as Stmt, forRange('kk', TK, inner), { s: 'barrier' } as Stmt] : [forRange('kk', TK, inner)];
+  body.push(forRange('k0', K, step, TK));
   const outIndex = em.offset(k.out.axes.map((a) => ({ size: a.size, index: a.id })));
   /** Binds the output indices of register (i, j) (see `blockRow`) and runs `store` where it is in range. */
   const guarded = (i: number, j: number, store: Stmt): Stmt => ({

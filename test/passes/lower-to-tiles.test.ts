@@ -357,6 +357,15 @@ describe('lower-to-tiles', () => {
     expect(() => checkSchedule({ kind: 'gemm', tileM: 128, tileN: 128, tileK: 32, threadsM: 16, threadsN: 16 }, DEFAULT_LIMITS)).toThrow(
       'schedule: gemm tiles need 32768 bytes of workgroup memory; the device has 16384',
     );
+    // A side one thread wide is read straight from its operand, so only the other side's tile counts.
+    expect(() => checkSchedule({ kind: 'gemm', tileM: 512, tileN: 8, tileK: 64, threadsM: 64, threadsN: 2 }, DEFAULT_LIMITS)).toThrow(
+      'schedule: gemm tiles need 133120 bytes of workgroup memory; the device has 16384',
+    );
+    expect(() => checkSchedule({ kind: 'gemm', tileM: 512, tileN: 8, tileK: 64, threadsM: 64, threadsN: 1 }, DEFAULT_LIMITS)).not.toThrow();
+    expect(() => checkSchedule({ kind: 'gemm', tileM: 8, tileN: 512, tileK: 16, threadsM: 1, threadsN: 64 }, DEFAULT_LIMITS)).not.toThrow();
+    expect(() => checkSchedule({ kind: 'gemm', tileM: 8, tileN: 512, tileK: 16, threadsM: 2, threadsN: 64 }, DEFAULT_LIMITS)).toThrow(
+      'schedule: gemm tiles need 33280 bytes of workgroup memory; the device has 16384',
+    );
     expect(() => checkSchedule({ kind: 'reduce', strategy: 'workgroup', workgroupSize: 96 }, DEFAULT_LIMITS)).toThrow('schedule: reduce workgroup size 96 must be a power of two');
     expect(() => checkSchedule({ kind: 'elementwise', workgroupSize: 512 }, DEFAULT_LIMITS)).toThrow("schedule: elementwise workgroup of 512 threads exceeds the device's 256");
   });
