@@ -119,6 +119,31 @@ function isU32(v: number): boolean {
 }
 
 /**
+ * What a run's plan depends on besides the program and the device limits, as a string: the
+ * given inputs' names and shapes, the parameters and `finiteInputs`. Two runs with the same key
+ * get the same plan (or the same error), so a backend can keep plans by it. Null where anything
+ * is not a plain number (a shape element, a parameter) or an input has no shape: such a run is
+ * planned afresh, and `planRun` reports what is wrong.
+ */
+export function planKey(given: Readonly<Record<string, Shaped | undefined>>, params: Readonly<Record<string, number>> | undefined, finiteInputs: boolean): string | null {
+  if (typeof given !== 'object' || given === null || (params !== undefined && (typeof params !== 'object' || params === null))) return null;
+  const parts: (string | number | boolean)[] = [finiteInputs];
+  for (const [name, t] of Object.entries(given)) {
+    const shape = typeof t === 'object' && t !== null ? t.shape : undefined;
+    if (!Array.isArray(shape) && !ArrayBuffer.isView(shape)) return null;
+    const sizes = Array.from(shape as ArrayLike<unknown>);
+    if (!sizes.every((n) => typeof n === 'number')) return null;
+    parts.push(name, sizes.join(','));
+  }
+  for (const [name, v] of Object.entries(params ?? {})) {
+    if (typeof v !== 'number') return null;
+    // String(-0) is '0', and -0 has its own f32 bits.
+    parts.push(name, Object.is(v, -0) ? '-0' : String(v));
+  }
+  return JSON.stringify(parts);
+}
+
+/**
  * Plans a run; throws a TesseraError naming the program (and the step) for any bad input.
  * `finiteInputs`: every f32 input is known to hold only finite values, so the program's
  * `finiteSteps` run where it has them.

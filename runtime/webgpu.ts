@@ -19,7 +19,8 @@ import { defaultReadbackWait, mapForReading, type ReadbackWait } from './map-wai
 import { GPUTensor, uploadTensor } from './gpu-tensor.ts';
 import { allFinite, uploadData } from './host.ts';
 import { MemoryTracker } from './memory.ts';
-import { exceedsLimits, planRun, type PlannedDispatch, type PlannedStep, type RunPlan } from './plan.ts';
+import { exceedsLimits, planKey, planRun, type PlannedDispatch, type PlannedStep, type RunPlan } from './plan.ts';
+import { LruMap } from './lru.ts';
 import { PipelineCache, type CompiledKernel } from './pipelines.ts';
 import { BufferPool } from './pool.ts';
 import type { DeviceLimits, Program } from '../program/index.ts';
@@ -45,7 +46,11 @@ class WebGPURuntime implements WebGPUBackend {
   readonly #bindings: BindingCache;
   /** Cache buffers per program and per (symbols, parameters), most recent last. */
   readonly #cached = new WeakMap<Program, Map<string, Map<number, TrackedBuffer>>>();
+  /** Recent plans per program by `planKey`: re-running on inputs of the same shapes plans nothing. */
+  readonly #plans = new WeakMap<Program, LruMap<string, RunPlan>>();
   static readonly CACHED_PER_PROGRAM = 8;
+  /** Plans kept per program (distinct input shapes, parameters). */
+  static readonly PLANS_PER_PROGRAM = 16;
   /** Every cache entry held, so destroy() can return them (the WeakMap cannot be walked). */
   readonly #held = new Set<Map<number, TrackedBuffer>>();
 
@@ -147,6 +152,20 @@ class WebGPURuntime implements WebGPUBackend {
     });
   }
 
+  /** `planRun`, or the plan an earlier run with the same `planKey` got. */
+  #plan(program: Program, inputs: Readonly<Record<string, Shaped | undefined>>, params: Params | undefined, finite: boolean): RunPlan {
+    const key = planKey(inputs, params, finite);
+    let plans = this.#plans.get(program);
+    const hit = key === null ? undefined : plans?.get(key);
+    if (hit) return hit;
+    const plan = planRun(program, inputs, params, this.limits, finite);
+    if (key !== null) {
+      if (!plans) this.#plans.set(program, (plans = new LruMap(WebGPURuntime.PLANS_PER_PROGRAM)));
+      plans.set(key, plan);
+    }
+    return plan;
+  }
+
   /** Checks the inputs' dtypes and data, and fetches tensors that live elsewhere, before any allocation. */
   async #prepareInputs(plan: RunPlan, inputs: RunInputs): Promise<PreparedInput[]> {
     const prepared: PreparedInput[] = [];
@@ -186,7 +205,7 @@ class WebGPURuntime implements WebGPUBackend {
     const { device } = this;
     ctx.checkAlive();
     validateProgram(program);
-    const plan = planRun(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.limits, this.finiteSteps && program.finiteSteps !== undefined && this.#inputsFinite(program, inputs));
+    const plan = this.#plan(program, inputs as Readonly<Record<string, Shaped | undefined>>, params, this.finiteSteps && program.finiteSteps !== undefined && this.#inputsFinite(program, inputs));
     const prepared = await this.#prepareInputs(plan, inputs);
     await checkGraphInputs(program, plan, prepared);
     const compiled = await this.#compile(program, plan);

@@ -24,6 +24,7 @@ import {
   type Step,
   type UniformWord,
 } from '../runtime/index.ts';
+import { planKey } from '../runtime/plan.ts';
 import { describeGPU } from './gpu.ts';
 
 const EMPTY_GRAPH: Graph = { nodes: [], outputs: {} };
@@ -408,6 +409,32 @@ describe('planning a run (no device)', () => {
     expect(() => validateProgram(bad)).toThrow(new TesseraError("program 'bad-range' is malformed: step 'scale x' (kernel 'scale') has when.below = NaN; it must be a finite number"));
   });
 
+  it('keys a plan by the input shapes, the parameters and the finite flag, and declines anything else', () => {
+    const key = (given: Record<string, unknown>, params?: Record<string, unknown>, finite = false) => planKey(given as never, params as never, finite);
+    const base = key({ x: { shape: [3, 4] } }, { alpha: 2 });
+    expect(base).not.toBeNull();
+    // The same shapes and values (a typed-array shape, another object) give the same key.
+    expect(key({ x: { shape: Int32Array.from([3, 4]), data: [1] } }, { alpha: 2 })).toBe(base);
+    for (const other of [
+      key({ x: { shape: [4, 3] } }, { alpha: 2 }),
+      key({ x: { shape: [34] } }, { alpha: 2 }),
+      key({ x: { shape: [3, 4] } }, { alpha: 3 }),
+      key({ x: { shape: [3, 4] } }, { alpha: 2 }, true),
+      key({ x: { shape: [3, 4] }, y: { shape: [1] } }, { alpha: 2 }),
+      key({ 'x"': { shape: [3, 4] } }, { alpha: 2 }),
+    ]) {
+      expect(other).not.toBe(base);
+    }
+    // -0 and 0 have different f32 bits; ±Infinity and NaN stay apart.
+    expect(key({}, { a: -0 })).not.toBe(key({}, { a: 0 }));
+    expect(new Set([Infinity, -Infinity, NaN].map((a) => key({}, { a }))).size).toBe(3);
+    // Nothing that planRun would have to reject is keyed.
+    expect(key({ x: { shape: ['3', 4] } })).toBeNull();
+    expect(key({ x: {} })).toBeNull();
+    expect(key({ x: null })).toBeNull();
+    expect(key({}, { a: '1' })).toBeNull();
+  });
+
   it('formats sizes and WGSL listings with the offending line marked', () => {
     expect(formatBytes(209715200)).toBe('200.0 MiB');
     expect(formatBytes(4 * 1024 ** 3)).toBe('4.0 GiB');
@@ -510,12 +537,15 @@ describeGPU('WebGPU backend', (gpu) => {
   });
 
   it('runs a dispatch with a size and an f32 parameter as uniforms, for several sizes', async () => {
-    for (const n of [1000, 64, 3]) {
+    // Sizes and parameters come back (the plans are kept by shape and parameter), in between a
+    // bad shape: each run gets its own numbers, and the bad one its error.
+    for (const [n, alpha] of [[1000, 2.5], [64, 2.5], [3, 2.5], [1000, 2.5], [64, -0.5], [3, 2.5]] as const) {
       const x = ramp(n, 0.25);
-      const { out } = await gpu.run(scaleProgram, { x: { shape: [n], data: x } }, { alpha: 2.5 });
+      const { out } = await gpu.run(scaleProgram, { x: { shape: [n], data: x } }, { alpha });
       expect(out!.shape).toEqual([n]);
-      expect(await out!.read()).toEqual(Float32Array.from(x, (v) => v * 2.5));
+      expect(await out!.read()).toEqual(Float32Array.from(x, (v) => Math.fround(v * alpha)));
       out!.destroy();
+      await expect(gpu.run(scaleProgram, { x: { shape: [n, 1], data: x } }, { alpha })).rejects.toThrow(`input 'x' must have rank 1 (axes [n]) but has shape [${n}, 1]`);
     }
   });
 
