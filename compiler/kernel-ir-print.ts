@@ -3,7 +3,7 @@
  * on its printed output (and `compile({ log })` can show it).
  */
 import { formatSize } from '../dsl/types.ts';
-import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
+import { guardRanges, sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
 import { axisExtent, isLocal, type FusedProgram, type HostStep, type KAxis, type KExpr, type KernelIR, type KvBound, type ReduceSplit, type ScanLevel, type GemmMask, RELATION_SYMBOL } from './kernel-ir.ts';
 
 /** A size expression as printed: `n`, `ceil(n/4096)`, `min(a, b)`, `a*b`, `a+b`. */
@@ -158,7 +158,7 @@ function printSteps(steps: readonly HostStep[], indent: string, lines: string[])
   for (const s of steps) {
     // A kernel may print on several lines (flash): each is indented with the step.
     if (s.kind === 'kernel') {
-      const when = s.when ? `when ${formatSizeRange(s.when)}: ` : '';
+      const when = s.when ? `when ${guardRanges(s.when).map(formatSizeRange).join(' and ')}: ` : '';
       lines.push(...printKernel(s.kernel).split('\n').map((line, i) => `${indent}${i === 0 ? when : ''}${line}`));
     }
     else if (s.kind === 'copy') lines.push(`${indent}copy b${s.src} -> b${s.dst} (${s.label})`);

@@ -7,7 +7,7 @@
  */
 import type { ReduceFn } from '../dsl/ir.ts';
 import type { Axis, DType, Size } from '../dsl/types.ts';
-import { sizeProduct, type SizeExpr, type SizeRange } from '../program/index.ts';
+import { sizeProduct, type SizeExpr, type SizeGuard } from '../program/index.ts';
 
 /**
  * The product of sizes known at compile time, or null when one is symbolic (the run-time product
@@ -512,7 +512,7 @@ export type NewBuffer = (dtype: DType, axes: readonly Axis[], role: BufferDecl['
  * one), and the runtime dispatches (and compiles) only the variant a run's sizes select.
  */
 export type HostStep =
-  | { readonly kind: 'kernel'; readonly kernel: KernelIR; readonly when?: SizeRange }
+  | { readonly kind: 'kernel'; readonly kernel: KernelIR; readonly when?: SizeGuard }
   | { readonly kind: 'copy'; readonly src: number; readonly dst: number; readonly label: string }
   | { readonly kind: 'loop'; readonly count: number; readonly label: string; readonly body: readonly HostStep[] };
 

@@ -13,6 +13,7 @@ import { scalarOp } from '../dsl/scalar-ops.ts';
 import { TesseraError } from '../dsl/types.ts';
 import type { DeviceLimits, SizeExpr, SizeRange } from '../program/index.ts';
 import { extentProduct, staticProduct, type FlashKernel, type KAxis, type KernelIR } from './kernel-ir.ts';
+import { sizeProduct } from '../program/index.ts';
 
 export interface ElementwiseSchedule {
   readonly kind: 'elementwise';
@@ -217,17 +218,23 @@ export function gemmStagedBytes(s: Omit<GemmSchedule, 'kind'>): number {
  * deep, so a long K keeps 16. A K shorter than 16 is one tile of its extent: a 16-deep tile over
  * K = 8 multiplies as many zeros as terms.
  */
-function gemmSchedule(kernel: Extract<KernelIR, { kind: 'gemm' }>, limits: DeviceLimits): GemmSchedule {
-  const narrow = (axes: readonly KAxis[]): number | null => {
-    const n = staticProduct(axes.map((a) => a.size));
-    return n !== null && n <= 32 ? Math.max(8, 1 << Math.ceil(Math.log2(n))) : null;
-  };
+function gemmSchedule(kernel: GemmKernel, limits: DeviceLimits): GemmSchedule {
+  const [m, n, k] = [kernel.m, kernel.n, kernel.k].map((axes) => staticProduct(axes.map((a) => a.size))) as [number | null, number | null, number | null];
+  return gemmScheduleFor({ m, n, k }, { m, n }, limits);
+}
+
+type GemmKernel = Extract<KernelIR, { kind: 'gemm' }>;
+
+/**
+ * `gemmSchedule`'s rule on extents (null: unknown): `narrow` decides which side is narrow and its
+ * tile; `long` sizes the other side's tile (a symbolic variant passes null there, see
+ * `gemmVariants`).
+ */
+function gemmScheduleFor(narrowOf: { m: number | null; n: number | null; k: number | null }, long: { m: number | null; n: number | null }, limits: DeviceLimits): GemmSchedule {
+  const narrow = (e: number | null): number | null => (e !== null && e <= 32 ? Math.max(8, 1 << Math.ceil(Math.log2(e))) : null);
   /** The long side's tile: 128, or the side's static extent rounded up to a power of two when smaller. */
-  const long = (axes: readonly KAxis[]): number => {
-    const e = staticProduct(axes.map((a) => a.size));
-    return e !== null && e < 128 ? Math.max(8, 1 << Math.ceil(Math.log2(e))) : 128;
-  };
-  const kExtent = staticProduct(kernel.k.map((a) => a.size));
+  const longTile = (e: number | null): number => (e !== null && e < 128 ? Math.max(8, 1 << Math.ceil(Math.log2(e))) : 128);
+  const kExtent = narrowOf.k;
   /** K's staging depth for tiles of `tileM` × `tileN` (see above). */
   const depth = (tileM: number, tileN: number): number => {
     if (kExtent === null || kExtent > 64) return 16;
@@ -235,17 +242,76 @@ function gemmSchedule(kernel: Extract<KernelIR, { kind: 'gemm' }>, limits: Devic
     while (tileK > 16 && (tileM + tileN) * tileK * 4 > limits.maxComputeWorkgroupStorageSize) tileK /= 2;
     return tileK;
   };
-  const n = narrow(kernel.n);
-  const m = narrow(kernel.m);
+  const n = narrow(narrowOf.n);
+  const m = narrow(narrowOf.m);
   if (n !== null && (m === null || n <= m)) {
-    const tileM = long(kernel.m);
+    const tileM = longTile(long.m);
     return { kind: 'gemm', tileM, tileN: n, tileK: depth(tileM, n), threadsM: tileM / 8, threadsN: n / 8 };
   }
   if (m !== null) {
-    const tileN = long(kernel.n);
+    const tileN = longTile(long.n);
     return { kind: 'gemm', tileM: m, tileN, tileK: depth(m, tileN), threadsM: m / 8, threadsN: tileN / 8 };
   }
   return { kind: 'gemm', tileM: 64, tileN: 64, tileK: depth(64, 64), threadsM: 8, threadsN: 8 };
+}
+
+/**
+ * The ranges of a symbolic side's extent that get their own GEMM variants, each tiled as
+ * `gemmSchedule` tiles its `extent`: narrow tiles of 8 and of 32 (a side of 9 to 16 takes the
+ * 32-wide tile rather than a variant more: a program carries every variant), then wide.
+ */
+const NARROW_BUCKETS: readonly { readonly extent: number | null; readonly atLeast?: number; readonly below?: number }[] = [
+  { extent: 8, below: 9 },
+  { extent: 32, atLeast: 9, below: 33 },
+  { extent: null, atLeast: 33 },
+];
+
+/**
+ * A GEMM's schedules, each with the size ranges it is for. Static sides decide the schedule at
+ * compile time (one variant, no ranges). A symbolic side (rows or columns, the product of its
+ * axes' sizes) gets a variant per range of `NARROW_BUCKETS`, tiled as `gemmSchedule` tiles a
+ * static side in that range, with the long side's tile 128 (its extent unknown); ranges on both
+ * sides merge where the schedules agree: up to five variants, each guarded by at most one range
+ * per side. A run takes the one its sizes fall in, and the runtime compiles only that one. The
+ * einsum chain's products ([256 × 256]·[256 × 8], [8 × 256]·[256 × 256], then the 256 × 256
+ * result) with symbolic sizes took 8.9 ms a run on 64 × 64 tiles and 3.5 ms with the variants
+ * (`npm run bench -- --filter "einsum "`, medians of 30 on lavapipe, two runs ten minutes apart;
+ * jax-js took 6.2 and 6.1 ms in them).
+ */
+export function gemmVariants(kernel: GemmKernel, limits: DeviceLimits, overrides: ScheduleOverrides = {}): { schedule: GemmSchedule; ranges: SizeRange[] }[] {
+  if (overrides.gemm) return [{ schedule: defaultSchedule(kernel, limits, overrides) as GemmSchedule, ranges: [] }];
+  const k = staticProduct(kernel.k.map((a) => a.size));
+  type Side = { extent: number | null; long: number | null; index: number; range: Omit<SizeRange, 'size'> | null };
+  const options = (axes: readonly KAxis[]): Side[] => {
+    const e = staticProduct(axes.map((a) => a.size));
+    if (e !== null) return [{ extent: e, long: e, index: 0, range: null }];
+    return NARROW_BUCKETS.map(({ extent, ...range }, index) => ({ extent, long: null, index, range }));
+  };
+  const [ms, ns] = [options(kernel.m), options(kernel.n)];
+  const groups = new Map<string, { schedule: GemmSchedule; combos: [Side, Side][] }>();
+  for (const m of ms) {
+    for (const n of ns) {
+      const schedule = gemmScheduleFor({ m: m.extent, n: n.extent, k }, { m: m.long, n: n.long }, limits);
+      const key = JSON.stringify(schedule);
+      (groups.get(key) ?? groups.set(key, { schedule, combos: [] }).get(key)!).combos.push([m, n]);
+    }
+  }
+  const [mSize, nSize] = [kernel.m, kernel.n].map((axes) => sizeProduct(axes.map((a) => a.size))) as [SizeExpr, SizeExpr];
+  /** The union of consecutive ranges of one side (none for a static side). */
+  const span = (sides: readonly Side[], size: SizeExpr): SizeRange[] => {
+    const [first, last] = [sides[0]!.range, sides[sides.length - 1]!.range];
+    if (first === null || last === null || (first.atLeast === undefined && last.below === undefined)) return [];
+    return [{ size, ...(first.atLeast !== undefined ? { atLeast: first.atLeast } : {}), ...(last.below !== undefined ? { below: last.below } : {}) }];
+  };
+  return [...groups.values()].flatMap(({ schedule, combos }) => {
+    const distinct = (sides: Side[]) => [...new Set(sides)].sort((a, b) => a.index - b.index);
+    const [m, n] = [distinct(combos.map((c) => c[0])), distinct(combos.map((c) => c[1]))];
+    const consecutive = (sides: Side[]) => sides.every((x, i) => i === 0 || x.index === sides[i - 1]!.index + 1);
+    // Combinations with one schedule that fill a block of consecutive ranges share one guard;
+    // any other group keeps a variant per combination.
+    if (m.length * n.length === combos.length && consecutive(m) && consecutive(n)) return [{ schedule, ranges: [...span(m, mSize), ...span(n, nSize)] }];
+    return combos.map(([cm, cn]) => ({ schedule, ranges: [...span([cm], mSize), ...span([cn], nSize)] }));
+  });
 }
 
 /**

@@ -3,7 +3,7 @@
  * expressions and device limits. Both sides import this module; neither imports the other.
  */
 export type { BindingAccess, ChunkedDispatch, ChunkSlice, Program, ProgramBuffer, ProgramKernel, ProgramTensor, Step, UniformWord } from './program.ts';
-export { evalSize, inRange, sizeProduct, type SizeExpr, type SizeRange } from './size.ts';
+export { evalSize, guardHolds, guardRanges, inRange, sizeProduct, type SizeExpr, type SizeGuard, type SizeRange } from './size.ts';
 export { DEFAULT_LIMITS, formatBytes, type DeviceLimits } from './limits.ts';
 export { validateProgram } from './validate.ts';
 export { exactKey, parseProgram, serializeProgram } from './json.ts';

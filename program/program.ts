@@ -6,7 +6,7 @@
  */
 import type { Graph } from '../dsl/ir.ts';
 import type { DType, Size } from '../dsl/types.ts';
-import type { SizeExpr, SizeRange } from './size.ts';
+import type { SizeExpr, SizeGuard } from './size.ts';
 
 /** A tensor the program reads or writes at its boundary. */
 export interface ProgramTensor {
@@ -70,10 +70,11 @@ export type Step =
       readonly cached?: boolean;
       /**
        * Run the step only when `size` is at least `atLeast` and below `below` (each bound
-       * optional). A program carries kernel variants specialised for ranges of a symbolic size
-       * this way; the runtime compiles only the variants a run dispatches.
+       * optional); given a list of such ranges, only when every one holds. A program carries
+       * kernel variants specialised for ranges of symbolic sizes this way; the runtime compiles
+       * only the variants a run dispatches.
        */
-      readonly when?: SizeRange;
+      readonly when?: SizeGuard;
       /**
        * Run the kernel once per chunk of a long axis, so a tensor larger than one storage binding
        * (`maxStorageBufferBindingSize`) is read or written a slice at a time: `count` dispatches;

@@ -16,10 +16,26 @@ export interface SizeRange {
   readonly below?: number;
 }
 
+/**
+ * A step's guard: one size range, or several that must all hold (a kernel variant for ranges of
+ * two sizes, say a narrow product's rows and columns).
+ */
+export type SizeGuard = SizeRange | readonly SizeRange[];
+
+/** A guard's ranges, all of which must hold. */
+export function guardRanges(guard: SizeGuard): readonly SizeRange[] {
+  return Array.isArray(guard) ? guard : [guard as SizeRange];
+}
+
 /** Whether a size range holds for the bound symbols. */
 export function inRange(range: SizeRange, symbols: Readonly<Record<string, number>>): boolean {
   const v = evalSize(range.size, symbols);
   return (range.atLeast === undefined || v >= range.atLeast) && (range.below === undefined || v < range.below);
+}
+
+/** Whether every range of a guard holds for the bound symbols. */
+export function guardHolds(guard: SizeGuard, symbols: Readonly<Record<string, number>>): boolean {
+  return guardRanges(guard).every((r) => inRange(r, symbols));
 }
 
 /** Evaluates a size expression with bound symbols. */

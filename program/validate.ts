@@ -230,11 +230,18 @@ export function validateProgram(program: Program): void {
           });
         }
         if (step.when !== undefined) {
-          if (!isObject(step.when) || !isSizeExpr(step.when.size)) fail(`${where} has when ${show(step.when)}, which is not a size range`);
-          for (const bound of ['atLeast', 'below'] as const) {
-            const v = step.when[bound];
-            if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v))) fail(`${where} has when.${bound} = ${String(v)}; it must be a finite number`);
-          }
+          // One range, or a non-empty list of ranges that must all hold.
+          const list = Array.isArray(step.when);
+          const ranges: unknown[] = list ? step.when : [step.when];
+          if (ranges.length === 0) fail(`${where} has when [], which is not a size range or a list of them`);
+          ranges.forEach((range, i) => {
+            const name = list ? `when[${i}]` : 'when';
+            if (!isObject(range) || !isSizeExpr(range.size)) fail(`${where} has ${name} ${show(range)}, which is not a size range`);
+            for (const bound of ['atLeast', 'below'] as const) {
+              const v = (range as Record<string, unknown>)[bound];
+              if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v))) fail(`${where} has ${name}.${bound} = ${String(v)}; it must be a finite number`);
+            }
+          });
         }
       }
     }

@@ -7,7 +7,7 @@
 import { bindSymbols, checkParams, concreteShape, elementCount, type Shaped } from '../dsl/bind.ts';
 import { TesseraError, type DType } from '../dsl/types.ts';
 import { formatBytes } from './format.ts';
-import { evalSize, inRange, type DeviceLimits, type Program, type ProgramBuffer, type SizeExpr, type Step, type UniformWord } from '../program/index.ts';
+import { evalSize, guardHolds, type DeviceLimits, type Program, type ProgramBuffer, type SizeExpr, type Step, type UniformWord } from '../program/index.ts';
 
 export interface PlannedDispatch {
   readonly kind: 'dispatch';
@@ -178,7 +178,7 @@ export function planRun(
     for (const step of list) {
       if (step.kind === 'loop') collect(step.body);
       else if (step.kind === 'copy') continue;
-      else if (!step.when || inRange(step.when, symbols)) {
+      else if (!step.when || guardHolds(step.when, symbols)) {
         const sliced = new Set(step.chunks?.slices.map((sl) => sl.binding) ?? []);
         step.buffers.forEach((id, i) => sliced.has(i) || boundWhole.add(id));
       }
@@ -249,7 +249,7 @@ export function planRun(
       }
       return [{ kind: 'copy', label: step.label, src: step.src, dst: step.dst, bytes }];
     }
-    if (step.when && !inRange(step.when, symbols)) return [];
+    if (step.when && !guardHolds(step.when, symbols)) return [];
     const kernel = program.kernels[step.kernel]!;
     const where = `step '${step.label}' (kernel '${kernel.name}')`;
     const total = size(step.workgroups, `the workgroup count of ${where}`);

@@ -2,8 +2,10 @@
  * GEMM tiles fitted to skinny products: a side whose free extent is static and at most 32 gets a
  * tile of its extent (rounded up to a power of two, at least 8) and the other side a 128 tile,
  * with 8×8 register blocks throughout; a K shorter than 16 is staged in one tile, a static K up to
- * 64 as deep as the workgroup memory allows. Checked on the compiled kernels' workgroup sizes, and on
- * WebGPU against the float64 interpreter at extents that are not multiples of any tile.
+ * 64 as deep as the workgroup memory allows. Symbolic rows and columns get a variant per range of
+ * them, the run taking the one its sizes fall in. Checked on the compiled kernels' workgroup sizes
+ * and tiles, and on WebGPU against the float64 interpreter at extents that are not multiples of
+ * any tile.
  */
 import { expect, it } from 'vitest';
 import * as T from '../index.ts';
@@ -55,7 +57,47 @@ it('stages a K shorter than 16 in one tile of its extent rounded up to a power o
   }
 });
 
+/** A product over symbolic sizes, one Program for every size. */
+const symbolic = T.kernel('mm_symbolic', { a: T.f32('i', 'k'), b: T.f32('k', 'j') }, ({ a, b }) => ({ c: T.einsum('ik,kj->ij', a, b) }));
+
+/** Rows and columns; the tile (m × n) the run's variant has. */
+const SYMBOLIC_CASES: readonly [number, number, number, number][] = [
+  [1000, 7, 128, 8], // n <= 8, whatever m
+  [3, 5, 128, 8],
+  [5, 300, 8, 128], // m <= 8 < n
+  [515, 16, 128, 32], // 9 <= n <= 32, m >= 9
+  [20, 32, 128, 32],
+  [20, 90, 32, 128], // 9 <= m <= 32 < n
+  [70, 90, 64, 64], // both over 32
+];
+
+it('gives a product over symbolic rows and columns a variant per range of them, and a run plans the one its sizes fall in', () => {
+  const program = T.compile(symbolic.trace(), { name: 'mm' });
+  for (const [m, n, tileM, tileN] of SYMBOLIC_CASES) {
+    const plan = T.planRun(program, { a: { shape: [m, 40] }, b: { shape: [40, n] } }, {}, T.DEFAULT_LIMITS);
+    const gemms = plan.steps.filter((s) => s.kind === 'dispatch' && s.label.endsWith('contract'));
+    expect(gemms, `${m} x ${n}`).toHaveLength(1);
+    const wgsl = program.kernels[(gemms[0] as { kernel: number }).kernel]!.wgsl;
+    expect(wgsl, `${m} x ${n}`).toMatch(new RegExp(`let tiles_m = \\(.* \\+ ${tileM - 1}u\\) / ${tileM}u;`));
+    expect(wgsl, `${m} x ${n}`).toMatch(new RegExp(`let tiles_n = \\(.* \\+ ${tileN - 1}u\\) / ${tileN}u;`));
+  }
+});
+
 describeGPU('skinny GEMMs on WebGPU', (gpu) => {
+  it('one Program over symbolic sizes matches the float64 interpreter in every variant', async () => {
+    const program = T.compile(symbolic.trace(), { name: 'mm', limits: gpu.limits });
+    for (const [m, n] of SYMBOLIC_CASES) {
+      const inputs = { a: randomTensor([m, 40], m * 7 + n), b: randomTensor([40, n], n * 3 + m) };
+      const outs = await gpu.run(program, inputs);
+      const got = await outs.c!.read();
+      outs.c!.destroy();
+      const want = T.interpretKernel(symbolic, inputs).c!;
+      let worst = 0;
+      for (let i = 0; i < want.data.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want.data[i]!) - 1e-4 * Math.abs(want.data[i]!));
+      expect(worst, `${m} x ${n}`).toBeLessThan(1e-5);
+    }
+  });
+
   // c [j, i]: the output's last axis is the A side's, so a thread stores four rows at a time
   // where i is a multiple of 4 (68), one at a time where it is not (67).
   for (const m of [68, 67]) {

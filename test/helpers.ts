@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { TesseraError } from '../dsl/types.ts';
 import type { HostTensor, Program, Step } from '../index.ts';
+import { guardRanges } from '../program/index.ts';
 
 /** Deterministic pseudo-random numbers in [lo, hi) (xorshift32), so failures reproduce. */
 export function random(count: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -37,7 +38,7 @@ export function flashDispatches(program: Program): { top: number; inLoops: numbe
     for (const step of steps) {
       if (step.kind === 'loop') visit(step.body, true);
       // Size variants of one kernel (steps with a `when` range) count once: only one of them runs.
-      else if (step.kind === 'dispatch' && step.label.startsWith('flash') && step.when?.below === undefined) counts[inLoop ? 'inLoops' : 'top']++;
+      else if (step.kind === 'dispatch' && step.label.startsWith('flash') && (step.when === undefined || guardRanges(step.when).every((r) => r.below === undefined))) counts[inLoop ? 'inLoops' : 'top']++;
     }
   };
   visit(program.steps, false);

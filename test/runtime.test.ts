@@ -391,7 +391,7 @@ describe('planning a run (no device)', () => {
     expect(() => validateProgram(writesInput)).toThrow("program 'w' is malformed: step 'scale x' (kernel 'scale') binds input buffer 'x' as read_write at binding 1");
   });
 
-  it('runs only the size variants whose range holds, and rejects a non-finite bound', () => {
+  it('runs only the size variants whose ranges all hold, and rejects a non-finite bound or an empty list', () => {
     const base = scaleStep;
     const variants = program({
       ...scaleProgram,
@@ -405,8 +405,23 @@ describe('planning a run (no device)', () => {
     const labels = (n: number) => planRun(variants, { x: { shape: [n] } }, { alpha: 1 }, DEFAULT_LIMITS).steps.map((s) => s.label);
     expect(labels(255)).toEqual(['short', 'always']);
     expect(labels(256)).toEqual(['long', 'always']);
+    // A list of ranges: every one must hold.
+    const both = program({
+      ...scaleProgram,
+      name: 'both',
+      steps: [
+        { ...base, label: 'middle', when: [{ size: 'n', atLeast: 10 }, { size: { op: 'mul', args: ['n', 2] }, below: 64 }] },
+        { ...base, label: 'outside', when: [{ size: 'n', below: 10 }] },
+      ],
+    });
+    const ran = (n: number) => planRun(both, { x: { shape: [n] } }, { alpha: 1 }, DEFAULT_LIMITS).steps.map((s) => s.label);
+    expect([9, 10, 31, 32].map(ran)).toEqual([['outside'], ['middle'], ['middle'], []]);
     const bad = program({ ...scaleProgram, name: 'bad-range', steps: [{ ...base, when: { size: 'n', below: NaN } }] });
     expect(() => validateProgram(bad)).toThrow(new TesseraError("program 'bad-range' is malformed: step 'scale x' (kernel 'scale') has when.below = NaN; it must be a finite number"));
+    const badList = program({ ...scaleProgram, name: 'bad-list', steps: [{ ...base, when: [{ size: 'n' }, { size: 'n', atLeast: Infinity }] }] });
+    expect(() => validateProgram(badList)).toThrow(new TesseraError("program 'bad-list' is malformed: step 'scale x' (kernel 'scale') has when[1].atLeast = Infinity; it must be a finite number"));
+    const empty = program({ ...scaleProgram, name: 'empty-list', steps: [{ ...base, when: [] }] });
+    expect(() => validateProgram(empty)).toThrow(new TesseraError("program 'empty-list' is malformed: step 'scale x' (kernel 'scale') has when [], which is not a size range or a list of them"));
   });
 
   it('keys a plan by the input shapes, the parameters and the finite flag, and declines anything else', () => {

@@ -10,7 +10,7 @@
 import { expect, it } from 'vitest';
 import * as T from '../index.ts';
 import type { Program, Step } from '../index.ts';
-import { inRange } from '../program/index.ts';
+import { guardHolds } from '../program/index.ts';
 import { describeGPU } from './gpu.ts';
 import { expectMatchesInterpreter as expectMatches } from './interpreter-check.ts';
 import { randomTensor } from './helpers.ts';
@@ -31,7 +31,7 @@ const contraction = T.kernel('long_contraction', { a: T.f32('i', 'j'), b: T.f32(
 /** The labels of the dispatches a run with these sizes makes (the `when` ranges decided). */
 function dispatched(program: Program, symbols: Record<string, number>): string[] {
   const visit = (steps: readonly Step[]): string[] =>
-    steps.flatMap((s) => (s.kind === 'loop' ? visit(s.body) : s.kind === 'dispatch' && (!s.when || inRange(s.when, symbols)) ? [s.label] : []));
+    steps.flatMap((s) => (s.kind === 'loop' ? visit(s.body) : s.kind === 'dispatch' && (!s.when || guardHolds(s.when, symbols)) ? [s.label] : []));
   return visit(program.steps);
 }
 

@@ -20,8 +20,19 @@ describe('emit-wgsl', () => {
     const p1 = compile(parseGraph(text), { name: 'mm' });
     const p2 = compile(parseGraph(text), { name: 'mm' });
     expect(p1.kernels.map((x) => x.wgsl)).toEqual(p2.kernels.map((x) => x.wgsl));
-    // The whole GEMM, and its split-K partial and combine for long k (guarded by the sizes).
-    expect(stepKernels(p1)).toHaveLength(3);
+    // The whole GEMM and its split-K partial for long k, each in five variants for ranges of the
+    // symbolic rows and columns (narrow or wide), and the combine (guarded by the sizes).
+    expect(stepKernels(p1)).toHaveLength(11);
+    // The whole GEMM's guards: the split's complement (a range of k), then the variant's ranges.
+    const whole = p1.steps.filter((s) => s.kind === 'dispatch' && s.label.endsWith('contract')).map((s) => (s.kind === 'dispatch' && Array.isArray(s.when) ? s.when : []));
+    expect(whole.map((when) => when[0]!.below)).toEqual([16384, 16384, 16384, 16384, 16384]);
+    expect(whole.map((when) => when.slice(1))).toEqual([
+      [{ size: 'n', below: 9 }],
+      [{ size: 'm', below: 9 }, { size: 'n', atLeast: 9 }],
+      [{ size: 'm', atLeast: 9 }, { size: 'n', atLeast: 9, below: 33 }],
+      [{ size: 'm', atLeast: 9, below: 33 }, { size: 'n', atLeast: 33 }],
+      [{ size: 'm', atLeast: 33 }, { size: 'n', atLeast: 33 }],
+    ]);
     // Sizes are uniforms: the shader names no size literal of its own.
     expect(p1.kernels[0]!.wgsl).toContain('let n0 = u.w[0].y;');
     expect(JSON.parse(JSON.stringify(p1))).toEqual(p1);

@@ -48,7 +48,9 @@ describe('lower-to-tiles', () => {
     `;
     // Reductions: a symbolic axis gets a 64-thread workgroup tree, a static one of at most 16 (k:8)
     // one thread per output, one of at least 2048 (l:4096) a 256-thread tree. Elementwise: 256
-    // threads. GEMM: 64×64 tiles, k staged 16 at a time, 8×8 threads (8×8 register blocks).
+    // threads. GEMM (rows i and columns n symbolic): a variant per range of them (8×8 register
+    // blocks, k staged 16 at a time) — n ≤ 8: 128×8 tiles (whatever i); i ≤ 8 < n: 8×128;
+    // 9 ≤ n ≤ 32 and i ≥ 9: 128×32; 9 ≤ i ≤ 32 < n: 32×128; both over 32: 64×64.
     expect(run(input)).toBe(ir`
       b0 input f32[i:i, j:j] "input 'x'"
       b1 input f32[i:i, k:8] "input 'y'"
@@ -70,7 +72,11 @@ describe('lower-to-tiles', () => {
       reduce %5 reduce: {"kind":"reduce","strategy":"thread","workgroupSize":64}
       reduce %6 reduce: {"kind":"reduce","strategy":"workgroup","workgroupSize":256}
       elementwise %8 add: {"kind":"elementwise","workgroupSize":256}
-      gemm %9 contract: {"kind":"gemm","tileM":64,"tileN":64,"tileK":16,"threadsM":8,"threadsN":8}
+      gemm %9 contract: {"kind":"gemm","tileM":128,"tileN":8,"tileK":16,"threadsM":16,"threadsN":1} when {"size":"n","below":9}
+      gemm %9 contract: {"kind":"gemm","tileM":8,"tileN":128,"tileK":16,"threadsM":1,"threadsN":16} when [{"size":"i","below":9},{"size":"n","atLeast":9}]
+      gemm %9 contract: {"kind":"gemm","tileM":128,"tileN":32,"tileK":16,"threadsM":16,"threadsN":4} when [{"size":"i","atLeast":9},{"size":"n","atLeast":9,"below":33}]
+      gemm %9 contract: {"kind":"gemm","tileM":32,"tileN":128,"tileK":16,"threadsM":4,"threadsN":16} when [{"size":"i","atLeast":9,"below":33},{"size":"n","atLeast":33}]
+      gemm %9 contract: {"kind":"gemm","tileM":64,"tileN":64,"tileK":16,"threadsM":8,"threadsN":8} when [{"size":"i","atLeast":33},{"size":"n","atLeast":33}]
     `);
   });
 
