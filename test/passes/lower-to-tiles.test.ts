@@ -80,6 +80,24 @@ describe('lower-to-tiles', () => {
     `);
   });
 
+  it('prints a GEMM variant\'s ranges joined by "and"', () => {
+    const input = ir`
+      %0 = input "x" : f32[i:i, j:j]
+      %1 = input "b" : f32[j:j, n:n]
+      %2 = contract(%0, %1) : f32[i:i, n:n]
+      outputs c=%2
+    `;
+    const planned = planMemory(fuse(parseGraph(input), { name: 'test', maxStorageBuffers: 8, limits: DEFAULT_LIMITS }));
+    const printed = printFused(lowerToTiles(planned, DEFAULT_LIMITS)).split('\n').filter((l) => l.startsWith('when'));
+    expect(printed.map((l) => l.slice(0, l.indexOf(': gemm')))).toEqual([
+      'when n < 9',
+      'when i < 9 and n >= 9',
+      'when i >= 9 and 9 <= n < 33',
+      'when 9 <= i < 33 and n >= 33',
+      'when i >= 33 and n >= 33',
+    ]);
+  });
+
   it('gives a flash kernel over a symbolic query axis two size-guarded variants', () => {
     const input = causalFlashPair('n');
     // n >= 256: the long-axis schedule (32 rows on 8 threads, 4 across, dTile = D = 4); n < 256: the
