@@ -35,13 +35,17 @@ export type LinearAttentionRule = 'linear' | 'gla' | 'delta' | 'gated_delta';
 export interface LinearAttentionConfig {
   readonly rule: LinearAttentionRule;
   /**
-   * Tokens per chunk; any whole number >= 1, and the sequence need not be a multiple. Default 64,
+   * Tokens per chunk; any whole number >= 1, and the sequence need not be a multiple. Default 32,
    * or 16 for the delta rules, whose UT inverse costs ⌈log₂ C⌉ − 1 levels of two C × C × C
    * products per chunk and whose shader lavapipe compiles for ~25–35 s at C = 16 and minutes at
    * C = 32 (8-wide register blocks). On lavapipe (B = 1, H = 4, D = 64, T = 8192) the gated delta
    * rule took ~590–680 ms per run with chunks of 16 and ~700–760 with 8 (an ad-hoc script
-   * timing `backend.run` plus the readback of `o`, 4 runs after the first), and GLA ~90 ms at
-   * T = 1024 with 64 against ~80–150 with 32 and ~130–170 with 128.
+   * timing `backend.run` plus the readback of `o`, 4 runs after the first). A chunk's products
+   * cost 2·C·D + 2·D² multiply-adds a token, so shorter chunks do less work but pass the state
+   * more often: GLA's GPU time (an ad-hoc script alternating the chunk lengths in one process,
+   * `backend.profile`, medians of 10–12 runs) was 52.6 ms with 32 against 56.2 with 64 and 58.8
+   * with 16 at T = 1024, 411 against 449 ms at T = 8192; linear attention's 41.9 against 43.8 ms
+   * at T = 1024. Lavapipe's first compile of GLA's shader takes ~16 s at 32, ~13 s at 64.
    */
   readonly chunk?: number;
   /** Take the initial state as the input `s0 [b, h, e, d]` (default: zeros). */
@@ -66,7 +70,7 @@ export function linearAttentionKernel(config: LinearAttentionConfig): Kernel {
   if (!RULES.includes(config.rule)) throw new TesseraError(`linearAttention: rule must be one of ${RULES.join(', ')}, got '${String(config.rule)}'`);
   const gated = config.rule === 'gla' || config.rule === 'gated_delta';
   const delta = config.rule === 'delta' || config.rule === 'gated_delta';
-  const chunk = config.chunk ?? (delta ? 16 : 64);
+  const chunk = config.chunk ?? (delta ? 16 : 32);
   if (!Number.isInteger(chunk) || chunk < 1) throw new TesseraError(`linearAttention: chunk must be a whole number >= 1, got ${chunk}`);
   const specs: Record<string, Spec> = {
     q: f32('b', 'h', 't', 'd'),

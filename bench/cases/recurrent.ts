@@ -9,7 +9,8 @@
  * ```
  *
  * Each rule's case compares tessera's chunked scan kernel (one dispatch for the whole sequence)
- * with the same chunked algorithm (chunk C = 64, the kernel's own form; see its header) composed
+ * with the same chunked algorithm (chunk C = 64, the kernel's own form with fewer JS-loop steps
+ * than tessera's default 32; see its header) composed
  * from TF.js ops and from jax-js ops under `jit`, each a JS loop over the chunks carrying the
  * state `S [B·H, E, D]`: the best a JS user can write, since neither library has a scan over a
  * device-resident sequence. Beside them, in its own case of the family (`recurrent flash-causal
@@ -158,7 +159,7 @@ const recurrentKernels = new Map<RecurrentRule, Kernel>();
 
 /**
  * `tessera-chunked`: `linearAttentionKernel({ rule })` — the kernel's default chunk for the rule:
- * 64 tokens for gla, 16 for the delta rules (see `kernels/linear-attention.ts`) — compiled with `compileFor` on
+ * 32 tokens for gla, 16 for the delta rules (see `kernels/linear-attention.ts`) — compiled with `compileFor` on
  * the host tensors' shapes (before the upload, so a compile error leaves nothing allocated), run
  * with `backend.run` on q, k, v, g (and β) uploaded once; each run reads back `o`, `s_final` is
  * destroyed unread.
