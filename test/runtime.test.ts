@@ -203,31 +203,30 @@ const spinStep = (label: string, iters: number): Step => ({
   uniforms: [{ size: 'n' }, { u32: iters }],
   workgroups: { op: 'ceildiv', args: ['n', 64] },
 });
+/** A program from f32 x [n] (buffer 0) to y [n] (buffer 1), with a temp of the same size (buffer 2) where `temp` names it. */
+function xToY(name: string, kernels: ProgramKernel[], steps: Step[], temp?: string): Program {
+  return program({
+    name,
+    inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
+    outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
+    buffers: [
+      { id: 0, bytes: bytesN, role: 'input', label: 'x' },
+      { id: 1, bytes: bytesN, role: 'output', label: 'y' },
+      ...(temp ? [{ id: 2, bytes: bytesN, role: 'temp' as const, label: temp }] : []),
+    ],
+    kernels,
+    steps,
+  });
+}
+
 /** Three dispatches of the spin kernel: light, heavy, light. */
-const spinProgram = program({
-  name: 'spin',
-  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
-  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
-  buffers: [
-    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
-    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
-  ],
-  kernels: [SPIN],
-  steps: [spinStep('light before', SPIN_LIGHT), spinStep('heavy', SPIN_HEAVY), spinStep('light after', SPIN_LIGHT)],
-});
+const spinProgram = xToY('spin', [SPIN], [spinStep('light before', SPIN_LIGHT), spinStep('heavy', SPIN_HEAVY), spinStep('light after', SPIN_LIGHT)]);
 
 /** y = x * 2^3: x is copied into a temp t, then three times: y = double(t); t = y. */
-const loopProgram = program({
-  name: 'loop',
-  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
-  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
-  buffers: [
-    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
-    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
-    { id: 2, bytes: bytesN, role: 'temp', label: 'carry' },
-  ],
-  kernels: [DOUBLE],
-  steps: [
+const loopProgram = xToY(
+  'loop',
+  [DOUBLE],
+  [
     { kind: 'copy', label: 'init carry', src: 0, dst: 2, bytes: bytesN },
     {
       kind: 'loop',
@@ -239,7 +238,8 @@ const loopProgram = program({
       ],
     },
   ],
-});
+  'carry',
+);
 
 /** t += x (so a temp that is not zeroed at the start of a run shows), then y = t + 1. */
 const ACCUMULATE: ProgramKernel = {
@@ -250,34 +250,18 @@ const ACCUMULATE: ProgramKernel = {
 };
 const PLUS_ONE: ProgramKernel = { ...DOUBLE, name: 'plus_one', wgsl: DOUBLE.wgsl.replace('b[i] = a[i] * 2.0;', 'b[i] = a[i] + 1.0;') };
 
-const tempProgram = program({
-  name: 'temps',
-  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
-  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
-  buffers: [
-    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
-    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
-    { id: 2, bytes: bytesN, role: 'temp', label: 'scratch' },
-  ],
-  kernels: [ACCUMULATE, PLUS_ONE],
-  steps: [
+const tempProgram = xToY(
+  'temps',
+  [ACCUMULATE, PLUS_ONE],
+  [
     { kind: 'dispatch', kernel: 0, label: 'accumulate', buffers: [0, 2], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } },
     { kind: 'dispatch', kernel: 1, label: 'plus one', buffers: [2, 1], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } },
   ],
-});
+  'scratch',
+);
 
 /** y = y + x: the output read before it is written, so a reused output buffer must be cleared. */
-const accumulateProgram = program({
-  name: 'accum',
-  inputs: [{ name: 'x', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 0 }],
-  outputs: [{ name: 'y', dtype: 'f32', axes: ['n'], shape: ['n'], buffer: 1 }],
-  buffers: [
-    { id: 0, bytes: bytesN, role: 'input', label: 'x' },
-    { id: 1, bytes: bytesN, role: 'output', label: 'y' },
-  ],
-  kernels: [ACCUMULATE],
-  steps: [{ kind: 'dispatch', kernel: 0, label: 'accumulate', buffers: [0, 1], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } }],
-});
+const accumulateProgram = xToY('accum', [ACCUMULATE], [{ kind: 'dispatch', kernel: 0, label: 'accumulate', buffers: [0, 1], uniforms: [{ size: 'n' }], workgroups: { op: 'ceildiv', args: ['n', 64] } }]);
 
 /** out[id] = id for `total` workgroups of one lane each: proves the (x, y) split past 65535. */
 const IDS: ProgramKernel = {

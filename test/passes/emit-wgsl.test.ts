@@ -4,19 +4,14 @@
  * kernel kind is pinned by the emitter tests; these check the properties of the pass's output.)
  */
 import { describe, expect, it } from 'vitest';
-import { ir } from './ir.ts';
+import { ir, SYMBOLIC_PRODUCT } from './ir.ts';
 import { parseGraph } from '../../dsl/parse.ts';
 import { compile } from '../../compiler/index.ts';
 import { stepKernels } from '../helpers.ts';
 
 describe('emit-wgsl', () => {
   it('prints the same WGSL for the same kernel, and one shader serves every size', () => {
-    const text = ir`
-      %0 = input "a" : f32[m:m, k:k]
-      %1 = input "b" : f32[k:k, n:n]
-      %2 = contract(%0, %1) : f32[m:m, n:n]
-      outputs out=%2
-    `;
+    const text = SYMBOLIC_PRODUCT;
     const p1 = compile(parseGraph(text), { name: 'mm' });
     const p2 = compile(parseGraph(text), { name: 'mm' });
     expect(p1.kernels.map((x) => x.wgsl)).toEqual(p2.kernels.map((x) => x.wgsl));

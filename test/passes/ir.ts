@@ -42,3 +42,11 @@ export function causalFlashPair(n: string | number): string {
     'outputs o=%3, lse=%4',
   ].join('\n');
 }
+
+/** The printed Tensor IR of a product a [m, k] · b [k, n] over symbolic sizes, output `out`. */
+export const SYMBOLIC_PRODUCT = ir`
+  %0 = input "a" : f32[m:m, k:k]
+  %1 = input "b" : f32[k:k, n:n]
+  %2 = contract(%0, %1) : f32[m:m, n:n]
+  outputs out=%2
+`;
