@@ -2,8 +2,9 @@
  * GEMM kernels (a binary contraction with its fused prologues): a (tileM × tileN) output tile per
  * workgroup, K staged `tileK` at a time through workgroup memory, each thread a register block
  * of (tileM / threadsM) × (tileN / threadsN) outputs. A side only one thread wide is not staged:
- * its registers are read from the operand directly (see `directLoads`). Run a chunk at a time (`chunk-bindings`),
- * a dispatch covers the chunk's rows of the outermost batch axis, or the chunk's whole `m` tiles.
+ * its registers are read from the operand directly (see `directLoads`). Run a chunk at a time
+ * (`chunk-bindings`), a dispatch covers the chunk's rows of the outermost batch axis, or the
+ * chunk's whole `m` tiles.
  */
 import { wgslLiteral } from '../../dsl/scalar-ops.ts';
 import { sizeProduct, type SizeExpr } from '../../program/index.ts';
