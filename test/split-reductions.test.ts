@@ -67,7 +67,7 @@ describeGPU('split reductions on WebGPU', (gpu) => {
     const a = randomTensor([LONG, 16], 21);
     const b = randomTensor([LONG, 64], 22);
     const sizes = { i: LONG, j: 16, k: 64 };
-    // ⌈100003 / 1024⌉ = 98 parts of one 64×64 tile each, then a sum over the parts.
+    // ⌈100003 / 1024⌉ = 98 parts of one [16 × 64] output tile each, then a sum over the parts.
     expect(dispatched(T.compileFor(contraction, gpu, { sizes }), sizes)).toEqual(['gemm %2 contract partial', 'reduce %2 contract combine']);
     expect(dispatched(T.compileFor(contraction, gpu), sizes)).toEqual(['gemm %2 contract partial', 'reduce %2 contract combine']);
     expect(dispatched(T.compileFor(contraction, gpu), { i: 3000, j: 16, k: 64 })).toEqual(['gemm %2 contract']);
