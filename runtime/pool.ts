@@ -23,7 +23,12 @@ export class BufferPool {
    * buffer behaves exactly like one of the requested size (`arrayLength` included).
    */
   acquire(bytes: number, label: string): TrackedBuffer {
-    return this.reuse(bytes, label) ?? this.ctx.createBuffer(label, bytes, this.usage);
+    return this.reuse(bytes, label) ?? this.create(bytes, label);
+  }
+
+  /** A new buffer of the pool's usage (given back with `release` like any other). */
+  create(bytes: number, label: string): TrackedBuffer {
+    return this.ctx.createBuffer(label, bytes, this.usage);
   }
 
   /**

@@ -14,7 +14,7 @@ import { describeAdapter, deviceLimits, openDevice, probeGPU, type AcquiredGPU }
 import { countDispatches, distinctSteps, encodeSteps, type TimedDispatch } from './encode.ts';
 import { WebGPUError, describeKind, popScopes, pushScopes } from './errors.ts';
 import { formatBytes } from './format.ts';
-import { BufferUsage, TENSOR_USAGE } from './gpu-flags.ts';
+import { BufferUsage } from './gpu-flags.ts';
 import { defaultReadbackWait, mapForReading, type ReadbackWait } from './map-wait.ts';
 import { GPUTensor, uploadTensor } from './gpu-tensor.ts';
 import { allFinite, uploadData } from './host.ts';
@@ -244,7 +244,7 @@ class WebGPURuntime implements WebGPUBackend {
     };
     // A pooled buffer reused allocates nothing, so it needs no error scopes (three pushes and pops).
     const pooled = (what: string, bytes: number, label: string, exact = false): TrackedBuffer =>
-      this.#pool.reuse(bytes, label, exact) ?? allocate(what, bytes, () => ctx.createBuffer(label, bytes, TENSOR_USAGE));
+      this.#pool.reuse(bytes, label, exact) ?? allocate(what, bytes, () => this.#pool.create(bytes, label));
     let runError: Promise<{ kind: GPUErrorFilter; message: string } | null>;
     let timing: { querySet: GPUQuerySet; timed: TimedDispatch[]; resolve: TrackedBuffer; readback: TrackedBuffer } | null = null;
     try {

@@ -451,12 +451,15 @@ export class Emitter {
     const prologue = this.prologue();
     const bindings = [...this.bindingOf.entries()]
       .sort((a, b) => a[1] - b[1])
-      .map(([buffer, binding]) => ({
-        binding,
-        name: this.buffer(buffer),
-        space: this.outputs.includes(buffer) ? ('storage-read_write' as const) : ('storage-read' as const),
-        type: this.vec4Buffers.has(buffer) ? `array<vec4<${storageType(this.bufferDtypes.get(buffer)!)}>>` : `array<${storageType(this.bufferDtypes.get(buffer)!)}>`,
-      }));
+      .map(([buffer, binding]) => {
+        const element = storageType(this.bufferDtypes.get(buffer)!);
+        return {
+          binding,
+          name: this.buffer(buffer),
+          space: this.outputs.includes(buffer) ? ('storage-read_write' as const) : ('storage-read' as const),
+          type: `array<${this.vec4Buffers.has(buffer) ? `vec4<${element}>` : element}>`,
+        };
+      });
     const vec4s = Math.ceil(this.uniformCount() / 4);
     return {
       structs: [`struct Uniforms {\n  w: array<vec4<u32>, ${vec4s}>,\n}`],

@@ -91,8 +91,9 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
    * (threadsN = 1), for B when one spans its rows: then no other thread of the workgroup reads
    * those elements, and staging them through workgroup memory is a store, a barrier and a load
    * for nothing. The narrow products of the einsum chain took 0.72 against 1.05 ms
-   * (256 × 256 · 256 × 8, A direct) and 0.66 against 0.98 ms (8 × 256 · 256 × 256, B direct),
-   * GPU-timestamp medians of 60 interleaved runs on lavapipe.
+   * (256 × 256 · 256 × 8, A direct) and 0.66 against 0.98 ms (8 × 256 · 256 × 256, B direct):
+   * an ad-hoc script alternating the two WGSL texts in one process on lavapipe, medians of 60
+   * `backend.profile` GPU timestamps each.
    */
   const directLoads = (reg: string, block: number, base: string, width: number, row: (i: number) => string, free: readonly KAxis[], bound: string, expr: KExpr, tag: string): Stmt[] =>
     Array.from({ length: block }, (_, i): Stmt => ({
@@ -101,8 +102,11 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
     }));
   const rowA = (i: number) => blockRow(i, 'ty', TY, vecA);
   const rowB = (j: number) => blockRow(j, 'tx', TX, vecB);
-  const tiles = gemmStaged(s);
-  const [directA, directB] = [!tiles.a, !tiles.b];
+  const staged = gemmStaged(s);
+  const [directA, directB] = [!staged.a, !staged.b];
+  /** A staged tile of `width` × tileK elements, as vec4s where that side's block is read as vec4s. */
+  const tileDecl = (name: string, width: number) =>
+    (name === 'tile_a' ? vecA : vecB) ? { name, type: `array<vec4<${T}>, ${(width * TK) / 4}>` } : { name, type: `array<${T}, ${width * TK}>` };
   const inner: Stmt[] = [
     ...(directA ? directLoads('ra', RM, 'tm', TM, rowA, k.m, M, k.a, 'm') : registerLoads('ra', 'tile_a', TM, RM, 'ty', TY, vecA)),
     ...(directB ? directLoads('rb', RN, 'tn', TN, rowB, k.n, N, k.b, 'n') : registerLoads('rb', 'tile_b', TN, RN, 'tx', TX, vecB)),
@@ -150,8 +154,8 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
   };
   return {
     module: em.module(threads, body, [
-      ...(directA ? [] : [{ name: 'tile_a', type: vecA ? `array<vec4<${T}>, ${(TM * TK) / 4}>` : `array<${T}, ${TM * TK}>` }]),
-      ...(directB ? [] : [{ name: 'tile_b', type: vecB ? `array<vec4<${T}>, ${(TN * TK) / 4}>` : `array<${T}, ${TN * TK}>` }]),
+      ...(directA ? [] : [tileDecl('tile_a', TM)]),
+      ...(directB ? [] : [tileDecl('tile_b', TN)]),
     ]),
     workgroups,
     em,
