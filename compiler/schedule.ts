@@ -12,6 +12,7 @@ import { operands, type Node } from '../dsl/ir.ts';
 import { scalarOp } from '../dsl/scalar-ops.ts';
 import { TesseraError } from '../dsl/types.ts';
 import { sizeProduct, type DeviceLimits, type SizeExpr, type SizeRange } from '../program/index.ts';
+import { stagedWidth } from './gemm-factors.ts';
 import { extentProduct, staticProduct, type FlashKernel, type KAxis, type KernelIR } from './kernel-ir.ts';
 
 export interface ElementwiseSchedule {
@@ -176,7 +177,7 @@ export function checkSchedule(s: Schedule, limits: DeviceLimits, kernel?: Kernel
     }
     if (s.tileM % s.threadsM !== 0) fail(`gemm tileM ${s.tileM} is not a multiple of threadsM ${s.threadsM}`);
     if (s.tileN % s.threadsN !== 0) fail(`gemm tileN ${s.tileN} is not a multiple of threadsN ${s.threadsN}`);
-    const bytes = gemmStagedBytes(s);
+    const bytes = gemmStagedBytes(s, kernel?.kind === 'gemm' ? kernel : undefined);
     if (bytes > limits.maxComputeWorkgroupStorageSize) {
       fail(`gemm tiles need ${bytes} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
     }
@@ -192,10 +193,19 @@ export function gemmStaged(s: Pick<GemmSchedule, 'threadsM' | 'threadsN'>): { re
   return { a: s.threadsN > 1, b: s.threadsM > 1 };
 }
 
-/** Workgroup memory a GEMM's staged tiles take (4 bytes an element). */
-export function gemmStagedBytes(s: Omit<GemmSchedule, 'kind'>): number {
+/**
+ * Workgroup memory a GEMM's staged tiles take (4 bytes an element): a side's whole tile, or
+ * with the kernel, what its operand's factors stage (`gemm-factors.ts`).
+ */
+export function gemmStagedBytes(s: Omit<GemmSchedule, 'kind'>, kernel?: GemmKernel): number {
   const staged = gemmStaged(s);
-  return ((staged.a ? s.tileM : 0) + (staged.b ? s.tileN : 0)) * s.tileK * 4;
+  const [a, b] = kernel ? gemmStagedWidths(kernel, s.tileM, s.tileN) : [s.tileM, s.tileN];
+  return ((staged.a ? a : 0) + (staged.b ? b : 0)) * s.tileK * 4;
+}
+
+/** Elements the A and B tiles of a `tileM` × `tileN` tile stage per step of K (`stagedWidth`). */
+function gemmStagedWidths(kernel: GemmKernel, tileM: number, tileN: number): [number, number] {
+  return [stagedWidth(kernel.a, kernel.m, tileM), stagedWidth(kernel.b, kernel.n, tileN)];
 }
 
 /**
@@ -218,7 +228,7 @@ export function gemmStagedBytes(s: Omit<GemmSchedule, 'kind'>): number {
  */
 function gemmSchedule(kernel: GemmKernel, limits: DeviceLimits): GemmSchedule {
   const [m, n, k] = [kernel.m, kernel.n, kernel.k].map((axes) => staticProduct(axes.map((a) => a.size))) as [number | null, number | null, number | null];
-  return gemmScheduleFor({ m, n, k }, { m, n }, limits);
+  return gemmScheduleFor({ m, n, k }, { m, n }, limits, kernel);
 }
 
 type GemmKernel = Extract<KernelIR, { kind: 'gemm' }>;
@@ -228,16 +238,17 @@ type GemmKernel = Extract<KernelIR, { kind: 'gemm' }>;
  * tile; `long` sizes the other side's tile (a symbolic variant passes null there, see
  * `gemmVariants`).
  */
-function gemmScheduleFor(narrowOf: { m: number | null; n: number | null; k: number | null }, long: { m: number | null; n: number | null }, limits: DeviceLimits): GemmSchedule {
+function gemmScheduleFor(narrowOf: { m: number | null; n: number | null; k: number | null }, long: { m: number | null; n: number | null }, limits: DeviceLimits, kernel: GemmKernel): GemmSchedule {
   const narrow = (e: number | null): number | null => (e !== null && e <= 32 ? Math.max(8, 1 << Math.ceil(Math.log2(e))) : null);
   /** The long side's tile: 128, or the side's static extent rounded up to a power of two when smaller. */
   const longTile = (e: number | null): number => (e !== null && e < 128 ? Math.max(8, 1 << Math.ceil(Math.log2(e))) : 128);
   const kExtent = narrowOf.k;
-  /** K's staging depth for tiles of `tileM` × `tileN` (see above). */
+  /** K's staging depth for tiles of `tileM` × `tileN` (see above), both sides counted staged. */
   const depth = (tileM: number, tileN: number): number => {
     if (kExtent === null || kExtent > 64) return 16;
     let tileK = 1 << Math.ceil(Math.log2(Math.max(1, kExtent)));
-    while (tileK > 16 && (tileM + tileN) * tileK * 4 > limits.maxComputeWorkgroupStorageSize) tileK /= 2;
+    const [a, b] = gemmStagedWidths(kernel, tileM, tileN);
+    while (tileK > 16 && (a + b) * tileK * 4 > limits.maxComputeWorkgroupStorageSize) tileK /= 2;
     return tileK;
   };
   const n = narrow(narrowOf.n);
@@ -289,7 +300,7 @@ export function gemmVariants(kernel: GemmKernel, limits: DeviceLimits, overrides
   const groups = new Map<string, { schedule: GemmSchedule; combos: [Side, Side][] }>();
   for (const m of ms) {
     for (const n of ns) {
-      const schedule = gemmScheduleFor({ m: m.extent, n: n.extent, k }, { m: m.long, n: n.long }, limits);
+      const schedule = gemmScheduleFor({ m: m.extent, n: n.extent, k }, { m: m.long, n: n.long }, limits, kernel);
       const key = JSON.stringify(schedule);
       (groups.get(key) ?? groups.set(key, { schedule, combos: [] }).get(key)!).combos.push([m, n]);
     }
