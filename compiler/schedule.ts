@@ -209,14 +209,26 @@ function gemmStagedWidths(kernel: GemmKernel, tileM: number, tileN: number): [nu
 }
 
 /**
- * A GEMM's tiles. 8×8 threads with 8×8 register blocks is the fastest of six schedules measured
- * on lavapipe for square products (512³ f32: 110 ms against 170 ms for 16×16 threads with 4×4
- * blocks). A skinny product — one side's free extent static and at most 32, like the
- * [n_inp × 16] scores of routing — keeps the 8×8 register blocks but narrows that side's tile to
- * its extent and lengthens the other to 128 (or to its own static extent, when smaller: the
- * [16 × 64] blocks of a split-K partial): [65536 × 64]·[64 × 16] took 179 ms with 64×64 tiles and
- * 48–65 ms with 128×16 (16×2 threads), medians of 7 interleaved runs on lavapipe; the routing
- * bench's split-K partials went from 77–91 ms to 43 ms per dispatch with 16×64 tiles.
+ * A GEMM's tiles. On lavapipe a workgroup-memory read whose index differs across invocations is a
+ * loop over the SIMD lanes (an extract, four loads and four inserts per lane for a vec4), so a
+ * thread's step of K costs its (RM + RN) / 4 register reads far more than its RM × RN
+ * multiply-adds: larger register blocks read less per multiply-add. A square product takes
+ * 128 × 64 tiles, 8 × 8 threads with 16 × 8 register blocks (8 × 8 blocks on 64 × 64 tiles were
+ * the fastest of six schedules of 4 × 4 and 8 × 8 blocks, 512³ f32: 110 ms against 170 ms for
+ * 16 × 16 threads with 4 × 4 blocks; 16 × 8 blocks then took 512³ from 72.6 to 55.1 ms and 1024³
+ * from 450.8 to 381.9 ms, GPU medians of 8 and 4 interleaved runs). 16 × 16 blocks were faster
+ * still (51.8 ms at 512³) but their shader took 4.3 s to compile against 1.5 s.
+ *
+ * A skinny product — one side's free extent static and at most 32, like the [n_inp × 16] scores
+ * of routing — narrows that side's tile to its extent, 8 registers a thread along it, and
+ * lengthens the other to 128 (or to its own static extent, when smaller: the [16 × 64] blocks of a
+ * split-K partial): [65536 × 64]·[64 × 16] took 179 ms with 64×64 tiles and 48–65 ms with 128×16
+ * (16×2 threads), medians of 7 interleaved runs on lavapipe; the routing bench's split-K partials
+ * went from 77–91 ms to 43 ms per dispatch with 16×64 tiles. The long side takes 16 registers a
+ * thread where the narrow side is 32 wide: the trilinear einsum's 32 × 128 tiles took 4.46 against
+ * 5.31 ms (GPU medians of 60 interleaved runs); beside a side of 8 or 16 the loads dominate
+ * ([65536 × 64]·[64 × 16]: 27.2 against 28.2 ms) and the larger block only compiles slower
+ * (1.9 s against 0.7 s), so that long side keeps 8.
  *
  * K is staged 16 at a time when it is long or unknown. A static K of at most 64 is staged as deep
  * as the workgroup memory allows, all of it in one tile where it fits (its extent rounded up to a
@@ -251,17 +263,20 @@ function gemmScheduleFor(narrowOf: { m: number | null; n: number | null; k: numb
     while (tileK > 16 && (a + b) * tileK * 4 > limits.maxComputeWorkgroupStorageSize) tileK /= 2;
     return tileK;
   };
+  /** Threads along a long side's `tile`: 16 registers each beside a side 32 or more wide, else 8 (see above). */
+  const longThreads = (tile: number, other: number): number => (other >= 32 ? Math.max(1, tile / 16) : tile / 8);
   const n = narrow(narrowOf.n);
   const m = narrow(narrowOf.m);
   if (n !== null && (m === null || n <= m)) {
     const tileM = longTile(long.m);
-    return { kind: 'gemm', tileM, tileN: n, tileK: depth(tileM, n), threadsM: tileM / 8, threadsN: n / 8 };
+    return { kind: 'gemm', tileM, tileN: n, tileK: depth(tileM, n), threadsM: longThreads(tileM, n), threadsN: n / 8 };
   }
   if (m !== null) {
     const tileN = longTile(long.n);
-    return { kind: 'gemm', tileM: m, tileN, tileK: depth(m, tileN), threadsM: m / 8, threadsN: tileN / 8 };
+    return { kind: 'gemm', tileM: m, tileN, tileK: depth(m, tileN), threadsM: m / 8, threadsN: longThreads(tileN, m) };
   }
-  return { kind: 'gemm', tileM: 64, tileN: 64, tileK: depth(64, 64), threadsM: 8, threadsN: 8 };
+  const tileM = longTile(long.m);
+  return { kind: 'gemm', tileM, tileN: 64, tileK: depth(tileM, 64), threadsM: longThreads(tileM, 64), threadsN: 8 };
 }
 
 /**

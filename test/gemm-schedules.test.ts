@@ -1,7 +1,8 @@
 /**
  * GEMM tiles fitted to skinny products: a side whose free extent is static and at most 32 gets a
- * tile of its extent (rounded up to a power of two, at least 8) and the other side a 128 tile,
- * with 8×8 register blocks throughout; a K shorter than 16 is staged in one tile, a static K up to
+ * tile of its extent (rounded up to a power of two, at least 8) and the other side a 128 tile
+ * (16 registers a thread along it beside a 32-wide side, else 8), a square product 128 × 64 tiles
+ * with 16 × 8 register blocks; a K shorter than 16 is staged in one tile, a static K up to
  * 64 as deep as the workgroup memory allows. Symbolic rows and columns get a variant per range of
  * them, the run taking the one its sizes fall in. Checked on the compiled kernels' workgroup sizes
  * and tiles, and on WebGPU against the float64 interpreter at extents that are not multiples of
@@ -22,10 +23,10 @@ const CASES: readonly [number, number, number, number][] = [
   [1000, 64, 7, 16], // n 7 -> tile 8: 16 x 1 threads, 128 x 8 tiles
   [515, 33, 16, 32], // n 16 -> 16 x 2 threads
   [5, 64, 300, 16], // m 5 -> tile 8: 1 x 16 threads, 8 x 128 tiles
-  [70, 20, 90, 64], // neither skinny: 8 x 8 threads, 64 x 64 tiles
-  [64, 8, 64, 64], // k 8: one 8-deep K tile
-  [40, 3, 50, 64], // k 3: one 4-deep K tile, its last row zero
-  [33, 1, 17, 32], // k 1 (an outer product), n 17 -> tile 32
+  [70, 20, 90, 64], // neither skinny: 8 x 8 threads, 128 x 64 tiles (16 x 8 register blocks)
+  [64, 8, 64, 32], // k 8: one 8-deep K tile; m 64 -> tile 64: 4 x 8 threads
+  [40, 3, 50, 32], // k 3: one 4-deep K tile, its last row zero
+  [33, 1, 17, 16], // k 1 (an outer product), n 17 -> tile 32: 4 x 4 threads, 16 registers along m
 ];
 
 it('fits the tile to a skinny side', () => {
@@ -37,8 +38,8 @@ it('fits the tile to a skinny side', () => {
 });
 
 it('stages a static K of at most 64 as deep as the workgroup memory allows, a longer or unknown one 16 deep', () => {
-  // 64 × 64 tiles: 512 bytes per step of K; 16 KiB holds 32 steps, 32 KiB 64.
-  for (const [k, bytes, tileK] of [[20, 16384, 32], [33, 16384, 32], [33, 32768, 64], [64, 32768, 64], [64, 16384, 32], [65, 32768, 16], [200, 32768, 16]] as const) {
+  // 128 × 64 tiles: 768 bytes per step of K; 16 KiB holds 21 steps, 32 KiB 42, 64 KiB 85.
+  for (const [k, bytes, tileK] of [[20, 16384, 16], [20, 32768, 32], [33, 32768, 32], [33, 65536, 64], [64, 65536, 64], [64, 32768, 32], [65, 65536, 16], [200, 65536, 16]] as const) {
     const p = T.compile(product(70, k, 90).kernel.trace(), { name: 'mm', limits: { maxComputeWorkgroupStorageSize: bytes } });
     const wgsl = p.kernels.find((kk) => kk.name.endsWith(':gemm'))!.wgsl;
     expect(wgsl, `k = ${k}, ${bytes} bytes`).toContain(`k0 += ${tileK}u`);
@@ -53,7 +54,7 @@ it('stages a K shorter than 16 in one tile of its extent rounded up to a power o
     const p = T.compile(product(70, k, 90).kernel.trace(), { name: 'mm' });
     const wgsl = p.kernels.find((kk) => kk.name.endsWith(':gemm'))!.wgsl;
     expect(wgsl, `k = ${k}`).toContain(`k0 += ${tileK}u`);
-    expect(wgsl, `k = ${k}`).toContain(`var<workgroup> tile_a: array<vec4<f32>, ${16 * tileK}>;`);
+    expect(wgsl, `k = ${k}`).toContain(`var<workgroup> tile_a: array<vec4<f32>, ${32 * tileK}>;`);
   }
 });
 
@@ -68,7 +69,7 @@ const SYMBOLIC_CASES: readonly [number, number, number, number][] = [
   [515, 16, 128, 32], // 9 <= n <= 32, m >= 9
   [20, 32, 128, 32],
   [20, 90, 32, 128], // 9 <= m <= 32 < n
-  [70, 90, 64, 64], // both over 32
+  [70, 90, 128, 64], // both over 32
 ];
 
 it('gives a product over symbolic rows and columns a variant per range of them, and a run plans the one its sizes fall in', () => {

@@ -48,9 +48,10 @@ describe('lower-to-tiles', () => {
     `;
     // Reductions: a symbolic axis gets a 64-thread workgroup tree, a static one of at most 16 (k:8)
     // one thread per output, one of at least 2048 (l:4096) a 256-thread tree. Elementwise: 256
-    // threads. GEMM (rows i and columns n symbolic): a variant per range of them (8×8 register
-    // blocks, k staged 16 at a time) — n ≤ 8: 128×8 tiles (whatever i); i ≤ 8 < n: 8×128;
-    // 9 ≤ n ≤ 32 and i ≥ 9: 128×32; 9 ≤ i ≤ 32 < n: 32×128; both over 32: 64×64.
+    // threads. GEMM (rows i and columns n symbolic): a variant per range of them (k staged 16 at
+    // a time) — n ≤ 8: 128×8 tiles (whatever i); i ≤ 8 < n: 8×128 (8×8 register blocks);
+    // 9 ≤ n ≤ 32 and i ≥ 9: 128×32; 9 ≤ i ≤ 32 < n: 32×128; both over 32: 128×64 (16 registers
+    // along the long side, 8 along the other).
     expect(run(input)).toBe(ir`
       b0 input f32[i:i, j:j] "input 'x'"
       b1 input f32[i:i, k:8] "input 'y'"
@@ -74,9 +75,9 @@ describe('lower-to-tiles', () => {
       elementwise %8 add: {"kind":"elementwise","workgroupSize":256}
       gemm %9 contract: {"kind":"gemm","tileM":128,"tileN":8,"tileK":16,"threadsM":16,"threadsN":1} when {"size":"n","below":9}
       gemm %9 contract: {"kind":"gemm","tileM":8,"tileN":128,"tileK":16,"threadsM":1,"threadsN":16} when [{"size":"i","below":9},{"size":"n","atLeast":9}]
-      gemm %9 contract: {"kind":"gemm","tileM":128,"tileN":32,"tileK":16,"threadsM":16,"threadsN":4} when [{"size":"i","atLeast":9},{"size":"n","atLeast":9,"below":33}]
-      gemm %9 contract: {"kind":"gemm","tileM":32,"tileN":128,"tileK":16,"threadsM":4,"threadsN":16} when [{"size":"i","atLeast":9,"below":33},{"size":"n","atLeast":33}]
-      gemm %9 contract: {"kind":"gemm","tileM":64,"tileN":64,"tileK":16,"threadsM":8,"threadsN":8} when [{"size":"i","atLeast":33},{"size":"n","atLeast":33}]
+      gemm %9 contract: {"kind":"gemm","tileM":128,"tileN":32,"tileK":16,"threadsM":8,"threadsN":4} when [{"size":"i","atLeast":9},{"size":"n","atLeast":9,"below":33}]
+      gemm %9 contract: {"kind":"gemm","tileM":32,"tileN":128,"tileK":16,"threadsM":4,"threadsN":8} when [{"size":"i","atLeast":9,"below":33},{"size":"n","atLeast":33}]
+      gemm %9 contract: {"kind":"gemm","tileM":128,"tileN":64,"tileK":16,"threadsM":8,"threadsN":8} when [{"size":"i","atLeast":33},{"size":"n","atLeast":33}]
     `);
   });
 
