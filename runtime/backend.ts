@@ -69,9 +69,10 @@ export interface WebGPUBackend extends Backend {
   /** Whether the device has 'timestamp-query', so `profile` can time dispatches. */
   readonly hasTimestamps: boolean;
   /**
-   * How `read()` waits for the GPU: `'poll'` sleeps between short map attempts (the default under
-   * Node.js, whose WebGPU bindings otherwise spin the JavaScript thread while a map is pending),
-   * `'map'` is a plain `mapAsync` (the default in browsers). See `runtime/map-wait.ts`.
+   * How `read()` waits for the GPU: `'poll'` sleeps between short map attempts, or naps 0.1 ms a
+   * turn of the event loop through a short wait (the default under Node.js, whose WebGPU bindings
+   * otherwise spin the JavaScript thread while a map is pending), `'map'` is a plain `mapAsync`
+   * (the default in browsers). See `runtime/map-wait.ts`.
    */
   readonly readbackWait: ReadbackWait;
   /**

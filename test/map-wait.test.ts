@@ -8,7 +8,7 @@ import { f32, kernel } from '../dsl/kernel.ts';
 import { exp, sum } from '../dsl/ops.ts';
 import { compile } from '../compiler/index.ts';
 import { createCpuBackend, createWebGPUBackend } from '../runtime/index.ts';
-import { SHORT_WAIT_MS, SPIN_MS, WaitHistory, mapForReading } from '../runtime/map-wait.ts';
+import { NAP_MS, SHORT_WAIT_MS, SPIN_MS, WaitHistory, mapForReading } from '../runtime/map-wait.ts';
 import { describeGPU } from './gpu.ts';
 
 /**
@@ -117,9 +117,21 @@ describe('mapForReading', () => {
     expect(unknown.attempts[0]!.ms).toBeGreaterThanOrEqual(SPIN_MS - 1);
   });
 
-  it("'poll' reads a label whose last wait was short with one ordinary map", async () => {
+  it("'poll' reads a label whose last wait was short with one ordinary map, sleeping NAP_MS on each turn while it is pending", async () => {
     const buffer = await pollAfter([SHORT_WAIT_MS, 100], 3 * SPIN_MS);
     expect([buffer.maps, buffer.unmaps]).toEqual([1, 0]);
+    // Every turn but the last sleeps NAP_MS first (Atomics.wait runs to its timeout), so the turns
+    // are at most the wait over NAP_MS, plus the last; a spinning wait takes a turn every few µs.
+    const { turns, ms } = buffer.attempts[0]!;
+    expect(turns).toBeLessThanOrEqual(Math.floor(ms / NAP_MS) + 1);
+    expect(ms).toBeGreaterThanOrEqual(3 * SPIN_MS - 1);
+  });
+
+  it("'poll' naps through the first map of a label it knows nothing of too", async () => {
+    const buffer = await pollAfter([], 3 * SPIN_MS);
+    // That map stays pending for up to SPIN_MS, napping on every turn.
+    const { turns, ms } = buffer.attempts[0]!;
+    expect(turns).toBeLessThanOrEqual(Math.floor(ms / NAP_MS) + 1);
   });
 
   it("'map' is one ordinary map, however long the wait", async () => {
