@@ -23,6 +23,6 @@ if (process.argv[1]?.endsWith('fuzz.ts')) {
   const t0 = performance.now();
   for (let i = 0; i < cases.length; i++) failures.push(...(await checkCase(backend, cases[i]!, i)));
   for (const f of failures) console.log(`FAIL ${f}`);
-  console.log(`fuzz: ${cases.length} einsums × ${Object.keys(PATH_FUNCTIONS).length + 1} plans (every path function, and fused) on ${backend.deviceDescription}, seed ${seed}: ${failures.length} failure(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`fuzz: ${cases.length} einsums × ${Object.keys(PATH_FUNCTIONS).length + 2} plans (every path function, fused, and every size pinned) on ${backend.deviceDescription}, seed ${seed}: ${failures.length} failure(s) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   process.exit(failures.length > 0 ? 1 : 0);
 }

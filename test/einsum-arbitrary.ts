@@ -3,7 +3,8 @@
  * operands over letters a–e, repeated letters in an operand (diagonals), a leading `...` block
  * in some operands, size-1 axes, sizes that are not tile multiples, and explicit
  * outputs including the empty one (a scalar). Each case carries the operand shapes; `checkCase`
- * runs one under every path function and fused on a backend against the interpreter.
+ * runs one under every path function, fused, and with every size pinned on a backend against the
+ * interpreter.
  */
 import fc from 'fast-check';
 import { interpretKernel, run, type Backend } from '../index.ts';
@@ -47,9 +48,17 @@ export async function checkCase(backend: Backend, c: EinsumCase, index: number):
   const rand = seededRandom(1000 + index);
   const inputs = Object.fromEntries(c.shapes.map((s, j) => [`x${j}`, { shape: [...s], data: randomF32(s.reduce((a, b) => a * b, 1), rand) }]));
   const want = interpretKernel(k, inputs, { precision: 'f64' })['out']!;
+  // Every size pinned as well (the default path): static shapes, so a fused operand may be
+  // staged as its factors (`compiler/gemm-factors.ts`).
+  const pinned: Record<string, number> = {};
+  for (const node of k.trace().nodes) {
+    if (node.op !== 'input') continue;
+    node.type.axes.forEach((a, d) => typeof a.size === 'string' && (pinned[a.size] = c.shapes[Number(node.name.slice(1))]![d]!));
+  }
   const failures: string[] = [];
-  for (const contractionPath of [...(Object.keys(PATH_FUNCTIONS) as PathName[]), 'fused' as const]) {
-    const got = (await run(k, inputs, backend, { compile: { contractionPath } }))['out']!;
+  for (const contractionPath of [...(Object.keys(PATH_FUNCTIONS) as PathName[]), 'fused' as const, 'pinned' as const]) {
+    const options = contractionPath === 'pinned' ? { sizes: pinned } : { compile: { contractionPath } };
+    const got = (await run(k, inputs, backend, options))['out']!;
     const shapeOk = JSON.stringify(got.shape) === JSON.stringify(want.shape);
     const bad = shapeOk ? want.data.findIndex((w, i) => !(Math.abs(got.data[i]! - w) <= 1e-4 + 1e-4 * Math.abs(w))) : 0;
     if (!shapeOk || bad >= 0) failures.push(`${c.spec} [${c.shapes.map((s) => s.join('x')).join(', ')}] (${contractionPath}): ${shapeOk ? `at ${bad}: ${got.data[bad]} vs ${want.data[bad]}` : `shape ${got.shape} vs ${want.shape}`}`);
