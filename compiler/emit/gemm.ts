@@ -2,7 +2,9 @@
  * GEMM kernels (a binary contraction with its fused prologues): a (tileM × tileN) output tile per
  * workgroup, K staged `tileK` at a time through workgroup memory, each thread a register block
  * of (tileM / threadsM) × (tileN / threadsN) outputs. A side only one thread wide is not staged:
- * its registers are read from the operand directly (see `directLoads`). Run a chunk at a time
+ * its registers are read from the operand directly (see `directLoads`); a side whose operand is a
+ * product of factors along two parts of its free axes stages the factors (`factoredStage`,
+ * `gemm-factors.ts`). Run a chunk at a time
  * (`chunk-bindings`), a dispatch covers the chunk's rows of the outermost batch axis, or the
  * chunk's whole `m` tiles.
  */
