@@ -140,9 +140,7 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
     }
     // Register i's row is t·step + c (`blockRow`): its inner index (t·step + c % E) % E, its outer
     // one (t·step + c % E) / E + ⌊c / E⌋.
-    const step = side.vec ? 4 : 1;
-    const offset = (i: number) => (side.vec ? (i >> 2) * side.threads * 4 + (i & 3) : i * side.threads);
-    const row = (c: number) => `${side.t}${step > 1 ? ` * ${step}u` : ''} + ${c % E}u`;
+    const row = (c: number) => `${side.t}${side.vec ? ' * 4u' : ''} + ${c % E}u`;
     const registers: Stmt[] = [];
     // Each distinct read once, named: registers that share an outer row, or a vec4 of the inner
     // tile, read it together.
@@ -160,7 +158,7 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
       return name;
     };
     for (let i = 0; i < side.block; i++) {
-      const c = offset(i);
+      const c = blockOffset(i, side.threads, side.vec);
       // Within a vec4 group the outer row is the group's first register's (inner rows come whole).
       const first = innerVec ? c - (i & 3) : c;
       const outer = `${outerTile}[kk * ${rows}u + (${row(first)}) / ${E}u + ${Math.floor(first / E)}u]`;
@@ -227,11 +225,7 @@ function emitTiles(k: Extract<KernelIR, { kind: 'gemm' }>, s: GemmSchedule, em: 
     ],
   };
   return {
-    module: em.module(
-      threads,
-      body,
-      stages.flatMap((st) => st.tiles),
-    ),
+    module: em.module(threads, body, stages.flatMap((st) => st.tiles)),
     workgroups,
     em,
   };
@@ -274,7 +268,12 @@ interface Stage {
  * so neighbouring threads read neighbouring vec4s). Otherwise registers are `threads` apart.
  */
 function blockRow(i: number, t: string, threads: number, vec: boolean): string {
-  return vec ? `${t} * 4u + ${(i >> 2) * threads * 4 + (i & 3)}u` : `${t} + ${i * threads}u`;
+  return `${t}${vec ? ' * 4u' : ''} + ${blockOffset(i, threads, vec)}u`;
+}
+
+/** The constant part of register `i`'s row in `blockRow`. */
+function blockOffset(i: number, threads: number, vec: boolean): number {
+  return vec ? (i >> 2) * threads * 4 + (i & 3) : i * threads;
 }
 
 /**
