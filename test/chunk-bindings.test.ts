@@ -3,7 +3,8 @@
  * slice at a time by the runtime, on a real WebGPU device whose binding limit is lowered to 64 KiB
  * (`createWebGPUBackend({ limits })`) so the path runs on small data: an elementwise map, plain
  * reductions over the long axis (split, then each part's rows chunked), an einsum contracting the
- * long axis (a split-K partial GEMM chunked along its parts), and EfficientVectorRouting with a
+ * long axis (a split-K partial GEMM chunked along its parts), a GEMM whose operand is staged as
+ * factors chunked along its rows, and EfficientVectorRouting with a
  * variable number of inputs. `run()` pins the sizes of a run whose tensors exceed the limit, so
  * the compiler sees them static; each test first proves from the compiled Program that steps run
  * in several chunks, then compares the chunked result with the same kernel on the shared backend
@@ -116,6 +117,18 @@ describeGPU('chunked bindings on WebGPU', (gpu) => {
     const inputs = { a: randomTensor([30_000, 4], 4), b: randomTensor([30_000, 2], 5) };
     // Parts of 1024 rows read 16 KiB of a: 4 parts per chunk, ⌈30 / 4⌉ = 8 chunks.
     expect(await expectChunkedMatches(k, inputs, 1e-4, 1e-4)).toEqual({ 'gemm %2 contract partial': 8 });
+  });
+
+  it('runs a GEMM whose A operand is staged as factors (an outer product over (i, j)) a chunk of its rows at a time', async () => {
+    const k = T.kernel('chunked_factors', { a: T.f32('i', 'k'), b: T.f32('j', 'k'), c: T.f32('l', 'k') }, ({ a, b, c }) => ({
+      out: T.einsum('ijk,lk->ijl', T.einsum('ik,jk->ijk', a, b), c),
+    }));
+    const inputs = { a: randomTensor([200, 8], 9), b: randomTensor([8, 8], 10), c: randomTensor([32, 8], 11) };
+    const wgsl = T.compileFor(k, small, {}, inputs).kernels.map((kk) => kk.wgsl).join('\n');
+    expect(wgsl).toContain('var<workgroup> tile_ao: array<f32, ');
+    // out [200 × 8 × 32] is 200 KiB, a row of i 1 KiB: 64 rows (four 128-row tiles of (i, j)) per
+    // 64 KiB chunk, ⌈200 / 64⌉ = 4 chunks.
+    expect(await expectChunkedMatches(k, inputs, 1e-5, 1e-5)).toEqual({ 'gemm %5 contract': 4 });
   });
 
   it('routes 20,000 inputs (x_inp 625 KiB) with every long tensor chunked', async () => {
