@@ -22,8 +22,8 @@
  *   (the shortest of its last few, see `WaitHistory`) the map gets one turn of the event loop,
  *   the thread sleeps until 80% of the wait has passed, then retries every 1/64 of the time
  *   waited so far. Without one the first map stays pending, napping, for up to `SPIN_MS` (a
- *   result already done comes back at once), and the retries come every 1/16 (fewer attempts over a wait of unknown
- *   length). Either way a retry is at least 1 ms after the last, and the result arrives at most
+ *   result already done comes back at once), and the retries come every 1/16 (fewer attempts
+ *   over a wait of unknown length). Either way a retry is at least 1 ms after the last, and the result arrives at most
  *   ~1.5% (~6%) later than it is ready. Not spinning at the start of a known long wait leaves
  *   both cores to the shader: on lavapipe (2 cores) an ad-hoc script alternating the two in one
  *   process measured run-and-read medians of 13.60 against 14.30 ms for the trilinear einsum of
@@ -98,30 +98,31 @@ export async function mapForReading(buffer: GPUBuffer, wait: ReadbackWait, histo
   const expected = history.expected(label);
   if (wait === 'map') await map();
   else if (expected !== undefined && expected <= SHORT_WAIT_MS) {
-    let settled = false;
     const mapped = map();
-    const settle = () => void (settled = true);
-    void mapped.then(settle, settle);
-    napUntil(() => settled);
+    napWhilePending(mapped);
     await mapped;
   } else await pollMap(buffer, map, start, expected);
   history.record(label, performance.now() - start);
 }
 
-/** How long the thread sleeps on each turn of the event loop while a map it spins for is pending (`napUntil`). */
+/** How long the thread sleeps on each turn of the event loop while a map it spins for is pending (`napWhilePending`). */
 export const NAP_MS = 0.1;
 /** The cell `Atomics.wait` sleeps on (never notified: each sleep runs to its timeout), made on first use. */
 let napCell: Int32Array | undefined;
 
 /**
- * Sleeps `NAP_MS` (`Atomics.wait`) on every turn of the event loop until `done()`: the bindings
- * still process events each turn, but the thread is asleep for most of the wait instead of
- * spinning, and the event loop is held for `NAP_MS` at a time. Nothing where blocking is not
- * allowed (`Atomics.wait` throws), there is no `SharedArrayBuffer` or no `setImmediate`.
+ * Sleeps `NAP_MS` (`Atomics.wait`) on every turn of the event loop while `pending` is unsettled,
+ * until the returned function is called: the bindings still process events each turn, but the
+ * thread is asleep for most of the wait instead of spinning, and the event loop is held for
+ * `NAP_MS` at a time. Nothing where blocking is not allowed (`Atomics.wait` throws), there is no
+ * `SharedArrayBuffer` or no `setImmediate`.
  */
-function napUntil(done: () => boolean): void {
+function napWhilePending(pending: Promise<unknown>): () => void {
+  let done = false;
+  const stop = () => void (done = true);
+  pending.then(stop, stop);
   const nap = () => {
-    if (done()) return;
+    if (done) return;
     try {
       Atomics.wait((napCell ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, NAP_MS);
     } catch {
@@ -130,6 +131,7 @@ function napUntil(done: () => boolean): void {
     immediate!(nap);
   };
   immediate?.(nap);
+  return stop;
 }
 
 /** `'poll'`'s loop (see the module comment): returns once `map()` succeeded. */
@@ -144,10 +146,9 @@ async function pollMap(buffer: GPUBuffer, map: () => Promise<void>, start: numbe
     // every other one gets one turn of the event loop, queued after the `mapAsync` call so it runs
     // after the bindings' event processing.
     if (first && expected === undefined) {
-      let over = false;
-      napUntil(() => over || outcome.state !== 'pending');
+      const stop = napWhilePending(attempt);
       await Promise.race([attempt, sleep(SPIN_MS)]);
-      over = true;
+      stop();
     } else {
       await Promise.race([attempt, nextTurn()]);
     }

@@ -8,6 +8,8 @@
  */
 import fc from 'fast-check';
 import { interpretKernel, run, type Backend } from '../index.ts';
+import { bindSymbols, boundaryOf } from '../dsl/bind.ts';
+import { graphInputs } from '../dsl/ir.ts';
 import { einsumKernel } from '../kernels/index.ts';
 import { PATH_FUNCTIONS, type PathName } from '../compiler/contraction-path.ts';
 import { randomF32, seededRandom } from '../bench/random.ts';
@@ -50,11 +52,7 @@ export async function checkCase(backend: Backend, c: EinsumCase, index: number):
   const want = interpretKernel(k, inputs, { precision: 'f64' })['out']!;
   // Every size pinned as well (the default path): static shapes, so a fused operand may be
   // staged as its factors (`compiler/gemm-factors.ts`).
-  const pinned: Record<string, number> = {};
-  for (const node of k.trace().nodes) {
-    if (node.op !== 'input') continue;
-    node.type.axes.forEach((a, d) => typeof a.size === 'string' && (pinned[a.size] = c.shapes[Number(node.name.slice(1))]![d]!));
-  }
+  const pinned = bindSymbols(graphInputs(k.trace()).map((node) => boundaryOf(node.name, node.type)), inputs);
   const failures: string[] = [];
   for (const contractionPath of [...(Object.keys(PATH_FUNCTIONS) as PathName[]), 'fused' as const, 'pinned' as const]) {
     const options = contractionPath === 'pinned' ? { sizes: pinned } : { compile: { contractionPath } };
